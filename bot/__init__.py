@@ -1,0 +1,3 @@
+"""perfbot: a ChatOps bot for performance insights."""
+
+__version__ = "0.1.0"

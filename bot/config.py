@@ -1,0 +1,276 @@
+"""Settings: one YAML file plus ``PERFBOT_*`` environment variables, validated at the boundary.
+
+Where the file comes from: ``--config PATH``, else ``$PERFBOT_CONFIG``, else ``./perfbot.yaml``,
+else the built-in defaults (demo metrics, SQLite, no Slack). Secrets (Slack tokens, the
+Prometheus password) are read from the environment only, never from the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.durations import Duration, parse_duration
+
+DEFAULT_FILE = Path("perfbot.yaml")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``str()`` is the message for the person."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrometheusSettings(_Strict):
+    url: str = "http://localhost:9090"
+    timeout: Duration = parse_duration("10s")
+    retries: int = Field(default=2, ge=0, le=10)
+    verify_tls: bool = True
+    username: str | None = None
+
+
+class MetricNames(_Strict):
+    """How the HTTP histogram and its labels are named. Unset fields are auto-detected."""
+
+    convention: Literal["auto", "otel", "otel_legacy", "prometheus"] = "auto"
+    histogram: str | None = None
+    unit: Literal["seconds", "milliseconds"] | None = None
+    route_label: str | None = None
+    method_label: str | None = None
+    status_label: str | None = None
+    service_label: str | None = None
+
+
+class SaturationMetrics(_Strict):
+    """cAdvisor names by default: usage counters and limits, keyed by a service label."""
+
+    service_label: str = "container"
+    cpu_usage: str = "container_cpu_usage_seconds_total"
+    cpu_limit: str = "container_spec_cpu_quota_cores"
+    memory_usage: str = "container_memory_working_set_bytes"
+    memory_limit: str = "container_spec_memory_limit_bytes"
+
+
+class MetricsSettings(_Strict):
+    backend: Literal["demo", "prometheus"] = "demo"
+    prometheus: PrometheusSettings = PrometheusSettings()
+    names: MetricNames = MetricNames()
+    saturation: SaturationMetrics = SaturationMetrics()
+    demo_seed: int = 7
+    demo_days: int = Field(default=30, ge=2, le=90)
+
+
+class LatencySLO(_Strict):
+    quantile: float = Field(default=0.95, gt=0, lt=1)
+    threshold: Duration
+
+
+class SLO(_Strict):
+    latency: LatencySLO | None = None
+    error_ratio: float | None = Field(default=None, ge=0, le=1)
+
+
+class EndpointOverride(_Strict):
+    """What people add to a discovered endpoint. ``match`` is a key, route or glob."""
+
+    match: str
+    owner: str | None = None
+    channel: str | None = None
+    aliases: list[str] = []
+    slo: SLO | None = None
+
+
+class ServiceOverride(_Strict):
+    owner: str | None = None
+    channel: str | None = None
+    slo: SLO | None = None
+
+
+class CatalogSettings(_Strict):
+    exclude: list[str] = ["/metrics", "/healthz", "/readyz", "/livez", "/favicon.ico"]
+    endpoints: list[EndpointOverride] = []
+    services: dict[str, ServiceOverride] = {}
+    default_slo: SLO = SLO(
+        latency=LatencySLO(quantile=0.95, threshold=parse_duration("500ms")), error_ratio=0.01
+    )
+
+
+class EscalationLevel(_Strict):
+    after: Duration
+    notify: list[str] = Field(min_length=1)
+
+
+class EscalationPolicy(_Strict):
+    repeat: int = Field(default=0, ge=0)
+    levels: list[EscalationLevel] = []
+
+
+class StorageSettings(_Strict):
+    url: str = "sqlite:///perfbot.db"
+
+
+class Settings(BaseSettings):
+    """Everything perfbot reads from its file and environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PERFBOT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    timezone: str = "UTC"
+    metrics: MetricsSettings = MetricsSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    storage: StorageSettings = StorageSettings()
+    escalation: EscalationPolicy = EscalationPolicy()
+    playbooks_dir: Path = Path("playbooks")
+
+    # Secrets: environment only (see ``load_settings``), under the names Slack's tools use.
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+    )
+    prometheus_password: SecretStr | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"expected an IANA time zone like 'Europe/Berlin', got {value!r}"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+
+SECRET_FIELDS = (
+    "slack_bot_token",
+    "slack_app_token",
+    "slack_signing_secret",
+    "prometheus_password",
+)
+
+
+def resolve_config_path(
+    explicit: str | Path | None, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """Which file to read: explicit path, ``$PERFBOT_CONFIG``, ``./perfbot.yaml``, or none."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if env.get("PERFBOT_CONFIG"):
+        return Path(env["PERFBOT_CONFIG"])
+    return DEFAULT_FILE if DEFAULT_FILE.exists() else None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate the settings; a bad file raises ConfigError naming file and field."""
+    source = resolve_config_path(path)
+    data = _read_yaml(source) if source else {}
+    leaked = [name for name in SECRET_FIELDS if name in data]
+    if leaked:
+        raise ConfigError(
+            f"{source}: {leaked[0]}: secrets are read from the environment only "
+            f"(set {_secret_env_name(leaked[0])}), remove it from the file"
+        )
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def _secret_env_name(field: str) -> str:
+    return field.upper() if field.startswith("slack_") else f"PERFBOT_{field.upper()}"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top, got {_kind(data)}")
+    return data
+
+
+def _kind(value: object) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def format_validation_error(exc: ValidationError, source: Path | None) -> str:
+    """One line per problem: ``file: escalation.levels[1].after: expected ..., got 'soon'``."""
+    where = str(source) if source else "settings"
+    lines = []
+    for error in exc.errors():
+        path = field_path(error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling against perfbot.example.yaml)"
+        elif error["type"] == "missing":
+            message = "required setting is missing"
+        elif "got" not in message:
+            message = f"{message[0].lower()}{message[1:]}, got {error.get('input')!r}"
+        lines.append(f"{where}: {path}: {message}")
+    return "\n".join(lines)
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """``("escalation", "levels", 1, "after")`` → ``escalation.levels[1].after``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top)"

@@ -1,0 +1,52 @@
+"""Durations as people and Prometheus write them: ``90s``, ``10m``, ``1h30m``, ``2d``, ``1w``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"1h30m"`` → 1:30:00. Raises ValueError with the expected form."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if not cleaned or not _WHOLE.fullmatch(cleaned):
+        raise ValueError(f"expected a duration like '10m', got {text!r}")
+    seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned))
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest exact form: 5400s → ``"1h30m"``; used in PromQL and in messages."""
+    total = int(delta.total_seconds())
+    if total <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _to_timedelta(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '10m', got {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_to_timedelta),
+    PlainSerializer(format_duration, return_type=str),
+]

@@ -1,0 +1,23 @@
+"""Metrics adapters: one interface (`MetricsBackend`), a Prometheus and a demo implementation."""
+
+from bot.metrics.base import (
+    Endpoint,
+    MetricsBackend,
+    MetricsError,
+    NoDataError,
+    QueryRejectedError,
+    Signal,
+    UnreachableError,
+    Window,
+)
+
+__all__ = [
+    "Endpoint",
+    "MetricsBackend",
+    "MetricsError",
+    "NoDataError",
+    "QueryRejectedError",
+    "Signal",
+    "UnreachableError",
+    "Window",
+]
