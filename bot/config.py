@@ -59,13 +59,17 @@ class MetricNames(_Strict):
 
 
 class SaturationMetrics(_Strict):
-    """cAdvisor names by default: usage counters and limits, keyed by a service label."""
+    """cAdvisor usage and kube-state-metrics limits by default, keyed by a service label.
+
+    Each value is a metric name, optionally with a fixed selector written by the operator
+    (never by a chat user), e.g. ``kube_pod_container_resource_limits{resource="cpu"}``.
+    """
 
     service_label: str = "container"
     cpu_usage: str = "container_cpu_usage_seconds_total"
-    cpu_limit: str = "container_spec_cpu_quota_cores"
+    cpu_limit: str = 'kube_pod_container_resource_limits{resource="cpu"}'
     memory_usage: str = "container_memory_working_set_bytes"
-    memory_limit: str = "container_spec_memory_limit_bytes"
+    memory_limit: str = 'kube_pod_container_resource_limits{resource="memory"}'
 
 
 class MetricsSettings(_Strict):

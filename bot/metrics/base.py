@@ -81,6 +81,14 @@ def _round_minutes(delta: timedelta) -> timedelta:
     return timedelta(minutes=round(delta.total_seconds() / 60))
 
 
+class Check(BaseModel):
+    """One line of a health check, as ``perfbot check-config`` prints it."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
 class MetricsError(Exception):
     """Any failure to get metrics; the message is written for a person."""
 
@@ -100,6 +108,10 @@ class NoDataError(MetricsError):
 @runtime_checkable
 class MetricsBackend(Protocol):
     """What the core needs from a metrics source."""
+
+    def check(self) -> list[Check]:
+        """Health lines for ``perfbot check-config``; failures are ``ok=False``, never raised."""
+        ...
 
     def endpoints(self) -> list[Endpoint]:
         """Every endpoint that has recent traffic."""

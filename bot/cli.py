@@ -1,0 +1,237 @@
+"""The terminal transport: ``perfbot <command>``. Parses arguments, calls the core, prints."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TextIO
+
+from bot import __version__
+from bot.app import Perfbot, build
+from bot.catalog import EndpointInfo
+from bot.config import ConfigError, Settings, load_settings, resolve_config_path
+from bot.durations import parse_duration
+from bot.figures import STATISTICS, human_span, signal_figures
+from bot.metrics.base import MetricsError, Signal
+from bot.render.text import format_rate, format_ratio, format_seconds, render_figures, table
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+SIGNAL_WORDS: dict[str, tuple[Signal, float]] = {
+    "latency": (Signal.LATENCY, 0.95),
+    **{name: (Signal.LATENCY, q) for name, q in STATISTICS.items()},
+    "throughput": (Signal.THROUGHPUT, 0.0),
+    "traffic": (Signal.THROUGHPUT, 0.0),
+    "rps": (Signal.THROUGHPUT, 0.0),
+    "error_ratio": (Signal.ERROR_RATIO, 0.0),
+    "errors": (Signal.ERROR_RATIO, 0.0),
+    "cpu": (Signal.CPU, 0.0),
+    "memory": (Signal.MEMORY, 0.0),
+}
+
+
+class UsageError(Exception):
+    """Bad arguments; the message says which and what was expected."""
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace, TextIO], int] = args.func
+    try:
+        return command(args, out)
+    except ConfigError as exc:
+        print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"perfbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MetricsError as exc:
+        print(f"perfbot: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perfbot",
+        description="Performance insights from Prometheus metrics, in Slack and in the terminal.",
+        epilog="Examples:\n  perfbot demo\n  perfbot endpoints\n"
+        "  perfbot query p95 checkout --window 24h\n  perfbot check-config --config perfbot.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"perfbot {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="YAML settings (default: $PERFBOT_CONFIG, then ./perfbot.yaml, then built-in demo)",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser(
+        "demo", parents=[common], help="run on the embedded demo workload: no Slack, no Prometheus"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    check = sub.add_parser(
+        "check-config", parents=[common], help="validate settings and check the metrics server"
+    )
+    check.set_defaults(func=cmd_check_config)
+
+    endpoints = sub.add_parser(
+        "endpoints", parents=[common], help="the endpoint catalog with current p95, errors, traffic"
+    )
+    endpoints.add_argument("--at", metavar="TIME", help="evaluate at this time (ISO 8601)")
+    endpoints.add_argument("--lookback", default="1h", help="window of the figures (default 1h)")
+    endpoints.set_defaults(func=cmd_endpoints)
+
+    query = sub.add_parser(
+        "query",
+        parents=[common],
+        help="one signal of one endpoint over a window",
+        description="One signal of one endpoint (or its service, for cpu/memory) over a window.",
+        epilog="Examples:\n  perfbot query latency checkout --window 24h\n"
+        "  perfbot query p99 'GET /api/orders/history' --window 7d\n"
+        "  perfbot query errors payments --window 1h\n  perfbot query cpu search",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    query.add_argument("signal", metavar="SIGNAL", help=f"one of: {', '.join(SIGNAL_WORDS)}")
+    query.add_argument("endpoint", metavar="ENDPOINT", help="key, route, alias or a near miss")
+    query.add_argument("--window", default="24h", help="how far back (default 24h)")
+    query.add_argument("--at", metavar="TIME", help="end of the window (ISO 8601; default now)")
+    query.set_defaults(func=cmd_query)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _at(text: str | None, bot: Perfbot) -> datetime:
+    if not text:
+        return bot.now()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--at: expected a time like 2026-11-20T14:00, got {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=bot.settings.zone)
+
+
+def _duration(option: str, text: str) -> timedelta:
+    try:
+        span = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if span < timedelta(minutes=1):
+        raise UsageError(f"{option}: expected at least 1m, got {text!r}")
+    return span
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    bot = build(_settings(args), demo=True)
+    print(f"perfbot demo — {_describe_backend(bot)}\n", file=out)
+    now = bot.now()
+    _print_endpoints(bot, now, timedelta(hours=1), out)
+    example = "checkout"
+    print(f"\nExample — perfbot query p95 {example} --window 24h", file=out)
+    entry = _resolve(bot, example)
+    print(render_figures(signal_figures(bot.backend, entry, Signal.LATENCY, timedelta(hours=24),
+                                        now)), file=out)
+    print(
+        "\nTry: perfbot query errors payments --window 7d · perfbot query cpu search --window 3d"
+        " · perfbot endpoints · perfbot check-config",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _describe_backend(bot: Perfbot) -> str:
+    return "; ".join(check.detail for check in bot.backend.check() if check.ok) or "metrics"
+
+
+def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
+    source = resolve_config_path(args.config)
+    settings = _settings(args)
+    print(f"✓ settings: {source or 'built-in defaults (demo workload, SQLite)'} is valid", file=out)
+    bot = build(settings)
+    checks = bot.backend.check()
+    for check in checks:
+        print(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}", file=out)
+    ok = all(check.ok for check in checks)
+    if ok:
+        try:
+            catalog = bot.catalog
+        except MetricsError as exc:
+            print(f"✗ catalog: {exc}", file=out)
+            return EXIT_FAILED
+        print(f"✓ catalog: {len(catalog.entries)} endpoints in "
+              f"{len(catalog.services)} services", file=out)
+        for override in catalog.unmatched:
+            print(f"! catalog: '{override}' in the settings matches no endpoint", file=out)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_endpoints(args: argparse.Namespace, out: TextIO) -> int:
+    bot = build(_settings(args))
+    _print_endpoints(bot, _at(args.at, bot), _duration("--lookback", args.lookback), out)
+    return EXIT_OK
+
+
+def _print_endpoints(bot: Perfbot, at: datetime, lookback: timedelta, out: TextIO) -> None:
+    catalog = bot.catalog
+    summary = bot.backend.summary(at, lookback, [e.endpoint for e in catalog.entries])
+    rows = []
+    for entry in catalog.entries:
+        figures = summary.loc[entry.key] if entry.key in summary.index else None
+        p95 = float(figures["p95"]) if figures is not None else math.nan
+        errors = float(figures["error_ratio"]) if figures is not None else math.nan
+        rate = float(figures["throughput"]) if figures is not None else math.nan
+        rows.append([
+            entry.key,
+            entry.endpoint.service,
+            format_seconds(p95),
+            format_ratio(errors),
+            format_rate(rate),
+            _slo_text(entry),
+            entry.owner or "",
+        ])
+    local = at.astimezone(bot.settings.zone).strftime("%Y-%m-%d %H:%M %Z")
+    print(f"{len(rows)} endpoints — last {human_span(lookback)} to {local}", file=out)
+    headers = ["ENDPOINT", "SERVICE", "P95", "ERRORS", "TRAFFIC", "SLO", "OWNER"]
+    print(table(headers, rows, right=(2, 3, 4)), file=out)
+
+
+def _slo_text(entry: EndpointInfo) -> str:
+    parts = []
+    if entry.slo.latency:
+        q = f"p{entry.slo.latency.quantile * 100:g}"
+        parts.append(f"{q}≤{format_seconds(entry.slo.latency.threshold.total_seconds())}")
+    if entry.slo.error_ratio is not None:
+        parts.append(f"err≤{format_ratio(entry.slo.error_ratio)}")
+    return ", ".join(parts)
+
+
+def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
+    word = args.signal.strip().lower().replace("-", "_")
+    if word not in SIGNAL_WORDS:
+        raise UsageError(
+            f"SIGNAL: expected one of {', '.join(SIGNAL_WORDS)}, got {args.signal!r}"
+        )
+    signal, quantile = SIGNAL_WORDS[word]
+    span = _duration("--window", args.window)
+    bot = build(_settings(args))
+    entry = _resolve(bot, args.endpoint)
+    figures = signal_figures(bot.backend, entry, signal, span, _at(args.at, bot), quantile or 0.95)
+    print(render_figures(figures), file=out)
+    return EXIT_OK
+
+
+def _resolve(bot: Perfbot, text: str) -> EndpointInfo:
+    resolution = bot.catalog.resolve(text)
+    if len(resolution.matches) == 1:
+        return resolution.matches[0]
+    raise UsageError(resolution.message)

@@ -1,0 +1,122 @@
+"""Figures for one endpoint or service over a window: the structured query behind ``perfbot query``.
+
+I/O is only the backend calls; the arithmetic is in ``analytics/``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from bot.analytics.stats import SeriesStats, describe_series
+from bot.catalog import EndpointInfo
+from bot.metrics.base import MetricsBackend, NoDataError, Signal, Window
+
+STATISTICS: dict[str, float] = {"p50": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+
+
+class SignalFigures(BaseModel):
+    """One signal of one subject over a window: the overall figure, the series, the SLO verdict."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    signal: Signal
+    subject: str
+    statistic: str
+    span: timedelta
+    end: datetime
+    overall: float
+    series: pd.Series
+    stats: SeriesStats
+    slo_target: float | None = None
+
+    @property
+    def slo_met(self) -> bool | None:
+        if self.slo_target is None:
+            return None
+        return self.overall <= self.slo_target
+
+
+def statistic_name(signal: Signal, quantile: float) -> str:
+    if signal is Signal.LATENCY:
+        return f"p{quantile * 100:g}"
+    return {Signal.THROUGHPUT: "throughput", Signal.ERROR_RATIO: "error ratio"}.get(
+        signal, f"{signal.value} use"
+    )
+
+
+def signal_figures(
+    backend: MetricsBackend,
+    entry: EndpointInfo,
+    signal: Signal,
+    span: timedelta,
+    now: datetime,
+    quantile: float = 0.95,
+) -> SignalFigures:
+    """Ask the backend for the series over ``span`` ending at ``now`` and the whole-window figure.
+
+    The whole-window figure is computed over the full span at once (the p95 of all requests
+    in 24h), not as an average of per-step p95s, which would understate tails.
+    """
+    series_window = Window.last(span, now)
+    whole_window = Window(start=now - timedelta(minutes=1), end=now, step=timedelta(minutes=1),
+                          rate_window=span)
+    endpoints = [entry.endpoint]
+    service = [entry.endpoint.service]
+    subject = entry.endpoint.key
+    if signal is Signal.LATENCY:
+        series = backend.latency(series_window, quantile, endpoints)[subject]
+        overall = _last(backend.latency(whole_window, quantile, endpoints)[subject])
+    elif signal is Signal.THROUGHPUT:
+        series = backend.throughput(series_window, endpoints)[subject]
+        overall = _last(backend.throughput(whole_window, endpoints)[subject])
+    elif signal is Signal.ERROR_RATIO:
+        series = backend.error_ratio(series_window, endpoints)[subject]
+        overall = _last(backend.error_ratio(whole_window, endpoints)[subject])
+    else:
+        subject = entry.endpoint.service
+        frame = (backend.cpu if signal is Signal.CPU else backend.memory)(series_window, service)
+        series = frame[subject]
+        overall = float(np.nanmean(series.to_numpy(dtype=float)))
+    stats = describe_series(series)
+    if stats is None or not np.isfinite(overall):
+        raise NoDataError(f"no {signal.value} data for {subject} in the last {human_span(span)}")
+    return SignalFigures(
+        signal=signal,
+        subject=subject,
+        statistic=statistic_name(signal, quantile),
+        span=span,
+        end=now,
+        overall=overall,
+        series=series,
+        stats=stats,
+        slo_target=_slo_target(entry, signal, quantile),
+    )
+
+
+def _last(series: pd.Series) -> float:
+    finite = series.dropna()
+    return float(finite.iloc[-1]) if len(finite) else float("nan")
+
+
+def _slo_target(entry: EndpointInfo, signal: Signal, quantile: float) -> float | None:
+    slo = entry.slo
+    if signal is Signal.LATENCY and slo.latency and abs(slo.latency.quantile - quantile) < 1e-9:
+        return slo.latency.threshold.total_seconds()
+    if signal is Signal.ERROR_RATIO:
+        return slo.error_ratio
+    return None
+
+
+def human_span(span: timedelta) -> str:
+    """24h stays ``24h`` (people say so); whole days beyond two days become ``7d``."""
+    hours = span.total_seconds() / 3600
+    if hours < 1:
+        return f"{span.total_seconds() / 60:g}m"
+    if hours <= 48 and hours == int(hours):
+        return f"{int(hours)}h"
+    days = hours / 24
+    return f"{days:g}d" if days == int(days) else f"{hours:g}h"

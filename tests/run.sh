@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need on a fresh Debian machine, then runs
+# lint (ruff), types (mypy) and the whole pytest suite against real Prometheus processes.
+# Extra arguments go to pytest, e.g. `bash tests/run.sh -k catalog`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "Installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q -e '.[dev]'
+
+echo "== ruff"; .venv/bin/ruff check bot tests benchmarks
+echo "== mypy"; .venv/bin/mypy bot
+echo "== pytest"; .venv/bin/pytest "$@"

@@ -1,0 +1,102 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings, load_settings, resolve_config_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "perfbot.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_run_the_demo_on_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PERFBOT_CONFIG", raising=False)
+    settings = load_settings(None)
+    assert settings.metrics.backend == "demo"
+    assert settings.storage.url.startswith("sqlite://")
+    assert settings.slack_bot_token is None
+
+
+def test_example_file_is_valid() -> None:
+    settings = load_settings(REPO / "perfbot.example.yaml")
+    assert settings.metrics.backend == "prometheus"
+    assert settings.escalation.levels[1].after == timedelta(minutes=10)
+    assert settings.catalog.endpoints[0].slo is not None
+
+
+def test_bad_duration_names_file_field_and_expectation(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "escalation:\n  levels:\n    - after: 0m\n      notify: [a]\n"
+        "    - after: soon\n      notify: [b]\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == (
+        f"{path}: escalation.levels[1].after: expected a duration like '10m', got 'soon'"
+    )
+
+
+def test_every_problem_is_reported_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "metrics:\n  backend: prom\ncatalog:\n  exclud: []\ntimezone: Mars/Base\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3
+    assert any("metrics.backend" in line and "'prom'" in line for line in lines)
+    assert any("catalog.exclud: unknown setting" in line for line in lines)
+    assert any("timezone: expected an IANA time zone" in line for line in lines)
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "metrics:\n  backend: [demo\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3:1: not valid YAML"):
+        load_settings(path)
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected a mapping of settings at the top, got a list"):
+        load_settings(write(tmp_path, "- a\n- b\n"))
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
+        load_settings(write(tmp_path, "slack_bot_token: xoxb-123\n"))
+
+
+def test_environment_overrides_file_and_secrets_stay_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "metrics:\n  prometheus:\n    url: http://file:9090\n")
+    monkeypatch.setenv("PERFBOT_METRICS__PROMETHEUS__URL", "http://env:9090")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret-value")
+    settings = load_settings(path)
+    assert settings.metrics.prometheus.url == "http://env:9090"
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.get_secret_value() == "xoxb-secret-value"
+    assert "xoxb-secret-value" not in repr(settings)
+    assert "xoxb-secret-value" not in settings.model_dump_json()
+
+
+def test_config_path_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path(None, {}) is None
+    (tmp_path / "perfbot.yaml").write_text("{}")
+    assert resolve_config_path(None, {}) == Path("perfbot.yaml")
+    assert resolve_config_path(None, {"PERFBOT_CONFIG": "/etc/p.yaml"}) == Path("/etc/p.yaml")
+    assert resolve_config_path("x.yaml", {"PERFBOT_CONFIG": "/etc/p.yaml"}) == Path("x.yaml")
+
+
+def test_settings_zone() -> None:
+    assert Settings(timezone="Europe/Berlin").zone.key == "Europe/Berlin"
