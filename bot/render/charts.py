@@ -1,0 +1,98 @@
+"""PNG charts sized for Slack's preview (about 800×400 px); pure: data in, PNG bytes out."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from datetime import tzinfo
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: charts are files, never windows
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+SIZE_INCHES = (8.0, 4.0)
+DPI = 100
+MAIN_COLOUR = "#1f6feb"
+COMPARE_COLOUR = "#8b949e"
+SLO_COLOUR = "#d1242f"
+
+Formatter = Callable[[float], str]
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def timeseries_chart(
+    series: pd.Series,
+    title: str,
+    formatter: Formatter,
+    tz: tzinfo,
+    *,
+    label: str = "",
+    comparison: pd.Series | None = None,
+    comparison_label: str = "",
+    slo: float | None = None,
+) -> bytes:
+    """A line over time; an earlier window overlaid on the same clock (shifted), and the SLO line.
+
+    ``comparison`` must already be shifted onto ``series``' time axis by the caller (pure
+    rendering: the chart does not know how far back the comparison window was).
+    """
+    figure, axes = plt.subplots(figsize=SIZE_INCHES)
+    local = series.tz_convert(tz) if isinstance(series.index, pd.DatetimeIndex) else series
+    axes.plot(local.index, local.to_numpy(dtype=float), color=MAIN_COLOUR, linewidth=1.8,
+              label=label or None)
+    if comparison is not None:
+        earlier = comparison.tz_convert(tz)
+        axes.plot(earlier.index, earlier.to_numpy(dtype=float), color=COMPARE_COLOUR,
+                  linewidth=1.4, linestyle="--", label=comparison_label or None)
+    if slo is not None:
+        axes.axhline(slo, color=SLO_COLOUR, linewidth=1.2, linestyle=":",
+                     label=f"SLO {formatter(slo)}")
+    axes.set_title(title, fontsize=13, loc="left")
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: formatter(value)))
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator(), tz=tz))
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    if label or comparison is not None or slo is not None:
+        axes.legend(loc="best", fontsize=10, framealpha=0.8)
+    return _png(figure)
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    title: str,
+    formatter: Formatter,
+    *,
+    highlight_over: float | None = None,
+) -> bytes:
+    """Horizontal bars, largest on top; bars above ``highlight_over`` (an SLO) in red."""
+    figure, axes = plt.subplots(figsize=(SIZE_INCHES[0], max(2.5, 0.45 * len(labels) + 1)))
+    positions = list(range(len(labels)))[::-1]
+    colours = [
+        SLO_COLOUR if highlight_over is not None and value > highlight_over else MAIN_COLOUR
+        for value in values
+    ]
+    axes.barh(positions, list(values), color=colours)
+    axes.set_yticks(positions, labels=list(labels), fontsize=10)
+    for position, value in zip(positions, values, strict=True):
+        axes.text(value, position, f" {formatter(value)}", va="center", fontsize=9)
+    axes.set_title(title, fontsize=13, loc="left")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: formatter(value)))
+    axes.margins(x=0.15)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    return _png(figure)
