@@ -15,7 +15,7 @@ from bot.catalog import EndpointInfo
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.durations import parse_duration
 from bot.figures import STATISTICS, human_span, signal_figures
-from bot.metrics.base import MetricsError, Signal
+from bot.metrics.base import SERVICE_SIGNALS, MetricsError, Signal
 from bot.render.text import format_rate, format_ratio, format_seconds, render_figures, table
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -138,7 +138,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     _print_endpoints(bot, now, timedelta(hours=1), out)
     example = "checkout"
     print(f"\nExample — perfbot query p95 {example} --window 24h", file=out)
-    entry = _resolve(bot, example)
+    entry = _resolve(bot, example, out=out)
     print(render_figures(signal_figures(bot.backend, entry, Signal.LATENCY, timedelta(hours=24),
                                         now)), file=out)
     print(
@@ -224,14 +224,24 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
     signal, quantile = SIGNAL_WORDS[word]
     span = _duration("--window", args.window)
     bot = build(_settings(args))
-    entry = _resolve(bot, args.endpoint)
+    per_service = signal in SERVICE_SIGNALS
+    entry = _resolve(bot, args.endpoint, per_service=per_service, out=out)
     figures = signal_figures(bot.backend, entry, signal, span, _at(args.at, bot), quantile or 0.95)
     print(render_figures(figures), file=out)
     return EXIT_OK
 
 
-def _resolve(bot: Perfbot, text: str) -> EndpointInfo:
+def _resolve(bot: Perfbot, text: str, *, per_service: bool = False, out: TextIO) -> EndpointInfo:
+    """The one endpoint ``text`` names (any endpoint of the service, for service signals).
+
+    A corrected near miss is answered, with a line that says how it was read.
+    """
     resolution = bot.catalog.resolve(text)
-    if len(resolution.matches) == 1:
+    if per_service and resolution.service and resolution.matches:
         return resolution.matches[0]
-    raise UsageError(resolution.message)
+    entry = resolution.single
+    if entry is None or resolution.status == "ambiguous":
+        raise UsageError(resolution.message)
+    if resolution.status == "fuzzy":
+        print(f"(read '{resolution.text}' as {entry.key})", file=out)
+    return entry

@@ -31,5 +31,5 @@ def test_sparkline_scales_and_shows_gaps() -> None:
 def test_table_aligns_numbers_right() -> None:
     text = table(["NAME", "P95"], [["a", "5 ms"], ["longer", "120 ms"]], right=(1,))
     lines = text.splitlines()
-    assert lines[2] == "a           5 ms"
-    assert lines[3] == "longer    120 ms"
+    assert lines[2] == "a         5 ms"
+    assert lines[3] == "longer  120 ms"
