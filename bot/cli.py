@@ -16,6 +16,7 @@ from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.durations import parse_duration
 from bot.figures import STATISTICS, human_span, signal_figures
 from bot.metrics.base import SERVICE_SIGNALS, MetricsError, Signal
+from bot.metrics.demo import DemoBackend
 from bot.render.text import format_rate, format_ratio, format_seconds, render_figures, table
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -141,8 +142,16 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     entry = _resolve(bot, example, out=out)
     print(render_figures(signal_figures(bot.backend, entry, Signal.LATENCY, timedelta(hours=24),
                                         now)), file=out)
+    if isinstance(bot.backend, DemoBackend):
+        print("\nIncidents injected into the demo (the detectors of later releases find these):",
+              file=out)
+        zone = bot.settings.zone
+        for scenario in bot.backend.workload.scenarios:
+            since = scenario.start.astimezone(zone).strftime("%a %d %b %H:%M")
+            print(f"  • {since} — {scenario.title} ({scenario.endpoint_key or scenario.service})",
+                  file=out)
     print(
-        "\nTry: perfbot query errors payments --window 7d · perfbot query cpu search --window 3d"
+        "\nTry: perfbot query errors checkout --window 7d · perfbot query cpu search --window 3d"
         " · perfbot endpoints · perfbot check-config",
         file=out,
     )
@@ -241,7 +250,8 @@ def _resolve(bot: Perfbot, text: str, *, per_service: bool = False, out: TextIO)
         return resolution.matches[0]
     entry = resolution.single
     if entry is None or resolution.status == "ambiguous":
-        raise UsageError(resolution.message)
+        hint = " Name one of them." if len(resolution.matches) > 1 else ""
+        raise UsageError(resolution.message + hint)
     if resolution.status == "fuzzy":
         print(f"(read '{resolution.text}' as {entry.key})", file=out)
     return entry
