@@ -39,10 +39,13 @@ class Perfbot:
 
 def build(settings: Settings, clock: Clock = utc_now, *, demo: bool = False) -> Perfbot:
     """Wire the bot. ``demo=True`` forces the embedded workload whatever the settings say."""
-    return Perfbot(settings=settings, backend=build_backend(settings, clock, demo=demo), clock=clock)
+    backend = build_backend(settings, clock, demo=demo)
+    return Perfbot(settings=settings, backend=backend, clock=clock)
 
 
-def build_backend(settings: Settings, clock: Clock = utc_now, *, demo: bool = False) -> MetricsBackend:
+def build_backend(
+    settings: Settings, clock: Clock = utc_now, *, demo: bool = False
+) -> MetricsBackend:
     metrics = settings.metrics
     if demo or metrics.backend == "demo":
         end = clock().replace(second=0, microsecond=0)
@@ -56,4 +59,5 @@ def build_backend(settings: Settings, clock: Clock = utc_now, *, demo: bool = Fa
         metrics.names,
         metrics.saturation,
         password=password.get_secret_value() if password else None,
+        clock=clock,
     )

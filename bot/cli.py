@@ -193,18 +193,16 @@ def cmd_endpoints(args: argparse.Namespace, out: TextIO) -> int:
 def _print_endpoints(bot: Perfbot, at: datetime, lookback: timedelta, out: TextIO) -> None:
     catalog = bot.catalog
     summary = bot.backend.summary(at, lookback, [e.endpoint for e in catalog.entries])
+    by_key = summary.to_dict("index")
     rows = []
     for entry in catalog.entries:
-        figures = summary.loc[entry.key] if entry.key in summary.index else None
-        p95 = float(figures["p95"]) if figures is not None else math.nan
-        errors = float(figures["error_ratio"]) if figures is not None else math.nan
-        rate = float(figures["throughput"]) if figures is not None else math.nan
+        figures = by_key.get(entry.key, {})
         rows.append([
             entry.key,
             entry.endpoint.service,
-            format_seconds(p95),
-            format_ratio(errors),
-            format_rate(rate),
+            format_seconds(float(figures.get("p95", math.nan))),
+            format_ratio(float(figures.get("error_ratio", math.nan))),
+            format_rate(float(figures.get("throughput", math.nan))),
             _slo_text(entry),
             entry.owner or "",
         ])

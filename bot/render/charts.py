@@ -61,7 +61,11 @@ def timeseries_chart(
                      label=f"SLO {formatter(slo)}")
     axes.set_title(title, fontsize=13, loc="left")
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: formatter(value)))
-    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator(), tz=tz))
+    locator = mdates.AutoDateLocator(tz=tz)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(
+        mdates.ConciseDateFormatter(locator, tz=tz)  # type: ignore[no-untyped-call]
+    )
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
     for side in ("top", "right"):

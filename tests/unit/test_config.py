@@ -44,7 +44,9 @@ def test_bad_duration_names_file_field_and_expectation(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_once(tmp_path: Path) -> None:
-    path = write(tmp_path, "metrics:\n  backend: prom\ncatalog:\n  exclud: []\ntimezone: Mars/Base\n")
+    path = write(
+        tmp_path, "metrics:\n  backend: prom\ncatalog:\n  exclud: []\ntimezone: Mars/Base\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(path)
     lines = str(info.value).splitlines()

@@ -18,7 +18,7 @@ def test_detects_each_convention(names: set[str], convention: str) -> None:
 
 
 def test_nothing_known_is_an_error_with_a_hint() -> None:
-    with pytest.raises(DetectionError, match="set metrics.names.histogram"):
+    with pytest.raises(DetectionError, match=r"set metrics\.names\.histogram"):
         resolve_http_metrics(MetricNames(), {"up", "node_cpu_seconds_total"})
 
 
@@ -48,7 +48,9 @@ def test_service_name_label_preferred_when_present() -> None:
 
 
 def test_configured_names_win() -> None:
-    names = MetricNames(histogram="api_latency_milliseconds", route_label="path", unit="milliseconds")
+    names = MetricNames(
+        histogram="api_latency_milliseconds", route_label="path", unit="milliseconds"
+    )
     http = resolve_http_metrics(names, {"http_server_request_duration_seconds_bucket"})
     assert http.histogram == "api_latency_milliseconds"
     assert http.route_label == "path"

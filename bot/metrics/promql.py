@@ -1,0 +1,247 @@
+"""PromQL text for each signal, built from resolved metric names: pure functions, no I/O.
+
+Label values only ever enter a query through ``escape_label_value``/``escape_regex``, so a
+value can match nothing but itself. Endpoint filters come from ``Endpoint`` objects that were
+discovered on the server; metric names and operator-written selectors come from the config.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+
+from bot.config import SaturationMetrics
+from bot.durations import format_duration
+from bot.metrics.base import Endpoint
+from bot.metrics.conventions import HttpMetrics
+
+# Everything RE2 treats as special outside a character class.
+RE2_METACHARACTERS = frozenset("\\.+*?()|[]{}^$")
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+ERROR_STATUS_REGEX = "5.."  # 500..599, and "5xx" where a status class is recorded
+
+
+class SelectorError(ValueError):
+    """A query that cannot be built: a bad quantile, range or filter, or a bad name."""
+
+
+class BadNameError(SelectorError):
+    """A metric name, label name or operator-written selector (from the settings) is unusable."""
+
+
+def escape_label_value(value: str) -> str:
+    """The body of a double-quoted PromQL string that equals ``value``."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
+def escape_regex(value: str) -> str:
+    """The body of a double-quoted PromQL string whose RE2 regex matches exactly ``value``."""
+    literal = "".join(f"\\{ch}" if ch in RE2_METACHARACTERS else ch for ch in value)
+    return escape_label_value(literal)
+
+
+def regex_alternation(values: Iterable[str]) -> str:
+    """A regex (unescaped for PromQL) matching any of ``values`` literally, in a stable order."""
+    return "|".join(
+        "".join(f"\\{ch}" if ch in RE2_METACHARACTERS else ch for ch in value)
+        for value in sorted(set(values))
+    )
+
+
+def check_label_name(name: str) -> str:
+    if not _LABEL_NAME.fullmatch(name):
+        raise BadNameError(f"expected a label name like 'http_route', got {name!r}")
+    return name
+
+
+def split_selector(text: str) -> tuple[str, str]:
+    """``'m{a="b"}'`` → ``("m", 'a="b"')``; a bare name has an empty matcher list."""
+    text = text.strip()
+    if "{" not in text:
+        if not _METRIC_NAME.fullmatch(text):
+            raise BadNameError(f"expected a metric name like 'http_requests_total', got {text!r}")
+        return text, ""
+    name, _, rest = text.partition("{")
+    name = name.strip()
+    if name and not _METRIC_NAME.fullmatch(name):
+        raise BadNameError(f"expected a metric name before '{{', got {name!r}")
+    if not rest.rstrip().endswith("}"):
+        raise BadNameError(f"expected the selector to end with '}}', got {text!r}")
+    matchers = rest.rstrip()[:-1].strip().rstrip(",").strip()
+    if not name and not matchers:
+        raise BadNameError(f"expected a metric name or matchers, got {text!r}")
+    return name, matchers
+
+
+def selector(
+    metric: str,
+    equals: Mapping[str, str] | None = None,
+    regex: Mapping[str, str] | None = None,
+    not_equals: Mapping[str, str] | None = None,
+) -> str:
+    """``metric{label="value", label=~"regex"}`` with every value escaped.
+
+    ``metric`` may carry an operator-written selector (``limits{resource="cpu"}``); the new
+    matchers are added to it. ``regex`` values are regexes already (see ``regex_alternation``)
+    and are only string-escaped here.
+    """
+    name, fixed = split_selector(metric)
+    matchers = [fixed] if fixed else []
+    for label, value in (equals or {}).items():
+        matchers.append(f'{check_label_name(label)}="{escape_label_value(value)}"')
+    for label, value in (not_equals or {}).items():
+        matchers.append(f'{check_label_name(label)}!="{escape_label_value(value)}"')
+    for label, pattern in (regex or {}).items():
+        matchers.append(f'{check_label_name(label)}=~"{escape_label_value(pattern)}"')
+    if not matchers:
+        return name
+    return f"{name}{{{', '.join(matchers)}}}"
+
+
+def range_literal(delta: timedelta) -> str:
+    """``[5m]``; Prometheus needs a whole, positive number of seconds at least."""
+    if delta < timedelta(seconds=1):
+        raise SelectorError(f"expected a range of at least 1s, got {delta}")
+    return f"[{format_duration(delta)}]"
+
+
+def number(value: float) -> str:
+    """A float as PromQL reads it; NaN and infinities are refused."""
+    if isinstance(value, bool) or not math.isfinite(value):
+        raise SelectorError(f"expected a finite number, got {value!r}")
+    return repr(float(value))
+
+
+def endpoint_matchers(
+    http: HttpMetrics, endpoints: Sequence[Endpoint] | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Exact matchers for one endpoint, or regex alternations for several: ``(equals, regex)``.
+
+    Several endpoints give one alternation per label, which can over-select (the cross
+    product); callers keep only the columns they asked for. None selects every endpoint.
+    """
+    if endpoints is None:
+        return {}, {}
+    if not endpoints:
+        raise SelectorError("expected at least one endpoint")
+    labels = (http.service_label, http.route_label, http.method_label)
+    if len(set(endpoints)) == 1:
+        one = endpoints[0]
+        return dict(zip(labels, (one.service, one.route, one.method), strict=True)), {}
+    columns = (
+        [e.service for e in endpoints],
+        [e.route for e in endpoints],
+        [e.method for e in endpoints],
+    )
+    return {}, {
+        label: regex_alternation(values) for label, values in zip(labels, columns, strict=True)
+    }
+
+
+def _http_selector(
+    http: HttpMetrics, suffix: str, endpoints: Sequence[Endpoint] | None, errors: bool = False
+) -> str:
+    equals, regex = endpoint_matchers(http, endpoints)
+    if errors:
+        regex[http.status_label] = ERROR_STATUS_REGEX
+    return selector(f"{http.histogram}{suffix}", equals=equals, regex=regex)
+
+
+def endpoint_grouping(http: HttpMetrics) -> str:
+    labels = (http.service_label, http.route_label, http.method_label)
+    return ", ".join(check_label_name(label) for label in labels)
+
+
+def latency_query(
+    http: HttpMetrics,
+    quantile: float,
+    rate_window: timedelta,
+    endpoints: Sequence[Endpoint] | None = None,
+) -> str:
+    """The ``quantile`` of request duration per endpoint, in seconds."""
+    if not 0 <= quantile <= 1:
+        raise SelectorError(f"expected a quantile between 0 and 1, got {quantile!r}")
+    buckets = _http_selector(http, "_bucket", endpoints)
+    query = (
+        f"histogram_quantile({number(quantile)}, sum by (le, {endpoint_grouping(http)}) "
+        f"(rate({buckets}{range_literal(rate_window)})))"
+    )
+    if http.seconds_per_unit != 1:
+        query = f"{query} * {number(http.seconds_per_unit)}"
+    return query
+
+
+def throughput_query(
+    http: HttpMetrics, rate_window: timedelta, endpoints: Sequence[Endpoint] | None = None
+) -> str:
+    """Requests per second per endpoint."""
+    counts = _http_selector(http, "_count", endpoints)
+    return f"sum by ({endpoint_grouping(http)}) (rate({counts}{range_literal(rate_window)}))"
+
+
+def error_ratio_query(
+    http: HttpMetrics, rate_window: timedelta, endpoints: Sequence[Endpoint] | None = None
+) -> str:
+    """5xx over all requests per endpoint; 0 (not absent) where there is traffic but no error."""
+    by = endpoint_grouping(http)
+    w = range_literal(rate_window)
+    errors = f"sum by ({by}) (rate({_http_selector(http, '_count', endpoints, errors=True)}{w}))"
+    total = f"sum by ({by}) (rate({_http_selector(http, '_count', endpoints)}{w}))"
+    return f"({errors} or {total} * 0) / {total}"
+
+
+def _service_matchers(label: str, services: Sequence[str] | None) -> dict[str, dict[str, str]]:
+    if services is None:
+        # cAdvisor also reports pod-level cgroups with an empty container label.
+        return {"not_equals": {label: ""}}
+    if not services:
+        raise SelectorError("expected at least one service")
+    return {"regex": {label: regex_alternation(services)}}
+
+
+def cpu_query(
+    saturation: SaturationMetrics, rate_window: timedelta, services: Sequence[str] | None = None
+) -> str:
+    """CPU seconds per second over the CPU limit, per service."""
+    label = check_label_name(saturation.service_label)
+    match = _service_matchers(label, services)
+    usage = selector(saturation.cpu_usage, **match)
+    limit = selector(saturation.cpu_limit, **match)
+    return (
+        f"sum by ({label}) (rate({usage}{range_literal(rate_window)})) "
+        f"/ sum by ({label}) ({limit})"
+    )
+
+
+def memory_query(
+    saturation: SaturationMetrics, rate_window: timedelta, services: Sequence[str] | None = None
+) -> str:
+    """Average working set over the window, over the memory limit, per service."""
+    label = check_label_name(saturation.service_label)
+    match = _service_matchers(label, services)
+    usage = selector(saturation.memory_usage, **match)
+    limit = selector(saturation.memory_limit, **match)
+    return (
+        f"sum by ({label}) (avg_over_time({usage}{range_literal(rate_window)})) "
+        f"/ sum by ({label}) ({limit})"
+    )
+
+
+def discovery_selector(http: HttpMetrics) -> str:
+    """The ``match[]`` for series discovery: every ``<hist>_count`` series with a route."""
+    return selector(f"{http.histogram}_count", not_equals={http.route_label: ""})
+
+
+def histogram_selector(http: HttpMetrics) -> str:
+    """The ``match[]`` whose label names tell how the histogram is labelled."""
+    return selector(f"{http.histogram}_bucket")

@@ -1,0 +1,71 @@
+"""Shared fixtures: the demo workload, and a real Prometheus backfilled with the same data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.config import MetricNames, PrometheusSettings, SaturationMetrics
+from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.metrics.openmetrics import write_openmetrics
+from bot.metrics.prometheus import PrometheusBackend
+from tests.prometheus_server import PrometheusServer, block_spans, find_binaries
+
+# Fixed, so every run sees the same data; the tests pass this as "now".
+DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+DEMO_DAYS = 3
+DEMO_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def demo_workload() -> DemoWorkload:
+    return DemoWorkload.generate(end=DEMO_END, days=DEMO_DAYS, seed=DEMO_SEED)
+
+
+@pytest.fixture(scope="session")
+def demo_backend(demo_workload: DemoWorkload) -> DemoBackend:
+    return DemoBackend(demo_workload)
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(
+    demo_workload: DemoWorkload, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """One Prometheus for the whole session, serving the demo workload's OpenMetrics."""
+    binaries = find_binaries()
+    workdir = tmp_path_factory.mktemp("prometheus")
+    files = []
+    for number, (first, last) in enumerate(block_spans(demo_workload.start, demo_workload.end)):
+        path = workdir / f"demo-{number:03d}.om"
+        with path.open("w", encoding="utf-8") as out:
+            write_openmetrics(demo_workload, out, first, last)
+        files.append(path)
+    with PrometheusServer(files, workdir, binaries) as server:
+        yield server
+
+
+def prometheus_backend_for(
+    url: str,
+    *,
+    timeout: timedelta = timedelta(seconds=10),
+    retries: int = 2,
+    now: datetime = DEMO_END,
+    backoff: float = 0.05,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PrometheusBackend:
+    """A backend with default metric names, whose clock stands still at ``now``."""
+    settings = PrometheusSettings(url=url, timeout=timeout, retries=retries)
+    return PrometheusBackend(
+        settings, MetricNames(), SaturationMetrics(), clock=lambda: now, backoff=backoff,
+        sleep=sleep,
+    )
+
+
+@pytest.fixture(scope="session")
+def prometheus_backend(prometheus_server: PrometheusServer) -> PrometheusBackend:
+    return prometheus_backend_for(prometheus_server.url)
+
+

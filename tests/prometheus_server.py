@@ -1,0 +1,248 @@
+"""A real Prometheus for tests: backfill OpenMetrics file(s), serve them on a free loopback port.
+
+Nothing is scraped: the data is exactly what the file holds, so answers are reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+INSTALL_HINT = "install Debian's package: apt-get install -y prometheus (or run bash tests/run.sh)"
+
+_CONFIG = """\
+# Written by tests/prometheus_server.py: no scrape targets, the data is backfilled.
+global:
+  evaluation_interval: 1h
+"""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    prometheus: Path
+    promtool: Path
+
+
+def find_binaries() -> Binaries:
+    """Both binaries, or fail the test under ``CI=true`` (skip it elsewhere) with the hint."""
+    found = {name: shutil.which(name) or _debian_path(name) for name in ("prometheus", "promtool")}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        message = f"{' and '.join(missing)} not found: {INSTALL_HINT}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return Binaries(
+        prometheus=Path(str(found["prometheus"])), promtool=Path(str(found["promtool"]))
+    )
+
+
+def _debian_path(name: str) -> str | None:
+    path = Path("/usr/bin") / name
+    return str(path) if os.access(path, os.X_OK) else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrometheusError(RuntimeError):
+    """Backfill or start-up failed; the message carries the tool's own output."""
+
+
+BLOCK = timedelta(hours=2)  # promtool's block range; blocks are aligned to multiples of it
+
+
+def block_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """``start``..``end`` cut at Prometheus's 2h block boundaries, each span closed.
+
+    promtool re-reads its whole input once per 2h block, so one file per block keeps a
+    backfill of days linear (seconds instead of a minute for three days of the demo).
+    """
+    step = int(BLOCK.total_seconds())
+    first = datetime.fromtimestamp(int(start.timestamp()) // step * step, UTC)
+    spans = []
+    while first <= end:
+        spans.append((max(first, start), min(first + BLOCK - timedelta(seconds=1), end)))
+        first += BLOCK
+    return spans
+
+
+def backfill(binaries: Binaries, openmetrics: Sequence[Path], data_dir: Path) -> None:
+    """``promtool tsdb create-blocks-from openmetrics FILE DATADIR`` for each file, in parallel."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(path: Path) -> None:
+        result = subprocess.run(
+            [str(binaries.promtool), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+             str(path), str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise PrometheusError(
+                f"promtool could not backfill {path} (exit {result.returncode}):\n"
+                f"{_tail(result.stderr + result.stdout)}"
+            )
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(run, openmetrics))
+
+
+class PrometheusServer:
+    """One Prometheus process serving the blocks backfilled from ``openmetrics`` file(s)."""
+
+    def __init__(
+        self, openmetrics: Path | Sequence[Path], workdir: Path, binaries: Binaries | None = None
+    ) -> None:
+        self.openmetrics = [openmetrics] if isinstance(openmetrics, Path) else list(openmetrics)
+        self.workdir = workdir
+        self.binaries = binaries or find_binaries()
+        self.data_dir = workdir / "data"
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = workdir / "prometheus.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_timeout: float = 60.0) -> PrometheusServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.data_dir.exists():
+            backfill(self.binaries, self.openmetrics, self.data_dir)
+        config = self.workdir / "prometheus.yml"
+        config.write_text(_CONFIG, encoding="utf-8")
+        for _attempt in range(3):
+            self.port = free_port()
+            self._spawn(config)
+            if self._wait_ready(ready_timeout):
+                return self
+            code = self._process.poll() if self._process else None
+            log = self._stop_and_read_log()
+            if "address already in use" not in log:
+                break
+        why = f"it exited with code {code}" if code is not None else f"within {ready_timeout:g}s"
+        raise PrometheusError(
+            f"prometheus did not become ready on {self.url} ({why}); its log ends with:\n"
+            f"{_tail(log)}"
+        )
+
+    def _spawn(self, config: Path) -> None:
+        args = [
+            str(self.binaries.prometheus),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.data_dir}",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        return False
+
+    def _stop_and_read_log(self) -> str:
+        self.stop()
+        return self._log.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> PrometheusServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
+
+
+# A route whose text is full of PromQL and regex syntax, to prove it is matched literally.
+TRICKY_ROUTE = '/api/a.b|c"} or vector(1) \\ (x)+'
+TINY_ENDPOINTS = (
+    ("shop", "/api/items", "GET", 2.0),
+    ("shop", "/api/items", "POST", 0.5),
+    ("shop", TRICKY_ROUTE, "GET", 1.0),
+)
+TINY_BUCKETS = (0.1, 0.5)
+
+
+def tiny_openmetrics(end: datetime, minutes: int = 60) -> str:
+    """An hour of a small hand-written OpenTelemetry histogram, ending at ``end``.
+
+    Each endpoint serves ``rate`` requests per second: half under 0.1 s, 40% in (0.1, 0.5],
+    10% above; one in ten answered 500.
+    """
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    name = "http_server_request_duration_seconds"
+    lines = [f"# TYPE {name} histogram"]
+    first = int(end.timestamp()) - minutes * 60
+    for minute in range(minutes + 1):
+        ts = first + minute * 60
+        for service, route, method, rate in TINY_ENDPOINTS:
+            for status, share in (("200", 0.9), ("500", 0.1)):
+                total = round(minute * 60 * rate * share)
+                labels = (f'job="{escape(service)}",http_route="{escape(route)}",'
+                          f'http_request_method="{method}",http_response_status_code="{status}"')
+                cumulative = (total * 5 // 10, total * 9 // 10, total)
+                for le, count in zip((*map(str, TINY_BUCKETS), "+Inf"), cumulative, strict=True):
+                    lines.append(f'{name}_bucket{{{labels},le="{le}"}} {count} {ts}')
+                lines.append(f"{name}_count{{{labels}}} {total} {ts}")
+                lines.append(f"{name}_sum{{{labels}}} {total * 0.1:.1f} {ts}")
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
