@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="YAML settings (default: $PERFBOT_CONFIG, then ./perfbot.yaml, then built-in demo)",
     )
+    common.add_argument(
+        "--at",
+        metavar="TIME",
+        help="answer as if it were this time (ISO 8601, e.g. 2026-11-20T14:00; default now)",
+    )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(
@@ -86,7 +91,6 @@ def _parser() -> argparse.ArgumentParser:
     endpoints = sub.add_parser(
         "endpoints", parents=[common], help="the endpoint catalog with current p95, errors, traffic"
     )
-    endpoints.add_argument("--at", metavar="TIME", help="evaluate at this time (ISO 8601)")
     endpoints.add_argument("--lookback", default="1h", help="window of the figures (default 1h)")
     endpoints.set_defaults(func=cmd_endpoints)
 
@@ -103,7 +107,6 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("signal", metavar="SIGNAL", help=f"one of: {', '.join(SIGNAL_WORDS)}")
     query.add_argument("endpoint", metavar="ENDPOINT", help="key, route, alias or a near miss")
     query.add_argument("--window", default="24h", help="how far back (default 24h)")
-    query.add_argument("--at", metavar="TIME", help="end of the window (ISO 8601; default now)")
     query.set_defaults(func=cmd_query)
     return parser
 
@@ -112,14 +115,19 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
-def _at(text: str | None, bot: Perfbot) -> datetime:
+def _build(args: argparse.Namespace, *, demo: bool = False) -> Perfbot:
+    """The bot for this command; ``--at`` stops its clock at that moment."""
+    settings = _settings(args)
+    text = getattr(args, "at", None)
     if not text:
-        return bot.now()
+        return build(settings, demo=demo)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(f"--at: expected a time like 2026-11-20T14:00, got {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=bot.settings.zone)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.zone)
+    return build(settings, clock=lambda: moment, demo=demo)
 
 
 def _duration(option: str, text: str) -> timedelta:
@@ -133,7 +141,7 @@ def _duration(option: str, text: str) -> timedelta:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    bot = build(_settings(args), demo=True)
+    bot = _build(args, demo=True)
     print(f"perfbot demo — {_describe_backend(bot)}\n", file=out)
     now = bot.now()
     _print_endpoints(bot, now, timedelta(hours=1), out)
@@ -164,9 +172,8 @@ def _describe_backend(bot: Perfbot) -> str:
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     source = resolve_config_path(args.config)
-    settings = _settings(args)
+    bot = _build(args)
     print(f"✓ settings: {source or 'built-in defaults (demo workload, SQLite)'} is valid", file=out)
-    bot = build(settings)
     checks = bot.backend.check()
     for check in checks:
         print(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}", file=out)
@@ -185,8 +192,9 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_endpoints(args: argparse.Namespace, out: TextIO) -> int:
-    bot = build(_settings(args))
-    _print_endpoints(bot, _at(args.at, bot), _duration("--lookback", args.lookback), out)
+    lookback = _duration("--lookback", args.lookback)
+    bot = _build(args)
+    _print_endpoints(bot, bot.now(), lookback, out)
     return EXIT_OK
 
 
@@ -230,10 +238,10 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
         )
     signal, quantile = SIGNAL_WORDS[word]
     span = _duration("--window", args.window)
-    bot = build(_settings(args))
+    bot = _build(args)
     per_service = signal in SERVICE_SIGNALS
     entry = _resolve(bot, args.endpoint, per_service=per_service, out=out)
-    figures = signal_figures(bot.backend, entry, signal, span, _at(args.at, bot), quantile or 0.95)
+    figures = signal_figures(bot.backend, entry, signal, span, bot.now(), quantile or 0.95)
     print(render_figures(figures), file=out)
     return EXIT_OK
 
