@@ -31,7 +31,8 @@ class Naming:
 NAMINGS = [
     Naming("otel_legacy", "http_server_duration_milliseconds", 1000.0,
            "http_route", "http_method", "http_status_code", "job"),
-    Naming("prometheus", "http_request_duration_seconds", 1.0, "handler", "method", "status", "job"),
+    Naming("prometheus", "http_request_duration_seconds", 1.0,
+           "handler", "method", "status", "job"),
     # A client library with "route" and "code" labels, and OpenTelemetry's service_name.
     Naming("prometheus", "http_request_duration_seconds", 1.0, "route", "method", "code",
            "service_name"),
@@ -87,7 +88,7 @@ def test_detects_names_labels_and_unit(served: tuple[Naming, str]) -> None:
 
 
 def test_configured_names_override_detection(served: tuple[Naming, str]) -> None:
-    naming, url = served
+    _naming, url = served
     backend = prometheus_backend_for(url)
     backend_names = MetricNames(histogram="no_such_histogram_seconds")
     configured = type(backend)(backend.settings, backend_names, backend.saturation,
