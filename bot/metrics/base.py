@@ -29,6 +29,15 @@ ENDPOINT_SIGNALS = (Signal.LATENCY, Signal.THROUGHPUT, Signal.ERROR_RATIO)
 SERVICE_SIGNALS = (Signal.CPU, Signal.MEMORY)
 
 
+class Resource(StrEnum):
+    """An absolute amount a service holds or uses, for cost (not a ratio like ``Signal.CPU``)."""
+
+    CPU_CORES = "cpu_cores"  # CPU in use
+    CPU_LIMIT_CORES = "cpu_limit_cores"
+    MEMORY_BYTES = "memory_bytes"  # working set
+    MEMORY_LIMIT_BYTES = "memory_limit_bytes"
+
+
 class Endpoint(BaseModel):
     """One HTTP route of one service, as the metrics name it."""
 
@@ -105,6 +114,10 @@ class NoDataError(MetricsError):
     """The query ran but returned no usable samples."""
 
 
+class NoBucketError(MetricsError):
+    """The latency histogram has no bucket bound at the threshold asked for."""
+
+
 @runtime_checkable
 class MetricsBackend(Protocol):
     """What the core needs from a metrics source."""
@@ -141,6 +154,44 @@ class MetricsBackend(Protocol):
 
     def memory(self, window: Window, services: Sequence[str] | None = None) -> pd.DataFrame:
         """Memory working set as a share of the service's limit, 0..1."""
+        ...
+
+    def busy_time(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        """Seconds spent answering requests per second, per endpoint (the histogram's ``_sum``)."""
+        ...
+
+    def latency_within(
+        self, window: Window, threshold: float, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        """Share of requests answered within ``threshold`` seconds, 0..1, per endpoint.
+
+        Exact: read from the histogram's bucket whose bound is ``threshold``. Raises
+        ``NoBucketError`` when no bucket has that bound (nothing is interpolated).
+        """
+        ...
+
+    def resource(
+        self, window: Window, resource: Resource, services: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """An absolute amount per service: cores or bytes, summed over its containers.
+
+        CPU in use is averaged over each point's lookback (a rate); limits and memory are
+        their value at each point, summed over the containers alive then, so containers that
+        come and go count for the time they live. Unlike the signals, a service without data
+        is a column of NaN; NoDataError only when none of them has any.
+        """
+        ...
+
+    def opencost_hourly(
+        self, window: Window, services: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Money per hour per service from OpenCost's allocation metrics and node prices.
+
+        NaN columns for services OpenCost does not report; NoDataError when it reports none
+        (no OpenCost metrics at all), so callers can fall back to a price table.
+        """
         ...
 
     def summary(

@@ -29,7 +29,9 @@ from bot.metrics.base import (
     Check,
     Endpoint,
     MetricsError,
+    NoBucketError,
     NoDataError,
+    Resource,
     Signal,
     Window,
 )
@@ -545,6 +547,7 @@ class DemoBackend:
         self._position = {e: p for p, e in enumerate(self._endpoints)}
         self._services = sorted(w.services)
         self._service_row = [w.services.index(s) for s in self._services]
+        self._service_row_array = np.asarray(self._service_row, dtype=np.int64)
         self._service_of = {s: i for i, s in enumerate(self._services)}
 
         per_endpoint = [np.flatnonzero(w.series_endpoint == i) for i in order]
@@ -552,6 +555,7 @@ class DemoBackend:
         dtype = np.int32 if grand_total < 2**31 else np.int64
         buckets = w.bucket_counts.shape[2]
         self._buckets = np.zeros((len(order), n + 1, buckets), dtype=dtype)
+        self._busy = np.zeros((len(order), n + 1))
         self._requests = np.zeros((len(order), n + 1), dtype=np.int64)
         self._errors = np.zeros((len(order), n + 1), dtype=np.int64)
         errors = np.array([s.startswith("5") for s in w.series_status])
@@ -559,6 +563,7 @@ class DemoBackend:
             summed = w.bucket_counts[rows].sum(axis=0, dtype=np.int64)
             np.cumsum(summed, axis=0, out=self._buckets[p, 1:])
             np.cumsum(summed.sum(axis=1), out=self._requests[p, 1:])
+            np.cumsum(w.duration_sum[rows].sum(axis=0), out=self._busy[p, 1:])
             failed = rows[errors[rows]]
             if failed.size:
                 per_minute = w.bucket_counts[failed].sum(axis=(0, 2), dtype=np.int64)
@@ -628,6 +633,62 @@ class DemoBackend:
             average = self._increase(self._memory, rows, grid) / (grid.last - grid.first)
         return self._frame(grid, average / self._memory_limit[rows, None],
                            [self._services[v] for v in rows])
+
+    def busy_time(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        grid = self._grid(window)
+        rows = self._endpoint_rows(endpoints)
+        values = self._increase(self._busy, rows, grid) / window.lookback.total_seconds()
+        return self._frame(grid, values, [self._endpoints[p].key for p in rows])
+
+    def latency_within(
+        self, window: Window, threshold: float, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        bounds = self.workload.bucket_bounds
+        found = [k for k, bound in enumerate(bounds) if np.isclose(bound, threshold, rtol=1e-9)]
+        if not found:
+            raise NoBucketError(
+                f"the demo histogram has no bucket at {threshold:g}s "
+                f"(its bounds: {', '.join(f'{b:g}' for b in bounds)})"
+            )
+        grid = self._grid(window)
+        rows = self._endpoint_rows(endpoints)
+        picked = np.asarray(rows, dtype=np.int64)
+        top = found[0] + 1
+
+        def within(at: IntArray) -> FloatArray:
+            counts = self._buckets[np.ix_(picked, at)][..., :top]
+            summed: FloatArray = counts.sum(axis=-1, dtype=np.int64).astype(np.float64)
+            return summed
+
+        values = _ratio(within(grid.last) - within(grid.first),
+                        self._increase(self._requests, rows, grid))
+        return self._frame(grid, values, [self._endpoints[p].key for p in rows])
+
+    def resource(
+        self, window: Window, resource: Resource, services: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        grid = self._grid(window)
+        names = list(self._services) if services is None else list(dict.fromkeys(services))
+        known = [self._service_of[s] for s in names if s in self._service_of]
+        if not known:
+            raise NoDataError(
+                f"the demo workload has no service {', '.join(names) or '(none asked)'}; "
+                f"it has {', '.join(self._services)}"
+            )
+        if resource is Resource.CPU_CORES:
+            values = self._increase(self._cpu, known, grid) / window.lookback.total_seconds()
+            frame = self._frame(grid, values, [self._services[v] for v in known])
+        else:
+            frame = self._gauge(grid, resource, known)
+        # Like PromQL: a service without data is a gap, not an error.
+        return frame.reindex(columns=pd.Index(names))
+
+    def opencost_hourly(
+        self, window: Window, services: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        raise NoDataError("the demo workload has no OpenCost metrics")
 
     def summary(
         self,
@@ -717,6 +778,25 @@ class DemoBackend:
         # Up to a minute past the end is fine: the next minute's sample is not due yet.
         valid = (offset - back >= 0) & (last <= n) & (last > first)
         return first.clip(0, n), last.clip(0, n), valid
+
+    def _gauge(self, grid: _Grid, resource: Resource, rows: list[int]) -> pd.DataFrame:
+        """Limits and the working set as sampled at each step end (PromQL's instant value)."""
+        picked = np.asarray(rows, dtype=np.int64)
+        steps = grid.index.size
+        if resource is Resource.MEMORY_BYTES:
+            # The sample at counter row k is that of the minute ending there (row 0: minute 0).
+            minute = np.maximum(grid.last - 1, 0)
+            values = self.workload.memory_bytes[self._service_row_array[picked]][:, minute]
+        else:
+            limits = (self._cpu_limit if resource is Resource.CPU_LIMIT_CORES
+                      else self._memory_limit)
+            values = np.repeat(limits[picked, None], steps, axis=1)
+        # A sample exists from the workload's start to its end (a gauge needs no lookback).
+        offset = grid.index.as_unit("ns").asi8 - pd.Timestamp(self.workload.start).value
+        present = (offset >= 0) & (offset // _MINUTE_NS <= self.workload.minutes)
+        data = np.where(present[:, None], values.T.astype(np.float64), np.nan)
+        return pd.DataFrame(data, index=grid.index,
+                            columns=pd.Index([self._services[v] for v in rows]), dtype=float)
 
     @staticmethod
     def _increase(running: IntArray | FloatArray, rows: list[int], grid: _Grid) -> FloatArray:

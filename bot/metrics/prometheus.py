@@ -33,8 +33,10 @@ from bot.metrics.base import (
     Check,
     Endpoint,
     MetricsError,
+    NoBucketError,
     NoDataError,
     QueryRejectedError,
+    Resource,
     Signal,
     UnreachableError,
     Window,
@@ -80,6 +82,7 @@ class PrometheusBackend:
         self._backoff = backoff
         self._sleep = sleep
         self._http: HttpMetrics | None = None
+        self._bounds: dict[str, dict[str, float]] = {}  # histogram → le label value → bound
         self._timeout = settings.timeout.total_seconds()
         self._session = requests.Session()
         self._session.verify = settings.verify_tls
@@ -215,6 +218,58 @@ class PrometheusBackend:
         query = self._build(promql.memory_query, self.saturation, window.lookback, services)
         return self._service_frame(Signal.MEMORY, query, window, services)
 
+    def busy_time(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        http = self.http_metrics()
+        query = self._build(promql.busy_time_query, http, window.lookback, endpoints)
+        return self._endpoint_frame("busy time", query, window, endpoints, http)
+
+    def latency_within(
+        self, window: Window, threshold: float, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        http = self.http_metrics()
+        le = self._bucket_bound(http, threshold / http.seconds_per_unit)
+        query = self._build(promql.latency_within_query, http, le, window.lookback, endpoints)
+        return self._endpoint_frame("latency", query, window, endpoints, http)
+
+    def _bucket_bound(self, http: HttpMetrics, bound: float) -> str:
+        """The ``le`` label value equal to ``bound`` (in the histogram's unit), as written."""
+        if http.histogram not in self._bounds:
+            start, end = self._span(None)
+            params = {"match[]": promql.selector(f"{http.histogram}_bucket"),
+                      "start": f"{start.timestamp():.0f}", "end": f"{end.timestamp():.0f}"}
+            values: list[str] = self._call(lambda: self._prom.get_label_values("le", params))
+            parsed = {text: _bound(text) for text in values}
+            self._bounds[http.histogram] = {t: v for t, v in parsed.items() if math.isfinite(v)}
+        bounds = self._bounds[http.histogram]
+        for text, value in bounds.items():
+            if math.isclose(value, bound, rel_tol=1e-9):
+                return text
+        listed = ", ".join(f"{v:g}" for v in sorted(bounds.values())) or "none found"
+        raise NoBucketError(f"{http.histogram} has no bucket at {bound:g} (its bounds: {listed})")
+
+    def resource(
+        self, window: Window, resource: Resource, services: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        query = self._build(
+            promql.resource_query, self.saturation, resource, window.lookback, services
+        )
+        return self._service_frame(resource.value.replace("_", " "), query, window, services)
+
+    def opencost_hourly(
+        self, window: Window, services: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        query = self._build(promql.opencost_hourly_query, self.saturation.service_label, services)
+        try:
+            return self._service_frame("OpenCost", query, window, services)
+        except NoDataError:
+            raise NoDataError(
+                f"no OpenCost data ({', '.join(promql.OPENCOST_METRICS)}) for "
+                f"{'the requested services' if services else 'any service'} between "
+                f"{_when(window.start)} and {_when(window.end)}"
+            ) from None
+
     def summary(
         self,
         at: datetime,
@@ -276,7 +331,7 @@ class PrometheusBackend:
 
     def _endpoint_frame(
         self,
-        signal: Signal,
+        signal: Signal | str,
         query: str,
         window: Window,
         endpoints: Sequence[Endpoint] | None,
@@ -290,7 +345,7 @@ class PrometheusBackend:
         return self._frame(signal, window, columns, wanted, "endpoint")
 
     def _service_frame(
-        self, signal: Signal, query: str, window: Window, services: Sequence[str] | None
+        self, signal: Signal | str, query: str, window: Window, services: Sequence[str] | None
     ) -> pd.DataFrame:
         result = self._query_range(query, window)
         label = self.saturation.service_label
@@ -301,7 +356,7 @@ class PrometheusBackend:
 
     def _frame(
         self,
-        signal: Signal,
+        signal: Signal | str,
         window: Window,
         columns: dict[str, list[list[Any]]],
         wanted: list[str] | None,
@@ -324,8 +379,9 @@ class PrometheusBackend:
             frame = frame.reindex(columns=wanted)
         if frame.empty or frame.isna().all().all():
             subject = f"the requested {noun}s" if wanted else f"any {noun}"
+            what = signal.value.replace("_", " ") if isinstance(signal, Signal) else signal
             raise NoDataError(
-                f"no {signal.value.replace('_', ' ')} data for {subject} between "
+                f"no {what} data for {subject} between "
                 f"{_when(window.start)} and {_when(window.end)}"
             )
         frame.index.name = "time"
@@ -461,6 +517,13 @@ def _number(text: str) -> float:
     """A sample value; ±Inf (e.g. a quantile above the top bucket) becomes NaN."""
     value = float(text)
     return value if math.isfinite(value) else math.nan
+
+
+def _bound(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def _when(moment: datetime) -> str:

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from bot.config import SaturationMetrics
 from bot.durations import format_duration
-from bot.metrics.base import Endpoint
+from bot.metrics.base import Endpoint, Resource
 from bot.metrics.conventions import HttpMetrics
 
 # Everything RE2 treats as special outside a character class.
@@ -24,6 +24,17 @@ _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 ERROR_STATUS_REGEX = "5.."  # 500..599, and "5xx" where a status class is recorded
+
+# What OpenCost exports (https://www.opencost.io/docs/integrations/prometheus): allocation
+# (max of request and usage) per container, and the price of each node's cores and GiB.
+OPENCOST_CPU_ALLOCATION = "container_cpu_allocation"
+OPENCOST_MEMORY_ALLOCATION = "container_memory_allocation_bytes"
+OPENCOST_CPU_PRICE = "node_cpu_hourly_cost"
+OPENCOST_RAM_PRICE = "node_ram_hourly_cost"
+OPENCOST_METRICS = (
+    OPENCOST_CPU_ALLOCATION, OPENCOST_MEMORY_ALLOCATION, OPENCOST_CPU_PRICE, OPENCOST_RAM_PRICE,
+)
+GIB = 2**30
 
 
 class SelectorError(ValueError):
@@ -235,6 +246,77 @@ def memory_query(
         f"sum by ({label}) (avg_over_time({usage}{range_literal(rate_window)})) "
         f"/ sum by ({label}) ({limit})"
     )
+
+
+def busy_time_query(
+    http: HttpMetrics, rate_window: timedelta, endpoints: Sequence[Endpoint] | None = None
+) -> str:
+    """Seconds of request time per second per endpoint, from the histogram's ``_sum``."""
+    sums = _http_selector(http, "_sum", endpoints)
+    query = f"sum by ({endpoint_grouping(http)}) (rate({sums}{range_literal(rate_window)}))"
+    if http.seconds_per_unit != 1:
+        query = f"{query} * {number(http.seconds_per_unit)}"
+    return query
+
+
+def latency_within_query(
+    http: HttpMetrics,
+    le: str,
+    rate_window: timedelta,
+    endpoints: Sequence[Endpoint] | None = None,
+) -> str:
+    """Share of requests at or under the bucket bound ``le`` (as the server writes it)."""
+    by = endpoint_grouping(http)
+    w = range_literal(rate_window)
+    equals, regex = endpoint_matchers(http, endpoints)
+    within = selector(f"{http.histogram}_bucket", equals={**equals, "le": le}, regex=regex)
+    total = _http_selector(http, "_count", endpoints)
+    return f"sum by ({by}) (rate({within}{w})) / sum by ({by}) (rate({total}{w}))"
+
+
+def resource_query(
+    saturation: SaturationMetrics,
+    resource: Resource,
+    rate_window: timedelta,
+    services: Sequence[str] | None = None,
+) -> str:
+    """Cores or bytes per service, summed over its containers.
+
+    CPU in use is a rate over the window; limits and the working set are read at each point
+    (not ``avg_over_time``, which would count a container that lived a minute of the window
+    as if it lived all of it).
+    """
+    label = check_label_name(saturation.service_label)
+    match = _service_matchers(label, services)
+    if resource is Resource.CPU_CORES:
+        usage = selector(saturation.cpu_usage, **match)
+        return f"sum by ({label}) (rate({usage}{range_literal(rate_window)}))"
+    metric = {
+        Resource.CPU_LIMIT_CORES: saturation.cpu_limit,
+        Resource.MEMORY_BYTES: saturation.memory_usage,
+        Resource.MEMORY_LIMIT_BYTES: saturation.memory_limit,
+    }[resource]
+    return f"sum by ({label}) ({selector(metric, **match)})"
+
+
+def opencost_hourly_query(service_label: str, services: Sequence[str] | None = None) -> str:
+    """OpenCost's hourly cost per service: CPU and memory allocation at their node's prices.
+
+    Allocations are de-duplicated per container (several OpenCost replicas may export the
+    same one) and joined on ``node`` to one price per node.
+    """
+    label = check_label_name(service_label)
+    match = _service_matchers(label, services)
+    per_container = ", ".join(dict.fromkeys((label, "namespace", "pod", "container", "node")))
+
+    def part(allocation: str, price: str, scale: str) -> str:
+        held = f"max by ({per_container}) ({selector(allocation, **match)}){scale}"
+        return (f"sum by ({label}) ({held} * on (node) group_left () "
+                f"avg by (node) ({selector(price)}))")
+
+    cpu = part(OPENCOST_CPU_ALLOCATION, OPENCOST_CPU_PRICE, "")
+    memory = part(OPENCOST_MEMORY_ALLOCATION, OPENCOST_RAM_PRICE, f" / {GIB}")
+    return f"{cpu} + {memory}"
 
 
 def discovery_selector(http: HttpMetrics) -> str:

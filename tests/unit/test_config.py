@@ -102,3 +102,27 @@ def test_config_path_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_settings_zone() -> None:
     assert Settings(timezone="Europe/Berlin").zone.key == "Europe/Berlin"
+
+
+def test_cost_settings_default_to_a_price_table_and_read_the_example() -> None:
+    settings = Settings()
+    assert settings.cost.source == "auto"
+    assert (settings.cost.core_hour, settings.cost.gib_hour) == (0.0316, 0.0042)
+    assert settings.cost.services == {}
+    example = load_settings(REPO / "perfbot.example.yaml")
+    assert example.cost.services["payments"].fixed_monthly == 250
+
+
+def test_bad_cost_settings_name_the_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "cost:\n  source: guess\n  core_hour: -1\n  services:\n    shop: {monthly: 3}\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3
+    assert any("cost.source" in line and "'guess'" in line for line in lines)
+    assert any("cost.core_hour: input should be greater than or equal to 0" in line
+               for line in lines)
+    assert any("cost.services.shop.monthly: unknown setting" in line for line in lines)

@@ -5,7 +5,7 @@ import pytest
 
 from bot.config import MetricNames, SaturationMetrics
 from bot.metrics import promql
-from bot.metrics.base import Endpoint
+from bot.metrics.base import Endpoint, Resource
 from bot.metrics.conventions import CONVENTIONS, resolve_http_metrics
 
 OTEL = CONVENTIONS["otel"]
@@ -246,3 +246,75 @@ def test_discovery_selects_count_series_with_a_route() -> None:
         'http_server_request_duration_seconds_count{http_route!=""}'
     )
     assert promql.histogram_selector(LEGACY) == "http_server_duration_milliseconds_bucket"
+
+
+def test_busy_time_sums_the_histogram_sum_in_seconds() -> None:
+    checkout = Endpoint(service="payments", route="/api/checkout", method="POST")
+    assert promql.busy_time_query(OTEL, FIVE_MINUTES, [checkout]) == (
+        "sum by (job, http_route, http_request_method) (rate(http_server_request_duration_"
+        'seconds_sum{job="payments", http_route="/api/checkout", http_request_method="POST"}'
+        "[5m]))"
+    )
+    legacy = promql.busy_time_query(LEGACY, FIVE_MINUTES)
+    assert legacy.startswith("sum by (job, http_route, http_method) (rate(http_server_duration_"
+                             "milliseconds_sum[5m]))")
+    assert legacy.endswith(" * 0.001")
+
+
+def test_resource_queries_are_absolute_and_read_gauges_at_each_point() -> None:
+    saturation = SaturationMetrics()
+    queries = {
+        resource: promql.resource_query(saturation, resource, timedelta(hours=1), ["menu"])
+        for resource in Resource
+    }
+    assert queries[Resource.CPU_CORES] == (
+        'sum by (container) (rate(container_cpu_usage_seconds_total{container=~"menu"}[1h]))'
+    )
+    assert queries[Resource.CPU_LIMIT_CORES] == (
+        'sum by (container) (kube_pod_container_resource_limits{resource="cpu", '
+        'container=~"menu"})'
+    )
+    assert queries[Resource.MEMORY_BYTES] == (
+        'sum by (container) (container_memory_working_set_bytes{container=~"menu"})'
+    )
+    assert 'resource="memory"' in queries[Resource.MEMORY_LIMIT_BYTES]
+    every = promql.resource_query(saturation, Resource.MEMORY_BYTES, FIVE_MINUTES)
+    assert '{container!=""}' in every
+
+
+def test_opencost_joins_allocation_to_node_prices_per_service() -> None:
+    query = promql.opencost_hourly_query("container", ["shop"])
+    cpu = (
+        "sum by (container) (max by (container, namespace, pod, node) "
+        '(container_cpu_allocation{container=~"shop"}) * on (node) group_left () '
+        "avg by (node) (node_cpu_hourly_cost))"
+    )
+    memory = (
+        "sum by (container) (max by (container, namespace, pod, node) "
+        '(container_memory_allocation_bytes{container=~"shop"}) / 1073741824 '
+        "* on (node) group_left () avg by (node) (node_ram_hourly_cost))"
+    )
+    assert query == f"{cpu} + {memory}"
+    # Another service label keeps the container in the de-duplication.
+    assert "max by (app, namespace, pod, container, node)" in promql.opencost_hourly_query("app")
+    with pytest.raises(promql.BadNameError):
+        promql.opencost_hourly_query("bad-label")
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_service_names_never_change_cost_queries(value: str) -> None:
+    saturation = SaturationMetrics()
+    builders = [
+        lambda names: promql.opencost_hourly_query("container", names),
+        *(
+            lambda names, r=resource: promql.resource_query(saturation, r, FIVE_MINUTES, names)
+            for resource in Resource
+        ),
+        lambda names: promql.busy_time_query(
+            OTEL, FIVE_MINUTES, [Endpoint(service=names[0], route="/r", method="GET")]
+        ),
+    ]
+    for build in builders:
+        assert skeleton(build([value])) == skeleton(build(["svc"]))
+        # Exact matchers hold the value itself, regex matchers a regex matching only it.
+        assert any(r == value or re.fullmatch(r, value) for r in literals(build([value])))
