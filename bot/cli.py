@@ -12,6 +12,7 @@ from typing import TextIO
 from bot import __version__
 from bot.app import Perfbot, build
 from bot.catalog import EndpointInfo
+from bot.cli_playbooks import add_playbook_commands
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.durations import parse_duration
 from bot.figures import STATISTICS, human_span, signal_figures
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("endpoint", metavar="ENDPOINT", help="key, route, alias or a near miss")
     query.add_argument("--window", default="24h", help="how far back (default 24h)")
     query.set_defaults(func=cmd_query)
+    add_playbook_commands(sub, common)
     return parser
 
 
