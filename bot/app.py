@@ -9,6 +9,7 @@ from functools import cached_property
 
 from bot.catalog import Catalog
 from bot.config import Settings
+from bot.demo_settings import with_demo_defaults
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.prometheus import PrometheusBackend
@@ -39,6 +40,8 @@ class Perfbot:
 
 def build(settings: Settings, clock: Clock = utc_now, *, demo: bool = False) -> Perfbot:
     """Wire the bot. ``demo=True`` forces the embedded workload whatever the settings say."""
+    if demo or settings.metrics.backend == "demo":
+        settings = with_demo_defaults(settings)
     backend = build_backend(settings, clock, demo=demo)
     return Perfbot(settings=settings, backend=backend, clock=clock)
 
