@@ -55,7 +55,7 @@ DEMO_COST = CostSettings(services={"payments": ServiceCost(fixed_monthly=200)})
 
 def with_demo_defaults(settings: Settings) -> Settings:
     """``settings`` with the demo's catalog and prices where the user configured none."""
-    update = {}
+    update: dict[str, object] = {}
     if settings.catalog == CatalogSettings():
         update["catalog"] = DEMO_CATALOG
     if settings.cost == CostSettings():
