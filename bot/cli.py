@@ -11,14 +11,23 @@ from typing import TextIO
 
 from bot import __version__
 from bot.app import Perfbot, build
+from bot.ask.answer import AnswerKind, Sources, ask
 from bot.catalog import EndpointInfo
+from bot.cli_detect import add_detect_commands
 from bot.cli_playbooks import add_playbook_commands
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.durations import parse_duration
 from bot.figures import STATISTICS, human_span, signal_figures
 from bot.metrics.base import SERVICE_SIGNALS, MetricsError, Signal
 from bot.metrics.demo import DemoBackend
-from bot.render.text import format_rate, format_ratio, format_seconds, render_figures, table
+from bot.render.text import (
+    format_rate,
+    format_ratio,
+    format_seconds,
+    render_answer,
+    render_figures,
+    table,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -62,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="perfbot",
         description="Performance insights from Prometheus metrics, in Slack and in the terminal.",
         epilog="Examples:\n  perfbot demo\n  perfbot endpoints\n"
+        "  perfbot ask \"p95 of checkout vs last week\" --chart checkout.png\n"
         "  perfbot query p95 checkout --window 24h\n  perfbot check-config --config perfbot.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -109,6 +119,24 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("endpoint", metavar="ENDPOINT", help="key, route, alias or a near miss")
     query.add_argument("--window", default="24h", help="how far back (default 24h)")
     query.set_defaults(func=cmd_query)
+
+    question = sub.add_parser(
+        "ask",
+        parents=[common],
+        help="answer a question in plain words, as the Slack bot does",
+        description="Answer a question about latency, errors, traffic, cost or SLOs.",
+        epilog="Examples:\n  perfbot ask \"p95 latency of checkout over the last 24h\"\n"
+        "  perfbot ask \"top 5 slowest endpoints today\" --chart slowest.png\n"
+        "  perfbot ask \"did the fix help? order history before and after 14:00\"\n"
+        "  perfbot ask \"error budget left for payments this month\"\n"
+        "  perfbot ask \"how much does checkout cost per day?\"\n  perfbot ask help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    question.add_argument("question", nargs="+", metavar="QUESTION",
+                          help="the question (quote it, or give it as several words)")
+    question.add_argument("--chart", metavar="PNG", help="also draw the answer's chart here")
+    question.set_defaults(func=cmd_ask)
+    add_detect_commands(sub, common)
     add_playbook_commands(sub, common)
     return parser
 
@@ -245,6 +273,30 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
     entry = _resolve(bot, args.endpoint, per_service=per_service, out=out)
     figures = signal_figures(bot.backend, entry, signal, span, bot.now(), quantile or 0.95)
     print(render_figures(figures), file=out)
+    return EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
+    """Exit 0 for an answer or help; 1 when the metrics failed or had nothing."""
+    bot = _build(args)
+    sources = Sources(backend=bot.backend, catalog=bot.catalog, tz=bot.settings.zone,
+                      cost=bot.settings.cost)
+    reply = ask(" ".join(args.question), sources, bot.now(), chart=bool(args.chart))
+    written = None
+    if args.chart and reply.chart is not None:
+        try:
+            with open(args.chart, "wb") as file:
+                file.write(reply.chart.png)
+        except OSError as exc:
+            raise UsageError(f"--chart: cannot write {args.chart}: {exc.strerror}") from None
+        written = args.chart
+    text = render_answer(reply, chart_path=written)
+    if reply.kind in (AnswerKind.ERROR, AnswerKind.NO_DATA):
+        print(f"perfbot: {text}", file=sys.stderr)
+        return EXIT_FAILED
+    print(text, file=out)
+    if args.chart and written is None:
+        print("\n(no chart for this answer)", file=out)
     return EXIT_OK
 
 

@@ -1,0 +1,82 @@
+"""``perfbot detect --at TIME [--window 7d]``: one detection cycle, its findings and alerts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import TextIO
+
+from bot.app import build
+from bot.config import load_settings
+from bot.detection import HISTORY, WINDOW, run_cycle
+from bot.durations import format_duration, parse_duration
+from bot.metrics.base import MetricsError
+from bot.metrics.demo import DemoBackend
+from bot.playbooks import load_playbooks
+from bot.render.alert import alert_text, build_alert
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_detect_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Register ``detect`` on the CLI's subparsers (``common`` gives --config and --at)."""
+    detect = subparsers.add_parser(
+        "detect", parents=[common],
+        help="run one detection cycle and print the findings and their alerts",
+        epilog="Examples:\n  perfbot detect\n  perfbot detect --at 2026-11-23T12:00Z --window 2d",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    detect.add_argument("--window", default=format_duration(WINDOW),
+                        help="report findings active in this span before --at (default 7d)")
+    detect.add_argument("--history", default=format_duration(HISTORY),
+                        help="history read for the baselines (default 28d)")
+    detect.set_defaults(func=cmd_detect)
+
+
+def cmd_detect(args: argparse.Namespace, out: TextIO) -> int:
+    settings = load_settings(args.config)
+    try:
+        window = parse_duration(args.window)
+        history = parse_duration(args.history)
+    except ValueError as exc:
+        print(f"perfbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    at_text = getattr(args, "at", None)
+    if at_text:
+        try:
+            moment = datetime.fromisoformat(at_text)
+        except ValueError:
+            print(f"perfbot: --at: expected a time like 2026-11-20T14:00, got {at_text!r}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=settings.zone)
+        bot = build(settings, clock=lambda: moment)
+    else:
+        bot = build(settings)
+    at = bot.now()
+    deploys = bot.backend.workload.deploys if isinstance(bot.backend, DemoBackend) else []
+    playbooks = load_playbooks(settings.playbooks_dir).playbooks
+    try:
+        report = run_cycle(bot.backend, at, window, history=history, catalog=bot.catalog,
+                           playbooks=playbooks, deploys=deploys)
+    except MetricsError as exc:
+        print(f"perfbot: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    result = report.result
+    tz = settings.zone
+    print(f"Detection at {at.astimezone(tz):%Y-%m-%d %H:%M %Z} over the last "
+          f"{format_duration(window)}: {len(result.findings)} finding(s) from "
+          f"{result.series_checked} series ({result.series_scored} scored)", file=out)
+    for problem in report.problems:
+        print(f"  ! {problem}", file=out)
+    for p in result.problems:
+        print(f"  ! {p.key.label}: {p.message}", file=out)
+    for item in report.explained:
+        print(file=out)
+        print(alert_text(build_alert(item, tz, chart=False)), file=out)
+    return EXIT_OK

@@ -1,0 +1,218 @@
+"""One detection cycle: read the signals from the backend, find, and explain each finding.
+
+I/O lives here; the decisions are in ``bot.analytics.findings`` (pure). A signal that cannot
+be read is reported and the others still run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from bot.analytics.findings import (
+    DEFAULT_FINDINGS,
+    Change,
+    Finding,
+    FindingsConfig,
+    FindingsResult,
+    SeriesBatch,
+    SeriesKey,
+    find,
+)
+from bot.catalog import Catalog
+from bot.config import SLO
+from bot.metrics.base import Endpoint, MetricsBackend, MetricsError, Signal, Window
+from bot.metrics.demo import Deploy
+from bot.playbooks import (
+    AFTER_DEPLOY_WINDOW,
+    CHANGES,
+    EvidenceValue,
+    Playbook,
+    PlaybookMatch,
+    RenderedDiagnostic,
+    Situation,
+    gather_evidence,
+    match_playbooks,
+    render_diagnostics,
+)
+
+STEP = timedelta(minutes=5)
+HISTORY = timedelta(days=28)
+WINDOW = timedelta(days=7)
+
+
+class Explained(BaseModel):
+    """A finding with what an alert needs besides it: evidence, cause, playbooks."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    finding: Finding
+    situation: Situation
+    cause: str
+    matches: list[PlaybookMatch]
+    diagnostics: list[RenderedDiagnostic]
+
+
+class CycleReport(BaseModel):
+    at: datetime
+    since: datetime
+    result: FindingsResult
+    explained: list[Explained]
+    problems: list[str]  # signals that could not be read
+
+
+def read_batch(
+    backend: MetricsBackend, at: datetime, history: timedelta, catalog: Catalog | None = None,
+    step: timedelta = STEP,
+) -> tuple[SeriesBatch, dict[str, SLO], list[str]]:
+    """Every signal of every endpoint and service over ``history`` before ``at``, as a batch."""
+    end = pd.Timestamp(at).floor(step).to_pydatetime()
+    window = Window(start=end - history, end=end, step=step, rate_window=step)
+    endpoints = catalog.entries if catalog is not None else None
+    eps: list[Endpoint] = ([e.endpoint for e in endpoints] if endpoints is not None
+                           else backend.endpoints())
+    slos = {e.key: e.slo for e in endpoints} if endpoints is not None else {}
+    service_of = {e.key: e.service for e in eps}
+    problems: list[str] = []
+    frames: dict[Signal, pd.DataFrame] = {}
+    reads: dict[Signal, Callable[[], pd.DataFrame]] = {
+        Signal.LATENCY: lambda: backend.latency(window, 0.95, eps),
+        Signal.THROUGHPUT: lambda: backend.throughput(window, eps),
+        Signal.ERROR_RATIO: lambda: backend.error_ratio(window, eps),
+        Signal.CPU: lambda: backend.cpu(window),
+        Signal.MEMORY: lambda: backend.memory(window),
+    }
+    for signal, read in reads.items():
+        try:
+            frames[signal] = read()
+        except MetricsError as exc:
+            problems.append(f"could not read {signal}: {exc}")
+    index = pd.date_range(window.start, window.end, freq=step, tz="UTC")
+    thru = frames.get(Signal.THROUGHPUT, pd.DataFrame(index=index)).reindex(index)
+    requests = thru * step.total_seconds()
+    keys: list[SeriesKey] = []
+    values: list[np.ndarray] = []
+    reqs: list[np.ndarray] = []
+    for signal, frame in frames.items():
+        frame = frame.reindex(index)
+        for column in frame.columns:
+            name = str(column)
+            endpoint = signal not in (Signal.CPU, Signal.MEMORY)
+            service = service_of.get(name, "") if endpoint else name
+            if endpoint and not service:
+                continue  # not in the catalog (excluded)
+            keys.append(SeriesKey(signal=signal, service=service,
+                                  endpoint=name if endpoint else None))
+            values.append(frame[column].to_numpy(dtype=float))
+            nothing = np.full(len(index), np.nan)
+            reqs.append(requests[column].to_numpy(dtype=float)
+                        if endpoint and column in requests else nothing)
+    shape = (len(keys), len(index))
+    batch = SeriesBatch(
+        keys=keys, times=index,
+        values=np.array(values, dtype=float).reshape(shape),
+        requests=np.array(reqs, dtype=float).reshape(shape),
+    )
+    return batch, slos, problems
+
+
+def run_cycle(
+    backend: MetricsBackend,
+    at: datetime,
+    window: timedelta = WINDOW,
+    *,
+    history: timedelta = HISTORY,
+    catalog: Catalog | None = None,
+    playbooks: Sequence[Playbook] = (),
+    deploys: Sequence[Deploy] = (),
+    config: FindingsConfig = DEFAULT_FINDINGS,
+) -> CycleReport:
+    """Findings active in the ``window`` before ``at``, each explained."""
+    history = max(history, window + config.min_history)
+    batch, slos, problems = read_batch(backend, at, history, catalog)
+    since = at - window
+    result = find(batch, since, slos, config)
+    explained = [explain(f, backend, playbooks, deploys) for f in result.findings]
+    return CycleReport(at=at, since=since, result=result, explained=explained,
+                       problems=problems)
+
+
+def explain(
+    finding: Finding, backend: MetricsBackend, playbooks: Sequence[Playbook],
+    deploys: Sequence[Deploy] = (),
+) -> Explained:
+    """Evidence from the backend, the likely cause, and the matching playbooks."""
+    first = finding.first_mover
+    endpoint = next((a.key for a in finding.anomalies if a.key.endpoint), None)
+    ep = (Endpoint(service=finding.service, route=_route(endpoint.endpoint or ""),
+                   method=_method(endpoint.endpoint or "")) if endpoint else None)
+    at = first.peak_at
+    # A short spike is compared with just before it; the rest with the same time of day
+    # before the onset (which cancels the daily rhythm, and for a step that stayed is not
+    # already part of the new level).
+    days_back = (at - finding.start) // timedelta(days=1) + 1
+    before = finding.start if first.change is Change.SPIKE else at - timedelta(days=days_back)
+    try:
+        evidence: dict[str, EvidenceValue] = gather_evidence(
+            backend, service=finding.service, endpoint=ep, at=at, baseline_at=before,
+            since=finding.start, deploys=deploys)
+    except MetricsError:
+        evidence = {}
+    if str(first.change) in CHANGES:
+        evidence["change"] = str(first.change)
+    situation = Situation(signal=first.key.signal, service=finding.service, endpoint=ep,
+                          evidence=evidence, at=at)
+    matches = match_playbooks(playbooks, situation)
+    diagnostics = render_diagnostics(matches[0].playbook, situation) if matches else []
+    return Explained(finding=finding, situation=situation, cause=likely_cause(finding, deploys),
+                     matches=matches, diagnostics=diagnostics)
+
+
+def _method(key: str) -> str:
+    head, _, rest = key.partition(" ")
+    return head if rest else ""
+
+
+def _route(key: str) -> str:
+    head, _, rest = key.partition(" ")
+    return rest or head
+
+
+def likely_cause(finding: Finding, deploys: Sequence[Deploy] = ()) -> str:
+    """A sentence from the correlated signals (and a deploy just before, if any)."""
+    first = finding.first_mover
+    signals = {a.key.signal for a in finding.anomalies}
+    parts = []
+    release = [d for d in deploys if d.service == finding.service
+               and timedelta(0) <= finding.start - d.time <= AFTER_DEPLOY_WINDOW]
+    if release:
+        d = max(release, key=lambda d: d.time)
+        parts.append(f"began {_minutes(finding.start - d.time)} after {d.service} {d.version} "
+                     f"was deployed" + (f" ({d.note})" if d.note else ""))
+    if first.change is Change.TREND and first.key.signal is Signal.MEMORY:
+        parts.append("memory grows day after day: a leak (cache or objects never freed)")
+    elif first.key.signal is Signal.CPU and signals & {Signal.LATENCY, Signal.ERROR_RATIO}:
+        parts.append("CPU rose first and the endpoints slowed after: saturation")
+    elif first.key.signal is Signal.CPU:
+        parts.append("CPU per request rose (more work per request, or less capacity)")
+    elif first.key.signal is Signal.THROUGHPUT and first.change is Change.SURGE:
+        parts.append("more traffic than usual")
+    elif first.key.signal is Signal.THROUGHPUT:
+        parts.append("less traffic than usual: a client, the load balancer or upstream")
+    elif first.key.signal is Signal.ERROR_RATIO:
+        parts.append("the service started failing requests" + (
+            " and got slower" if Signal.LATENCY in signals else ""))
+    elif first.key.signal is Signal.LATENCY and len(signals) == 1:
+        parts.append("only latency moved (CPU and errors did not): a slower query or "
+                     "dependency rather than load")
+    else:
+        parts.append(finding.moved_first())
+    return "; ".join(parts)
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds() // 60)} min"

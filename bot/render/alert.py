@@ -1,0 +1,156 @@
+"""An alert for one finding, transport-neutral (``AlertMessage``) and as terminal text. Pure."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import datetime, tzinfo
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+from pydantic import BaseModel, ConfigDict
+
+from bot.analytics.findings import Anomaly, ChartData, Severity
+from bot.detection import Explained
+from bot.durations import format_duration
+from bot.metrics.base import Signal
+from bot.playbooks import render_steps
+
+SECTION_LIMIT = 3000  # Slack's limit for a section's text
+_EMOJI = {Severity.CRITICAL: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    label: str
+    value: str
+
+
+class Section(BaseModel):
+    title: str
+    text: str
+
+
+class AlertMessage(BaseModel):
+    finding_id: str
+    severity: Severity
+    title: str
+    sections: list[Section]
+    actions: list[Action]
+    chart_png: bytes | None = None
+
+
+def escape(text: str) -> str:
+    """Slack's control characters (``& < >``) made inert, and backticks and stars, which
+    would start code or bold in a name taken from the metrics."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("`", "'").replace("*", "∗"))
+
+
+def _fmt(signal: Signal, value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    if signal is Signal.LATENCY:
+        return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+    if signal is Signal.THROUGHPUT:
+        return f"{value:.3g} req/s"
+    return f"{value:.1%}"
+
+
+def _when(t: datetime, tz: tzinfo) -> str:
+    return t.astimezone(tz).strftime("%a %d %b %H:%M %Z")
+
+
+def _anomaly_line(a: Anomaly, tz: tzinfo) -> str:
+    state = "ongoing" if a.end is None else f"ended {_when(a.end, tz)}"
+    ratio = f"{a.ratio:.1f}×" if math.isfinite(a.ratio) else "from zero"
+    line = (f"• {escape(a.key.label)}: {a.change} since {_when(a.start, tz)} — "
+            f"{_fmt(a.key.signal, a.value)} vs {_fmt(a.key.signal, a.baseline)} usual "
+            f"({ratio}, {a.z:.0f} spreads out), {state}")
+    return line + (f"; {escape(a.slo)}" if a.slo else "")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
+
+
+def build_alert(item: Explained, tz: tzinfo, *, chart: bool = True) -> AlertMessage:
+    """The alert for one explained finding."""
+    f = item.finding
+    what = [_anomaly_line(a, tz) for a in f.anomalies]
+    sections = [
+        Section(title="What", text=_clip("\n".join(what))),
+        Section(title="Where and since when", text=_clip(
+            f"service {escape(f.service)}, since {_when(f.start, tz)}"
+            + (" (ongoing)" if f.end is None else f", until {_when(f.end, tz)}")
+            + f"; {escape(f.moved_first())}")),
+        Section(title="Likely cause", text=_clip(escape(item.cause))),
+    ]
+    if item.situation.evidence:
+        evidence = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in item.situation.evidence.items())
+        sections.append(Section(title="Evidence", text=_clip(escape(evidence))))
+    if item.matches:
+        top = item.matches[0]
+        steps = render_steps(top.playbook, item.situation)
+        sections.append(Section(title=f"Playbook: {escape(top.playbook.title)}",
+                                text=_clip(steps.strip())))
+        if item.diagnostics:
+            lines = [f"• {escape(d.name)}: `{escape(d.query)}`" if d.query else
+                     f"• {escape(d.name)}: {escape(d.note)}" for d in item.diagnostics]
+            sections.append(Section(title="Diagnostics", text=_clip("\n".join(lines))))
+        others = [escape(m.playbook.title) for m in item.matches[1:]]
+        if others:
+            sections.append(Section(title="Other candidate playbooks",
+                                    text=_clip(", ".join(others))))
+    png = alert_chart(f.first_mover, tz) if chart and f.first_mover.chart else None
+    return AlertMessage(
+        finding_id=f.id, severity=f.severity,
+        title=f"{_EMOJI[f.severity]} {f.severity.upper()}: {escape(f.title)}",
+        sections=sections, actions=actions(f.id), chart_png=png,
+    )
+
+
+def actions(finding_id: str) -> list[Action]:
+    return [Action(id=name, label=name.capitalize(), value=finding_id)
+            for name in ("acknowledge", "snooze", "resolve", "escalate")]
+
+
+def alert_text(message: AlertMessage) -> str:
+    """The alert for a terminal."""
+    lines = [message.title]
+    for section in message.sections:
+        lines.append(f"  {section.title}:")
+        lines += [f"    {line}" for line in section.text.splitlines()]
+    lines.append("  Actions: " + " · ".join(f"[{a.label}]" for a in message.actions))
+    return "\n".join(lines)
+
+
+def alert_chart(anomaly: Anomaly, tz: tzinfo) -> bytes:
+    """The series around the anomaly with its baseline and ±3-spread band, as PNG."""
+    data: ChartData | None = anomaly.chart
+    figure, axes = plt.subplots(figsize=(8.0, 4.0))
+    if data is not None:
+        times = mdates.date2num(data.times)  # type: ignore[no-untyped-call]
+        axes.fill_between(times, data.low, data.high, color="#8b949e", alpha=0.25,
+                          label="usual range")
+        axes.plot(times, data.baseline, color="#8b949e", linestyle="--", label="baseline")
+        axes.plot(times, data.values, color="#1f6feb", label=anomaly.key.label)
+        onset = float(mdates.date2num(anomaly.start))  # type: ignore[no-untyped-call]
+        axes.axvline(onset, color="#d1242f", linestyle=":", label="change")
+    axes.set_title(f"{anomaly.key.label}: {anomaly.change} "
+                   f"(+{format_duration(anomaly.fired_at - anomaly.start)} to confirm)")
+    axes.xaxis.set_major_formatter(
+        mdates.DateFormatter("%d %b %H:%M", tz=tz))  # type: ignore[no-untyped-call]
+    axes.legend(loc="upper left", fontsize="small")
+    figure.autofmt_xdate()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()

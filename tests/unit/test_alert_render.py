@@ -1,0 +1,59 @@
+"""The alert of a finding: every part present, within Slack's limits, names escaped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.analytics.findings import Anomaly, Change, ChartData, Finding, SeriesKey, Severity
+from bot.detection import Explained, explain, run_cycle
+from bot.metrics.base import Signal
+from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.playbooks import load_playbooks
+from bot.render.alert import SECTION_LIMIT, alert_text, build_alert
+
+AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+PLAYBOOKS = load_playbooks(Path(__file__).parents[2] / "playbooks").playbooks
+
+
+def test_the_demo_error_spike_alert_has_every_part() -> None:
+    backend = DemoBackend(DemoWorkload.generate(end=AT, days=10, seed=7))
+    report = run_cycle(backend, AT, timedelta(days=2), playbooks=PLAYBOOKS,
+                       deploys=backend.workload.deploys)
+    item = next(e for e in report.explained if e.finding.service == "payments")
+    message = build_alert(item, UTC)
+    titles = [s.title for s in message.sections]
+    assert titles[:4] == ["What", "Where and since when", "Likely cause", "Evidence"]
+    assert any(t.startswith("Playbook: ") for t in titles)
+    assert "Diagnostics" in titles and "Other candidate playbooks" in titles
+    assert "payments 2.31.0 was deployed" in message.sections[2].text
+    assert [a.id for a in message.actions] == ["acknowledge", "snooze", "resolve", "escalate"]
+    assert message.chart_png is not None and message.chart_png.startswith(b"\x89PNG")
+    assert all(len(s.text) <= SECTION_LIMIT for s in message.sections)
+    assert "[Acknowledge]" in alert_text(message)
+
+
+def _hostile(n_anomalies: int) -> Explained:
+    name = "<!channel> *pay*`ments` & co"
+    anomalies = [
+        Anomaly(key=SeriesKey(signal=Signal.LATENCY, service=name, endpoint=f"GET /{i}<x>"),
+                change=Change.STEP, start=AT, fired_at=AT + timedelta(minutes=10),
+                peak_at=AT, end=None, value=0.9, baseline=0.2, z=40, onset_score=0.8,
+                severity=Severity.WARNING,
+                chart=ChartData(times=[AT], values=[0.9], baseline=[0.2], low=[0.1],
+                                high=[0.3]))
+        for i in range(n_anomalies)
+    ]
+    finding = Finding(id="x", service=name, severity=Severity.WARNING, change=Change.STEP,
+                      start=AT, end=None, anomalies=anomalies)
+    backend = DemoBackend(DemoWorkload.generate(end=AT, days=2, seed=7))
+    return explain(finding, backend, PLAYBOOKS)
+
+
+def test_hostile_names_are_escaped_and_long_sections_are_cut() -> None:
+    message = build_alert(_hostile(200), UTC, chart=False)
+    text = alert_text(message)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    assert "`ments`" not in text
+    assert all(len(s.text) <= SECTION_LIMIT for s in message.sections)
+    assert message.sections[0].text.endswith("…")
