@@ -1,11 +1,15 @@
-"""Figures for one endpoint or service over a window: the structured query behind ``perfbot query``.
+"""Figures for endpoints and services over a window: ``perfbot query`` and the answers to questions.
 
-I/O is only the backend calls; the arithmetic is in ``analytics/``.
+Two kinds of reading, both from the backend: the whole-window figure (one point whose
+lookback is the whole span: the p95 of all requests in it) and the per-step series (for
+sparklines, charts and significance tests). I/O is only the backend calls; the arithmetic is
+in ``analytics/``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -16,6 +20,8 @@ from bot.catalog import EndpointInfo
 from bot.metrics.base import MetricsBackend, NoDataError, Signal, Window
 
 STATISTICS: dict[str, float] = {"p50": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+SERIES_POINTS = 240  # per-step points in a series: enough for a chart, small for a query
+MIN_STEP = timedelta(minutes=2)  # a rate needs two samples at a 1m scrape interval
 
 
 class SignalFigures(BaseModel):
@@ -62,20 +68,19 @@ def signal_figures(
     in 24h), not as an average of per-step p95s, which would understate tails.
     """
     series_window = Window.last(span, now)
-    whole_window = Window(start=now - timedelta(minutes=1), end=now, step=timedelta(minutes=1),
-                          rate_window=span)
+    whole = whole_window(now - span, now)
     endpoints = [entry.endpoint]
     service = [entry.endpoint.service]
     subject = entry.endpoint.key
     if signal is Signal.LATENCY:
         series = backend.latency(series_window, quantile, endpoints)[subject]
-        overall = _last(backend.latency(whole_window, quantile, endpoints)[subject])
+        overall = _last(backend.latency(whole, quantile, endpoints)[subject])
     elif signal is Signal.THROUGHPUT:
         series = backend.throughput(series_window, endpoints)[subject]
-        overall = _last(backend.throughput(whole_window, endpoints)[subject])
+        overall = _last(backend.throughput(whole, endpoints)[subject])
     elif signal is Signal.ERROR_RATIO:
         series = backend.error_ratio(series_window, endpoints)[subject]
-        overall = _last(backend.error_ratio(whole_window, endpoints)[subject])
+        overall = _last(backend.error_ratio(whole, endpoints)[subject])
     else:
         subject = entry.endpoint.service
         frame = (backend.cpu if signal is Signal.CPU else backend.memory)(series_window, service)
@@ -120,3 +125,55 @@ def human_span(span: timedelta) -> str:
         return f"{int(hours)}h"
     days = hours / 24
     return f"{days:g}d" if days == int(days) else f"{hours:g}h"
+
+
+# ---- windows and readings for many endpoints -----------------------------------------------
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def whole_window(start: datetime, end: datetime) -> Window:
+    """One point at ``end`` (whole seconds) whose lookback is all of ``[start, end]``."""
+    # In UTC: subtracting two times of one zone gives wall-clock time, wrong across DST.
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    last = _whole_seconds(end)
+    span = timedelta(seconds=max(1, round((end - start).total_seconds())))
+    return Window(start=last - timedelta(minutes=1), end=last, step=timedelta(minutes=1),
+                  rate_window=span)
+
+
+def series_step(span: timedelta, points: int = SERIES_POINTS) -> timedelta:
+    """Whole minutes, at least ``MIN_STEP``, giving at most about ``points`` steps."""
+    minutes = max(MIN_STEP.total_seconds() / 60, -(-span.total_seconds() // (60 * points)))
+    return timedelta(minutes=minutes)
+
+
+def series_window(start: datetime, end: datetime, step: timedelta | None = None) -> Window:
+    """Steps ending at ``end``, each covering the step before it, all inside ``[start, end]``.
+
+    Two windows of the same span get the same step, so their points can be compared.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    last = _whole_seconds(end)
+    step = step or series_step(last - start)
+    # A second of slack: ``end`` lost its fraction of a second, ``start`` did not.
+    count = max(1, int((last - start + timedelta(seconds=1)) / step))
+    return Window(start=last - (count - 1) * step, end=last, step=step, rate_window=step)
+
+
+def service_signal(
+    backend: MetricsBackend, signal: Signal, window: Window, services: Sequence[str]
+) -> pd.DataFrame:
+    """CPU or memory as a share of the limit, per service."""
+    if signal is Signal.CPU:
+        return backend.cpu(window, services)
+    if signal is Signal.MEMORY:
+        return backend.memory(window, services)
+    raise ValueError(f"{signal.value} is an endpoint signal")
+
+
+def last_values(frame: pd.DataFrame) -> dict[str, float]:
+    """Each column's last finite value (NaN when it has none): the whole-window figures."""
+    return {str(column): _last(frame[column]) for column in frame.columns}

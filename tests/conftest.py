@@ -43,7 +43,7 @@ def prometheus_server(
         with path.open("w", encoding="utf-8") as out:
             write_openmetrics(demo_workload, out, first, last)
         files.append(path)
-    with PrometheusServer(files, workdir, binaries) as server:
+    with PrometheusServer(files, workdir, binaries, query_log=True) as server:
         yield server
 
 

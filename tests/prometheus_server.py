@@ -5,6 +5,7 @@ Nothing is scraped: the data is exactly what the file holds, so answers are repr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -28,6 +29,7 @@ _CONFIG = """\
 global:
   evaluation_interval: 1h
 """
+_QUERY_LOG = "  query_log_file: {path}\n"  # every PromQL query the server runs, one JSON line
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,17 @@ class PrometheusServer:
     """One Prometheus process serving the blocks backfilled from ``openmetrics`` file(s)."""
 
     def __init__(
-        self, openmetrics: Path | Sequence[Path], workdir: Path, binaries: Binaries | None = None
+        self,
+        openmetrics: Path | Sequence[Path],
+        workdir: Path,
+        binaries: Binaries | None = None,
+        *,
+        query_log: bool = False,
     ) -> None:
         self.openmetrics = [openmetrics] if isinstance(openmetrics, Path) else list(openmetrics)
         self.workdir = workdir
+        # With ``query_log``, Prometheus appends every query it evaluates to this file.
+        self.query_log: Path | None = workdir / "queries.log" if query_log else None
         self.binaries = binaries or find_binaries()
         self.data_dir = workdir / "data"
         self.port = 0
@@ -130,7 +139,10 @@ class PrometheusServer:
         if not self.data_dir.exists():
             backfill(self.binaries, self.openmetrics, self.data_dir)
         config = self.workdir / "prometheus.yml"
-        config.write_text(_CONFIG, encoding="utf-8")
+        text = _CONFIG
+        if self.query_log is not None:
+            text += _QUERY_LOG.format(path=json.dumps(str(self.query_log)))
+        config.write_text(text, encoding="utf-8")
         for _attempt in range(3):
             self.port = free_port()
             self._spawn(config)
@@ -204,6 +216,14 @@ class PrometheusServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def logged_queries(path: Path, offset: int = 0) -> list[str]:
+    """The PromQL texts in a Prometheus query log, from byte ``offset`` on."""
+    with path.open("rb") as log:
+        log.seek(offset)
+        lines = log.read().decode("utf-8", errors="replace").splitlines()
+    return [json.loads(line)["params"]["query"] for line in lines if line.strip()]
 
 
 def _tail(text: str, lines: int = 20) -> str:

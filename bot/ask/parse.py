@@ -305,6 +305,7 @@ class _Draft:
     compare_shift: timedelta | None = None
     compare_months: int = 0
     before_after: bool = False
+    asks_better: bool = False  # "did the fix help?": a yes/no on an improvement
     slo: bool = False
     help: bool = False
     group_by_service: bool = False
@@ -473,6 +474,7 @@ def _before_after(match: re.Match[str], draft: _Draft) -> None:
 
 def _did_help(match: re.Match[str], draft: _Draft) -> None:
     draft.compare = True
+    draft.asks_better = True
     draft.understood.append(f"'{match[0]}': a before/after comparison")
 
 
@@ -841,8 +843,8 @@ def _build(
         direction = draft.change if draft.change else (draft.direction or Direction.WORST)
         if draft.group_by_service and not found.services:
             group_by = GroupBy.SERVICE
-    elif intent is Intent.COMPARE and draft.change:
-        direction = draft.change
+    elif intent is Intent.COMPARE and (draft.change or draft.asks_better):
+        direction = draft.change or Direction.BEST
 
     query = Query(
         text=clean,

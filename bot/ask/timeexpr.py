@@ -685,6 +685,10 @@ def _future(match: re.Match[str], ctx: _Ctx) -> TimeHit:
 def _moment(match: re.Match[str], ctx: _Ctx) -> TimeHit:
     moment, has_time = _parse_datetime(match["when"], ctx)
     label = moment_label(moment, ctx.today, has_time)
+    if match.string[max(0, match.start() - 6) : match.start()] == "after ":
+        # "after 14:00" alone: since then as a window, the moment for "did it help".
+        rng = _range(moment, ctx.now, f"since {label}", ctx)
+        return _hit(match, range=rng, moment=moment, moment_label=label, since=True)
     if has_time:
         end = moment + timedelta(hours=1)
         rng = _range(moment, end, f"{moment:%H:%M}–{end:%H:%M} {day_label(moment.date(), ctx.today)}", ctx)  # noqa: E501
@@ -730,7 +734,7 @@ _MOMENT = (
     rf"(?:(?:on|at|of) )?(?P<when>{_DATE}(?:{_AT}{_CLOCK})?"
     rf"|(?:today|yesterday|{_WEEKDAY_REF}),? at {_CLOCK}"
     rf"|{_CLOCK} (?:on )?(?:today|yesterday|{_WEEKDAY_REF}|{_DATE})"
-    rf"|{_WEEKDAY_REF}|at {_CLOCK})"
+    rf"|{_WEEKDAY_REF}|at {_CLOCK}|(?<=after ){_CLOCK})"
 )
 _NAMED = (
     r"(?:(?:in|over|during|for|from) )?(?:the )?(?P<name>right now|at the moment|at present"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bot.ask.message import Answer, AnswerKind
 from bot.figures import SignalFigures, human_span
 from bot.metrics.base import Signal
 
@@ -44,6 +45,58 @@ def format_rate(per_second: float) -> str:
     if per_second >= 1:
         return f"{per_second:.1f} req/s"
     return f"{per_second * 60:.1f} req/min"
+
+
+def format_count(count: float, noun: str = "") -> str:
+    """12345.6 → ``12,346``; with a noun, ``1 request`` / ``12,346 requests``."""
+    if not math.isfinite(count):
+        return "n/a"
+    rounded = round(count)
+    text = f"{rounded:,}"
+    if not noun:
+        return text
+    return f"{text} {noun}" if rounded == 1 else f"{text} {noun}s"
+
+
+_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def format_money(amount: float, currency: str = "USD") -> str:
+    """``$1,234.56``, ``$0.0042`` (small amounts keep two significant digits), ``12.50 CHF``."""
+    if not math.isfinite(amount):
+        return "n/a"
+    size = abs(amount)
+    if size >= 100:
+        number = f"{amount:,.0f}"
+    elif size >= 0.01 or size == 0:
+        number = f"{amount:,.2f}"
+    else:
+        number = f"{amount:.2g}"
+    symbol = _CURRENCY_SYMBOLS.get(currency.upper())
+    if symbol is None:
+        return f"{number} {currency}"
+    return f"-{symbol}{number[1:]}" if number.startswith("-") else f"{symbol}{number}"
+
+
+def format_share(share: float) -> str:
+    """A share of a limit, 0.634 → ``63%``; above 10x or below 1% keeps it readable."""
+    if not math.isfinite(share):
+        return "n/a"
+    pct = share * 100
+    if 0 < pct < 1:
+        return f"{pct:.1f}%"
+    return f"{pct:,.0f}%"
+
+
+def format_change(change: float | None) -> str:
+    """A relative change: 0.12 → ``up 12%``, −0.62 → ``down 62%``; None → ``n/a``."""
+    if change is None or not math.isfinite(change):
+        return "n/a"
+    pct = abs(change) * 100
+    if pct < 0.5:
+        return "unchanged"
+    amount = f"{pct:,.0f}%" if pct < 1000 else f"{abs(change) + 1:,.0f}x"
+    return f"{'up' if change > 0 else 'down'} {amount}"
 
 
 def format_value(signal: Signal, value: float) -> str:
@@ -111,3 +164,23 @@ def render_figures(figures: SignalFigures) -> str:
         )
     )
     return f"{head}\n{sparkline(figures.series.to_numpy(dtype=float), width=48)}\n{spread}"
+
+
+def render_answer(answer: Answer, *, chart_path: str | None = None) -> str:
+    """An answer for the terminal: headline, sparkline, table, notes, examples, the chart's file."""
+    lines = [answer.headline]
+    if answer.sparkline:
+        lines.append(answer.sparkline)
+    if answer.table is not None and answer.table.rows:
+        lines.append("")
+        lines.append(table(answer.table.headers, answer.table.rows, right=answer.table.numeric))
+    if answer.examples:
+        lines.append("")
+        lines.extend(f"  • {example}" for example in answer.examples)
+    if answer.notes:
+        lines.append("")
+        marker = "" if answer.kind is AnswerKind.HELP else "note: "
+        lines.extend(f"{marker}{note}" for note in answer.notes)
+    if chart_path and answer.chart is not None:
+        lines.append(f"\nchart: {chart_path} — {answer.chart.alt}")
+    return "\n".join(lines)

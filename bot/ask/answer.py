@@ -1,0 +1,104 @@
+"""``Query`` → ``Answer``: the figures a question asks for, as transport-neutral data.
+
+``answer`` never raises for a metrics failure: a server that is down or refuses a query is
+an answer of kind ``error``, a window without samples one of kind ``no_data``, each with a
+sentence that says what happened. ``ask`` parses and answers in one call.
+
+Only names from the ``Query`` (which hold catalog keys and service names, never the asker's
+text) select metrics, so nothing typed reaches the metrics server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.ask.comparison import compare_answer
+from bot.ask.context import Context, Sources, measure_name
+from bot.ask.helping import help_answer
+from bot.ask.message import Answer, AnswerKind, Chart, Table
+from bot.ask.parse import parse
+from bot.ask.query import Intent, Query
+from bot.ask.rank import rank_answer
+from bot.ask.slo import slo_answer
+from bot.ask.value import value_answer
+from bot.metrics.base import MetricsError, NoDataError, UnreachableError
+
+__all__ = ["Answer", "AnswerKind", "Chart", "Sources", "Table", "answer", "ask"]
+
+
+def ask(text: str, sources: Sources, now: datetime, *, chart: bool = False) -> Answer:
+    """Parse ``text`` against the catalog and answer it, in the sources' time zone."""
+    query = parse(text, sources.catalog, now, sources.tz)
+    return answer(query, sources, now, chart=chart)
+
+
+def answer(query: Query, sources: Sources, now: datetime, *, chart: bool = False) -> Answer:
+    """The answer to ``query`` at ``now``; ``chart`` also draws the PNG (slower)."""
+    if query.intent is Intent.HELP:
+        return help_answer(query, sources.catalog)
+    ctx = Context(query=query, sources=sources, now=now, chart=chart)
+    try:
+        reply = _dispatch(ctx)
+    except NoDataError as exc:
+        cause = [f"metrics: {exc.__cause__}"] if isinstance(exc.__cause__, MetricsError) else []
+        return Answer(
+            kind=AnswerKind.NO_DATA,
+            headline=f"No data for {describe(query)}: {exc}.",
+            notes=(*cause, *_read_as(query)),
+        )
+    except MetricsError as exc:
+        why = "the metrics server could not be reached" if isinstance(
+            exc, UnreachableError) else "the metrics could not be read"
+        return Answer(
+            kind=AnswerKind.ERROR,
+            headline=f"I could not answer {describe(query)}: {why}. {_sentence(str(exc))}",
+            notes=_read_as(query),
+        )
+    return reply
+
+
+def _dispatch(ctx: Context) -> Answer:
+    intent = ctx.query.intent
+    if intent is Intent.RANK:
+        reply = rank_answer(ctx)
+    elif intent is Intent.COMPARE:
+        reply = compare_answer(ctx)
+    elif intent is Intent.SLO:
+        reply = slo_answer(ctx)
+    else:
+        reply = value_answer(ctx)
+    return reply.model_copy(update={"notes": (*reply.notes, *_read_as(ctx.query))})
+
+
+def _read_as(query: Query) -> tuple[str, ...]:
+    """What the question was taken to mean, and what of it was left out."""
+    notes = []
+    if query.not_understood:
+        notes.append("Ignored: " + "; ".join(query.not_understood) + ".")
+    if query.understood:
+        notes.append("Read as: " + "; ".join(query.understood) + ".")
+    return tuple(notes)
+
+
+def describe(query: Query) -> str:
+    """What was asked, in a few words: ``p95 of POST /api/checkout, last 24h``."""
+    if query.intent is Intent.SLO:
+        what = "the SLOs"
+    elif query.measure is None:
+        what = "the overview"
+    else:
+        what = measure_name(query.measure, query.statistic, query.cost_unit)
+    subjects = [*query.subjects.endpoints,
+                *(f"the {name} service" for name in query.subjects.services)]
+    who = ", ".join(subjects[:3]) + ("…" if len(subjects) > 3 else "") if subjects else (
+        "all endpoints")
+    when = f", {query.window.label}" if query.window is not None else ""
+    return f"{what} of {who}{when}"
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

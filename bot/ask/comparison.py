@@ -1,0 +1,310 @@
+"""Answers to "X vs then", "did it get slower?", "did the fix help?".
+
+The whole-window figures give the size of the change ("p95 fell 62%, from 1.2 s to 460 ms");
+the per-step values of both windows, on the same step, say whether it is real (Mann–Whitney
+U, ``analytics.compare``). A question that asks for a direction ("did it get slower?", "did
+the fix help?") gets a yes or a no first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.analytics.compare import Difference, compare_samples
+from bot.analytics.stats import relative_change
+from bot.ask.context import (
+    HEADLINE_SPARK,
+    Context,
+    Subject,
+    bars_chart,
+    how_made,
+    line_chart,
+    measure_name,
+    onto,
+    series_formatter,
+    services_of,
+    signed_percent,
+    slo_target,
+    spark,
+    subjects_of,
+    value_formatter,
+    versus,
+)
+from bot.ask.measures import Reading, per_service, read_services
+from bot.ask.message import Answer, AnswerKind, Chart, Table
+from bot.ask.query import Direction, Measure, Query, Statistic
+from bot.ask.spend import UNIT_WORDS, amount, cost_notes, costs_for
+from bot.ask.timeexpr import TimeRange
+from bot.ask.value import read_subjects
+from bot.figures import series_window
+from bot.metrics.base import NoDataError
+from bot.render.text import format_change, format_money
+
+
+@dataclass(frozen=True)
+class Change:
+    """One subject's figure in both windows, and whether the difference is real."""
+
+    subject: Subject
+    measure: Measure
+    statistic: Statistic | None
+    old: float
+    new: float
+    difference: Difference | None  # None: too few per-step values to test
+    after: Reading
+    before: Reading
+
+    @property
+    def relative(self) -> float | None:
+        return relative_change(self.new, self.old)
+
+    @property
+    def real(self) -> bool:
+        return self.difference is not None and self.difference.real
+
+    @property
+    def strength(self) -> float:
+        return abs(self.difference.effect) if self.difference is not None else 0.0
+
+    def verdict(self) -> str:
+        """``significant, p<0.001`` / ``not a significant difference, p=0.41``."""
+        d = self.difference
+        if d is None:
+            return "too few points to test"
+        if d.real:
+            return f"significant, {d.p_text()}"
+        if d.p_value < 0.05:
+            return f"too small to matter: {d.magnitude} effect, {d.p_text()}"
+        relative = self.relative
+        if relative is not None and abs(relative) >= 0.25:
+            # The window's figure moved, yet most steps did not: a burst, not a shift.
+            return f"a burst, not a lasting shift: not significant, {d.p_text()}"
+        return f"not a significant difference, {d.p_text()}"
+
+
+def compare_answer(ctx: Context) -> Answer:
+    query = ctx.query
+    if query.comparison is None:
+        raise ValueError("a compare query has a comparison window")
+    if query.measure is Measure.COST:
+        return _cost(ctx, query.comparison)
+    subjects = subjects_of(query, ctx.sources.catalog)
+    if not subjects:
+        raise NoDataError("the catalog has no endpoints: no traffic was recorded recently")
+    measures: list[tuple[Measure, Statistic | None]] = (
+        [(query.measure, query.statistic)] if query.measure is not None
+        else [(Measure.LATENCY, Statistic.P95), (Measure.ERROR_RATIO, None)]
+    )
+    changes: list[Change] = []
+    for measure, statistic in measures:
+        changes.extend(changes_for(ctx, subjects, measure, statistic, query.comparison))
+    usable = [c for c in changes if math.isfinite(c.new) and math.isfinite(c.old)]
+    if not usable:
+        return _nothing_to_compare(ctx, changes, query.comparison)
+    notes = list(dict.fromkeys(how_made(c.measure, c.statistic) for c in usable))
+    if query.measure is None:
+        notes.insert(0, "no measure named: compared p95 latency and error ratio, the headline "
+                        "takes the clearer change")
+    headline_change = max(usable, key=lambda c: (c.real, c.strength))
+    if len({c.subject.key for c in usable}) == 1 or (query.measure is None and len(subjects) == 1):
+        headline = _one_headline(query, headline_change, query.comparison)
+    else:
+        headline = _many_headline(query, usable, query.comparison)
+    if headline_change.difference is not None:
+        notes.append(headline_change.difference.describe()
+                     + f" ({headline_change.subject.label})")
+    notes.append("per-step values are autocorrelated, so the p-value is optimistic: a change "
+                 "is called real only when its effect size is more than negligible too")
+    return Answer(
+        kind=AnswerKind.ANSWER,
+        headline=headline,
+        table=_table(ctx, usable, query.comparison),
+        chart=_chart(ctx, usable, headline_change, query.comparison),
+        sparkline=spark(headline_change.after.column(headline_change.subject.key),
+                        HEADLINE_SPARK),
+        notes=tuple(notes),
+    )
+
+
+def changes_for(
+    ctx: Context,
+    subjects: Sequence[Subject],
+    measure: Measure,
+    statistic: Statistic | None,
+    comparison: TimeRange,
+) -> list[Change]:
+    """The figures of ``subjects`` in the window and in ``comparison``, on the same step.
+
+    Raises NoDataError when either window has no data at all.
+    """
+    window = ctx.window
+    scoped = ctx.query.model_copy(update={"measure": measure, "statistic": statistic})
+    local = Context(scoped, ctx.sources, ctx.now, ctx.chart)
+    if per_service(measure):
+        services = services_of(subjects)
+        grid = series_window(window.start, window.end)
+        after = read_services(ctx.backend, measure, statistic, services, window.start,
+                              window.end, series=grid)
+        try:
+            before = read_services(
+                ctx.backend, measure, statistic, services, comparison.start, comparison.end,
+                series=series_window(comparison.start, comparison.end, grid.step),
+            )
+        except NoDataError as exc:
+            raise _no_comparison(comparison) from exc
+        targets = [Subject(s, f"the {s} service", (), s) for s in services]
+    else:
+        after = read_subjects(local, subjects, window)[1]
+        try:
+            before = read_subjects(local, subjects, comparison, step_from=window)[1]
+        except NoDataError as exc:
+            raise _no_comparison(comparison) from exc
+        targets = list(subjects)
+    return [
+        Change(
+            subject=s, measure=measure, statistic=statistic, old=before.value(s.key),
+            new=after.value(s.key),
+            difference=compare_samples(before.column(s.key).to_numpy(dtype=float),
+                                       after.column(s.key).to_numpy(dtype=float)),
+            after=after, before=before,
+        )
+        for s in targets
+    ]
+
+
+def _no_comparison(comparison: TimeRange) -> NoDataError:
+    """Raised ``from exc``: the answer keeps the metrics' own words as a note."""
+    return NoDataError(f"nothing to compare with in {comparison.label}")
+
+
+def _moved(change: Change) -> str:
+    """``fell 62%, from 1.2 s to 460 ms`` / ``did not change (182 ms)``."""
+    fmt = value_formatter(change.measure)
+    relative = change.relative
+    if relative is None:
+        return f"went from {fmt(change.old)} to {fmt(change.new)}"
+    text = format_change(relative)
+    if text == "unchanged":
+        return f"did not change ({fmt(change.new)})"
+    verb = "rose" if relative > 0 else "fell"
+    return f"{verb} {text.split(' ', 1)[1]}, from {fmt(change.old)} to {fmt(change.new)}"
+
+
+def _one_headline(query: Query, change: Change, comparison: TimeRange) -> str:
+    name = measure_name(change.measure, change.statistic)
+    window = query.window
+    assert window is not None
+    span = versus(window, comparison)
+    if query.direction is None:
+        return f"{name} of {change.subject.label}, {span}: {_moved(change)} ({change.verdict()})."
+    lead = f"{name} of {change.subject.label} {_moved(change)} ({change.verdict()})"
+    wanted_higher = (query.direction is Direction.WORST) == change.measure.higher_is_worse
+    went_higher = change.real and change.difference is not None and change.difference.effect > 0
+    went_lower = change.real and change.difference is not None and change.difference.effect < 0
+    yes = went_higher if wanted_higher else went_lower
+    return f"{'Yes' if yes else 'No'} — {lead}, {span}."
+
+
+def _many_headline(query: Query, changes: Sequence[Change], comparison: TimeRange) -> str:
+    window = query.window
+    assert window is not None
+    real = [c for c in changes if c.real]
+    name = measure_name(changes[0].measure, changes[0].statistic)
+    lead = f"{name}, {versus(window, comparison)}: "
+    if not real:
+        return lead + f"no significant change in any of the {len(changes)}."
+    biggest = max(real, key=lambda c: abs(c.relative or 0))
+    return (lead + f"{len(real)} of {len(changes)} changed significantly; biggest: "
+            f"{biggest.subject.label} {_moved(biggest)} ({biggest.verdict()}).")
+
+
+def _table(ctx: Context, changes: Sequence[Change], comparison: TimeRange) -> Table:
+    rows = []
+    for c in changes:
+        fmt = value_formatter(c.measure)
+        relative = c.relative
+        rows.append((
+            c.subject.label, measure_name(c.measure, c.statistic), fmt(c.old), fmt(c.new),
+            format_change(relative) if relative is not None else "–", c.verdict(),
+        ))
+    return Table(
+        headers=("SUBJECT", "FIGURE", comparison.label.upper(), ctx.window.label.upper(),
+                 "CHANGE", "DIFFERENCE"),
+        rows=tuple(rows), numeric=(2, 3),
+    )
+
+
+def _chart(ctx: Context, changes: Sequence[Change], main: Change, comparison: TimeRange
+           ) -> Chart | None:
+    if not ctx.chart:
+        return None
+    subjects = {c.subject.key for c in changes if c.measure is main.measure}
+    name = measure_name(main.measure, main.statistic)
+    if len(subjects) > 1:
+        same = [c for c in changes if c.measure is main.measure]
+        return bars_chart(ctx, f"change in {name}, {versus(ctx.window, comparison)}",
+                          [c.subject.label for c in same],
+                          [c.relative if c.relative is not None else math.nan for c in same],
+                          signed_percent)
+    key = main.subject.key
+    return line_chart(
+        ctx, f"{name} of {main.subject.label}, {versus(ctx.window, comparison)}",
+        main.after.column(key), series_formatter(main.measure), label=ctx.window.label,
+        comparison=onto(main.before.column(key), ctx.window, comparison),
+        comparison_label=comparison.label,
+        slo=slo_target(main.measure, main.statistic, main.subject),
+    )
+
+
+def _nothing_to_compare(ctx: Context, changes: Sequence[Change], comparison: TimeRange
+                        ) -> Answer:
+    return Answer(
+        kind=AnswerKind.NO_DATA,
+        headline=(f"No figures to compare for {ctx.window.label} and {comparison.label}: "
+                  "no requests were recorded in one of them."),
+        notes=tuple(f"{c.subject.label}: {measure_name(c.measure, c.statistic)} "
+                    f"{value_formatter(c.measure)(c.old)} then, "
+                    f"{value_formatter(c.measure)(c.new)} now" for c in changes[:5]),
+    )
+
+
+def _cost(ctx: Context, comparison: TimeRange) -> Answer:
+    """Cost has no per-step samples to test: the change is given as it is."""
+    query = ctx.query
+    unit = query.cost_unit
+    assert unit is not None
+    subjects = subjects_of(query, ctx.sources.catalog)
+    everything = query.subjects.everything
+    after = {f.subject: f for f in costs_for(ctx, subjects, everything, by_service=everything)}
+    earlier_query = query.model_copy(update={"window": comparison})
+    earlier_ctx = Context(earlier_query, ctx.sources, ctx.now, ctx.chart)
+    try:
+        before = {f.subject: f for f in costs_for(earlier_ctx, subjects, everything,
+                                                  by_service=everything)}
+    except NoDataError as exc:
+        raise _no_comparison(comparison) from exc
+    name = UNIT_WORDS[unit]
+    rows = []
+    labels = {s.key: s.label for s in subjects}
+    for key, f in after.items():
+        new = amount(f, unit, ctx)
+        old = amount(before[key], unit, earlier_ctx) if key in before else math.nan
+        relative = relative_change(new, old)
+        rows.append((labels.get(key, key), format_money(old, f.currency),
+                     format_money(new, f.currency),
+                     format_change(relative) if relative is not None else "–"))
+    if not rows:
+        raise NoDataError("no cost figures for what was asked")
+    first = rows[0]
+    headline = (f"{name} of {first[0]}, {versus(ctx.window, comparison)}: "
+                f"{first[2]} vs {first[1]} — {first[3]}.")
+    notes = [*cost_notes(list(after.values())),
+             "cost has no per-step samples: the change is not tested for significance"]
+    return Answer(
+        kind=AnswerKind.ANSWER, headline=headline,
+        table=Table(headers=("SUBJECT", comparison.label.upper(), ctx.window.label.upper(),
+                             "CHANGE"), rows=tuple(rows), numeric=(1, 2)),
+        notes=tuple(notes),
+    )

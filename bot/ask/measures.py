@@ -1,0 +1,238 @@
+"""One measure for some endpoints (or services) over a window: what a question's figure is.
+
+A measure is read twice: the whole-window figure (the p95 of all requests in the window, the
+requests served in it) and the per-step series (for sparklines, charts and significance
+tests). How each measure and statistic is made:
+
+* latency pNN: ``histogram_quantile`` over the whole window; avg: the histogram's ``_sum``
+  over its ``_count`` (the true mean); max: the highest per-step p99 (a histogram keeps no
+  true maximum);
+* error ratio: 5xx over all requests in the window; max: the worst step;
+* throughput: requests over the window's seconds; max: the busiest step;
+* request and error counts: the rate times the window's seconds; their series are rates;
+* CPU and memory (per service): the average share of the limit; max: the highest step.
+
+Several endpoints fold into one subject (a service) with ``combine``: counts and rates add
+up, ratios are weighted by traffic, and latency, which cannot be added, is the slowest member's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from bot.ask.query import Measure, Statistic
+from bot.figures import (
+    last_values,
+    series_window,
+    service_signal,
+    whole_window,
+)
+from bot.metrics.base import Endpoint, MetricsBackend, Signal, Window
+
+MAX_QUANTILE = 0.99  # "max latency": the peak of the per-step p99
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A measure per column (endpoint key, or service name) over ``[start, end]``."""
+
+    measure: Measure
+    statistic: Statistic | None
+    start: datetime
+    end: datetime
+    values: dict[str, float]  # the whole-window figure
+    series: pd.DataFrame  # per step; counts are read as rates per second
+    traffic: dict[str, float] = field(default_factory=dict)  # requests, when read
+    traffic_series: pd.DataFrame | None = None  # req/s per step, when read
+
+    def value(self, column: str) -> float:
+        return self.values.get(column, float("nan"))
+
+    def column(self, column: str) -> pd.Series:
+        if column in self.series.columns:
+            return self.series[column]
+        return pd.Series(np.nan, index=self.series.index, dtype=float)
+
+
+def per_service(measure: Measure) -> bool:
+    return measure in (Measure.CPU, Measure.MEMORY)
+
+
+def read_endpoints(
+    backend: MetricsBackend,
+    measure: Measure,
+    statistic: Statistic | None,
+    endpoints: Sequence[Endpoint],
+    start: datetime,
+    end: datetime,
+    *,
+    with_traffic: bool = False,
+    series: Window | None = None,
+) -> Reading:
+    """An endpoint measure (not cost, not cpu/memory) for ``endpoints``.
+
+    ``with_traffic`` also reads requests (to weigh ratios when endpoints are combined);
+    ``series`` overrides the per-step grid (two windows compared use the same step).
+    """
+    whole = whole_window(start, end)
+    steps = series or series_window(start, end)
+    seconds = whole.lookback.total_seconds()
+    need_traffic = with_traffic or measure in (Measure.REQUEST_COUNT, Measure.ERROR_COUNT) or (
+        measure is Measure.LATENCY and statistic is Statistic.AVG
+    )
+    traffic_whole = traffic_steps = None
+    if need_traffic or measure is Measure.THROUGHPUT:
+        traffic_whole = last_values(backend.throughput(whole, endpoints))
+        traffic_steps = backend.throughput(steps, endpoints)
+
+    if measure is Measure.LATENCY:
+        if statistic is Statistic.AVG:
+            busy = last_values(backend.busy_time(whole, endpoints))
+            values = {k: _divide(busy.get(k, np.nan), v) for k, v in _known(traffic_whole).items()}
+            assert traffic_steps is not None
+            frame = backend.busy_time(steps, endpoints) / traffic_steps.replace(0, np.nan)
+        elif statistic is Statistic.MAX:
+            frame = backend.latency(steps, MAX_QUANTILE, endpoints)
+            values = _peaks(frame)
+        else:
+            quantile = (statistic or Statistic.P95).quantile or 0.95
+            values = last_values(backend.latency(whole, quantile, endpoints))
+            frame = backend.latency(steps, quantile, endpoints)
+    elif measure is Measure.ERROR_RATIO or measure is Measure.ERROR_COUNT:
+        ratio_frame = backend.error_ratio(steps, endpoints)
+        ratios = last_values(backend.error_ratio(whole, endpoints))
+        if measure is Measure.ERROR_RATIO:
+            frame = ratio_frame
+            values = _peaks(frame) if statistic is Statistic.MAX else ratios
+        else:
+            assert traffic_whole is not None and traffic_steps is not None
+            values = {
+                k: _errors(ratios.get(k, np.nan), rate) * seconds
+                for k, rate in _known(traffic_whole).items()
+            }
+            frame = ratio_frame.fillna(0).where(traffic_steps > 0) * traffic_steps
+    elif measure is Measure.THROUGHPUT or measure is Measure.REQUEST_COUNT:
+        assert traffic_whole is not None and traffic_steps is not None
+        frame = traffic_steps
+        if measure is Measure.REQUEST_COUNT:
+            values = {k: v * seconds for k, v in _known(traffic_whole).items()}
+        else:
+            values = _peaks(frame) if statistic is Statistic.MAX else dict(traffic_whole)
+    else:
+        raise ValueError(f"{measure.value} is not an endpoint measure")
+    traffic = {k: v * seconds for k, v in _known(traffic_whole).items()}
+    return Reading(measure, statistic, start, end, values, frame, traffic, traffic_steps)
+
+
+def read_services(
+    backend: MetricsBackend,
+    measure: Measure,
+    statistic: Statistic | None,
+    services: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    series: Window | None = None,
+) -> Reading:
+    """CPU or memory, as a share of each service's limit."""
+    signal = Signal.CPU if measure is Measure.CPU else Signal.MEMORY
+    steps = series or series_window(start, end)
+    frame = service_signal(backend, signal, steps, services)
+    if statistic is Statistic.MAX:
+        values = _peaks(frame)
+    else:
+        values = last_values(service_signal(backend, signal, whole_window(start, end), services))
+    return Reading(measure, statistic, start, end, values, frame)
+
+
+def combine(reading: Reading, groups: Mapping[str, Sequence[str]]) -> Reading:
+    """Fold columns into groups (a service's endpoints into the service); pure.
+
+    Counts and rates add up; ratios are weighted by requests (``with_traffic`` readings);
+    latency takes the slowest member, per step and overall.
+    """
+    values: dict[str, float] = {}
+    series: dict[str, pd.Series] = {}
+    traffic: dict[str, float] = {}
+    for name, members in groups.items():
+        columns = [c for c in members if c in reading.series.columns]
+        part = reading.series[columns]
+        traffic[name] = float(np.nansum([reading.traffic.get(c, np.nan) for c in members]))
+        member_values = np.array([reading.value(c) for c in members], dtype=float)
+        if reading.measure is Measure.LATENCY:
+            series[name] = part.max(axis=1, skipna=True)
+            values[name] = _nanmax(member_values)
+        elif reading.measure is Measure.ERROR_RATIO:
+            series[name], values[name] = _weighted(reading, columns, members)
+        else:
+            series[name] = part.sum(axis=1, min_count=1)
+            if reading.statistic is Statistic.MAX and reading.measure is Measure.THROUGHPUT:
+                values[name] = _nanmax(series[name].to_numpy(dtype=float))
+            else:
+                values[name] = _nansum(member_values)
+    frame = pd.DataFrame(series, index=reading.series.index, dtype=float)
+    traffic_series = None
+    if reading.traffic_series is not None:
+        traffic_series = pd.DataFrame(
+            {
+                name: reading.traffic_series[
+                    [c for c in members if c in reading.traffic_series.columns]
+                ].sum(axis=1, min_count=1)
+                for name, members in groups.items()
+            },
+            index=reading.traffic_series.index,
+            dtype=float,
+        )
+    return Reading(reading.measure, reading.statistic, reading.start, reading.end, values,
+                   frame, traffic, traffic_series)
+
+
+def _weighted(reading: Reading, columns: list[str], members: Sequence[str]) -> tuple[pd.Series,
+                                                                                      float]:
+    """A ratio over several endpoints: errors over requests, per step and overall."""
+    weights = reading.traffic_series
+    if weights is None:
+        raise ValueError("combining ratios needs a reading with traffic")
+    rates = weights.reindex(columns=columns)
+    errors = (reading.series[columns].fillna(0) * rates).sum(axis=1, min_count=1)
+    per_step = errors / rates.sum(axis=1, min_count=1).replace(0, np.nan)
+    requests = np.array([reading.traffic.get(c, np.nan) for c in members], dtype=float)
+    ratios = np.array([reading.value(c) for c in members], dtype=float)
+    seen = np.isfinite(requests) & np.isfinite(ratios)
+    total = requests[seen].sum()
+    overall = float((ratios[seen] * requests[seen]).sum() / total) if total > 0 else np.nan
+    return per_step, overall
+
+
+def _known(values: dict[str, float] | None) -> dict[str, float]:
+    return {k: v for k, v in (values or {}).items() if np.isfinite(v)}
+
+
+def _divide(part: float, whole: float) -> float:
+    return part / whole if whole > 0 and np.isfinite(part) else float("nan")
+
+
+def _errors(ratio: float, rate: float) -> float:
+    """Errors per second; a NaN ratio with traffic means none failed."""
+    if rate <= 0:
+        return 0.0
+    return (ratio if np.isfinite(ratio) else 0.0) * rate
+
+
+def _peaks(frame: pd.DataFrame) -> dict[str, float]:
+    return {str(c): _nanmax(frame[c].to_numpy(dtype=float)) for c in frame.columns}
+
+
+def _nanmax(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else float("nan")
+
+
+def _nansum(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.sum()) if finite.size else float("nan")

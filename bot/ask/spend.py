@@ -1,0 +1,186 @@
+"""Answers about cost: what an endpoint, a service or everything cost, per day, per 1k requests.
+
+The figures come from ``bot.cost`` (OpenCost, or the price table on measured usage, shared
+out to endpoints by busy time); every answer carries its one-line note of how.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.ask.context import Context, Subject, bars_chart, sentence, subjects_of
+from bot.ask.message import Answer, AnswerKind, Table
+from bot.ask.query import CostUnit, Direction
+from bot.ask.timeexpr import TimeRange
+from bot.cost import CostFigures, endpoint_costs, service_costs
+from bot.metrics.base import NoDataError
+from bot.render.text import format_count, format_money
+
+UNIT_WORDS = {
+    CostUnit.TOTAL: "cost",
+    CostUnit.PER_DAY: "cost per day",
+    CostUnit.PER_1K_REQUESTS: "cost per 1k requests",
+    CostUnit.PROJECTED_MONTH: "projected monthly cost",
+}
+
+
+def amount(figures: CostFigures, unit: CostUnit, ctx: Context) -> float:
+    """The figure in the unit asked for; NaN for per-1k-requests without requests."""
+    if unit is CostUnit.PER_DAY:
+        return figures.per_day
+    if unit is CostUnit.PER_1K_REQUESTS:
+        per_1k = figures.per_1k_requests
+        return math.nan if per_1k is None else per_1k
+    if unit is CostUnit.PROJECTED_MONTH:
+        return figures.projected_month(ctx.now, ctx.sources.tz)
+    return figures.total
+
+
+def costs_for(ctx: Context, subjects: Sequence[Subject], everything: bool,
+              by_service: bool = False) -> list[CostFigures]:
+    """Cost figures per subject (every endpoint, or every service, when ``everything``)."""
+    window = ctx.window
+    backend, prices = ctx.backend, ctx.sources.cost
+    if everything:
+        if by_service:
+            return service_costs(backend, prices, *_utc(window))
+        return endpoint_costs(backend, prices, *_utc(window))
+    figures: dict[str, CostFigures] = {}
+    endpoints = [s.entries[0].endpoint for s in subjects if s.service is None]
+    services = [s.service for s in subjects if s.service is not None]
+    if endpoints:
+        for f in endpoint_costs(backend, prices, *_utc(window), endpoints):
+            figures[f.subject] = f
+    if services:
+        for f in service_costs(backend, prices, *_utc(window), services):
+            figures[f.subject] = f
+    return [figures[s.key] for s in subjects if s.key in figures]
+
+
+def cost_answer(ctx: Context) -> Answer:
+    query = ctx.query
+    unit = query.cost_unit or CostUnit.TOTAL
+    subjects = subjects_of(query, ctx.sources.catalog)
+    everything = query.subjects.everything
+    figures = costs_for(ctx, subjects, everything, by_service=everything)
+    if not figures:
+        raise NoDataError("no cost figures for what was asked")
+    currency = figures[0].currency
+    name = UNIT_WORDS[unit]
+    window = ctx.window
+    labels = {s.key: s.label for s in subjects}
+    notes = cost_notes(figures)
+    if unit is CostUnit.PROJECTED_MONTH:
+        month = ctx.now.astimezone(ctx.sources.tz)
+        notes.append(f"projected: the daily run rate of {window.label} times the days of "
+                     f"{month:%B}")
+    values = {f.subject: amount(f, unit, ctx) for f in figures}
+    if len(figures) == 1 and not everything:
+        f = figures[0]
+        value = values[f.subject]
+        if not math.isfinite(value):
+            return Answer(kind=AnswerKind.NO_DATA,
+                          headline=f"No {name} for {labels.get(f.subject, f.subject)}, "
+                                   f"{window.label}: it served no requests then.",
+                          notes=tuple(notes))
+        headline = sentence(
+            f"{name} of {labels.get(f.subject, f.subject)}, {_when(ctx, unit)}: "
+            f"{format_money(value, currency)}",
+            [_context(f, unit, currency)],
+        )
+        return Answer(kind=AnswerKind.ANSWER, headline=headline, table=table_of(ctx, figures),
+                      notes=tuple(notes))
+    ordered = sorted(figures, key=lambda f: -_finite(values[f.subject]))
+    total = sum(f.total for f in figures)
+    what = "all services" if everything else f"{len(figures)} subjects"
+    listing = ", ".join(
+        f"{labels.get(f.subject, f.subject)} {format_money(values[f.subject], currency)}"
+        for f in ordered[:3]
+    )
+    lead = f"{name} of {what}, {_when(ctx, unit)}: "
+    lead += (f"{format_money(total, currency)} in all — {listing}" if unit is CostUnit.TOTAL
+             else listing)
+    chart = bars_chart(ctx, f"{name}, {window.label}",
+                       [labels.get(f.subject, f.subject) for f in ordered],
+                       [values[f.subject] for f in ordered],
+                       lambda v: format_money(v, currency))
+    return Answer(kind=AnswerKind.ANSWER, headline=lead + ".", table=table_of(ctx, ordered),
+                  chart=chart, notes=tuple(notes))
+
+
+def rank_costs(ctx: Context, subjects: Sequence[Subject], by_service: bool
+               ) -> tuple[list[CostFigures], dict[str, float]]:
+    """Endpoints' (or services') costs with a figure, ordered as the ranking asks."""
+    query = ctx.query
+    unit = query.cost_unit or CostUnit.TOTAL
+    window = ctx.window
+    backend, prices = ctx.backend, ctx.sources.cost
+    everything = query.subjects.everything
+    if by_service:
+        names = None if everything else list(dict.fromkeys(e.service for s in subjects
+                                                             for e in s.entries))
+        figures = service_costs(backend, prices, *_utc(window), names)
+    else:
+        # "costliest endpoints in payments": the services' endpoints, each on its own.
+        endpoints = None if everything else [e.endpoint for s in subjects for e in s.entries]
+        figures = endpoint_costs(backend, prices, *_utc(window), endpoints)
+    values = {f.subject: amount(f, unit, ctx) for f in figures}
+    known = [f for f in figures if math.isfinite(values[f.subject])]
+    known.sort(key=lambda f: values[f.subject], reverse=query.direction is not Direction.BEST)
+    return known, values
+
+
+def cost_notes(figures: Sequence[CostFigures]) -> list[str]:
+    """How the figures were made, once: several endpoints differ only in their share."""
+    shared = "; shared by busy time"
+    notes = list(dict.fromkeys(f.note.split(shared)[0] for f in figures))
+    if len(figures) > 1 and any(shared in f.note for f in figures):
+        notes.append("an endpoint's cost is its share of its service's cost by busy time "
+                     "(the seconds spent answering its requests)")
+    elif len(figures) == 1:
+        notes = [figures[0].note]
+    return notes
+
+
+def table_of(ctx: Context, figures: Sequence[CostFigures]) -> Table:
+    rows = []
+    for f in figures:
+        per_1k = f.per_1k_requests
+        rows.append((
+            f.subject, format_money(f.total, f.currency), format_money(f.per_day, f.currency),
+            format_money(per_1k, f.currency) if per_1k is not None else "–",
+            format_money(f.projected_month(ctx.now, ctx.sources.tz), f.currency),
+            format_count(f.requests),
+        ))
+    return Table(
+        headers=("SUBJECT", f"TOTAL, {ctx.window.label.upper()}", "PER DAY", "PER 1K REQUESTS",
+                 "PROJECTED MONTH", "REQUESTS"),
+        rows=tuple(rows), numeric=(1, 2, 3, 4, 5),
+    )
+
+
+def _utc(window: TimeRange) -> tuple[datetime, datetime]:
+    """The window in UTC: its days are then elapsed days, also across a DST change."""
+    return window.start.astimezone(UTC), window.end.astimezone(UTC)
+
+
+def _when(ctx: Context, unit: CostUnit) -> str:
+    if unit is CostUnit.PROJECTED_MONTH:
+        return f"for {ctx.now.astimezone(ctx.sources.tz):%B} (run rate of {ctx.window.label})"
+    return ctx.window.label
+
+
+def _context(f: CostFigures, unit: CostUnit, currency: str) -> str | None:
+    if unit is CostUnit.TOTAL:
+        return f"{format_money(f.per_day, currency)} a day"
+    if unit is CostUnit.PER_1K_REQUESTS:
+        return f"{format_count(f.requests, 'request')} for {format_money(f.total, currency)}"
+    if unit is CostUnit.PER_DAY:
+        return f"{format_money(f.total, currency)} over the window"
+    return None
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else -math.inf
