@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
+from bot.ask.answer import Sources
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
@@ -33,6 +34,14 @@ class Perfbot:
     def catalog(self) -> Catalog:
         # Built on first use: discovery asks the metrics server, which a command may not need.
         return Catalog.build(self.backend.endpoints(), self.settings.catalog)
+
+    @cached_property
+    def sources(self) -> Sources:
+        """What the question answering reads: metrics, catalog, time zone, prices."""
+        return Sources(
+            backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
+            cost=self.settings.cost,
+        )
 
     def now(self) -> datetime:
         return self.clock()

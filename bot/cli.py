@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.app import Perfbot, build
-from bot.ask.answer import AnswerKind, Sources, ask
+from bot.ask.answer import AnswerKind, ask
 from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
 from bot.cli_playbooks import add_playbook_commands
@@ -55,6 +56,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     command: Callable[[argparse.Namespace, TextIO], int] = args.func
     try:
         return command(args, out)
+    except BrokenPipeError:
+        # The reader went away (perfbot ... | head): not worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except ConfigError as exc:
         print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -173,24 +178,29 @@ def _duration(option: str, text: str) -> timedelta:
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     bot = _build(args, demo=True)
     print(f"perfbot demo — {_describe_backend(bot)}\n", file=out)
-    now = bot.now()
-    _print_endpoints(bot, now, timedelta(hours=1), out)
-    example = "checkout"
-    print(f"\nExample — perfbot query p95 {example} --window 24h", file=out)
-    entry = _resolve(bot, example, out=out)
-    print(render_figures(signal_figures(bot.backend, entry, Signal.LATENCY, timedelta(hours=24),
-                                        now)), file=out)
-    if isinstance(bot.backend, DemoBackend):
-        print("\nIncidents injected into the demo (the detectors of later releases find these):",
+    _print_endpoints(bot, bot.now(), timedelta(hours=1), out)
+    questions = ["p95 latency of checkout over the last 24h vs the day before"]
+    scenarios = bot.backend.workload.scenarios if isinstance(bot.backend, DemoBackend) else []
+    step = next((s for s in scenarios if s.kind == "latency_step"), None)
+    if step is not None:
+        moment = step.start.astimezone(bot.settings.zone).strftime("%Y-%m-%d %H:%M")
+        questions.append(f"did it get worse? order history p95 before and after {moment}")
+    questions.append("top 3 most expensive endpoints this week")
+    for question in questions:
+        print(f"\n$ perfbot ask \"{question}\"", file=out)
+        reply = ask(question, bot.sources, bot.now())
+        print(render_answer(reply), file=out)
+    if scenarios:
+        print("\nIncidents injected into the demo (perfbot detect finds them, with playbooks):",
               file=out)
         zone = bot.settings.zone
-        for scenario in bot.backend.workload.scenarios:
+        for scenario in scenarios:
             since = scenario.start.astimezone(zone).strftime("%a %d %b %H:%M")
             print(f"  • {since} — {scenario.title} ({scenario.endpoint_key or scenario.service})",
                   file=out)
     print(
-        "\nTry: perfbot query errors checkout --window 7d · perfbot query cpu search --window 3d"
-        " · perfbot endpoints · perfbot check-config",
+        "\nTry: perfbot ask \"help\" · perfbot ask \"error budget left for payments this month\""
+        " · perfbot detect · perfbot playbooks test · perfbot endpoints",
         file=out,
     )
     return EXIT_OK
@@ -279,9 +289,7 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     """Exit 0 for an answer or help; 1 when the metrics failed or had nothing."""
     bot = _build(args)
-    sources = Sources(backend=bot.backend, catalog=bot.catalog, tz=bot.settings.zone,
-                      cost=bot.settings.cost)
-    reply = ask(" ".join(args.question), sources, bot.now(), chart=bool(args.chart))
+    reply = ask(" ".join(args.question), bot.sources, bot.now(), chart=bool(args.chart))
     written = None
     if args.chart and reply.chart is not None:
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,10 @@ def test_demo_prints_catalog_example_and_incidents() -> None:
     assert "embedded demo workload" in text
     assert "POST /api/checkout" in text and "GET /api/orders/history" in text
     assert "GET /healthz" not in text  # excluded by default
-    assert "p95 of POST /api/checkout, last 24h:" in text
+    assert "p95 of POST /api/checkout, last 24h vs a day earlier:" in text
+    # The before/after question at the injected missing index finds a real regression.
+    assert "Yes — p95 of GET /api/orders/history rose" in text and "(significant" in text
+    assert "Top 3 endpoints by cost, this week" in text
     assert "slow order-history query after a missing index" in text
 
 
@@ -93,6 +98,21 @@ def test_config_from_environment_variable(
     code, _ = run(["endpoints"])
     assert code == 2
     assert f"{bad}: metrics.backend" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    # The reader is gone before perfbot writes a line (as with `perfbot endpoints | head -0`).
+    script = "import sys; from bot.cli import main; sys.exit(main(['endpoints']))"
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        errors = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+    assert code == 0
+    assert "Traceback" not in errors and "BrokenPipe" not in errors
 
 
 def test_check_config_on_defaults_is_all_green() -> None:
