@@ -54,7 +54,7 @@ def service_costs(
     ``services`` are returned in the order given; None means every service that serves
     HTTP traffic or has a fixed cost in the settings, most expensive first.
     """
-    window = _window(start, end)
+    window, start, end = _span(start, end)
     by_service = _group(_discover(backend))
     names = (
         sorted(set(by_service) | set(settings.services))
@@ -83,7 +83,7 @@ def endpoint_costs(
     ``endpoints`` are returned in the order given; None means every endpoint, most
     expensive first.
     """
-    window = _window(start, end)
+    window, start, end = _span(start, end)
     discovered = backend.endpoints() if endpoints is None else _discover(backend)
     wanted = discovered if endpoints is None else list(dict.fromkeys(endpoints))
     if not wanted:
@@ -104,14 +104,17 @@ def endpoint_costs(
     return figures
 
 
-def _window(start: datetime, end: datetime) -> Window:
+def _span(start: datetime, end: datetime) -> tuple[Window, datetime, datetime]:
+    """The integration window and its ends in UTC: elapsed time, even across a DST change
+    (subtracting two times of one zone gives wall-clock time)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise MetricsError("the cost window's times must be timezone-aware")
     if end <= start:
         raise MetricsError(
             f"the cost window must end after it starts, got {_when(start)} to {_when(end)}"
         )
-    return integration_window(start, end)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return integration_window(start, end), start, end
 
 
 def _discover(backend: MetricsBackend) -> list[Endpoint]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -244,3 +244,20 @@ def test_a_window_without_data_is_no_data_not_zero(demo_backend: DemoBackend) ->
     assert payments.total == pytest.approx(146 * 24 / 730)
     assert payments.requests == 0
     assert payments.per_1k_requests is None
+
+
+def test_a_local_day_across_a_clock_change_costs_its_elapsed_hours() -> None:
+    # 29 March 2026 lasts 23 hours in Berlin: local midnight to midnight is 23 h of usage.
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    workload = DemoWorkload.generate(end=datetime(2026, 3, 31, tzinfo=berlin), days=3)
+    backend = DemoBackend(workload)
+    start, end = datetime(2026, 3, 29, tzinfo=berlin), datetime(2026, 3, 30, tzinfo=berlin)
+    local = service_costs(backend, CostSettings(), start, end, ["search"])[0]
+    utc = service_costs(
+        backend, CostSettings(), start.astimezone(UTC), end.astimezone(UTC), ["search"]
+    )[0]
+    assert (end - start) == timedelta(hours=24)  # wall-clock difference, the trap
+    assert local.total == pytest.approx(utc.total, rel=1e-9)
+    assert local.end - local.start == timedelta(hours=23)
