@@ -16,6 +16,7 @@ from bot.ask.answer import AnswerKind, ask
 from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
 from bot.cli_playbooks import add_playbook_commands
+from bot.cli_slack import add_slack_commands
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.durations import parse_duration
 from bot.figures import STATISTICS, human_span, signal_figures
@@ -143,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     question.set_defaults(func=cmd_ask)
     add_detect_commands(sub, common)
     add_playbook_commands(sub, common)
+    add_slack_commands(sub, common)
     return parser
 
 

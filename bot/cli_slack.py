@@ -1,0 +1,120 @@
+"""``perfbot run``: the Slack bot, in Socket Mode (default) or HTTP mode (``--http PORT``).
+
+Before connecting it checks what it needs and says exactly what is missing: the variable
+to set, or what Slack's ``auth.test`` answered for the token. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from threading import Event
+from typing import TextIO
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.app import build
+from bot.config import ConfigError, Settings, load_settings
+from bot.slack.app import build_slack_app, make_http_server, make_web_client
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class NotReady(Exception):
+    """What stops the bot from starting; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def add_slack_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Register ``perfbot run`` on the CLI's subparsers."""
+    run = subparsers.add_parser(
+        "run", parents=[common], help="run the Slack bot (Socket Mode, or HTTP with --http)",
+        description="Connect to Slack and answer /perf, mentions and DMs. Socket Mode needs "
+        "SLACK_BOT_TOKEN and SLACK_APP_TOKEN; HTTP mode needs SLACK_BOT_TOKEN and "
+        "SLACK_SIGNING_SECRET, and Slack must reach POST /slack/events on PORT.",
+        epilog="Examples:\n  perfbot run\n  perfbot run --http 3000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--http", metavar="PORT", type=int,
+                     help="HTTP mode on this port instead of Socket Mode")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on")
+    run.add_argument("--slack-api-url", metavar="URL", default=None,
+                     help="Slack Web API base URL (default Slack's; for tests and proxies)")
+    run.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        return _run(args, out)
+    except ConfigError as exc:
+        print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NotReady as exc:
+        print(f"perfbot: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def _secret(settings: Settings, field: str, variable: str, why: str) -> str:
+    value = getattr(settings, field)
+    if value is None or not value.get_secret_value().strip():
+        raise NotReady(f"{variable} is not set: {why}")
+    return str(value.get_secret_value()).strip()
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    settings = load_settings(args.config)
+    token = _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",
+                    "the bot token (xoxb-…) from your app's OAuth & Permissions page")
+    if args.http is None:
+        app_token = _secret(settings, "slack_app_token", "SLACK_APP_TOKEN",
+                            "Socket Mode needs an app-level token (xapp-…) with "
+                            "connections:write; or run with --http PORT")
+        signing_secret = None
+    else:
+        signing_secret = _secret(settings, "slack_signing_secret", "SLACK_SIGNING_SECRET",
+                                 "HTTP mode checks every request with the app's signing "
+                                 "secret (Basic Information page)")
+    client = make_web_client(token, base_url=args.slack_api_url)
+    try:
+        identity = client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        raise NotReady(f"Slack refused SLACK_BOT_TOKEN: auth.test said {error!r}") from None
+    except (SlackClientError, OSError) as exc:
+        raise NotReady(f"could not reach Slack to check SLACK_BOT_TOKEN: {exc}",
+                       EXIT_FAILED) from None
+    print(f"perfbot: connected to {identity.get('team')} as {identity.get('user')}", file=out)
+    perfbot = build(settings)
+    app = build_slack_app(perfbot, client=client, signing_secret=signing_secret)
+    if args.http is not None:
+        server = make_http_server(app, args.host, args.http)
+        print(f"perfbot: HTTP mode on {args.host}:{server.server_port}/slack/events", file=out)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+        return EXIT_OK
+    handler = SocketModeHandler(app, app_token)
+    try:
+        handler.client.connect()
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        raise NotReady(f"Slack refused SLACK_APP_TOKEN: apps.connections.open said "
+                       f"{error!r}") from None
+    print("perfbot: Socket Mode connected", file=out)
+    try:
+        Event().wait()  # the handler's threads do the work
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handler.client.close()
+    return EXIT_OK

@@ -1,0 +1,346 @@
+"""The Slack transport: a thin Bolt app that turns Slack requests into calls on the core.
+
+Every listener acknowledges at once; slow work (queries, charts) runs after the ack, behind
+a short "looking…" message that the answer then replaces. Replies are built by
+``bot.render.blocks`` (checked against slack_sdk's block models); errors and help go
+ephemerally to the asker. The Web API client retries rate limits (``429`` + Retry-After)
+and connection errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+)
+
+from bot.app import Perfbot
+from bot.ask.answer import Answer, Sources, ask
+from bot.render.blocks import (
+    SlackMessage,
+    answer_message,
+    section,
+    text_message,
+    validate_blocks,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000
+LOOKING = ":hourglass_flowing_sand: Looking into it…"
+NOT_CONFIGURED = {
+    "incidents": "incidents",
+    "ack": "incident acknowledgement",
+    "resolve": "incident resolution",
+    "snooze": "snoozing incidents",
+    "oncall": "the on-call rotation",
+    "digest": "digests",
+}
+INVITE = ("I can't post in this channel: I'm not a member. Invite me with `/invite @perfbot` "
+          "(or ask me in a DM) and try again.")
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_WSGI_PATH = "/slack/events"
+
+
+def slack_retry_handlers() -> list[RetryHandler]:
+    """slack_sdk retries connection errors by default, not 429s: add the rate-limit handler."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3)]
+
+
+def make_web_client(token: str, *, base_url: str | None = None) -> WebClient:
+    """A Web API client with the retry handlers; ``base_url`` points tests at a stand-in."""
+    if base_url is None:
+        return WebClient(token=token, retry_handlers=slack_retry_handlers())
+    return WebClient(token=token, base_url=base_url, retry_handlers=slack_retry_handlers())
+
+
+class RecentIds:
+    """Ids seen within ``ttl``: Slack retries a delivery (``X-Slack-Retry-Num``) it thinks
+    went unanswered, and a replayed request carries the same signature."""
+
+    def __init__(self, clock: Callable[[], datetime], ttl: timedelta = timedelta(minutes=10)):
+        self._clock = clock
+        self._ttl = ttl
+        self._seen: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            self._seen = {k: t for k, t in self._seen.items() if now - t < self._ttl}
+            if key in self._seen:
+                return False
+            self._seen[key] = now
+            return True
+
+
+class UserZones:
+    """Each user's time zone from their Slack profile, cached; the bot's zone when unknown."""
+
+    def __init__(self, client: WebClient, default: ZoneInfo) -> None:
+        self._client = client
+        self._default = default
+        self._zones: dict[str, ZoneInfo] = {}
+
+    def zone(self, user: str | None) -> ZoneInfo:
+        if not user:
+            return self._default
+        if user not in self._zones:
+            self._zones[user] = self._lookup(user)
+        return self._zones[user]
+
+    def _lookup(self, user: str) -> ZoneInfo:
+        try:
+            profile: dict[str, Any] = self._client.users_info(user=user).get("user") or {}
+            name = profile.get("tz")
+            return ZoneInfo(str(name)) if name else self._default
+        except (SlackClientError, ZoneInfoNotFoundError, ValueError) as exc:
+            log.warning("no time zone for %s: %s", user, exc)
+            return self._default
+
+
+class Replier:
+    """Turns one question into Slack calls: "looking…", then the answer, then its chart."""
+
+    def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
+        self.perfbot = perfbot
+        self.client = client
+        self.zones = UserZones(client, perfbot.settings.zone)
+
+    def sources_for(self, user: str | None) -> Sources:
+        return replace(self.perfbot.sources, tz=self.zones.zone(user))
+
+    def answer(self, text: str, user: str | None) -> Answer:
+        return ask(text, self.sources_for(user), self.perfbot.now(), chart=True)
+
+    def reply(
+        self, question: str, *, channel: str, user: str | None, thread_ts: str | None,
+        tell: Callable[[SlackMessage], None],
+    ) -> None:
+        """Answer ``question`` in ``channel`` (in ``thread_ts`` when given); ``tell`` reaches
+        the asker alone, for errors."""
+        problem = question_problem(question)
+        if problem is not None:
+            tell(text_message(problem))
+            return
+        try:
+            looking = self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=LOOKING)
+        except SlackApiError as exc:
+            tell(text_message(_api_problem(exc)))
+            return
+        ts = str(looking["ts"])
+        try:
+            reply = self.answer(question, user)
+            message = answer_message(reply)
+        except Exception:  # the edge: whatever broke, the asker hears about it
+            log.exception("answering %r failed", question)
+            message = text_message(":warning: Something went wrong while answering; "
+                                   "the details are in the bot's log.")
+            reply = None
+        self.client.chat_update(channel=channel, ts=ts, text=message.text,
+                                blocks=list(message.blocks))
+        if reply is not None and reply.chart is not None:
+            try:
+                self.client.files_upload_v2(
+                    channel=channel, thread_ts=thread_ts or ts, content=reply.chart.png,
+                    filename="chart.png", title=reply.chart.title, alt_txt=reply.chart.alt,
+                )
+            except SlackApiError as exc:
+                tell(text_message(f"The chart could not be posted. {_api_problem(exc)}"))
+
+
+def question_problem(text: str) -> str | None:
+    """Why a question cannot be asked as typed, or None."""
+    if len(text) > MAX_QUESTION_CHARS:
+        return (f"That question is {len(text):,} characters long; ask in at most "
+                f"{MAX_QUESTION_CHARS:,}, e.g. `/perf p95 of checkout last 24h`.")
+    return None
+
+
+def not_configured(command: str) -> str:
+    return (f"`/perf {command}` is not configured yet: {NOT_CONFIGURED[command]} will work "
+            "here once that part of perfbot is set up. Try `/perf help` for what works now.")
+
+
+def strip_mentions(text: str) -> str:
+    return _MENTION.sub("", text).strip()
+
+
+def build_slack_app(
+    perfbot: Perfbot,
+    *,
+    client: WebClient | None = None,
+    process_before_response: bool = False,
+    signing_secret: str | None = None,
+) -> App:
+    """The Bolt app. Without ``client`` the bot token comes from the settings; without
+    ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode)."""
+    settings = perfbot.settings
+    if client is None:
+        token = settings.slack_bot_token
+        if token is None:
+            raise ValueError("SLACK_BOT_TOKEN is not set")
+        client = make_web_client(token.get_secret_value())
+    if signing_secret is None and settings.slack_signing_secret is not None:
+        signing_secret = settings.slack_signing_secret.get_secret_value()
+    app = App(
+        client=client,
+        signing_secret=signing_secret or "",
+        request_verification_enabled=signing_secret is not None,
+        process_before_response=process_before_response,
+        token_verification_enabled=False,  # ``perfbot run`` calls auth.test and reports it
+        logger=log,
+    )
+    replier = Replier(perfbot, client)
+    recent = RecentIds(perfbot.now)
+
+    @app.middleware
+    def once(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:
+        # Runs after Bolt's signature check, so forged requests cannot fill the cache.
+        key = delivery_key(req.body, req.headers)
+        if key is not None and not recent.first_time(key):
+            log.info("ignoring a repeated delivery: %s", key)
+            return BoltResponse(status=200, body="")
+        return next()
+
+    @app.command("/perf")
+    def perf(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()
+        text = str(command.get("text", "")).strip()
+        channel, user = str(command["channel_id"]), str(command["user_id"])
+
+        def tell(message: SlackMessage) -> None:
+            respond(text=message.text, blocks=list(message.blocks),
+                    response_type="ephemeral", replace_original=False)
+
+        word = text.split(maxsplit=1)[0].lower() if text else "help"
+        if word == "help":
+            tell(answer_message(replier.answer("help", user)))
+        elif word in NOT_CONFIGURED:
+            tell(text_message(not_configured(word)))
+        else:
+            replier.reply(text, channel=channel, user=user, thread_ts=None, tell=tell)
+
+    @app.event("app_mention")
+    def mention(event: dict[str, Any], client: WebClient) -> None:
+        channel, user = str(event["channel"]), event.get("user")
+        thread_ts = str(event.get("thread_ts") or event["ts"])
+        question = strip_mentions(str(event.get("text", ""))) or "help"
+        replier.reply(question, channel=channel, user=user, thread_ts=thread_ts,
+                      tell=_ephemeral(client, channel, user, thread_ts))
+
+    @app.event("message")
+    def direct_message(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return  # only people's own messages in a DM; channel messages need a mention
+        channel, user = str(event["channel"]), event.get("user")
+        thread_ts = event.get("thread_ts")
+        question = strip_mentions(str(event.get("text", ""))) or "help"
+        replier.reply(question, channel=channel, user=user,
+                      thread_ts=str(thread_ts) if thread_ts else None,
+                      tell=_ephemeral(client, channel, user, thread_ts))
+
+    @app.event("app_home_opened")
+    def home(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        help_reply = replier.answer("help", event.get("user"))
+        client.views_publish(user_id=str(event["user"]), view=home_view(help_reply))
+
+    return app
+
+
+def home_view(help_reply: Answer) -> dict[str, Any]:
+    """The App Home tab: what works now (example questions) and what is not set up yet."""
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "perfbot"}},
+        *answer_message(help_reply).blocks,
+        {"type": "divider"},
+        section("*On call now:* not configured yet.\n*Open incidents:* not configured yet.\n"
+                "*Your subscriptions:* not configured yet."),
+    ]
+    validate_blocks(blocks)
+    return {"type": "home", "blocks": blocks}
+
+
+def delivery_key(body: dict[str, Any], headers: Mapping[str, Sequence[str]]) -> str | None:
+    """What makes a delivery a repeat: the event id for events (Slack's retries re-sign the
+    same event), else the request's signature (a replayed request)."""
+    event_id = body.get("event_id")
+    if event_id:
+        return f"event:{event_id}"
+    signature = next(iter(headers.get("x-slack-signature", ())), None)
+    return f"signature:{signature}" if signature else None
+
+
+def _ephemeral(
+    client: WebClient, channel: str, user: str | None, thread_ts: str | None
+) -> Callable[[SlackMessage], None]:
+    def tell(message: SlackMessage) -> None:
+        if user is None:
+            return
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts,
+                                      text=message.text, blocks=list(message.blocks))
+        except SlackApiError as exc:
+            log.warning("could not tell %s in %s: %s", user, channel, exc)
+
+    return tell
+
+
+def _api_problem(exc: SlackApiError) -> str:
+    """What Slack's error means for the asker."""
+    error = exc.response.get("error", "") if exc.response is not None else ""
+    if error in ("not_in_channel", "channel_not_found"):
+        return INVITE
+    return f"Slack refused the message ({error or 'no reason given'})."
+
+
+def wsgi_app(app: App, path: str = _WSGI_PATH) -> Callable[..., Iterable[bytes]]:
+    """Bolt behind WSGI, refusing a missing or non-numeric timestamp with 401 (Bolt's
+    verifier would raise on it and answer 500)."""
+    handler = SlackRequestHandler(app, path=path)
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        stamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        if environ.get("REQUEST_METHOD") == "POST" and not (stamp.isascii() and stamp.isdigit()):
+            body = b'{"error": "invalid request"}'
+            start_response("401 Unauthorized", [("Content-Type", "application/json"),
+                                                ("Content-Length", str(len(body)))])
+            return [body]
+        return handler(environ, start_response)
+
+    return application
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)
+
+
+def make_http_server(app: App, host: str, port: int) -> WSGIServer:
+    """HTTP mode: Slack's requests on ``POST /slack/events``; ``port`` 0 picks a free one."""
+    return make_server(host, port, wsgi_app(app), server_class=_ThreadingWSGIServer,
+                       handler_class=_QuietHandler)

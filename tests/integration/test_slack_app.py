@@ -1,0 +1,399 @@
+"""The real Bolt app in HTTP mode, sent signed requests over real HTTP, talking to a local
+stand-in of the Slack Web API (``tests/slack_standin.py``) that records what it was asked."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import yaml
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import Perfbot
+from bot.ask.answer import Answer, ask
+from bot.cli_slack import add_slack_commands
+from bot.config import Settings
+from bot.metrics.base import MetricsBackend
+from bot.metrics.demo import DemoBackend
+from bot.render.blocks import answer_message
+from bot.slack.app import INVITE, build_slack_app, make_http_server, make_web_client
+from tests.conftest import DEMO_END
+from tests.slack_standin import TOKEN, SlackStandIn
+
+SECRET = "test-signing-secret"
+USERS = {"U1": "Europe/Paris", "U2": "America/New_York"}
+
+
+class Gated:
+    """A metrics backend that waits for ``gate`` on every call: a Prometheus taking its time."""
+
+    def __init__(self, inner: MetricsBackend, gate: threading.Event) -> None:
+        self._inner, self._gate = inner, gate
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            assert self._gate.wait(timeout=30), "the test never opened the gate"
+            return attr(*args, **kwargs)
+
+        return call
+
+
+class Bot:
+    """The Bolt app served over HTTP on loopback, and a way to send it signed requests."""
+
+    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool) -> None:
+        client = make_web_client(TOKEN, base_url=slack.api_url)
+        self.perfbot, self.slack = perfbot, slack
+        app = build_slack_app(perfbot, client=client, process_before_response=inline,
+                              signing_secret=SECRET)
+        self.server = make_http_server(app, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.http = httpx.Client(timeout=30)
+
+    def __enter__(self) -> Bot:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+    def send(self, body: bytes, content_type: str, *, timestamp: str | None = "now",
+             signature: str | None = None, headers: dict[str, str] | None = None
+             ) -> httpx.Response:
+        sent = {"Content-Type": content_type, **(headers or {})}
+        if timestamp == "now":
+            timestamp = str(int(time.time()))
+        if timestamp is not None:
+            sent["X-Slack-Request-Timestamp"] = timestamp
+        if signature is None:
+            stamp = timestamp if timestamp and timestamp.isdigit() else "0"
+            signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+        sent["X-Slack-Signature"] = str(signature)
+        return self.http.post(self.url, content=body, headers=sent)
+
+    def command(self, text: str, *, channel: str = "C1", user: str = "U1",
+                **kwargs: Any) -> httpx.Response:
+        return self.send(command_body(text, self.slack, channel=channel, user=user),
+                         "application/x-www-form-urlencoded", **kwargs)
+
+    def event(self, event: dict[str, Any], event_id: str = "Ev1",
+              **kwargs: Any) -> httpx.Response:
+        body = {"token": "legacy", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                "event": event, "event_id": event_id, "event_time": 1700000000}
+        return self.send(json.dumps(body).encode(), "application/json", **kwargs)
+
+
+def command_body(text: str, slack: SlackStandIn, *, channel: str, user: str) -> bytes:
+    return urlencode({
+        "token": "legacy", "team_id": "T1", "channel_id": channel, "user_id": user,
+        "command": "/perf", "text": text, "trigger_id": "1.2.3",
+        "response_url": f"{slack.url}/response/1",
+    }).encode()
+
+
+def mention(text: str, ts: str = "1700000001.000100", **extra: Any) -> dict[str, Any]:
+    return {"type": "app_mention", "user": "U1", "text": f"<@UBOT> {text}", "ts": ts,
+            "channel": "C1", "event_ts": ts, **extra}
+
+
+def expected(perfbot: Perfbot, text: str, user: str = "U1") -> Answer:
+    """The answer the core gives the asker, in their own time zone."""
+    sources = replace(perfbot.sources, tz=ZoneInfo(USERS[user]))
+    return ask(text, sources, perfbot.now(), chart=True)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn(channels={"C1": True, "COUT": False}, users=dict(USERS)) as standin:
+        yield standin
+
+
+def perfbot_for(backend: MetricsBackend) -> Perfbot:
+    return Perfbot(settings=Settings(), backend=backend, clock=lambda: DEMO_END)
+
+
+@pytest.fixture
+def bot(slack: SlackStandIn, demo_backend: DemoBackend) -> Iterator[Bot]:
+    """Listeners run before the HTTP answer, so a test sees all their calls once it returns."""
+    with Bot(perfbot_for(demo_backend), slack, inline=True) as served:
+        yield served
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"signature": "v0=" + "0" * 64},  # forged
+        {"timestamp": None},  # missing
+        {"timestamp": "yesterday"},  # not a number
+        {"timestamp": "stale"},  # older than five minutes, signed correctly
+    ],
+    ids=["forged", "no-timestamp", "non-numeric-timestamp", "stale"],
+)
+def test_unsigned_requests_are_refused_and_do_nothing(
+    bot: Bot, slack: SlackStandIn, headers: dict[str, Any]
+) -> None:
+    if headers.get("timestamp") == "stale":
+        headers = {"timestamp": str(int(time.time()) - 600)}
+    response = bot.command("p95 of orders last 24h", **headers)
+    assert response.status_code == 401
+    assert slack.calls() == []
+    # The same request, properly signed, is answered: the refusal was the signature's doing.
+    assert bot.command("p95 of orders last 24h").status_code == 200
+    assert slack.calls("chat.update", delivered=True)
+
+
+def test_slash_command_is_acknowledged_before_the_slow_answer(
+    slack: SlackStandIn, demo_backend: DemoBackend
+) -> None:
+    gate = threading.Event()
+    perfbot = perfbot_for(Gated(demo_backend, gate))
+    with Bot(perfbot, slack, inline=False) as served:
+        response = served.command("p95 of orders last 24h")
+        # Acknowledged while the metrics are still being read.
+        assert response.status_code == 200
+        assert not gate.is_set()
+        assert slack.calls("chat.update") == []
+        gate.set()
+        update = slack.wait_for("chat.update")[0]
+        slack.wait_for("files.completeUploadExternal")
+    methods = [c.method for c in slack.calls()]
+    looking = slack.calls("chat.postMessage")[0]
+    assert "Looking" in looking.args["text"]
+    assert methods.index("chat.postMessage") < methods.index("chat.update") < methods.index(
+        "files.completeUploadExternal")
+    want = answer_message(expected(perfbot_for(demo_backend), "p95 of orders last 24h"))
+    assert update.args["text"] == want.text
+    assert update.args["blocks"] == list(want.blocks)
+    upload = slack.calls("files.completeUploadExternal")[0]
+    assert upload.args["channel_id"] == "C1"
+    assert upload.args["thread_ts"] == update.args["ts"]  # the chart goes in the answer's thread
+    assert slack.calls("upload")[0].args["bytes"] > 0
+
+
+def test_rate_limited_post_is_retried_and_delivered_once(bot: Bot, slack: SlackStandIn) -> None:
+    slack.rate_limit("chat.postMessage", retry_after=1)
+    assert bot.command("p95 of orders last 24h").status_code == 200
+    posts = slack.calls("chat.postMessage")
+    assert [c.status for c in posts] == [429, 200]
+    assert len(slack.calls("chat.postMessage", delivered=True)) == 1
+    assert len(slack.state.messages) == 1
+    assert slack.calls("chat.update", delivered=True)
+
+
+def test_server_error_on_update_is_not_retried_silently(bot: Bot, slack: SlackStandIn) -> None:
+    # slack_sdk does not retry 5xx by default: the asker still hears something went wrong.
+    slack.server_error("files.completeUploadExternal", status=503)
+    assert bot.command("p95 of orders last 24h").status_code == 200
+    told = slack.calls("response_url")
+    assert told and "chart could not be posted" in told[-1].args["text"]
+
+
+def test_chart_upload_not_in_channel_tells_the_asker_to_invite_the_bot(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    slack.fail("files.completeUploadExternal", "not_in_channel")
+    assert bot.command("p95 of orders last 24h").status_code == 200
+    told = slack.calls("response_url")
+    assert len(told) == 1
+    assert told[0].args["response_type"] == "ephemeral"
+    assert INVITE in told[0].args["text"]
+    assert slack.calls("chat.update", delivered=True)  # the text answer still arrived
+
+
+def test_command_in_a_channel_without_the_bot_asks_for_an_invite(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    assert bot.command("p95 of orders last 24h", channel="COUT").status_code == 200
+    assert slack.calls("chat.postMessage", delivered=True) == []
+    told = slack.calls("response_url")
+    assert INVITE in told[0].args["text"]
+    assert told[0].args["response_type"] == "ephemeral"
+
+
+def test_help_and_unconfigured_commands_are_ephemeral(bot: Bot, slack: SlackStandIn) -> None:
+    bot.command("help")
+    bot.command("incidents")
+    bot.command("ack INC-7")
+    help_reply, incidents, ack = slack.calls("response_url")
+    assert all(c.args["response_type"] == "ephemeral" for c in (help_reply, incidents, ack))
+    assert help_reply.args["text"] == answer_message(expected(bot.perfbot, "help")).text
+    assert "not configured" in incidents.args["text"]
+    assert "/perf ack" in ack.args["text"]
+    assert slack.calls("chat.postMessage") == []
+
+
+def test_mention_is_answered_in_its_thread(bot: Bot, slack: SlackStandIn) -> None:
+    assert bot.event(mention("top 5 slowest endpoints this week")).status_code == 200
+    looking = slack.calls("chat.postMessage", delivered=True)
+    assert [c.args["thread_ts"] for c in looking] == ["1700000001.000100"]
+    update = slack.calls("chat.update")[0]
+    want = answer_message(expected(bot.perfbot, "top 5 slowest endpoints this week"))
+    assert update.args["blocks"] == list(want.blocks)
+    assert slack.calls("users.info")[0].args["user"] == "U1"
+
+
+def test_duplicate_event_delivery_is_answered_once(bot: Bot, slack: SlackStandIn) -> None:
+    event = mention("p95 of orders last 24h")
+    assert bot.event(event).status_code == 200
+    # Slack's retry: the same event id, signed anew, with the retry headers.
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert bot.event(event, headers=retry).status_code == 200
+    assert len(slack.calls("chat.postMessage")) == 1
+    # A different event is still answered.
+    bot.event(mention("p95 of orders last 24h", ts="1700000002.000100"), event_id="Ev2")
+    assert len(slack.calls("chat.postMessage")) == 2
+
+
+def test_replayed_request_is_a_no_op(bot: Bot, slack: SlackStandIn) -> None:
+    body = command_body("p95 of orders last 24h", slack, channel="C1", user="U1")
+    stamp = str(int(time.time()))
+    signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+    for _ in range(2):
+        response = bot.send(body, "application/x-www-form-urlencoded", timestamp=stamp,
+                            signature=signature)
+        assert response.status_code == 200
+    assert len(slack.calls("chat.postMessage")) == 1
+
+
+def test_ten_kilobyte_dm_gets_a_short_ephemeral_reply(bot: Bot, slack: SlackStandIn) -> None:
+    text = "p95 of orders " * 800
+    event = {"type": "message", "channel_type": "im", "channel": "DU1", "user": "U1",
+             "text": text, "ts": "1700000003.000100"}
+    assert bot.event(event).status_code == 200
+    told = slack.calls("chat.postEphemeral", delivered=True)
+    assert len(told) == 1
+    assert f"{len(text.strip()):,} characters" in told[0].args["text"]
+    assert slack.calls("chat.postMessage") == []
+
+
+def test_emoji_only_mention_gets_help(bot: Bot, slack: SlackStandIn) -> None:
+    bot.event(mention(":tada: :rocket:"))
+    want = expected(bot.perfbot, ":tada: :rocket:")
+    assert want.kind == "help"
+    update = slack.calls("chat.update", delivered=True)[0]
+    assert update.args["blocks"] == list(answer_message(want).blocks)
+
+
+def test_bot_messages_in_dms_are_ignored(bot: Bot, slack: SlackStandIn) -> None:
+    event = {"type": "message", "channel_type": "im", "channel": "DU1", "user": "U2",
+             "bot_id": "BOTHER", "text": "p95 of orders", "ts": "1700000004.000100"}
+    assert bot.event(event).status_code == 200
+    assert slack.calls("chat.postMessage") == []
+
+
+# --- perfbot run: what it says when it cannot start ------------------------------------
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="perfbot")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config")
+    add_slack_commands(parser.add_subparsers(required=True), common)
+    args = parser.parse_args(argv)
+    code = args.func(args, io.StringIO())
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def no_slack_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "PERFBOT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./perfbot.yaml: the built-in settings
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "missing"),
+    [
+        ({}, ["run"], "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": TOKEN}, ["run"], "SLACK_APP_TOKEN"),
+        ({"SLACK_BOT_TOKEN": TOKEN, "SLACK_APP_TOKEN": "xapp-1"}, ["run", "--http", "0"],
+         "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": "  "}, ["run", "--http", "0"], "SLACK_BOT_TOKEN"),
+    ],
+    ids=["bot-token", "app-token", "signing-secret", "blank-bot-token"],
+)
+def test_run_names_the_missing_variable(
+    no_slack_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    env: dict[str, str], argv: list[str], missing: str,
+) -> None:
+    for name, value in env.items():
+        no_slack_env.setenv(name, value)
+    code, err = run(argv, capsys)
+    assert code == 2
+    assert f"{missing} is not set" in err
+    assert "Traceback" not in err
+
+
+def test_run_reports_what_slack_said_about_a_wrong_token(
+    no_slack_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], slack: SlackStandIn
+) -> None:
+    no_slack_env.setenv("SLACK_BOT_TOKEN", "xoxb-wrong")
+    no_slack_env.setenv("SLACK_SIGNING_SECRET", SECRET)
+    code, err = run(["run", "--http", "0", "--slack-api-url", slack.api_url], capsys)
+    assert code == 2
+    assert "Slack refused SLACK_BOT_TOKEN: auth.test said 'invalid_auth'" in err
+    assert [c.method for c in slack.calls()] == ["auth.test"]
+
+
+def test_run_reports_an_unreachable_slack(
+    no_slack_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    no_slack_env.setenv("SLACK_BOT_TOKEN", TOKEN)
+    no_slack_env.setenv("SLACK_SIGNING_SECRET", SECRET)
+    code, err = run(["run", "--http", "0", "--slack-api-url", f"http://127.0.0.1:{port}/api/"],
+                    capsys)
+    assert code == 1
+    assert "could not reach Slack" in err
+
+
+def test_app_home_shows_examples_and_what_is_not_configured(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    event = {"type": "app_home_opened", "user": "U2", "channel": "DU2", "tab": "home",
+             "event_ts": "1700000005.000100"}
+    assert bot.event(event, event_id="EvHome").status_code == 200
+    (published,) = slack.calls("views.publish", delivered=True)
+    assert published.args["user_id"] == "U2"
+    view = published.args["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    text = json.dumps(view["blocks"])
+    help_reply = expected(bot.perfbot, "help", user="U2")
+    assert all(json.dumps(example)[1:-1] in text for example in help_reply.examples)
+    assert "On call now" in text
+
+
+def test_manifest_declares_what_the_app_uses() -> None:
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "slack-manifest.yaml").read_text())
+    features, settings = manifest["features"], manifest["settings"]
+    assert [c["command"] for c in features["slash_commands"]] == ["/perf"]
+    assert features["app_home"]["home_tab_enabled"] is True
+    assert settings["socket_mode_enabled"] is True and settings["interactivity"]["is_enabled"]
+    assert {"app_mention", "message.im", "app_home_opened"} <= set(
+        settings["event_subscriptions"]["bot_events"])
+    # The scopes behind every Web API method the bot calls.
+    assert {"chat:write", "commands", "files:write", "users:read", "app_mentions:read",
+            "im:history"} <= set(manifest["oauth_config"]["scopes"]["bot"])

@@ -1,0 +1,340 @@
+"""A stand-in for the Slack Web API on loopback, for tests that run the real Bolt app.
+
+It answers the methods the bot calls like Slack does (``{"ok": true, ...}`` or
+``{"ok": false, "error": ...}``), records every call, checks message payloads with
+slack_sdk's block models and Slack's size limits, and, on demand, answers ``429`` with
+``Retry-After``, a ``5xx``, or an error such as ``not_in_channel``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from bot.render.blocks import BlockError, validate_blocks
+
+TOKEN = "xoxb-standin-token"
+BOT_USER = "UBOT"
+MAX_TEXT_CHARS = 40_000  # chat.postMessage truncates beyond this; we refuse, to catch it
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the bot made: the Web API method (or ``upload``/``response_url``)."""
+
+    method: str
+    args: dict[str, Any]
+    status: int = 200
+    error: str | None = None
+
+
+@dataclass
+class Fault:
+    status: int = 200
+    error: str | None = None
+    retry_after: int | None = None
+
+
+@dataclass
+class _State:
+    calls: list[Call] = field(default_factory=list)
+    faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)
+
+
+class SlackStandIn:
+    """``with SlackStandIn() as slack:`` → ``slack.api_url`` for ``WebClient(base_url=...)``.
+
+    ``channels`` maps channel ids to whether the bot is a member; ids not listed are
+    ``channel_not_found``; DM ids (``D…``) always work. ``users`` maps user ids to time zones.
+    """
+
+    def __init__(
+        self,
+        channels: dict[str, bool] | None = None,
+        users: dict[str, str] | None = None,
+    ) -> None:
+        self.channels = channels if channels is not None else {"C1": True}
+        self.users = users if users is not None else {"U1": "Europe/Paris"}
+        self.state = _State()
+        self._changed = threading.Condition()
+        self._ts = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def __enter__(self) -> SlackStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    # --- what tests use -----------------------------------------------------------------
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+        self._queue(method, Fault(error=error), times)
+
+    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        self._queue(method, Fault(status=429, error="ratelimited", retry_after=retry_after), times)
+
+    def server_error(self, method: str, status: int = 503, times: int = 1) -> None:
+        self._queue(method, Fault(status=status, error="service_unavailable"), times)
+
+    def calls(self, method: str | None = None, *, delivered: bool = False) -> list[Call]:
+        """Calls so far, of ``method`` only if given; ``delivered`` keeps the successful ones."""
+        with self._changed:
+            found = [c for c in self.state.calls if method is None or c.method == method]
+        return [c for c in found if not delivered or (c.status == 200 and c.error is None)]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 20.0) -> list[Call]:
+        """Block until ``count`` calls of ``method`` were made (a deadline, not a measurement)."""
+        with self._changed:
+            done = self._changed.wait_for(
+                lambda: sum(c.method == method for c in self.state.calls) >= count, timeout
+            )
+        if not done:
+            made = [c.method for c in self.calls()]
+            raise AssertionError(f"{count} call(s) of {method} never came; calls: {made}")
+        return self.calls(method)
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        with self._changed:
+            return dict(self.state.messages[(channel, ts)])
+
+    # --- the server ---------------------------------------------------------------------
+
+    def _queue(self, method: str, fault: Fault, times: int) -> None:
+        with self._changed:
+            self.state.faults[method].extend(fault for _ in range(times))
+
+    def _record(self, call: Call) -> None:
+        with self._changed:
+            self.state.calls.append(call)
+            self._changed.notify_all()
+
+    def _next_fault(self, method: str) -> Fault | None:
+        with self._changed:
+            queue = self.state.faults.get(method)
+            return queue.popleft() if queue else None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: the calls are recorded instead
+
+            def do_GET(self) -> None:
+                self.do_POST()
+
+            def do_POST(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if parts.path.startswith("/upload/"):
+                    standin._upload(self, parts.path.rsplit("/", 1)[1], raw)
+                    return
+                args = dict(parse_qsl(parts.query))
+                args.update(_body_args(raw, self.headers.get("Content-Type", "")))
+                if parts.path.startswith("/response/"):
+                    standin._record(Call("response_url", args))
+                    _send(self, 200, "ok", content_type="text/plain")
+                    return
+                method = parts.path.removeprefix("/api/")
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                standin._api(self, method, args, token)
+
+        return Handler
+
+    def _upload(self, handler: BaseHTTPRequestHandler, file_id: str, raw: bytes) -> None:
+        with self._changed:
+            self.state.uploads[file_id] = raw
+        self._record(Call("upload", {"file_id": file_id, "bytes": len(raw)}))
+        _send(handler, 200, "OK - " + str(len(raw)), content_type="text/plain")
+
+    def _api(
+        self, handler: BaseHTTPRequestHandler, method: str, args: dict[str, Any], token: str
+    ) -> None:
+        fault = self._next_fault(method)
+        if fault is not None and fault.status != 200:
+            self._record(Call(method, args, fault.status, fault.error))
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None \
+                else {}
+            _send(handler, fault.status, {"ok": False, "error": fault.error}, headers)
+            return
+        if token != TOKEN:
+            reply: dict[str, Any] = {"ok": False, "error": "invalid_auth"}
+        elif fault is not None:
+            reply = {"ok": False, "error": fault.error}
+        else:
+            reply = self._answer(method, args)
+        self._record(Call(method, args, 200, None if reply["ok"] else reply["error"]))
+        _send(handler, 200, reply)
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        handlers = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "users.info": self._users_info,
+            "conversations.open": self._conversations_open,
+            "files.getUploadURLExternal": self._get_upload_url,
+            "files.completeUploadExternal": self._complete_upload,
+            "views.publish": self._views_publish,
+        }
+        handle = handlers.get(method)
+        if handle is None:
+            return {"ok": False, "error": "unknown_method"}
+        return handle(args)
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "user_id": BOT_USER, "bot_id": "BBOT", "team_id": "T1",
+                "user": "perfbot", "team": "Test", "url": "https://test.slack.com/"}
+
+    def _channel_error(self, channel: str | None) -> str | None:
+        if not channel:
+            return "channel_not_found"
+        if channel.startswith("D"):
+            return None
+        if channel not in self.channels:
+            return "channel_not_found"
+        return None if self.channels[channel] else "not_in_channel"
+
+    def _payload_error(self, args: dict[str, Any]) -> str | None:
+        text, blocks = args.get("text") or "", args.get("blocks") or []
+        if not text and not blocks:
+            return "no_text"
+        if len(text) > MAX_TEXT_CHARS:
+            return "msg_too_long"
+        try:
+            validate_blocks(blocks)
+        except BlockError:
+            return "invalid_blocks"
+        return None
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel")
+        error = self._channel_error(channel) or self._payload_error(args)
+        if error:
+            return {"ok": False, "error": error}
+        ts = f"1700000000.{next(self._ts):06d}"
+        message = {"text": args.get("text", ""), "blocks": args.get("blocks", []),
+                   "thread_ts": args.get("thread_ts"), "ts": ts}
+        with self._changed:
+            self.state.messages[(str(channel), ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("ts")))
+        error = self._payload_error(args)
+        with self._changed:
+            if key not in self.state.messages:
+                error = "message_not_found"
+            if error:
+                return {"ok": False, "error": error}
+            self.state.messages[key].update(text=args.get("text", ""),
+                                            blocks=args.get("blocks", []))
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("user") not in self.users:
+            return {"ok": False, "error": "user_not_in_channel"}
+        error = self._channel_error(args.get("channel")) or self._payload_error(args)
+        if error:
+            return {"ok": False, "error": error}
+        return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = args.get("user")
+        if user not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": {"id": user, "name": str(user).lower(),
+                                     "tz": self.users[user]}}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if args.get("user_id") not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        try:
+            validate_blocks(view.get("blocks") or [])
+        except BlockError:
+            return {"ok": False, "error": "invalid_blocks"}
+        return {"ok": True, "view": {"id": "V1", **view}}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users", ""))
+        return {"ok": True, "channel": {"id": "D" + users.split(",")[0]}}
+
+    def _get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):06d}"
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        files = json.loads(files) if isinstance(files, str) else files
+        with self._changed:
+            unknown = [f["id"] for f in files or [] if f["id"] not in self.state.uploads]
+        if not files or unknown:
+            return {"ok": False, "error": "file_not_found"}
+        channel = args.get("channel_id")
+        error = self._channel_error(channel) if channel else None
+        if error:
+            return {"ok": False, "error": error}
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
+
+
+def _body_args(raw: bytes, content_type: str) -> dict[str, Any]:
+    """Form or JSON bodies, with JSON-encoded fields (``blocks``) decoded like Slack does."""
+    if not raw:
+        return {}
+    if content_type.startswith("application/json"):
+        loaded: dict[str, Any] = json.loads(raw)
+        return loaded
+    args: dict[str, Any] = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    if isinstance(args.get("blocks"), str):
+        args["blocks"] = json.loads(args["blocks"])
+    return args
+
+
+def _send(
+    handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any] | str,
+    headers: dict[str, str] | None = None, content_type: str = "application/json",
+) -> None:
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", f"{content_type}; charset=utf-8")
+    handler.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(data)
