@@ -1,19 +1,26 @@
 """The anomaly detector on the Numenta Anomaly Benchmark (NAB): scores, alarms and speed.
 
-Usage: ``python benchmarks/nab.py [--nab DIR] [--out DIR]``
+Usage: ``python benchmarks/nab.py [--nab DIR] [--out DIR] [--peers [--peers-budget SECONDS]]``
 
 Runs each detector causally over every NAB series, writes NAB-format results
 (``<out>/<detector>/<category>/<detector>_<file>.csv`` with ``timestamp,value,anomaly_score,label``)
 and prints one table: the NAB score per profile with the corpus-wide threshold found by sweeping
 (as NAB's optimiser does), the standard score when each category's threshold is chosen on the
 other categories only (leave one category out), alarm-level figures at the standard threshold,
-and speed. Prints figures, never asserts.
+and speed (points per second of each detector over the corpus). Prints figures, never asserts.
+
+``--peers`` adds the peer libraries river and adtk to the same table: ``benchmarks/peers/
+run_peers.py`` runs them in their own virtualenv (``bash benchmarks/peers/setup.sh`` makes it;
+adtk needs pandas < 3), writes NAB-format results into the same results folder, and this script
+scores them exactly like its own detectors.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +42,8 @@ from bot.analytics.anomaly import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+PEERS_PYTHON = REPO / "benchmarks" / ".venv-peers" / "bin" / "python"
+PEERS_SCRIPT = REPO / "benchmarks" / "peers" / "run_peers.py"
 FloatArray = npt.NDArray[np.float64]
 Detector = Callable[[FloatArray, npt.NDArray[np.datetime64]], FloatArray]
 
@@ -108,6 +117,59 @@ def null_detector(values: FloatArray, timestamps: npt.NDArray[np.datetime64]) ->
 
 
 # ----------------------------------------------------------------------------------------
+# Peers: river and adtk, run by benchmarks/peers/run_peers.py in their own virtualenv
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """What the peer runner reports for one detector."""
+
+    seconds: float  # spent detecting (not loading or writing)
+    points: int
+    series: int  # series scored within the time budget
+    of: int
+    decision: float  # the score at which the library itself flags a point
+    notes: dict[str, int]
+
+
+class PeersError(Exception):
+    pass
+
+
+def run_peers(nab_dir: Path, out: Path, budget: float) -> dict[str, PeerRun]:
+    """Run the peer detectors in their virtualenv; their results land in ``out``."""
+    if not PEERS_PYTHON.is_file():
+        raise PeersError(
+            f"the peers' virtualenv is missing ({PEERS_PYTHON.parent.parent}); "
+            "create it with: bash benchmarks/peers/setup.sh"
+        )
+    command = [str(PEERS_PYTHON), str(PEERS_SCRIPT), "--nab", str(nab_dir), "--out", str(out)]
+    done = subprocess.run([*command, "--budget", str(budget)], check=False)
+    if done.returncode != 0:
+        raise PeersError(f"the peer runner failed (exit {done.returncode}): {' '.join(command)}")
+    report = json.loads((out / "peers.json").read_text())
+    versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+    print(f"peers ({versions}) run in {PEERS_PYTHON.parent.parent}")
+    return {name: PeerRun(**run) for name, run in report["detectors"].items()}
+
+
+def read_results(out: Path, detector: str, corpus: list[Series]) -> list[FloatArray]:
+    """Anomaly scores back from NAB-format results, checked against the corpus row by row."""
+    scores = []
+    for series in corpus:
+        category, file = series.name.split("/")
+        path = out / detector / category / f"{detector}_{file}"
+        if not path.is_file():
+            raise PeersError(f"{detector}: no results for {series.name} (expected {path})")
+        frame = pd.read_csv(path)
+        stamps = pd.to_datetime(frame["timestamp"]).to_numpy(dtype="datetime64[ns]")
+        if len(frame) != len(series.values) or not np.array_equal(stamps, series.timestamps):
+            raise PeersError(f"{detector}: {path} does not have the rows of {series.name}")
+        scores.append(frame["anomaly_score"].to_numpy(dtype=float))
+    return scores
+
+
+# ----------------------------------------------------------------------------------------
 # Scoring
 
 
@@ -145,6 +207,34 @@ def evaluate(corpus: list[Series], scores: list[FloatArray], detector: str) -> R
         scores=by_profile,
         loco=full.normalised(loco_raw),
         events=nab.summarise_events(counts),
+    )
+
+
+def own_decision(
+    corpus: list[Series], scores: list[FloatArray], name: str, threshold: float
+) -> str:
+    """One line: the NAB scores and alarm figures at the score where the library itself flags."""
+    files = [s.labelled for s in corpus]
+    cells = []
+    for profile in nab.PROFILES.values():
+        curve = nab.threshold_curve(files, scores, profile)
+        raw = sum(
+            nab.score_file(f, sc, profile, threshold).raw
+            for f, sc in zip(files, scores, strict=True)
+        )
+        cells.append(f"{curve.normalised(raw):.1f}")
+    e = nab.summarise_events(
+        [
+            nab.event_counts(s.labelled, sc, threshold, s.timestamps, s.anomaly_rows)
+            for s, sc in zip(corpus, scores, strict=True)
+        ]
+    )
+    flagged = float(np.mean(np.concatenate(scores) >= threshold))
+    false_alarms = e.false_alarms_per_1000_series_days
+    return (
+        f"  {name:14s} score >= {threshold:.2f}: {' / '.join(cells)}; "
+        f"recall {e.window_recall:.2f}, precision {e.event_precision:.2f}, "
+        f"{false_alarms:.0f} false alarms, {flagged:.1%} of rows"
     )
 
 
@@ -223,9 +313,25 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="results folder (default: a new temp dir)"
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="add river and adtk (needs benchmarks/.venv-peers: bash benchmarks/peers/setup.sh)",
+    )
+    parser.add_argument(
+        "--peers-budget",
+        type=float,
+        default=600.0,
+        help="seconds per peer detector; series after it is spent are left unscored (default 600)",
+    )
     args = parser.parse_args()
     if not (args.nab / "labels" / "combined_windows.json").is_file():
         parser.error(f"no NAB data in {args.nab} (expected labels/combined_windows.json and data/)")
+    if args.peers and not PEERS_PYTHON.is_file():
+        parser.error(
+            f"--peers needs the peers' virtualenv {PEERS_PYTHON.parent.parent}; "
+            "create it with: bash benchmarks/peers/setup.sh"
+        )
     out = args.out or Path(tempfile.mkdtemp(prefix="nab-results-"))
     corpus = load_corpus(args.nab)
     n_points = sum(len(s.values) for s in corpus)
@@ -236,22 +342,54 @@ def main() -> None:
         "rollingZ": rolling_zscore_detector(1000),
         "null": null_detector,
     }
-    rows = []
+    rows: list[tuple[Row, float, str]] = []  # (row, points per second, remark)
+    own: list[str] = []  # peers at their own decision rule
     for name, detect in detectors.items():
         started = time.perf_counter()
         scores = [detect(s.values, s.timestamps) for s in corpus]
         elapsed = time.perf_counter() - started
         write_results(out, name, corpus, scores)
-        rows.append((evaluate(corpus, scores, name), elapsed))
+        rows.append((evaluate(corpus, scores, name), n_points / elapsed, ""))
+    if args.peers:
+        try:
+            peers = run_peers(args.nab, out, args.peers_budget)
+            for name, run in peers.items():
+                remarks = [f"{what}: {count} series" for what, count in run.notes.items()]
+                if run.series < run.of:
+                    remarks.insert(0, f"time budget spent after {run.series}/{run.of} series")
+                remark = "; ".join(remarks)
+                peer_scores = read_results(out, name, corpus)
+                own.append(own_decision(corpus, peer_scores, name, run.decision))
+                rows.append((evaluate(corpus, peer_scores, name), run.points / run.seconds, remark))
+        except PeersError as error:
+            sys.exit(f"nab.py: error: {error}")
     print(f"results written to {out}\n")
+    print_table(rows)
+    if own:
+        print(
+            "\npeers at their own decision rule instead of the swept threshold (standard / low FP"
+            " / low FN, then recall, precision, false alarms per 1k series-days, rows flagged):"
+        )
+        print("\n".join(own))
 
+    seconds = batch_seconds(corpus)
+    median_ms, p95_ms = tick_milliseconds()
     print(
-        f"{'detector':10s} {'standard':>16s} {'reward_low_FP':>16s} {'reward_low_FN':>16s} "
-        f"{'LOCO std':>8s} {'recall':>6s} {'precis':>6s} {'F1':>5s} {'delay rows':>10s} "
-        f"{'delay':>8s} {'FA/1k sd':>8s} {'per-series':>10s}"
+        f"\nspeed: batch {n_points:,} points in {seconds:.3f} s = "
+        f"{n_points / seconds / 1e6:.2f} M points/s (one process); streaming tick for 10,000 "
+        f"series: median {median_ms:.2f} ms, p95 {p95_ms:.2f} ms"
     )
-    for row, elapsed in rows:
-        cells = [f"{row.detector:10s}"]
+
+
+def print_table(rows: list[tuple[Row, float, str]]) -> None:
+    print(
+        f"{'detector':14s} {'standard':>16s} {'reward_low_FP':>16s} {'reward_low_FN':>16s} "
+        f"{'LOCO std':>8s} {'recall':>6s} {'precis':>6s} {'F1':>5s} {'delay rows':>10s} "
+        f"{'delay':>8s} {'FA/1k sd':>8s} {'points/s':>9s}"
+    )
+    remarks = []
+    for row, points_per_second, remark in rows:
+        cells = [f"{row.detector:14s}"]
         for profile in ("standard", "reward_low_FP", "reward_low_FN"):
             score, threshold = row.scores[profile]
             cells.append(f"{score:6.1f} @{_threshold(threshold):>8s}")
@@ -266,25 +404,28 @@ def main() -> None:
             f"{delay_rows:>10s}",
             f"{delay:>8s}",
             f"{e.false_alarms_per_1000_series_days:8.0f}",
-            f"{elapsed:9.2f}s",
+            f"{_rate(points_per_second):>9s}",
         ]
         print(" ".join(cells))
+        if remark:
+            remarks.append(f"{row.detector}: {remark}")
     print(
         "\nthreshold: the corpus-wide one NAB's sweep picks per profile; LOCO std: standard score "
         "when each category's threshold is chosen on the other categories; recall, precision, F1, "
         "delays (median, from the labelled anomaly; negative = before it) and false alarms per "
-        "1,000 series-days (alarm = run of consecutive detections) at the standard threshold.\n"
+        "1,000 series-days (alarm = run of consecutive detections) at the standard threshold; "
+        "points/s: the whole corpus through the detector, one series at a time, one process.\n"
         "NAB scoreboard for comparison (standard/low FP/low FN): Numenta HTM 70.5/62.6/75.2, "
         "earthgecko Skyline 58.2/46.2/63.9, Windowed Gaussian 39.6/20.9/47.4, null 0."
     )
+    for remark in remarks:
+        print(remark)
 
-    seconds = batch_seconds(corpus)
-    median_ms, p95_ms = tick_milliseconds()
-    print(
-        f"\nspeed: batch {n_points:,} points in {seconds:.3f} s = "
-        f"{n_points / seconds / 1e6:.2f} M points/s (one process); streaming tick for 10,000 "
-        f"series: median {median_ms:.2f} ms, p95 {p95_ms:.2f} ms"
-    )
+
+def _rate(points_per_second: float) -> str:
+    if points_per_second >= 1e6:
+        return f"{points_per_second / 1e6:.1f}M"
+    return f"{points_per_second / 1e3:.0f}k"
 
 
 def _threshold(value: float) -> str:
