@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.analytics.findings import (
     DEFAULT_FINDINGS,
+    BaselineCache,
     Change,
     Finding,
     FindingsConfig,
@@ -25,19 +26,30 @@ from bot.analytics.findings import (
 )
 from bot.catalog import Catalog
 from bot.config import SLO
-from bot.metrics.base import Endpoint, MetricsBackend, MetricsError, Signal, Window
+from bot.metrics.base import (
+    Endpoint,
+    InstantQueries,
+    MetricsBackend,
+    MetricsError,
+    Signal,
+    Window,
+)
 from bot.metrics.demo import Deploy
+from bot.metrics.prometheus import PrometheusBackend
 from bot.playbooks import (
     AFTER_DEPLOY_WINDOW,
     CHANGES,
+    DiagnosticResult,
     EvidenceValue,
     Playbook,
     PlaybookMatch,
+    QueryNames,
     RenderedDiagnostic,
     Situation,
     gather_evidence,
     match_playbooks,
     render_diagnostics,
+    run_diagnostics,
 )
 
 STEP = timedelta(minutes=5)
@@ -55,6 +67,8 @@ class Explained(BaseModel):
     cause: str
     matches: list[PlaybookMatch]
     diagnostics: list[RenderedDiagnostic]
+    # The top playbook's diagnostics run at the peak; empty when the backend cannot.
+    results: list[DiagnosticResult] = []
 
 
 class CycleReport(BaseModel):
@@ -130,12 +144,14 @@ def run_cycle(
     playbooks: Sequence[Playbook] = (),
     deploys: Sequence[Deploy] = (),
     config: FindingsConfig = DEFAULT_FINDINGS,
+    cache: BaselineCache | None = None,
 ) -> CycleReport:
-    """Findings active in the ``window`` before ``at``, each explained."""
+    """Findings active in the ``window`` before ``at``, each explained. A scheduler that
+    runs cycles keeps one ``cache`` for them all (the earlier days' baselines)."""
     history = max(history, window + config.min_history)
     batch, slos, problems = read_batch(backend, at, history, catalog)
     since = at - window
-    result = find(batch, since, slos, config)
+    result = find(batch, since, slos, config, cache)
     explained = [explain(f, backend, playbooks, deploys) for f in result.findings]
     return CycleReport(at=at, since=since, result=result, explained=explained,
                        problems=problems)
@@ -167,9 +183,25 @@ def explain(
     situation = Situation(signal=first.key.signal, service=finding.service, endpoint=ep,
                           evidence=evidence, at=at)
     matches = match_playbooks(playbooks, situation)
-    diagnostics = render_diagnostics(matches[0].playbook, situation) if matches else []
+    names = query_names(backend)
+    diagnostics = render_diagnostics(matches[0].playbook, situation, names) if matches else []
+    results: list[DiagnosticResult] = []
+    if matches and isinstance(backend, InstantQueries):
+        # Each diagnostic that fails says so in its result; none stops the alert.
+        results = run_diagnostics(matches[0].playbook, situation, backend.instant, at,
+                                  names=names)
     return Explained(finding=finding, situation=situation, cause=likely_cause(finding, deploys),
-                     matches=matches, diagnostics=diagnostics)
+                     matches=matches, diagnostics=diagnostics, results=results)
+
+
+def query_names(backend: MetricsBackend) -> QueryNames | None:
+    """The metric and label names a Prometheus backend found (None: the defaults)."""
+    if not isinstance(backend, PrometheusBackend):
+        return None
+    try:
+        return QueryNames.of(backend.http_metrics(), backend.saturation)
+    except MetricsError:
+        return None  # the diagnostics then say what failed, with the default names
 
 
 def _method(key: str) -> str:

@@ -46,7 +46,15 @@ from pydantic import (
 
 from bot.config import SaturationMetrics, field_path
 from bot.durations import format_duration
-from bot.metrics.base import Endpoint, MetricsBackend, MetricsError, NoDataError, Signal, Window
+from bot.metrics.base import (
+    Endpoint,
+    MetricsBackend,
+    MetricsError,
+    NoDataError,
+    Signal,
+    Window,
+)
+from bot.metrics.base import SeriesValue as SeriesValue  # also this module's (was defined here)
 from bot.metrics.conventions import CONVENTIONS, HttpMetrics
 from bot.metrics.demo import Deploy
 from bot.metrics.promql import escape_label_value, escape_regex
@@ -1033,14 +1041,10 @@ def render_steps(playbook: Playbook, situation: Situation) -> str:
 
 # ---- running diagnostics ------------------------------------------------------------------
 
-# An instant query: PromQL and a time in, Prometheus's ``result`` list out (vector samples
+# An instant query: PromQL and a time in; out either ``SeriesValue``s (a backend's
+# ``instant``, see ``InstantQueries``) or Prometheus's raw ``result`` list (vector samples
 # ``{"metric": {...}, "value": [t, "v"]}``); failures raise MetricsError.
 InstantQuery = Callable[[str, datetime], Sequence[Any]]
-
-
-class SeriesValue(BaseModel):
-    labels: dict[str, str]
-    value: float
 
 
 class DiagnosticResult(BaseModel):
@@ -1116,7 +1120,9 @@ def _series(result: Sequence[Any]) -> list[SeriesValue]:
         return [SeriesValue(labels={}, value=float(result[1]))]
     values = []
     for sample in result:
-        if isinstance(sample, Mapping) and "value" in sample:
+        if isinstance(sample, SeriesValue):
+            values.append(sample)
+        elif isinstance(sample, Mapping) and "value" in sample:
             labels = {str(k): str(v) for k, v in dict(sample.get("metric") or {}).items()}
             values.append(SeriesValue(labels=labels, value=float(sample["value"][1])))
     return sorted(values, key=lambda s: -s.value if math.isfinite(s.value) else math.inf)

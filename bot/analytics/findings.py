@@ -28,6 +28,8 @@ days, persistence and trend from windows that end at it).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -268,16 +270,6 @@ def _direction(signal: Signal) -> Direction:
     return SIGNAL_DIRECTIONS.get(signal, Direction.BOTH)
 
 
-def _lagged(a: FloatArray, rows: int) -> FloatArray:
-    """``a`` delayed by ``rows`` along axis 1 (NaN before)."""
-    out = np.full(a.shape, np.nan)
-    if 0 < rows < a.shape[1]:
-        out[:, rows:] = a[:, :-rows]
-    elif rows == 0:
-        out[:] = a
-    return out
-
-
 def _nan_median_last(stack: FloatArray) -> FloatArray:
     """Median over the last axis ignoring NaN, by sorting (faster than ``np.nanmedian``)."""
     ordered = np.sort(stack, axis=-1)  # NaN sort last
@@ -287,19 +279,93 @@ def _nan_median_last(stack: FloatArray) -> FloatArray:
     return np.where(count > 0, (low + high) / 2, np.nan)
 
 
+def _merge_network(n: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort for ``n`` inputs as compare-exchange pairs (i < j)."""
+    size = 1 << max(0, (n - 1).bit_length())
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    # Missing inputs are +inf: they never move, so their comparators do nothing.
+    return [(a, b) for a, b in pairs if b < n]
+
+
+def _median_network(n: int) -> list[tuple[int, int, bool, bool]]:
+    """The sorting network pruned to what the middle outputs need: (i, j, min?, max?)."""
+    needed = {(n - 1) // 2, n // 2}
+    kept = []
+    for i, j in reversed(_merge_network(n)):
+        want_min, want_max = i in needed, j in needed
+        if want_min or want_max:
+            kept.append((i, j, want_min, want_max))
+            needed |= {i, j}
+    return kept[::-1]
+
+
 def seasonal_baseline(
     x: FloatArray, per_day: int, days: int, weeks: int, first: int = 0
 ) -> FloatArray:
-    """Baseline of columns ``first:`` from earlier days' and weeks' same time of day."""
+    """Baseline of columns ``first:`` from earlier days' and weeks' same time of day.
+
+    The median of the lagged values, NaN ignored. Where every lag has a value (nearly
+    everywhere) a pruned sorting network of element-wise min/max finds it (~50 passes over
+    cache-sized blocks instead of sorting millions of ten-value rows). The rest are sorted.
+    """
     lags = [d * per_day for d in range(1, days + 1)]
     lags += [w * 7 * per_day for w in range(1, weeks + 1)]  # the same weekday again
-    cols = x.shape[1] - first
-    stack = np.full((x.shape[0], cols, len(lags)), np.nan)
-    for i, lag in enumerate(lags):
-        lo = max(first, lag)
-        if lo < x.shape[1]:
-            stack[:, lo - first :, i] = x[:, lo - lag : x.shape[1] - lag]
-    return _nan_median_last(stack)
+    trim = max(0, first - max(lags))  # columns no lag reaches
+    x, first = x[:, trim:], first - trim
+    n, total = x.shape
+    out = np.empty((n, total - first))
+    missing = np.isnan(x)
+    gaps: BoolArray = np.asarray(missing.any(axis=0))  # columns where a series has no value
+    xi = np.where(missing, np.inf, x)  # NaN sorts last, as +inf
+    # Column blocks small enough to stay in the CPU cache across the network's passes,
+    # cut where a lag starts to reach back into the data (before it, it has no value).
+    width = max(1, _BLOCK // max(1, n))
+    edges = sorted({first, total} | {lag for lag in lags if first < lag < total})
+    for start, stop in itertools.pairwise(edges):
+        have = [lag for lag in lags if lag <= start]
+        network = _median_network(len(have))
+        for lo in range(start, stop, width):
+            hi = min(stop, lo + width)
+            part = out[:, lo - first : hi - first]
+            if not have:
+                part[:] = np.nan
+                continue
+            planes = [xi[:, lo - lag : hi - lag] for lag in have]
+            part[:] = _network_median(planes, network)
+            if any(gaps[lo - lag : hi - lag].any() for lag in have):
+                rows = np.zeros(part.shape, dtype=bool)
+                for lag in have:
+                    rows |= missing[:, lo - lag : hi - lag]
+                stack = np.stack([x[:, lo - lag : hi - lag][rows] for lag in have], axis=-1)
+                part[rows] = _nan_median_last(stack)
+    return out
+
+
+_BLOCK = 1 << 15  # values per plane in one block
+
+
+def _network_median(
+    planes: Sequence[FloatArray], network: Sequence[tuple[int, int, bool, bool]]
+) -> FloatArray:
+    """The element-wise median of equally shaped planes without NaN, by the network."""
+    work = list(planes)
+    for i, j, want_min, want_max in network:
+        low = np.minimum(work[i], work[j]) if want_min else work[i]
+        high = np.maximum(work[i], work[j]) if want_max else work[j]
+        work[i], work[j] = low, high
+    count = len(work)
+    median: FloatArray = (work[(count - 1) // 2] + work[count // 2]) / 2
+    return median
 
 
 def _rolling_sum(a: FloatArray, rows: int) -> FloatArray:
@@ -309,6 +375,75 @@ def _rolling_sum(a: FloatArray, rows: int) -> FloatArray:
     if rows < a.shape[1]:
         out[:, rows:] -= c[:, :-rows]
     return out
+
+
+class BaselineCache:
+    """Seasonal baselines of whole days, kept between cycles: a day's baseline depends only
+    on earlier days, so a cycle every few minutes computes the current day's once.
+
+    Keyed by series and UTC day. Only days whose every lag lay inside the batch are kept,
+    so a cached day equals a fresh one. Assumes the earlier days' data do not change
+    afterwards (late or backfilled samples for them are not seen until ``clear``). Days
+    older than the oldest a cycle asked for are dropped.
+    """
+
+    def __init__(self) -> None:
+        self._days: dict[tuple[SeriesKey, int], FloatArray] = {}
+        self._shape: tuple[int, int, int] | None = None  # per_day, days, weeks
+
+    def __len__(self) -> int:
+        return len(self._days)
+
+    def clear(self) -> None:
+        self._days.clear()
+
+    def baseline(
+        self, keys: Sequence[SeriesKey], times: pd.DatetimeIndex, x: FloatArray,
+        per_day: int, days: int, weeks: int, first: int,
+    ) -> FloatArray:
+        """``seasonal_baseline(x, per_day, days, weeks, first)``, from the cache where it can."""
+        ns = times.as_unit("ns").asi8
+        day_ns = _DAY // timedelta(microseconds=1) * 1000
+        step_ns = int(ns[1] - ns[0]) if len(ns) >= 2 else 0
+        if len(ns) < 2 or step_ns * per_day != day_ns or day_ns % step_ns or (
+                ns[0] % step_ns != 0):  # the grid must tile UTC days
+            return seasonal_baseline(x, per_day, days, weeks, first)
+        if self._shape != (per_day, days, weeks):
+            self._days.clear()
+            self._shape = (per_day, days, weeks)
+        n, total = x.shape
+        out = np.empty((n, total - first))
+        reach = max(days, 7 * weeks) * per_day
+        day_first, day_last = int(ns[first] // day_ns), int(ns[-1] // day_ns)
+        col0 = {day: int((day * day_ns - ns[0]) // step_ns)  # its midnight's column (maybe < 0)
+                for day in range(day_first, day_last + 1)}
+        # Days with a lag before the batch are not whole-day values: computed, not kept.
+        whole = [day for day, c in col0.items() if c >= reach]
+        cut = col0[whole[0]] if whole else total
+        if cut > first:
+            out[:, : cut - first] = seasonal_baseline(x[:, :cut], per_day, days, weeks, first)
+        if not whole:
+            return out
+        todo = [day for day in whole if any((k, day) not in self._days for k in keys)]
+        if todo:
+            # One pass over the days to fill, each whole, ahead of the data too: their lags
+            # all lie in the past.
+            lo, hi = col0[todo[0]], col0[todo[-1]] + per_day
+            src = x[:, lo - reach : min(total, hi)]
+            if hi > total:
+                src = np.concatenate((src, np.full((n, hi - total), np.nan)), axis=1)
+            fresh = seasonal_baseline(src, per_day, days, weeks, reach)
+            for day in todo:
+                block = fresh[:, col0[day] - lo : col0[day] - lo + per_day].copy()  # own memory
+                for i, key in enumerate(keys):
+                    self._days[(key, day)] = block[i]
+        for day in whole:
+            lo, hi = max(first, col0[day]), min(total, col0[day] + per_day)
+            out[:, lo - first : hi - first] = np.array(
+                [self._days[(k, day)][lo - col0[day] : hi - col0[day]] for k in keys])
+        for key_day in [kd for kd in self._days if kd[1] < day_first]:
+            del self._days[key_day]
+        return out
 
 
 @dataclass(frozen=True)
@@ -324,7 +459,8 @@ class _Decisions:
 
 
 def decide(
-    batch: SeriesBatch, config: FindingsConfig = DEFAULT_FINDINGS, first: int = 0
+    batch: SeriesBatch, config: FindingsConfig = DEFAULT_FINDINGS, first: int = 0,
+    cache: BaselineCache | None = None,
 ) -> _Decisions:
     """The guarded, persistent decision at each column from ``first`` on; causal."""
     per_day = max(1, round(_DAY / batch.step))
@@ -337,7 +473,11 @@ def decide(
     n_series = x.shape[0]
     # The spread needs the residuals of earlier days too: compute from a day before `first`.
     head = max(0, first - config.baseline_days * per_day)
-    base = seasonal_baseline(x, per_day, config.baseline_days, config.baseline_weeks, head)
+    if cache is None:
+        base = seasonal_baseline(x, per_day, config.baseline_days, config.baseline_weeks, head)
+    else:
+        base = cache.baseline(batch.keys, batch.times[offset:], x, per_day,
+                              config.baseline_days, config.baseline_weeks, head)
     xs = x[:, head:]
     resid = np.abs(xs - base)
     # Daily median absolute residual, per day counted back from the last column.
@@ -352,13 +492,17 @@ def decide(
     for k in range(1, min(config.baseline_days, days - 1) + 1):  # short histories: fewer
         earlier[:, k:, k - 1] = daily[:, : days - k]
     spread_day = _nan_median_last(earlier) * _MAD_TO_SIGMA
-    spread = spread_day[:, day_of_col]
-    spread = np.maximum(spread, 0.01 * np.abs(base))
+    # The rest only from where the persistence of column ``first`` starts looking back.
+    cut = first - head
+    g = max(0, cut - config.persist_n)
+    base_g, xs = base[:, g:], xs[:, g:]
+    spread = spread_day[:, day_of_col[g:]]
+    spread = np.maximum(spread, 0.01 * np.abs(base_g))
     spread = np.where(spread > 0, spread, np.nan)
 
     sign = np.array([1.0 if _direction(k.signal) is not Direction.DOWN else -1.0
                      for k in batch.keys])[:, None]
-    requests = batch.requests[:, offset + head :]
+    requests = batch.requests[:, offset + head + g :]
     min_abs = np.array([config.guards[k.signal].min_abs for k in batch.keys])[:, None]
     min_rel = np.array([config.guards[k.signal].min_rel for k in batch.keys])[:, None]
     zmin = np.array([config.guards[k.signal].z for k in batch.keys])[:, None]
@@ -367,53 +511,65 @@ def decide(
     step_s = batch.step.total_seconds()
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        delta = sign * (xs - base)
+        delta = sign * (xs - base_g)
         z = delta / spread
-        guarded = (z > zmin) & (delta > min_abs) & (delta > min_rel * np.abs(base))
+        guarded = (z > zmin) & (delta > min_abs) & (delta > min_rel * np.abs(base_g))
         # Traffic: the point's own requests; for drops the expected ones (base × step).
-        traffic = np.where(is_thru, base * step_s, requests)
+        traffic = np.where(is_thru, base_g * step_s, requests)
         enough = np.where(np.isnan(requests) & ~is_thru, True, traffic >= config.min_requests)
         enough &= np.where(is_err, xs * requests >= config.min_errors, True)
         exceed = guarded & enough
-        rise = xs - base
-        surge = is_thru & (rise > min_abs) & (rise > config.surge_rel * np.abs(base)) & (
+        rise = xs - base_g
+        surge = is_thru & (rise > min_abs) & (rise > config.surge_rel * np.abs(base_g)) & (
             rise / spread > zmin) & (requests >= config.min_requests)
     fire = _rolling_sum(exceed.astype(float), config.persist_n) >= config.persist_k
     fire &= exceed
     surge_fire = (_rolling_sum(surge.astype(float), config.persist_n) >= config.persist_k) & surge
     # The trend needs trend_days + 1 days before the first column it judges, no more.
-    lead = max(0, head - (config.trend_days + 1) * per_day)
-    trend = _trend(x[:, lead:], per_day, sign, batch.keys, config)[:, head - lead :]
+    lead = max(0, first - (config.trend_days + 1) * per_day)
+    trend = _trend(x[:, lead:], per_day, sign, batch.keys, config, first - lead)
 
-    cut = first - head
+    keep = cut - g
     return _Decisions(
-        exceed=exceed[:, cut:], fire=fire[:, cut:], trend=trend[:, cut:],
-        surge=surge_fire[:, cut:], baseline=base[:, cut:], spread=spread[:, cut:],
+        exceed=exceed[:, keep:], fire=fire[:, keep:], trend=trend,
+        surge=surge_fire[:, keep:], baseline=base[:, cut:], spread=spread[:, keep:],
     )
 
 
 def _trend(
     x: FloatArray, per_day: int, sign: FloatArray, keys: Sequence[SeriesKey],
-    config: FindingsConfig,
+    config: FindingsConfig, start: int = 0,
 ) -> BoolArray:
-    """The 24h mean grew by ``trend_per_day`` in each of the last ``trend_days`` days."""
+    """The 24h mean grew by ``trend_per_day`` in each of the last ``trend_days`` days, at
+    columns ``start:`` (only for the signals that have a trend)."""
     per = np.array([config.guards[k.signal].trend_per_day or np.nan for k in keys])[:, None]
     total_rel = np.array([config.guards[k.signal].trend_total_rel for k in keys])[:, None]
-    if not np.isfinite(per).any():
-        return np.zeros(x.shape, dtype=bool)
+    result = np.zeros((x.shape[0], x.shape[1] - start), dtype=bool)
+    rows = np.flatnonzero(np.isfinite(per[:, 0]))
+    if rows.size == 0:
+        return result
+    x, per, total_rel, sign = x[rows], per[rows], total_rel[rows], sign[rows]
+    days = config.trend_days
     ok = np.isfinite(x)
     count = _rolling_sum(ok.astype(float), per_day)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count >= 0.8 * per_day, _rolling_sum(x, per_day) / count, np.nan)
-        days = config.trend_days
-        grew = [sign * (_lagged(mean, j * per_day) - _lagged(mean, (j + 1) * per_day))
-                for j in range(days)]
-        low, high = np.minimum.reduce(grew), np.maximum.reduce(grew)
+        # Mean lagged by j days at the judged columns: NaN before the data.
+        pad = max(0, days * per_day - start)
+        padded = np.concatenate((np.full((len(rows), pad), np.nan), mean), axis=1)
+        cols = x.shape[1] - start
+
+        def lagged(j: int) -> FloatArray:
+            lo = pad + start - j * per_day
+            return padded[:, lo : lo + cols]
+
+        grew = [sign * (lagged(j) - lagged(j + 1)) for j in range(days)]
+        low, high = functools.reduce(np.minimum, grew), functools.reduce(np.maximum, grew)
         # Steady growth each day: a step makes one big daily growth, not a trend.
         growing = (low > per) & (high <= config.trend_steadiness * low)
-        oldest = _lagged(mean, days * per_day)
-        total = sign * (mean - oldest)
-        result: BoolArray = growing & (total > total_rel * np.abs(oldest))
+        oldest = lagged(days)
+        total = sign * (lagged(0) - oldest)
+        result[rows] = growing & (total > total_rel * np.abs(oldest))
     return result
 
 
@@ -437,6 +593,7 @@ def find_anomalies(
     slos: Mapping[str, SLO] | None = None,
     config: FindingsConfig = DEFAULT_FINDINGS,
     chunk: int = 1000,
+    cache: BaselineCache | None = None,
 ) -> tuple[list[Anomaly], list[SeriesProblem], int]:
     """Anomalies active after ``since``, problems of the series, and how many were scored."""
     first = int(np.searchsorted(batch.times.as_unit("ns").asi8, pd.Timestamp(since).value,
@@ -448,7 +605,7 @@ def find_anomalies(
     for lo in range(0, len(batch.keys), chunk):
         part = SeriesBatch(batch.keys[lo : lo + chunk], batch.times,
                            batch.values[lo : lo + chunk], batch.requests[lo : lo + chunk])
-        d = decide(part, config, first)
+        d = decide(part, config, first, cache)
         candidates = np.flatnonzero((d.fire | d.trend | d.surge).any(axis=1))
         if candidates.size == 0:
             continue
@@ -697,8 +854,12 @@ def find(
     since: datetime,
     slos: Mapping[str, SLO] | None = None,
     config: FindingsConfig = DEFAULT_FINDINGS,
+    cache: BaselineCache | None = None,
 ) -> FindingsResult:
-    """Findings active after ``since`` (up to the batch's last point), with the problems."""
-    anomalies, problems, scored = find_anomalies(batch, since, slos, config)
+    """Findings active after ``since`` (up to the batch's last point), with the problems.
+
+    A ``BaselineCache`` kept between cycles saves recomputing the earlier days' baselines.
+    """
+    anomalies, problems, scored = find_anomalies(batch, since, slos, config, cache=cache)
     return FindingsResult(findings=group_findings(anomalies, config), problems=problems,
                           series_checked=len(batch.keys), series_scored=scored)

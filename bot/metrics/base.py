@@ -118,6 +118,25 @@ class NoBucketError(MetricsError):
     """The latency histogram has no bucket bound at the threshold asked for."""
 
 
+class SeriesValue(BaseModel):
+    """One series of an instant query's answer: its labels and its value then."""
+
+    model_config = ConfigDict(frozen=True)
+
+    labels: dict[str, str]
+    value: float
+
+
+@runtime_checkable
+class InstantQueries(Protocol):
+    """A backend that runs arbitrary PromQL at one instant (playbook diagnostics)."""
+
+    def instant(self, query: str, at: datetime) -> list[SeriesValue]:
+        """The query's answer at ``at``: a vector's series, or a scalar as one series
+        without labels. Raises ``MetricsError`` (``QueryRejectedError`` for bad PromQL)."""
+        ...
+
+
 @runtime_checkable
 class MetricsBackend(Protocol):
     """What the core needs from a metrics source."""

@@ -32,6 +32,7 @@ from bot.metrics.base import (
     NoBucketError,
     NoDataError,
     Resource,
+    SeriesValue,
     Signal,
     Window,
 )
@@ -689,6 +690,13 @@ class DemoBackend:
         self, window: Window, services: Sequence[str] | None = None
     ) -> pd.DataFrame:
         raise NoDataError("the demo workload has no OpenCost metrics")
+
+    def instant(self, query: str, at: datetime) -> list[SeriesValue]:
+        """The demo has no PromQL engine: diagnostics need a real Prometheus."""
+        raise MetricsError(
+            "diagnostics need a real Prometheus: the demo workload cannot run PromQL "
+            "(set metrics.prometheus.url)"
+        )
 
     def summary(
         self,

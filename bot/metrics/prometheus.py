@@ -37,6 +37,7 @@ from bot.metrics.base import (
     NoDataError,
     QueryRejectedError,
     Resource,
+    SeriesValue,
     Signal,
     UnreachableError,
     Window,
@@ -398,6 +399,12 @@ class PrometheusBackend:
         )
         return result
 
+    def instant(self, query: str, at: datetime) -> list[SeriesValue]:
+        """Any PromQL at ``at`` (``InstantQueries``): a vector's series or a scalar."""
+        if at.tzinfo is None:
+            raise MetricsError("the query time must be timezone-aware")
+        return _instant_values(query, self._instant(query, at))
+
     def _instant(self, query: str, at: datetime) -> list[Sample]:
         log.debug("query %s at %s", query, at)
         params = {"time": f"{at.timestamp():.3f}", **self._server_timeout()}
@@ -483,6 +490,21 @@ class PrometheusBackend:
         if self._password:
             message = message.replace(self._password, "***")
         return message
+
+
+def _instant_values(query: str, result: Any) -> list[SeriesValue]:
+    """The client's ``result`` (vector samples, or ``[t, "v"]`` for a scalar) as values."""
+    try:
+        if (isinstance(result, list) and len(result) == 2
+                and isinstance(result[0], int | float) and isinstance(result[1], str)):
+            return [SeriesValue(labels={}, value=float(result[1]))]
+        return [SeriesValue(labels={str(k): str(v) for k, v in sample["metric"].items()},
+                            value=float(sample["value"][1])) for sample in result]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise QueryRejectedError(
+            f"{query!r} does not give a number per series at one instant (a range vector "
+            "or a string?); a diagnostic needs an instant vector or a scalar"
+        ) from None
 
 
 def _whole_seconds(moment: datetime) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
 import matplotlib
@@ -18,7 +19,7 @@ from bot.analytics.findings import Anomaly, ChartData, Severity
 from bot.detection import Explained
 from bot.durations import format_duration
 from bot.metrics.base import Signal
-from bot.playbooks import render_steps
+from bot.playbooks import DiagnosticResult, format_unit, render_steps
 
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
 _EMOJI = {Severity.CRITICAL: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
@@ -76,6 +77,27 @@ def _anomaly_line(a: Anomaly, tz: tzinfo) -> str:
     return line + (f"; {escape(a.slo)}" if a.slo else "")
 
 
+def diagnostic_lines(results: Sequence[DiagnosticResult], top: int = 3) -> list[str]:
+    """One line per diagnostic with numbers (its top series by label); the ones without
+    numbers share a line per reason, so a backend that cannot run any says it once."""
+    lines = []
+    unanswered: dict[str, list[str]] = {}
+    for r in results:
+        if not r.values:
+            unanswered.setdefault(r.note or "no data", []).append(r.name)
+            continue
+        shown = []
+        for v in r.values[:top]:
+            labels = ", ".join(f"{k}={val}" for k, val in sorted(v.labels.items())
+                               if k != "__name__")
+            shown.append(format_unit(v.value, r.unit) + (f" {{{labels}}}" if labels else ""))
+        more = f" (+{len(r.values) - top} more)" if len(r.values) > top else ""
+        lines.append(escape(f"• {r.name}: {'; '.join(shown)}{more}"))
+    for note, names in unanswered.items():
+        lines.append(escape(f"• {', '.join(names)}: {note}"))
+    return lines
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
 
@@ -92,10 +114,13 @@ def build_alert(item: Explained, tz: tzinfo, *, chart: bool = True) -> AlertMess
             + f"; {escape(f.moved_first())}")),
         Section(title="Likely cause", text=_clip(escape(item.cause))),
     ]
+    evidence = []
     if item.situation.evidence:
-        evidence = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                             for k, v in item.situation.evidence.items())
-        sections.append(Section(title="Evidence", text=_clip(escape(evidence))))
+        evidence.append(escape(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                         for k, v in item.situation.evidence.items())))
+    evidence += diagnostic_lines(item.results)
+    if evidence:
+        sections.append(Section(title="Evidence", text=_clip("\n".join(evidence))))
     if item.matches:
         top = item.matches[0]
         steps = render_steps(top.playbook, item.situation)

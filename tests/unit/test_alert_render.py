@@ -7,10 +7,10 @@ from pathlib import Path
 
 from bot.analytics.findings import Anomaly, Change, ChartData, Finding, SeriesKey, Severity
 from bot.detection import Explained, explain, run_cycle
-from bot.metrics.base import Signal
+from bot.metrics.base import SeriesValue, Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
-from bot.playbooks import load_playbooks
-from bot.render.alert import SECTION_LIMIT, alert_text, build_alert
+from bot.playbooks import DiagnosticResult, load_playbooks
+from bot.render.alert import SECTION_LIMIT, alert_text, build_alert, diagnostic_lines
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PLAYBOOKS = load_playbooks(Path(__file__).parents[2] / "playbooks").playbooks
@@ -57,3 +57,31 @@ def test_hostile_names_are_escaped_and_long_sections_are_cut() -> None:
     assert "`ments`" not in text
     assert all(len(s.text) <= SECTION_LIMIT for s in message.sections)
     assert message.sections[0].text.endswith("…")
+
+
+def test_diagnostic_results_show_top_series_with_units_and_group_what_has_no_numbers() -> None:
+    by_route = DiagnosticResult(
+        name="errors_by_route", description="", unit="per_second", query="q",
+        values=[SeriesValue(labels={"http_route": f"/r{i}<x>", "__name__": "m"}, value=5.0 - i)
+                for i in range(5)])
+    ratio = DiagnosticResult(name="error_ratio", description="", unit="ratio", query="q",
+                             values=[SeriesValue(labels={}, value=0.121)])
+    empty = [DiagnosticResult(name=name, description="", unit="count", query="q",
+                              note="no data") for name in ("restarts", "images")]
+    lines = diagnostic_lines([by_route, ratio, *empty])
+    assert lines[0] == ("• errors_by_route: 5/s {http_route=/r0&lt;x&gt;}; "
+                        "4/s {http_route=/r1&lt;x&gt;}; 3/s {http_route=/r2&lt;x&gt;} (+2 more)")
+    assert lines[1] == "• error_ratio: 12.1%"
+    assert lines[2:] == ["• restarts, images: no data"]
+
+
+def test_on_the_demo_the_alert_says_once_that_diagnostics_need_prometheus() -> None:
+    backend = DemoBackend(DemoWorkload.generate(end=AT, days=10, seed=7))
+    report = run_cycle(backend, AT, timedelta(days=2), playbooks=PLAYBOOKS,
+                       deploys=backend.workload.deploys)
+    item = next(e for e in report.explained if e.finding.service == "payments")
+    assert item.results and all(r.note.startswith("failed: ") for r in item.results)
+    evidence = next(s for s in build_alert(item, UTC, chart=False).sections
+                    if s.title == "Evidence")
+    assert evidence.text.count("need a real Prometheus") == 1
+    assert "error_ratio, errors_by_route" in evidence.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -196,3 +197,60 @@ def test_a_quiet_week_of_the_demo_has_no_findings(month: DemoBackend) -> None:
     report = run_cycle(month, quiet_end, timedelta(days=7))
     assert report.result.series_checked > 40
     assert report.result.findings == []
+
+
+# ---- the seasonal baseline ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("days", "weeks", "first"), [(7, 3, 0), (7, 3, 12 * 9 + 7),
+                                                      (3, 1, 5), (1, 0, 0), (4, 0, 100)])
+def test_the_seasonal_baseline_is_the_nan_median_of_its_lags(
+    days: int, weeks: int, first: int,
+) -> None:
+    from bot.analytics.findings import seasonal_baseline
+
+    per_day = 12  # a coarse day keeps the three weeks short
+    rng = np.random.default_rng(30)
+    x = rng.gamma(2.0, 1.0, (7, per_day * 24))
+    x[rng.random(x.shape) < 0.05] = np.nan  # scattered gaps
+    x[2, : per_day * 5] = np.nan  # a series that starts late
+    x[3] = np.round(x[3])  # ties
+    lags = [d * per_day for d in range(1, days + 1)] + [w * 7 * per_day
+                                                         for w in range(1, weeks + 1)]
+    stack = np.full((*x.shape, len(lags)), np.nan)
+    for i, lag in enumerate(lags):
+        stack[:, lag:, i] = x[:, :-lag]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: NaN, as wanted
+        expected = np.nanmedian(stack, axis=-1)[:, first:]
+    got = seasonal_baseline(x, per_day, days, weeks, first)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+    assert np.isfinite(got).mean() > 0.5
+
+
+def test_cycles_sharing_a_baseline_cache_decide_as_fresh_ones() -> None:
+    from bot.analytics.findings import BaselineCache, FindingsConfig, decide
+
+    config = FindingsConfig(baseline_days=2, baseline_weeks=0)  # short lags for short data
+    cpu = daily(0.3, 0.2, 0.02, 4)
+    cpu[CHANGE_AT:] += 0.4
+    gappy = latency(3.0, seed=9)
+    gappy[::7] = np.nan
+    full = batch((LAT, latency(3.0), BUSY), (CPU, cpu, None), (ERR, gappy, BUSY))
+    cache = BaselineCache()
+    sizes: list[int] = []
+    fired: list[bool] = []
+    for end in (N - 400, N - 399, N - 150, N - 1, N):  # cycles minutes and hours apart
+        start = end - PER_DAY * 6
+        part = SeriesBatch(full.keys, full.times[start:end], full.values[:, start:end],
+                           full.requests[:, start:end])
+        first = len(part.times) - 24
+        fresh, cached = decide(part, config, first), decide(part, config, first, cache)
+        for name in ("exceed", "fire", "trend", "surge", "baseline", "spread"):
+            assert np.array_equal(getattr(fresh, name), getattr(cached, name),
+                                  equal_nan=True), (end, name)
+        sizes.append(len(cache))
+        fired.append(bool(fresh.fire.any()))
+    assert sizes[0] > 0 and any(fired)
+    assert max(sizes) <= 3 * 4  # three series, the few whole days in reach: old ones dropped
