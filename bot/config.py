@@ -8,6 +8,7 @@ Prometheus password) are read from the environment only, never from the file.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -152,6 +153,39 @@ class StorageSettings(_Strict):
     url: str = "sqlite:///perfbot.db"
 
 
+class SlackSettings(_Strict):
+    """Who may acknowledge, snooze, resolve and escalate alerts from Slack.
+
+    Anyone may press "Show chart". Admins may do everything; so may ``allowed_users``,
+    members of ``allowed_groups`` (Slack user groups, looked up and cached for
+    ``group_cache``) and whoever is on call for the alert's policy.
+    """
+
+    admins: list[str] = []
+    allowed_users: list[str] = []
+    allowed_groups: list[str] = []
+    group_cache: Duration = parse_duration("5m")
+
+    @field_validator("admins", "allowed_users")
+    @classmethod
+    def _user_ids(cls, value: list[str]) -> list[str]:
+        return _slack_ids(value, ("U", "W"), "a Slack user id like 'U024BE7LH'")
+
+    @field_validator("allowed_groups")
+    @classmethod
+    def _group_ids(cls, value: list[str]) -> list[str]:
+        return _slack_ids(value, ("S",), "a Slack user group id like 'S0614TZR7'")
+
+
+def _slack_ids(value: list[str], prefixes: tuple[str, ...], what: str) -> list[str]:
+    # Names ("@alice", "sre-leads") change and are ambiguous; Slack's ids do not.
+    for item in value:
+        if not (item[:1] in prefixes and item[1:].isalnum() and item.isupper()):
+            raise ValueError(f"expected {what}, got {item!r} (Slack shows it in the "
+                             "profile's or group's \"Copy ID\" menu)")
+    return value
+
+
 class Settings(BaseSettings):
     """Everything perfbot reads from its file and environment."""
 
@@ -165,7 +199,9 @@ class Settings(BaseSettings):
     cost: CostSettings = CostSettings()
     storage: StorageSettings = StorageSettings()
     escalation: EscalationPolicy = EscalationPolicy()
-    playbooks_dir: Path = Path("playbooks")
+    slack: SlackSettings = SlackSettings()
+    # Unset: ./playbooks, else the playbooks installed with perfbot (see default_playbooks_dir).
+    playbooks_dir: Path = Field(default_factory=lambda: default_playbooks_dir())
 
     # Secrets: environment only (see ``load_settings``), under the names Slack's tools use.
     slack_bot_token: SecretStr | None = Field(
@@ -208,6 +244,17 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+def default_playbooks_dir() -> Path:
+    """``./playbooks`` when there is one; else the playbooks installed with the package
+    (``<prefix>/share/perfbot/playbooks``) or those of the source checkout it runs from."""
+    candidates = (
+        Path("playbooks"),
+        Path(sys.prefix) / "share" / "perfbot" / "playbooks",
+        Path(__file__).resolve().parents[1] / "playbooks",
+    )
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
 SECRET_FIELDS = (
     "slack_bot_token",
     "slack_app_token",
@@ -238,6 +285,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
             f"{source}: {leaked[0]}: secrets are read from the environment only "
             f"(set {_secret_env_name(leaked[0])}), remove it from the file"
         )
+    folder = data.get("playbooks_dir")
+    if source and isinstance(folder, str) and not Path(folder).is_absolute():
+        # A relative folder in a settings file means relative to that file.
+        data["playbooks_dir"] = str(source.parent / folder)
     try:
         return Settings(**data)
     except ValidationError as exc:

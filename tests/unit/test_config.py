@@ -126,3 +126,21 @@ def test_bad_cost_settings_name_the_field(tmp_path: Path) -> None:
     assert any("cost.core_hour: input should be greater than or equal to 0" in line
                for line in lines)
     assert any("cost.services.shop.monthly: unknown setting" in line for line in lines)
+
+
+def test_playbooks_default_to_the_shipped_ones_outside_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PERFBOT_CONFIG", raising=False)
+    folder = load_settings(None).playbooks_dir
+    assert folder.is_dir() and any(folder.glob("*.yaml"))
+    (tmp_path / "playbooks").mkdir()
+    assert load_settings(None).playbooks_dir == Path("playbooks")
+
+
+def test_a_relative_playbooks_dir_is_relative_to_the_settings_file(tmp_path: Path) -> None:
+    config = tmp_path / "etc" / "perfbot.yaml"
+    config.parent.mkdir()
+    config.write_text("playbooks_dir: team-playbooks\n")
+    assert load_settings(config).playbooks_dir == tmp_path / "etc" / "team-playbooks"
