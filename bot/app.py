@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from bot.ask.answer import Sources
+from bot.audit import AuditStore
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
@@ -42,6 +43,11 @@ class Perfbot:
             backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
             cost=self.settings.cost,
         )
+
+    @cached_property
+    def audit(self) -> AuditStore:
+        """The record of actions taken on alerts (and refusals), in ``storage.url``."""
+        return AuditStore(self.settings.storage.url)
 
     def now(self) -> datetime:
         return self.clock()

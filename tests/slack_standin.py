@@ -54,16 +54,19 @@ class SlackStandIn:
     """``with SlackStandIn() as slack:`` → ``slack.api_url`` for ``WebClient(base_url=...)``.
 
     ``channels`` maps channel ids to whether the bot is a member; ids not listed are
-    ``channel_not_found``; DM ids (``D…``) always work. ``users`` maps user ids to time zones.
+    ``channel_not_found``; DM ids (``D…``) always work. ``users`` maps user ids to time zones;
+    ``groups`` maps user group ids (``S…``) to their members.
     """
 
     def __init__(
         self,
         channels: dict[str, bool] | None = None,
         users: dict[str, str] | None = None,
+        groups: dict[str, list[str]] | None = None,
     ) -> None:
         self.channels = channels if channels is not None else {"C1": True}
         self.users = users if users is not None else {"U1": "Europe/Paris"}
+        self.groups = groups if groups is not None else {}
         self.state = _State()
         self._changed = threading.Condition()
         self._ts = itertools.count(1)
@@ -206,6 +209,7 @@ class SlackStandIn:
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "views.publish": self._views_publish,
+            "usergroups.users.list": self._usergroup_users,
         }
         handle = handlers.get(method)
         if handle is None:
@@ -288,6 +292,12 @@ class SlackStandIn:
         except BlockError:
             return {"ok": False, "error": "invalid_blocks"}
         return {"ok": True, "view": {"id": "V1", **view}}
+
+    def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup", ""))
+        if group not in self.groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.groups[group])}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         users = str(args.get("users", ""))

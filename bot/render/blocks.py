@@ -6,6 +6,7 @@ Pure: no network. Every message is checked with slack_sdk's own block models
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -13,6 +14,7 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
 from bot.ask.message import Answer, AnswerKind, Table
+from bot.render.alert import AlertMessage
 from bot.render.text import table as text_table
 
 # Slack's limits (https://api.slack.com/reference/block-kit/blocks).
@@ -156,3 +158,100 @@ def _split_lines(text: str, limit: int) -> list[str]:
     if current or not chunks:
         chunks.append(current)
     return chunks
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+ALERT_ACTIONS_BLOCK = "alert_actions"
+ALERT_STATUS_BLOCK = "alert_status"
+MAX_HEADER_CHARS = 150
+SNOOZE_CHOICES = {"15m": "15 minutes", "1h": "1 hour", "4h": "4 hours", "1d": "1 day"}
+_ACTION_PREFIX = "alert."
+_LABELS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "escalate": "Escalate now",
+           "show_chart": "Show chart"}
+_STYLES = {"resolve": "primary", "escalate": "danger"}
+# What each act takes away: a resolved alert keeps only "Show chart".
+_REMOVES = {
+    "acknowledge": {"acknowledge"},
+    "snooze": {"acknowledge"},  # snoozing is acknowledging for a while
+    "resolve": {"acknowledge", "snooze", "resolve", "escalate"},
+    "escalate": {"escalate"},
+}
+
+
+def alert_action_id(act: str, finding_id: str) -> str:
+    """``alert.resolve:<finding id>``: Bolt routes on the prefix, the listener reads the id."""
+    return f"{_ACTION_PREFIX}{act}:{finding_id}"
+
+
+def parse_alert_action_id(action_id: str) -> tuple[str, str]:
+    """``(act, finding id)`` of an ``alert_action_id``; ValueError for anything else."""
+    act, sep, finding_id = action_id.removeprefix(_ACTION_PREFIX).partition(":")
+    if not action_id.startswith(_ACTION_PREFIX) or not sep or not finding_id:
+        raise ValueError(f"not an alert action: {action_id!r}")
+    return act, finding_id
+
+
+def alert_message(alert: AlertMessage) -> SlackMessage:
+    """The alert as Block Kit: header, one section per part, then its buttons (Acknowledge,
+    a Snooze menu, Resolve, Escalate now, and Show chart when there is a chart)."""
+    blocks: list[dict[str, Any]] = [{
+        "type": "header",
+        "text": {"type": "plain_text", "text": clip(alert.title, MAX_HEADER_CHARS)},
+    }]
+    room = MAX_BLOCKS - 2  # the header and the actions
+    blocks += [section(f"*{part.title}*\n{part.text}") for part in alert.sections[:room]]
+    acts = [action.id for action in alert.actions]
+    if alert.chart_png is not None:
+        acts.append("show_chart")
+    elements = [_alert_element(act, alert.finding_id) for act in acts]
+    if elements:
+        blocks.append({"type": "actions", "block_id": ALERT_ACTIONS_BLOCK, "elements": elements})
+    message = SlackMessage(text=clip(alert.title, MAX_FALLBACK_CHARS), blocks=tuple(blocks))
+    validate_blocks(message.blocks)
+    return message
+
+
+def alert_update(
+    blocks: Sequence[dict[str, Any]], act: str, status: str
+) -> list[dict[str, Any]]:
+    """The alert's blocks after ``act``: the same parts, ``status`` added to its status
+    lines ("Resolved by …"), and the buttons ``act`` makes pointless removed."""
+    kept = [b for b in blocks if b.get("block_id") not in (ALERT_STATUS_BLOCK,
+                                                           ALERT_ACTIONS_BLOCK)]
+    old_status = next((b for b in blocks if b.get("block_id") == ALERT_STATUS_BLOCK), None)
+    old_actions = next((b for b in blocks if b.get("block_id") == ALERT_ACTIONS_BLOCK), None)
+    lines = [e for e in (old_status or {}).get("elements", [])]
+    lines = [*lines, {"type": "mrkdwn", "text": clip(status, MAX_SECTION_CHARS)}]
+    kept.append({"type": "context", "block_id": ALERT_STATUS_BLOCK,
+                 "elements": lines[-MAX_CONTEXT_ELEMENTS:]})
+    removed = _REMOVES.get(act, set())
+    elements = []
+    for element in (old_actions or {}).get("elements", []):
+        try:
+            element_act = parse_alert_action_id(str(element.get("action_id", "")))[0]
+        except ValueError:
+            element_act = ""
+        if element_act not in removed:
+            elements.append(element)
+    if elements:
+        kept.append({"type": "actions", "block_id": ALERT_ACTIONS_BLOCK, "elements": elements})
+    validate_blocks(kept)
+    return kept
+
+
+def _alert_element(act: str, finding_id: str) -> dict[str, Any]:
+    action_id = alert_action_id(act, finding_id)
+    if act == "snooze":
+        options = [{"text": {"type": "plain_text", "text": label},
+                    "value": f"{duration}|{finding_id}"}
+                   for duration, label in SNOOZE_CHOICES.items()]
+        return {"type": "static_select", "action_id": action_id, "options": options,
+                "placeholder": {"type": "plain_text", "text": "Snooze…"}}
+    button: dict[str, Any] = {
+        "type": "button", "action_id": action_id, "value": finding_id,
+        "text": {"type": "plain_text", "text": _LABELS.get(act, act.replace("_", " ").title())},
+    }
+    if act in _STYLES:
+        button["style"] = _STYLES[act]
+    return button

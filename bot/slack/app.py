@@ -32,6 +32,8 @@ from slack_sdk.http_retry import (
 
 from bot.app import Perfbot
 from bot.ask.answer import Answer, Sources, ask
+from bot.audit import AuditStore
+from bot.authz import OnCall, Rules, nobody_on_call
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
@@ -39,6 +41,7 @@ from bot.render.blocks import (
     text_message,
     validate_blocks,
 )
+from bot.slack.actions import AlertBook, GroupMembers, register_alert_actions
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +193,14 @@ def build_slack_app(
     client: WebClient | None = None,
     process_before_response: bool = False,
     signing_secret: str | None = None,
+    audit: AuditStore | None = None,
+    alerts: AlertBook | None = None,
+    oncall: OnCall = nobody_on_call,
 ) -> App:
     """The Bolt app. Without ``client`` the bot token comes from the settings; without
-    ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode)."""
+    ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode).
+    Alert buttons are recorded in ``audit`` (default: the storage database's), "Show chart"
+    reads ``alerts``, and ``oncall`` says who is on call now (nobody until rotations exist)."""
     settings = perfbot.settings
     if client is None:
         token = settings.slack_bot_token
@@ -220,6 +228,16 @@ def build_slack_app(
             log.info("ignoring a repeated delivery: %s", key)
             return BoltResponse(status=200, body="")
         return next()
+
+    register_alert_actions(
+        app,
+        rules=Rules.from_settings(settings.slack, oncall),
+        members=GroupMembers(client, perfbot.now, settings.slack.group_cache),
+        audit=audit if audit is not None else perfbot.audit,
+        alerts=alerts if alerts is not None else AlertBook(),
+        clock=perfbot.now,
+        zone=settings.zone,
+    )
 
     @app.command("/perf")
     def perf(ack: Ack, command: dict[str, Any], respond: Respond) -> None:

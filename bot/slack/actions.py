@@ -1,0 +1,205 @@
+"""The buttons on alert messages: Acknowledge, Snooze (a duration menu), Resolve, Escalate
+now, Show chart.
+
+Each press is acknowledged at once. A permitted one updates the alert in place (a status
+line, the buttons it makes pointless removed) and is recorded; a refused one leaves the
+message alone, tells the presser privately who may do it, and is recorded as refused.
+Who may is ``bot.authz``'s business; the record is ``bot.audit``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.audit import AuditError, AuditStore
+from bot.authz import Act, Rules, decide, who_may
+from bot.durations import parse_duration
+from bot.render.alert import AlertMessage
+from bot.render.blocks import (
+    SNOOZE_CHOICES,
+    BlockError,
+    alert_message,
+    alert_update,
+    parse_alert_action_id,
+)
+
+log = logging.getLogger(__name__)
+
+ALERT_ACTION = re.compile(r"^alert\.(acknowledge|snooze|resolve|escalate|show_chart):")
+_DONE = {Act.ACKNOWLEDGE: "Acknowledged", Act.RESOLVE: "Resolved", Act.ESCALATE: "Escalated"}
+
+
+class GroupMembers:
+    """Members of Slack user groups (``usergroups.users.list``), cached for ``ttl``. A failed
+    lookup counts as no members and is not cached, so the next press asks again."""
+
+    def __init__(self, client: WebClient, clock: Callable[[], datetime], ttl: timedelta) -> None:
+        self._client, self._clock, self._ttl = client, clock, ttl
+        self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, group: str) -> Collection[str]:
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(group)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            users = frozenset(str(u) for u in
+                              self._client.usergroups_users_list(usergroup=group)["users"])
+        except (SlackClientError, KeyError, TypeError) as exc:
+            log.warning("cannot read the members of user group %s: %s", group, exc)
+            return frozenset()
+        with self._lock:
+            self._cache[group] = (now, users)
+        return users
+
+
+class AlertBook:
+    """The alerts posted lately, by finding id: what "Show chart" uploads."""
+
+    def __init__(self, limit: int = 500) -> None:
+        self._alerts: OrderedDict[str, AlertMessage] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def remember(self, alert: AlertMessage) -> None:
+        with self._lock:
+            self._alerts[alert.finding_id] = alert
+            self._alerts.move_to_end(alert.finding_id)
+            while len(self._alerts) > self._limit:
+                self._alerts.popitem(last=False)
+
+    def get(self, finding_id: str) -> AlertMessage | None:
+        with self._lock:
+            return self._alerts.get(finding_id)
+
+    def post(self, client: WebClient, channel: str, alert: AlertMessage) -> str:
+        """Post ``alert`` in ``channel`` with its buttons; the message's ``ts``."""
+        message = alert_message(alert)
+        response = client.chat_postMessage(channel=channel, text=message.text,
+                                           blocks=list(message.blocks))
+        self.remember(alert)
+        return str(response["ts"])
+
+
+def slack_time(at: datetime, zone: tzinfo) -> str:
+    """A time each reader sees in their own zone (Slack's date token), ``zone`` as fallback."""
+    fallback = at.astimezone(zone).strftime("%H:%M %Z").strip()
+    return f"<!date^{int(at.timestamp())}^{{time}}|{fallback}>"
+
+
+def status_line(act: Act, user: str, at: datetime, zone: tzinfo, snooze: str | None) -> str:
+    when = slack_time(at, zone)
+    if act is Act.SNOOZE and snooze is not None:
+        until = slack_time(at + parse_duration(snooze), zone)
+        return f":zzz: Snoozed {snooze} by <@{user}> at {when}, until {until}"
+    return f"{_DONE[act]} by <@{user}> at {when}"
+
+
+def register_alert_actions(
+    app: App,
+    *,
+    rules: Rules,
+    members: Callable[[str], Collection[str]],
+    audit: AuditStore,
+    alerts: AlertBook,
+    clock: Callable[[], datetime],
+    zone: tzinfo,
+) -> None:
+    """Add the alert buttons' listeners to ``app``."""
+
+    @app.action(ALERT_ACTION)
+    def pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                client: WebClient) -> None:
+        ack()
+        name, finding_id = parse_alert_action_id(str(action["action_id"]))
+        act = Act(name)
+        user = str(body["user"]["id"])
+        channel = str((body.get("channel") or {}).get("id")
+                      or (body.get("container") or {}).get("channel_id"))
+        message: dict[str, Any] = body.get("message") or {}
+        snooze = None
+        if act is Act.SNOOZE:
+            snooze = str((action.get("selected_option") or {}).get("value", "")).split("|")[0]
+            if snooze not in SNOOZE_CHOICES:
+                log.warning("unknown snooze choice %r from %s", snooze, user)
+                return
+        now = clock()
+
+        def record(allowed: bool, detail: str) -> None:
+            try:
+                audit.record(at=now, user=user, action=act.value, target=finding_id,
+                             allowed=allowed, detail=detail)
+            except AuditError as exc:  # the press still gets its answer; the log says why
+                log.error("not recorded: %s %s on %s (allowed=%s, %s): %s",
+                          user, act.value, finding_id, allowed, detail, exc)
+
+        def tell(text: str) -> None:
+            try:
+                client.chat_postEphemeral(channel=channel, user=user, text=text,
+                                          thread_ts=message.get("thread_ts"))
+            except SlackApiError as exc:
+                log.warning("could not tell %s in %s: %s", user, channel, exc)
+
+        decision = decide(rules, user, act, members)
+        if not decision.allowed:
+            record(False, decision.reason)
+            tell(f":no_entry: {who_may(rules, act)}")
+            return
+        if act is Act.SHOW_CHART:
+            record(True, _show_chart(client, alerts, finding_id, channel, message, tell))
+            return
+        if "ts" not in message:
+            record(True, f"{decision.reason}; no message to update")
+            return
+        try:
+            blocks = alert_update(message.get("blocks") or [], act.value,
+                                  status_line(act, user, now, zone, snooze))
+            client.chat_update(channel=channel, ts=str(message["ts"]),
+                               text=str(message.get("text") or "alert"), blocks=blocks)
+        except (SlackApiError, BlockError) as exc:
+            log.warning("could not update alert %s: %s", finding_id, exc)
+            record(True, f"{decision.reason}; the message was not updated: {exc}")
+            tell("That was recorded, but I could not update the alert message "
+                 f"({_error_of(exc)}).")
+            return
+        record(True, decision.reason + (f"; for {snooze}" if snooze else ""))
+
+
+def _show_chart(
+    client: WebClient, alerts: AlertBook, finding_id: str, channel: str,
+    message: dict[str, Any], tell: Callable[[str], None],
+) -> str:
+    """Upload the alert's chart in its thread; what happened, for the record."""
+    alert = alerts.get(finding_id)
+    if alert is None or alert.chart_png is None:
+        tell("The chart of this alert is no longer available: perfbot keeps the charts of "
+             "recent alerts only, and not across restarts.")
+        return "chart not available"
+    try:
+        client.files_upload_v2(
+            channel=channel, thread_ts=message.get("thread_ts") or message.get("ts"),
+            content=alert.chart_png, filename=f"alert-{finding_id}.png", title=alert.title,
+            alt_txt=f"Chart of {alert.title}",
+        )
+    except SlackApiError as exc:
+        tell(f"The chart could not be posted ({_error_of(exc)}).")
+        return f"chart not posted: {_error_of(exc)}"
+    return "chart posted"
+
+
+def _error_of(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return str(exc.response.get("error") or "Slack gave no reason")
+    return str(exc)
