@@ -14,6 +14,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -30,6 +31,7 @@ from bot.render.blocks import (
     BlockError,
     alert_message,
     alert_update,
+    escape,
     parse_alert_action_id,
 )
 
@@ -65,32 +67,62 @@ class GroupMembers:
         return users
 
 
+@dataclass(frozen=True)
+class Posted:
+    """Where an alert's message is, and its blocks as perfbot last wrote them."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: tuple[dict[str, Any], ...]
+    resolved: bool = False
+
+
 class AlertBook:
-    """The alerts posted lately, by finding id: what "Show chart" uploads."""
+    """The alerts posted lately, by finding id: what "Show chart" uploads, and where
+    ``/perf ack|resolve|snooze ID`` finds the message to update."""
 
     def __init__(self, limit: int = 500) -> None:
         self._alerts: OrderedDict[str, AlertMessage] = OrderedDict()
+        self._posted: dict[str, Posted] = {}
         self._limit = limit
         self._lock = threading.Lock()
 
-    def remember(self, alert: AlertMessage) -> None:
+    def remember(self, alert: AlertMessage, posted: Posted | None = None) -> None:
         with self._lock:
             self._alerts[alert.finding_id] = alert
             self._alerts.move_to_end(alert.finding_id)
+            if posted is not None:
+                self._posted[alert.finding_id] = posted
             while len(self._alerts) > self._limit:
-                self._alerts.popitem(last=False)
+                gone, _ = self._alerts.popitem(last=False)
+                self._posted.pop(gone, None)
 
     def get(self, finding_id: str) -> AlertMessage | None:
         with self._lock:
             return self._alerts.get(finding_id)
+
+    def posted(self, finding_id: str) -> Posted | None:
+        with self._lock:
+            return self._posted.get(finding_id)
+
+    def updated(self, finding_id: str, blocks: list[dict[str, Any]], resolved: bool) -> None:
+        """The message now shows ``blocks`` (after a press or a command)."""
+        with self._lock:
+            old = self._posted.get(finding_id)
+            if old is not None:
+                self._posted[finding_id] = replace(old, blocks=tuple(blocks),
+                                                   resolved=old.resolved or resolved)
 
     def post(self, client: WebClient, channel: str, alert: AlertMessage) -> str:
         """Post ``alert`` in ``channel`` with its buttons; the message's ``ts``."""
         message = alert_message(alert)
         response = client.chat_postMessage(channel=channel, text=message.text,
                                            blocks=list(message.blocks))
-        self.remember(alert)
-        return str(response["ts"])
+        ts = str(response["ts"])
+        self.remember(alert, Posted(channel=channel, ts=ts, text=message.text,
+                                    blocks=message.blocks))
+        return ts
 
 
 def slack_time(at: datetime, zone: tzinfo) -> str:
@@ -107,6 +139,91 @@ def status_line(act: Act, user: str, at: datetime, zone: tzinfo, snooze: str | N
     return f"{_DONE[act]} by <@{user}> at {when}"
 
 
+COMMAND_ACTS = {"ack": Act.ACKNOWLEDGE, "resolve": Act.RESOLVE, "snooze": Act.SNOOZE}
+DEFAULT_SNOOZE = "1h"
+
+
+class AlertActs:
+    """Acknowledge, snooze, resolve, escalate, show chart: from a button or a command, the
+    same authorization, record and in-place update."""
+
+    def __init__(
+        self, *, rules: Rules, members: Callable[[str], Collection[str]], audit: AuditStore,
+        alerts: AlertBook, clock: Callable[[], datetime], zone: tzinfo,
+    ) -> None:
+        self.rules, self.members, self.audit = rules, members, audit
+        self.alerts, self.clock, self.zone = alerts, clock, zone
+
+    def perform(
+        self, client: WebClient, act: Act, *, user: str, finding_id: str, channel: str,
+        message: dict[str, Any], snooze: str | None, tell: Callable[[str], None],
+    ) -> None:
+        """``user`` does ``act`` on the alert ``message`` (``ts``, ``text``, ``blocks``)
+        in ``channel``; ``tell`` reaches ``user`` alone."""
+        now = self.clock()
+
+        def record(allowed: bool, detail: str) -> None:
+            try:
+                self.audit.record(at=now, user=user, action=act.value, target=finding_id,
+                                  allowed=allowed, detail=detail)
+            except AuditError as exc:  # the press still gets its answer; the log says why
+                log.error("not recorded: %s %s on %s (allowed=%s, %s): %s",
+                          user, act.value, finding_id, allowed, detail, exc)
+
+        decision = decide(self.rules, user, act, self.members)
+        if not decision.allowed:
+            record(False, decision.reason)
+            tell(f":no_entry: {who_may(self.rules, act)}")
+            return
+        if act is Act.SHOW_CHART:
+            record(True, _show_chart(client, self.alerts, finding_id, channel, message, tell))
+            return
+        if "ts" not in message:
+            record(True, f"{decision.reason}; no message to update")
+            return
+        try:
+            blocks = alert_update(message.get("blocks") or [], act.value,
+                                  status_line(act, user, now, self.zone, snooze))
+            client.chat_update(channel=channel, ts=str(message["ts"]),
+                               text=str(message.get("text") or "alert"), blocks=blocks)
+        except (SlackApiError, BlockError) as exc:
+            log.warning("could not update alert %s: %s", finding_id, exc)
+            record(True, f"{decision.reason}; the message was not updated: {exc}")
+            tell("That was recorded, but I could not update the alert message "
+                 f"({_error_of(exc)}).")
+            return
+        self.alerts.updated(finding_id, blocks, resolved=act is Act.RESOLVE)
+        record(True, decision.reason + (f"; for {snooze}" if snooze else ""))
+
+    def command(
+        self, client: WebClient, word: str, args: str, *, user: str,
+        tell: Callable[[str], None],
+    ) -> None:
+        """``/perf ack|resolve|snooze ID [duration]``: the button's act on a known alert."""
+        act = COMMAND_ACTS[word]
+        usage = f"`/perf {word} ID" + (" [15m|1h|4h|1d]`" if act is Act.SNOOZE else "`")
+        parts = args.split()
+        if not parts or len(parts) > (2 if act is Act.SNOOZE else 1):
+            tell(f"Usage: {usage}, with the alert's id (its buttons carry it).")
+            return
+        finding_id = parts[0]
+        snooze = None
+        if act is Act.SNOOZE:
+            snooze = parts[1] if len(parts) > 1 else DEFAULT_SNOOZE
+            if snooze not in SNOOZE_CHOICES:
+                tell(f"I can snooze for {', '.join(SNOOZE_CHOICES)}, not `{escape(snooze)}`. "
+                     f"Usage: {usage}.")
+                return
+        posted = self.alerts.posted(finding_id)
+        if posted is None or posted.resolved:
+            tell(f"There is no open alert with id `{escape(finding_id)}`: `/perf {word}` works on "
+                 "alerts posted since perfbot last started and not yet resolved.")
+            return
+        message = {"ts": posted.ts, "text": posted.text, "blocks": list(posted.blocks)}
+        self.perform(client, act, user=user, finding_id=finding_id, channel=posted.channel,
+                     message=message, snooze=snooze, tell=tell)
+
+
 def register_alert_actions(
     app: App,
     *,
@@ -116,8 +233,10 @@ def register_alert_actions(
     alerts: AlertBook,
     clock: Callable[[], datetime],
     zone: tzinfo,
-) -> None:
-    """Add the alert buttons' listeners to ``app``."""
+) -> AlertActs:
+    """Add the alert buttons' listeners to ``app``; the acts, for the slash command."""
+    acts = AlertActs(rules=rules, members=members, audit=audit, alerts=alerts, clock=clock,
+                     zone=zone)
 
     @app.action(ALERT_ACTION)
     def pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any],
@@ -135,15 +254,6 @@ def register_alert_actions(
             if snooze not in SNOOZE_CHOICES:
                 log.warning("unknown snooze choice %r from %s", snooze, user)
                 return
-        now = clock()
-
-        def record(allowed: bool, detail: str) -> None:
-            try:
-                audit.record(at=now, user=user, action=act.value, target=finding_id,
-                             allowed=allowed, detail=detail)
-            except AuditError as exc:  # the press still gets its answer; the log says why
-                log.error("not recorded: %s %s on %s (allowed=%s, %s): %s",
-                          user, act.value, finding_id, allowed, detail, exc)
 
         def tell(text: str) -> None:
             try:
@@ -152,29 +262,10 @@ def register_alert_actions(
             except SlackApiError as exc:
                 log.warning("could not tell %s in %s: %s", user, channel, exc)
 
-        decision = decide(rules, user, act, members)
-        if not decision.allowed:
-            record(False, decision.reason)
-            tell(f":no_entry: {who_may(rules, act)}")
-            return
-        if act is Act.SHOW_CHART:
-            record(True, _show_chart(client, alerts, finding_id, channel, message, tell))
-            return
-        if "ts" not in message:
-            record(True, f"{decision.reason}; no message to update")
-            return
-        try:
-            blocks = alert_update(message.get("blocks") or [], act.value,
-                                  status_line(act, user, now, zone, snooze))
-            client.chat_update(channel=channel, ts=str(message["ts"]),
-                               text=str(message.get("text") or "alert"), blocks=blocks)
-        except (SlackApiError, BlockError) as exc:
-            log.warning("could not update alert %s: %s", finding_id, exc)
-            record(True, f"{decision.reason}; the message was not updated: {exc}")
-            tell("That was recorded, but I could not update the alert message "
-                 f"({_error_of(exc)}).")
-            return
-        record(True, decision.reason + (f"; for {snooze}" if snooze else ""))
+        acts.perform(client, act, user=user, finding_id=finding_id, channel=channel,
+                     message=message, snooze=snooze, tell=tell)
+
+    return acts
 
 
 def _show_chart(

@@ -3,13 +3,14 @@
 Every listener acknowledges at once; slow work (queries, charts) runs after the ack, behind
 a short "looking…" message that the answer then replaces. Replies are built by
 ``bot.render.blocks`` (checked against slack_sdk's block models); errors and help go
-ephemerally to the asker. The Web API client retries rate limits (``429`` + Retry-After)
-and connection errors.
+ephemerally to the asker. The Web API client retries rate limits (``429`` + Retry-After),
+Slack's server errors (5xx, with backoff) and connection errors.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,9 +26,14 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import (
+    BackoffRetryIntervalCalculator,
     ConnectionErrorRetryHandler,
+    HttpRequest,
+    HttpResponse,
+    Jitter,
     RateLimitErrorRetryHandler,
     RetryHandler,
+    RetryState,
 )
 
 from bot.app import Perfbot
@@ -37,11 +43,12 @@ from bot.authz import OnCall, Rules, nobody_on_call
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
+    escape,
     section,
     text_message,
     validate_blocks,
 )
-from bot.slack.actions import AlertBook, GroupMembers, register_alert_actions
+from bot.slack.actions import COMMAND_ACTS, AlertBook, GroupMembers, register_alert_actions
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +56,6 @@ MAX_QUESTION_CHARS = 1000
 LOOKING = ":hourglass_flowing_sand: Looking into it…"
 NOT_CONFIGURED = {
     "incidents": "incidents",
-    "ack": "incident acknowledgement",
-    "resolve": "incident resolution",
-    "snooze": "snoozing incidents",
     "oncall": "the on-call rotation",
     "digest": "digests",
 }
@@ -61,17 +65,47 @@ _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _WSGI_PATH = "/slack/events"
 
 
-def slack_retry_handlers() -> list[RetryHandler]:
-    """slack_sdk retries connection errors by default, not 429s: add the rate-limit handler."""
+SERVER_ERRORS = frozenset({500, 502, 503, 504})
+
+
+class _ProportionalJitter(Jitter):
+    """Up to half the interval on top: slack_sdk's own jitter adds up to a whole second."""
+
+    def recalculate(self, duration: float) -> float:
+        return duration * (1 + random.random() / 2)
+
+
+class ServerErrorRetryHandler(RetryHandler):
+    """Retries Slack's 5xx answers with exponential backoff. slack_sdk 3.47 has one in
+    ``builtin_handlers`` but does not export it, and it skips 502 and 504."""
+
+    def __init__(self, max_retry_count: int = 2, backoff: float = 0.5) -> None:
+        super().__init__(max_retry_count, BackoffRetryIntervalCalculator(
+            backoff_factor=backoff, jitter=_ProportionalJitter()))
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest,
+        response: HttpResponse | None = None, error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code in SERVER_ERRORS
+
+
+def slack_retry_handlers(server_backoff: float = 0.5) -> list[RetryHandler]:
+    """slack_sdk retries connection errors by default, not 429s nor 5xx: add both.
+    ``server_backoff`` is the first wait after a 5xx (seconds; doubled each time)."""
     return [ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3)]
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2, backoff=server_backoff)]
 
 
-def make_web_client(token: str, *, base_url: str | None = None) -> WebClient:
+def make_web_client(
+    token: str, *, base_url: str | None = None, server_backoff: float = 0.5
+) -> WebClient:
     """A Web API client with the retry handlers; ``base_url`` points tests at a stand-in."""
+    handlers = slack_retry_handlers(server_backoff)
     if base_url is None:
-        return WebClient(token=token, retry_handlers=slack_retry_handlers())
-    return WebClient(token=token, base_url=base_url, retry_handlers=slack_retry_handlers())
+        return WebClient(token=token, retry_handlers=handlers)
+    return WebClient(token=token, base_url=base_url, retry_handlers=handlers)
 
 
 class RecentIds:
@@ -158,8 +192,13 @@ class Replier:
             message = text_message(":warning: Something went wrong while answering; "
                                    "the details are in the bot's log.")
             reply = None
-        self.client.chat_update(channel=channel, ts=ts, text=message.text,
-                                blocks=list(message.blocks))
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=message.text,
+                                    blocks=list(message.blocks))
+        except SlackApiError as exc:
+            log.warning("could not post the answer in %s: %s", channel, exc)
+            tell(text_message(f"I could not post the answer. {_api_problem(exc)}"))
+            return
         if reply is not None and reply.chart is not None:
             try:
                 self.client.files_upload_v2(
@@ -229,7 +268,7 @@ def build_slack_app(
             return BoltResponse(status=200, body="")
         return next()
 
-    register_alert_actions(
+    acts = register_alert_actions(
         app,
         rules=Rules.from_settings(settings.slack, oncall),
         members=GroupMembers(client, perfbot.now, settings.slack.group_cache),
@@ -240,7 +279,7 @@ def build_slack_app(
     )
 
     @app.command("/perf")
-    def perf(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         text = str(command.get("text", "")).strip()
         channel, user = str(command["channel_id"]), str(command["user_id"])
@@ -249,9 +288,14 @@ def build_slack_app(
             respond(text=message.text, blocks=list(message.blocks),
                     response_type="ephemeral", replace_original=False)
 
-        word = text.split(maxsplit=1)[0].lower() if text else "help"
+        word, *rest = text.split(maxsplit=1) or ["help"]
+        word = word.lower()
         if word == "help":
             tell(answer_message(replier.answer("help", user)))
+        elif word in COMMAND_ACTS:
+            # Already mrkdwn (mentions in refusals), user input escaped: not text_message.
+            acts.command(client, word, "".join(rest), user=user,
+                         tell=lambda said: tell(SlackMessage(text=said, blocks=(section(said),))))
         elif word in NOT_CONFIGURED:
             tell(text_message(not_configured(word)))
         else:
@@ -281,19 +325,36 @@ def build_slack_app(
         if event.get("tab", "home") != "home":
             return
         help_reply = replier.answer("help", event.get("user"))
-        client.views_publish(user_id=str(event["user"]), view=home_view(help_reply))
+        view = home_view(help_reply, list(oncall()))
+        try:
+            client.views_publish(user_id=str(event["user"]), view=view)
+        except SlackApiError as exc:
+            log.warning("could not publish the App Home of %s: %s", event["user"], exc)
 
     return app
 
 
-def home_view(help_reply: Answer) -> dict[str, Any]:
-    """The App Home tab: what works now (example questions) and what is not set up yet."""
+NO_ONCALL = "No on-call rotation configured yet."
+NO_INCIDENTS = "Incidents arrive with the incidents feature — none yet."
+NO_SUBSCRIPTIONS = ("None yet. Daily and weekly digests come with the digests feature: "
+                    "you will subscribe from here or with `/perf digest`, and "
+                    "`/perf digest preview` will show one before you do.")
+
+
+def home_view(help_reply: Answer, on_call: Sequence[str]) -> dict[str, Any]:
+    """The App Home tab: who is on call, open incidents, example questions, the user's
+    subscriptions; the parts not built yet say so and what they will be."""
+    who = ", ".join(f"<@{user}>" for user in on_call) or NO_ONCALL
+    examples = "\n".join(f"• {escape(example)}" for example in help_reply.examples)
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "perfbot"}},
-        *answer_message(help_reply).blocks,
+        section(f"*On call now*\n{who}"),
+        section(f"*Open incidents*\n{NO_INCIDENTS}"),
         {"type": "divider"},
-        section("*On call now:* not configured yet.\n*Open incidents:* not configured yet.\n"
-                "*Your subscriptions:* not configured yet."),
+        section("*Ask me*, with `/perf <question>`, by mentioning @perfbot in a channel, "
+                f"or in the Messages tab. For example:\n{examples}"),
+        {"type": "divider"},
+        section(f"*Your subscriptions*\n{NO_SUBSCRIPTIONS}"),
     ]
     validate_blocks(blocks)
     return {"type": "home", "blocks": blocks}
@@ -329,6 +390,10 @@ def _api_problem(exc: SlackApiError) -> str:
     error = exc.response.get("error", "") if exc.response is not None else ""
     if error in ("not_in_channel", "channel_not_found"):
         return INVITE
+    status = exc.response.status_code if exc.response is not None else 200
+    if status >= 500:
+        return (f"Slack is having trouble (HTTP {status}, still failing after retries); "
+                "please try again in a minute.")
     return f"Slack refused the message ({error or 'no reason given'})."
 
 

@@ -50,7 +50,7 @@ class Served:
     """The Bolt app on loopback, an alert already posted in C1, and signed clicks on it."""
 
     def __init__(self, perfbot: Perfbot, slack: SlackStandIn) -> None:
-        self.slack = slack
+        self.slack, self.perfbot = slack, perfbot
         client = make_web_client(TOKEN, base_url=slack.api_url)
         self.alerts = AlertBook()
         self.audit = AuditStore(perfbot.settings.storage.url)
@@ -99,6 +99,22 @@ class Served:
         stamp = str(int(time.time()))
         if signature is None:
             signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+        headers = {"Content-Type": "application/x-www-form-urlencoded",
+                   "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
+        return self.http.post(self.url, content=body, headers=headers)
+
+    def command(self, user: str, text: str, channel: str = "C1") -> httpx.Response:
+        """``user`` types ``/perf <text>`` in ``channel``."""
+        body = urlencode({
+            "token": "legacy", "team_id": "T1", "channel_id": channel, "user_id": user,
+            "command": "/perf", "text": text, "trigger_id": "1.2.3",
+            "response_url": f"{self.slack.url}/response/3",
+        }).encode()
+        return self.send(body)
+
+    def send(self, body: bytes) -> httpx.Response:
+        stamp = str(int(time.time()))
+        signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
         headers = {"Content-Type": "application/x-www-form-urlencoded",
                    "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
         return self.http.post(self.url, content=body, headers=headers)
@@ -243,3 +259,90 @@ def test_an_unwritable_audit_log_does_not_lose_the_press(
         assert acts_left(slack.message("C1", bot.ts)["blocks"]) == ["show_chart"]
     assert f"not recorded: {ADMIN} resolve on {FINDING} (allowed=True, admin)" in caplog.text
     assert "cannot open the audit table" in caplog.text
+
+
+# --- /perf ack|resolve|snooze ID: the buttons' acts, typed ---------------------------------
+
+
+def told(slack: SlackStandIn) -> list[str]:
+    """What the slash command told its asker, privately."""
+    replies = slack.calls("response_url")
+    assert all(r.args["response_type"] == "ephemeral" for r in replies)
+    return [r.args["text"] for r in replies]
+
+
+def test_an_unauthorized_resolve_command_changes_nothing(
+    served: Served, slack: SlackStandIn
+) -> None:
+    assert served.command(STRANGER, f"resolve {FINDING}").status_code == 200
+    assert slack.calls("chat.update") == []
+    assert slack.message("C1", served.ts) == served.posted
+    (refusal,) = told(slack)
+    assert refusal.startswith(":no_entry: Only ") and "may resolve this alert" in refusal
+    # Mentions stay mentions (not escaped), so Slack shows who may.
+    assert f"<@{ADMIN}>" in refusal and f"<!subteam^{GROUP}>" in refusal
+    (row,) = served.audit.recent()
+    assert (row.user, row.action, row.target, row.allowed) == (
+        STRANGER, "resolve", FINDING, False)
+    # The alert is still open: an admin's resolve goes through afterwards.
+    served.command(ADMIN, f"resolve {FINDING}")
+    assert acts_left(slack.message("C1", served.ts)["blocks"]) == ["show_chart"]
+
+
+def test_the_ack_command_does_what_the_button_does(
+    served: Served, slack: SlackStandIn
+) -> None:
+    # Typed in another channel: the alert is updated where it was posted.
+    assert served.command(ADMIN, f"ack {FINDING}", channel="C2").status_code == 200
+    (update,) = slack.calls("chat.update", delivered=True)
+    assert (update.args["channel"], update.args["ts"]) == ("C1", served.ts)
+    typed = slack.message("C1", served.ts)["blocks"]
+    assert told(slack) == []
+    # The same press on a fresh copy of the alert gives the same blocks.
+    with Served(served.perfbot, slack) as other:
+        other.press(ADMIN, "acknowledge")
+        assert slack.message("C1", other.ts)["blocks"] == typed
+    assert acts_left(typed) == ["snooze", "resolve", "escalate", "show_chart"]
+    # One record each, alike: the command's and the button's (the same database).
+    rows = served.audit.recent()
+    assert [(r.user, r.action, r.target, r.allowed, r.detail) for r in rows] == [
+        (ADMIN, "acknowledge", FINDING, True, "admin")] * 2
+
+
+def test_commands_and_buttons_build_on_each_other(served: Served, slack: SlackStandIn) -> None:
+    served.press(ADMIN, "escalate")
+    served.command(MEMBER, f"snooze {FINDING} 4h")
+    served.command(ADMIN, f"resolve {FINDING}")
+    lines = status_lines(slack.message("C1", served.ts)["blocks"])
+    assert [line.split(" by ")[0] for line in lines] == ["Escalated", ":zzz: Snoozed 4h",
+                                                         "Resolved"]
+    # Resolved: the alert is no longer open to commands, and nothing more is written.
+    served.command(ADMIN, f"ack {FINDING}")
+    assert len(slack.calls("chat.update")) == 3
+    assert f"no open alert with id `{FINDING}`" in told(slack)[-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("ack f-unknown-9", "There is no open alert with id `f-unknown-9`"),
+     ("resolve <script>", "no open alert with id `&lt;script&gt;`"),
+     ("ack", "Usage: `/perf ack ID`"),
+     ("resolve a b", "Usage: `/perf resolve ID`"),
+     (f"snooze {FINDING} 2w", "I can snooze for 15m, 1h, 4h, 1d, not `2w`")],
+)
+def test_a_command_without_an_open_alert_or_with_bad_words_changes_nothing(
+    served: Served, slack: SlackStandIn, text: str, says: str
+) -> None:
+    assert served.command(ADMIN, text).status_code == 200
+    (reply,) = told(slack)
+    assert says in reply
+    assert slack.calls("chat.update") == []
+    assert served.audit.recent() == []
+
+
+def test_snooze_command_defaults_to_an_hour(served: Served, slack: SlackStandIn) -> None:
+    served.command(ADMIN, f"snooze {FINDING}")
+    (line,) = status_lines(slack.message("C1", served.ts)["blocks"])
+    assert line.startswith(f":zzz: Snoozed 1h by <@{ADMIN}>")
+    (row,) = served.audit.recent()
+    assert row.detail == "admin; for 1h"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import socket
 import threading
@@ -23,17 +24,25 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Perfbot
 from bot.ask.answer import Answer, ask
+from bot.authz import OnCall, nobody_on_call
 from bot.cli_slack import add_slack_commands
 from bot.config import Settings
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoBackend
-from bot.render.blocks import answer_message
-from bot.slack.app import INVITE, build_slack_app, make_http_server, make_web_client
+from bot.render.blocks import answer_message, validate_blocks
+from bot.slack.app import (
+    INVITE,
+    NO_INCIDENTS,
+    NO_ONCALL,
+    build_slack_app,
+    make_http_server,
+    make_web_client,
+)
 from tests.conftest import DEMO_END
 from tests.slack_standin import TOKEN, SlackStandIn
 
 SECRET = "test-signing-secret"
-USERS = {"U1": "Europe/Paris", "U2": "America/New_York"}
+USERS = {"U1": "Europe/Paris", "U2": "America/New_York", "U3": "Asia/Tokyo"}
 
 
 class Gated:
@@ -57,11 +66,13 @@ class Gated:
 class Bot:
     """The Bolt app served over HTTP on loopback, and a way to send it signed requests."""
 
-    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool) -> None:
-        client = make_web_client(TOKEN, base_url=slack.api_url)
+    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool,
+                 oncall: OnCall = nobody_on_call) -> None:
+        # Short 5xx backoff: the tests count retries, they need not wait Slack-sized pauses.
+        client = make_web_client(TOKEN, base_url=slack.api_url, server_backoff=0.01)
         self.perfbot, self.slack = perfbot, slack
         app = build_slack_app(perfbot, client=client, process_before_response=inline,
-                              signing_secret=SECRET)
+                              signing_secret=SECRET, oncall=oncall)
         self.server = make_http_server(app, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -103,10 +114,14 @@ class Bot:
         return self.send(json.dumps(body).encode(), "application/json", **kwargs)
 
 
+_TRIGGERS = itertools.count(1)
+
+
 def command_body(text: str, slack: SlackStandIn, *, channel: str, user: str) -> bytes:
+    # Slack gives every command its own trigger_id, so two alike are not one replayed.
     return urlencode({
         "token": "legacy", "team_id": "T1", "channel_id": channel, "user_id": user,
-        "command": "/perf", "text": text, "trigger_id": "1.2.3",
+        "command": "/perf", "text": text, "trigger_id": f"1.2.{next(_TRIGGERS)}",
         "response_url": f"{slack.url}/response/1",
     }).encode()
 
@@ -200,12 +215,93 @@ def test_rate_limited_post_is_retried_and_delivered_once(bot: Bot, slack: SlackS
     assert slack.calls("chat.update", delivered=True)
 
 
-def test_server_error_on_update_is_not_retried_silently(bot: Bot, slack: SlackStandIn) -> None:
-    # slack_sdk does not retry 5xx by default: the asker still hears something went wrong.
-    slack.server_error("files.completeUploadExternal", status=503)
+@pytest.mark.parametrize("method", ["chat.postMessage", "chat.update"])
+def test_server_error_is_retried_and_delivered_once(
+    bot: Bot, slack: SlackStandIn, method: str
+) -> None:
+    slack.server_error(method, status=503)
     assert bot.command("p95 of orders last 24h").status_code == 200
-    told = slack.calls("response_url")
-    assert told and "chart could not be posted" in told[-1].args["text"]
+    assert [c.status for c in slack.calls(method)] == [503, 200]
+    assert len(slack.calls("chat.postMessage", delivered=True)) == 1
+    (update,) = slack.calls("chat.update", delivered=True)
+    want = answer_message(expected(bot.perfbot, "p95 of orders last 24h"))
+    assert slack.message("C1", update.args["ts"])["blocks"] == list(want.blocks)
+    assert slack.calls("response_url") == []  # nothing went wrong, as far as the asker sees
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_other_server_errors_are_retried(bot: Bot, slack: SlackStandIn, status: int) -> None:
+    slack.server_error("chat.postMessage", status=status)
+    bot.command("p95 of orders last 24h")
+    assert [c.status for c in slack.calls("chat.postMessage")] == [status, 200]
+
+
+@pytest.mark.parametrize(
+    ("method", "told"),
+    [("chat.postMessage", "Slack is having trouble (HTTP 503"),
+     ("chat.update", "I could not post the answer. Slack is having trouble (HTTP 503"),
+     ("files.completeUploadExternal", "The chart could not be posted. Slack is having")],
+)
+def test_server_errors_on_every_retry_tell_the_asker(
+    bot: Bot, slack: SlackStandIn, method: str, told: str
+) -> None:
+    slack.server_error(method, status=503, times=3)  # the first try and both retries
+    assert bot.command("p95 of orders last 24h").status_code == 200
+    assert [c.status for c in slack.calls(method)] == [503] * 3
+    (reply,) = slack.calls("response_url")
+    assert reply.args["response_type"] == "ephemeral"
+    assert reply.args["text"].startswith(told)
+
+
+def test_server_errors_on_a_mention_reach_the_asker_ephemerally(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    slack.server_error("chat.update", status=503, times=3)
+    assert bot.event(mention("p95 of orders last 24h")).status_code == 200
+    (told,) = slack.calls("chat.postEphemeral", delivered=True)
+    assert told.args["user"] == "U1" and "HTTP 503" in told.args["text"]
+
+
+def test_server_errors_when_even_the_ephemeral_fails_crash_nothing(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    slack.server_error("chat.postMessage", status=503, times=3)
+    slack.server_error("chat.postEphemeral", status=503, times=3)
+    assert bot.event(mention("p95 of orders last 24h")).status_code == 200
+    assert slack.calls("chat.postEphemeral", delivered=True) == []
+    # The bot still answers the next question.
+    bot.event(mention("p95 of orders last 24h", ts="1700000002.000100"), event_id="Ev2")
+    assert len(slack.calls("chat.update", delivered=True)) == 1
+
+
+def test_times_are_in_each_askers_zone_looked_up_once_per_user(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    question = "p95 of checkout yesterday"
+    for user in ("U2", "U3", "U2"):
+        assert bot.command(question, user=user).status_code == 200
+    # users.info once per user: the zone is cached.
+    assert [c.args["user"] for c in slack.calls("users.info")] == ["U2", "U3"]
+    new_york, tokyo, again = (slack.message("C1", c.args["ts"])
+                              for c in slack.calls("chat.update", delivered=True))
+    assert again == {**new_york, "ts": again["ts"], "thread_ts": again["thread_ts"]}
+    for message, user in ((new_york, "U2"), (tokyo, "U3")):
+        want = expected(bot.perfbot, question, user=user)
+        assert message["blocks"] == list(answer_message(want).blocks)
+        assert want.table is not None
+        # "yesterday" ends at the asker's own midnight, and the table says so in local time.
+        midnight = bot.perfbot.now().astimezone(ZoneInfo(USERS[user])).strftime("%a 00:00")
+        assert any(label.endswith(f"at {midnight}") for label, _ in want.table.rows)
+    # Different days (New York's and Tokyo's yesterday), so different figures and labels.
+    assert new_york["blocks"] != tokyo["blocks"]
+    assert [row[0] for row in table_of(bot, question, "U2")] != [
+        row[0] for row in table_of(bot, question, "U3")]
+
+
+def table_of(bot: Bot, question: str, user: str) -> tuple[tuple[str, ...], ...]:
+    table = expected(bot.perfbot, question, user=user).table
+    assert table is not None
+    return tuple(tuple(row) for row in table.rows)
 
 
 def test_chart_upload_not_in_channel_tells_the_asker_to_invite_the_bot(
@@ -370,20 +466,58 @@ def test_run_reports_an_unreachable_slack(
     assert "could not reach Slack" in err
 
 
+def home_opened(bot: Bot, slack: SlackStandIn, user: str) -> list[dict[str, Any]]:
+    """``user`` opens the Home tab: the blocks published for them."""
+    event = {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home",
+             "event_ts": "1700000005.000100"}
+    assert bot.event(event, event_id=f"EvHome{user}").status_code == 200
+    (published,) = slack.calls("views.publish", delivered=True)
+    assert published.args["user_id"] == user
+    view = published.args["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["type"] == "home"
+    blocks: list[dict[str, Any]] = view["blocks"]
+    validate_blocks(blocks)
+    return blocks
+
+
+def section_texts(blocks: list[dict[str, Any]]) -> dict[str, str]:
+    """Each section's first bold line (its heading) and the text after it."""
+    found = {}
+    for block in blocks:
+        if block["type"] == "section":
+            heading, _, rest = block["text"]["text"].partition("\n")
+            found[heading.split("*")[1]] = rest
+    return found
+
+
 def test_app_home_shows_examples_and_what_is_not_configured(
     bot: Bot, slack: SlackStandIn
 ) -> None:
-    event = {"type": "app_home_opened", "user": "U2", "channel": "DU2", "tab": "home",
-             "event_ts": "1700000005.000100"}
-    assert bot.event(event, event_id="EvHome").status_code == 200
-    (published,) = slack.calls("views.publish", delivered=True)
-    assert published.args["user_id"] == "U2"
-    view = published.args["view"]
-    view = json.loads(view) if isinstance(view, str) else view
-    text = json.dumps(view["blocks"])
+    sections = section_texts(home_opened(bot, slack, "U2"))
+    assert list(sections) == ["On call now", "Open incidents", "Ask me", "Your subscriptions"]
+    assert sections["On call now"] == NO_ONCALL
+    assert sections["Open incidents"] == NO_INCIDENTS
     help_reply = expected(bot.perfbot, "help", user="U2")
-    assert all(json.dumps(example)[1:-1] in text for example in help_reply.examples)
-    assert "On call now" in text
+    assert help_reply.examples
+    assert all(f"• {example}" in sections["Ask me"] for example in help_reply.examples)
+    assert sections["Your subscriptions"].startswith("None yet")
+    assert "/perf digest" in sections["Your subscriptions"]
+
+
+def test_app_home_names_who_is_on_call(
+    slack: SlackStandIn, demo_backend: DemoBackend
+) -> None:
+    with Bot(perfbot_for(demo_backend), slack, inline=True,
+             oncall=lambda: ["U1", "U3"]) as served:
+        sections = section_texts(home_opened(served, slack, "U1"))
+    assert sections["On call now"] == "<@U1>, <@U3>"
+
+
+def test_app_home_of_an_unknown_user_crashes_nothing(bot: Bot, slack: SlackStandIn) -> None:
+    event = {"type": "app_home_opened", "user": "U404", "tab": "home", "event_ts": "1.2"}
+    assert bot.event(event, event_id="EvHome404").status_code == 200
+    assert [c.error for c in slack.calls("views.publish")] == ["user_not_found"]
 
 
 def test_manifest_declares_what_the_app_uses() -> None:
