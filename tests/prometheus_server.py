@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,9 +18,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
+import httpx
 import pytest
 
 INSTALL_HINT = "install Debian's package: apt-get install -y prometheus (or run bash tests/run.sh)"
@@ -266,3 +269,61 @@ def tiny_openmetrics(end: datetime, minutes: int = 60) -> str:
                 lines.append(f"{name}_sum{{{labels}}} {total * 0.1:.1f} {ts}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
+
+
+class SlowProxy:
+    """A loopback HTTP proxy in front of a real Prometheus that holds the first request
+    ``delay`` seconds before passing it on: a Prometheus taking its time, for real.
+
+    ``holding`` is set while that request waits, ``passed`` once it went through."""
+
+    def __init__(self, upstream: str, delay: float = 10.0) -> None:
+        self.upstream, self.delay = upstream, delay
+        self.holding, self.passed = threading.Event(), threading.Event()
+        self._first = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                self._forward(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+            def _forward(self, body: bytes | None) -> None:
+                if proxy._first.acquire(blocking=False):  # never released: only the first waits
+                    proxy.holding.set()
+                    time.sleep(proxy.delay)
+                    proxy.holding.clear()
+                    proxy.passed.set()
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("content-type", "accept")}
+                answer = httpx.request(self.command, proxy.upstream + self.path, content=body,
+                                       headers=headers, timeout=30)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> SlowProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()

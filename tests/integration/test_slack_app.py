@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -38,29 +39,12 @@ from bot.slack.app import (
     make_http_server,
     make_web_client,
 )
-from tests.conftest import DEMO_END
+from tests.conftest import DEMO_END, prometheus_backend_for
+from tests.prometheus_server import PrometheusServer, SlowProxy
 from tests.slack_standin import TOKEN, SlackStandIn
 
 SECRET = "test-signing-secret"
 USERS = {"U1": "Europe/Paris", "U2": "America/New_York", "U3": "Asia/Tokyo"}
-
-
-class Gated:
-    """A metrics backend that waits for ``gate`` on every call: a Prometheus taking its time."""
-
-    def __init__(self, inner: MetricsBackend, gate: threading.Event) -> None:
-        self._inner, self._gate = inner, gate
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            assert self._gate.wait(timeout=30), "the test never opened the gate"
-            return attr(*args, **kwargs)
-
-        return call
 
 
 class Bot:
@@ -177,26 +161,31 @@ def test_unsigned_requests_are_refused_and_do_nothing(
     assert slack.calls("chat.update", delivered=True)
 
 
-def test_slash_command_is_acknowledged_before_the_slow_answer(
-    slack: SlackStandIn, demo_backend: DemoBackend
+@pytest.mark.integration
+def test_slash_command_is_acknowledged_while_prometheus_takes_ten_seconds(
+    slack: SlackStandIn, prometheus_server: PrometheusServer
 ) -> None:
-    gate = threading.Event()
-    perfbot = perfbot_for(Gated(demo_backend, gate))
-    with Bot(perfbot, slack, inline=False) as served:
-        response = served.command("p95 of orders last 24h")
-        # Acknowledged while the metrics are still being read.
-        assert response.status_code == 200
-        assert not gate.is_set()
-        assert slack.calls("chat.update") == []
-        gate.set()
-        update = slack.wait_for("chat.update")[0]
-        slack.wait_for("files.completeUploadExternal")
+    question = "p95 of orders last 24h"
+    with SlowProxy(prometheus_server.url, delay=10) as slow:
+        perfbot = perfbot_for(prometheus_backend_for(slow.url, timeout=timedelta(seconds=30)))
+        with Bot(perfbot, slack, inline=False) as served:
+            response = served.command(question)
+            # Acknowledged before Prometheus answered anything.
+            assert response.status_code == 200
+            assert not slow.passed.is_set()
+            assert slow.holding.wait(timeout=20), "the answer never queried Prometheus"
+            assert slack.calls("chat.update") == []
+            update = slack.wait_for("chat.update", timeout=60)[0]
+            slack.wait_for("files.completeUploadExternal")
+            assert slow.passed.is_set()
     methods = [c.method for c in slack.calls()]
     looking = slack.calls("chat.postMessage")[0]
     assert "Looking" in looking.args["text"]
     assert methods.index("chat.postMessage") < methods.index("chat.update") < methods.index(
         "files.completeUploadExternal")
-    want = answer_message(expected(perfbot_for(demo_backend), "p95 of orders last 24h"))
+    # The answer is the one Prometheus gives without the wait.
+    want = answer_message(expected(perfbot_for(prometheus_backend_for(prometheus_server.url)),
+                                   question))
     assert update.args["text"] == want.text
     assert update.args["blocks"] == list(want.blocks)
     upload = slack.calls("files.completeUploadExternal")[0]
