@@ -45,6 +45,9 @@ class PrometheusSettings(_Strict):
     retries: int = Field(default=2, ge=0, le=10)
     verify_tls: bool = True
     username: str | None = None
+    # How far back an endpoint's series count as "there": a day keeps nightly batch
+    # endpoints and quiet hours in the catalog.
+    discovery_lookback: Duration = parse_duration("1d")
 
 
 class MetricNames(_Strict):

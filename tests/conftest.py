@@ -55,9 +55,11 @@ def prometheus_backend_for(
     now: datetime = DEMO_END,
     backoff: float = 0.05,
     sleep: Callable[[float], None] = time.sleep,
+    discovery_lookback: timedelta = timedelta(days=1),
 ) -> PrometheusBackend:
     """A backend with default metric names, whose clock stands still at ``now``."""
-    settings = PrometheusSettings(url=url, timeout=timeout, retries=retries)
+    settings = PrometheusSettings(url=url, timeout=timeout, retries=retries,
+                                  discovery_lookback=discovery_lookback)
     return PrometheusBackend(
         settings, MetricNames(), SaturationMetrics(), clock=lambda: now, backoff=backoff,
         sleep=sleep,

@@ -50,7 +50,6 @@ Clock = Callable[[], datetime]
 T = TypeVar("T")
 Sample = dict[str, Any]
 
-DISCOVERY_LOOKBACK = timedelta(hours=1)
 _HTTP_STATUS = re.compile(r"HTTP Status Code (\d+) \((b(?:'.*'|\".*\"))\)\s*$", re.DOTALL)
 
 
@@ -71,14 +70,13 @@ class PrometheusBackend:
         clock: Clock = _utc_now,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
-        discovery_lookback: timedelta = DISCOVERY_LOOKBACK,
     ) -> None:
         self.settings = settings
         self.names = names
         self.saturation = saturation
         self.url = settings.url.rstrip("/")
         self.clock = clock
-        self.discovery_lookback = discovery_lookback
+        self.discovery_lookback = settings.discovery_lookback
         self._password = password
         self._backoff = backoff
         self._sleep = sleep
@@ -164,7 +162,7 @@ class PrometheusBackend:
         return self._http
 
     def endpoints(self, window: Window | None = None) -> list[Endpoint]:
-        """Endpoints with series in ``window`` (default: the last hour before the clock)."""
+        """Endpoints with series in ``window`` (default: ``discovery_lookback`` up to now)."""
         http = self.http_metrics()
         start, end = self._span(window)
         match = promql.discovery_selector(http)

@@ -156,6 +156,18 @@ def tiny_server(
         yield server
 
 
+def test_endpoints_quiet_for_hours_are_still_known(tiny_server: PrometheusServer) -> None:
+    # The tiny data ends at DEMO_END; five hours later nothing has been served since.
+    later = DEMO_END + timedelta(hours=5)
+    found = prometheus_backend_for(tiny_server.url, now=later).endpoints()
+    assert {(e.service, e.route, e.method) for e in found} == {
+        (service, route, method) for service, route, method, _ in TINY_ENDPOINTS}
+    hour = prometheus_backend_for(tiny_server.url, now=later,
+                                  discovery_lookback=timedelta(hours=1))
+    with pytest.raises(NoDataError):  # an hour back there is nothing, not even the names
+        hour.endpoints()
+
+
 def test_nothing_listening_is_unreachable_after_backing_off() -> None:
     port = free_port()  # bound, then released: nothing listens there now
     sleeps = Sleeps()
