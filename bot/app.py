@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,11 +14,12 @@ from bot.audit import AuditStore
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
-from bot.metrics.base import MetricsBackend
+from bot.metrics.base import MetricsBackend, MetricsError
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.prometheus import PrometheusBackend
 
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -31,12 +34,34 @@ class Perfbot:
     backend: MetricsBackend
     clock: Clock = field(default=utc_now)
 
-    @cached_property
-    def catalog(self) -> Catalog:
-        # Built on first use: discovery asks the metrics server, which a command may not need.
-        return Catalog.build(self.backend.endpoints(), self.settings.catalog)
+    _catalog: tuple[Catalog, datetime] | None = field(default=None, init=False, repr=False)
+    _catalog_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                          repr=False, compare=False)
 
-    @cached_property
+    @property
+    def catalog(self) -> Catalog:
+        """The endpoints, discovered on first use (a command may not need the metrics server)
+        and again once ``catalog.refresh`` has passed. While discovery fails the last catalog
+        stays, so a Prometheus hiccup does not make every endpoint unknown."""
+        now = self.clock()
+        with self._catalog_lock:
+            if self._catalog is not None:
+                catalog, built = self._catalog
+                if now - built < self.settings.catalog.refresh:
+                    return catalog
+            try:
+                fresh = Catalog.build(self.backend.endpoints(), self.settings.catalog)
+            except MetricsError as exc:
+                if self._catalog is None:
+                    raise
+                log.warning("kept the endpoint catalog from %s: discovery failed: %s",
+                            built.isoformat(timespec="seconds"), exc)
+                self._catalog = (catalog, now)  # ask again after another refresh period
+                return catalog
+            self._catalog = (fresh, now)
+            return fresh
+
+    @property
     def sources(self) -> Sources:
         """What the question answering reads: metrics, catalog, time zone, prices."""
         return Sources(

@@ -112,6 +112,8 @@ class ServiceOverride(_Strict):
 
 
 class CatalogSettings(_Strict):
+    # How often a running bot asks the metrics server again for its endpoints.
+    refresh: Duration = parse_duration("10m")
     exclude: list[str] = ["/metrics", "/healthz", "/readyz", "/livez", "/favicon.ico"]
     endpoints: list[EndpointOverride] = []
     services: dict[str, ServiceOverride] = {}
