@@ -217,6 +217,33 @@ def question_problem(text: str) -> str | None:
     return None
 
 
+SLASH_COMMANDS = (
+    ("/perf <question>", "an answer from the metrics, as in the examples above", None),
+    ("/perf ack ID", "acknowledge an alert, as its button does", None),
+    ("/perf snooze ID [15m|1h|4h|1d]", "snooze an alert (an hour if no duration)", None),
+    ("/perf resolve ID", "resolve an alert", None),
+    ("/perf incidents", "the open incidents", "incidents"),
+    ("/perf oncall", "who is on call now", "oncall"),
+    ("/perf digest preview", "the daily digest, now", "digest"),
+)
+
+
+def commands_section() -> dict[str, Any]:
+    """What ``/perf`` does besides questions; the parts not built yet are marked."""
+    lines = [f"• `{usage}`: {what}" + (" _(not configured yet)_" if word in NOT_CONFIGURED
+                                         else "")
+             for usage, what, word in SLASH_COMMANDS]
+    return section("*Commands*\n" + "\n".join(lines))
+
+
+def help_message(help_reply: Answer) -> SlackMessage:
+    """``/perf help``: the ask pipeline's help (examples), then the commands."""
+    message = answer_message(help_reply)
+    blocks = [*message.blocks, {"type": "divider"}, commands_section()]
+    validate_blocks(blocks)
+    return SlackMessage(text=message.text, blocks=tuple(blocks))
+
+
 def not_configured(command: str) -> str:
     return (f"`/perf {command}` is not configured yet: {NOT_CONFIGURED[command]} will work "
             "here once that part of perfbot is set up. Try `/perf help` for what works now.")
@@ -291,7 +318,7 @@ def build_slack_app(
         word, *rest = text.split(maxsplit=1) or ["help"]
         word = word.lower()
         if word == "help":
-            tell(answer_message(replier.answer("help", user)))
+            tell(help_message(replier.answer("help", user)))
         elif word in COMMAND_ACTS:
             # Already mrkdwn (mentions in refusals), user input escaped: not text_message.
             acts.command(client, word, "".join(rest), user=user,
@@ -353,6 +380,8 @@ def home_view(help_reply: Answer, on_call: Sequence[str]) -> dict[str, Any]:
         {"type": "divider"},
         section("*Ask me*, with `/perf <question>`, by mentioning @perfbot in a channel, "
                 f"or in the Messages tab. For example:\n{examples}"),
+        {"type": "divider"},
+        commands_section(),
         {"type": "divider"},
         section(f"*Your subscriptions*\n{NO_SUBSCRIPTIONS}"),
     ]

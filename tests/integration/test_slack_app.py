@@ -322,6 +322,9 @@ def test_help_and_unconfigured_commands_are_ephemeral(bot: Bot, slack: SlackStan
     help_reply, incidents, ack = slack.calls("response_url")
     assert all(c.args["response_type"] == "ephemeral" for c in (help_reply, incidents, ack))
     assert help_reply.args["text"] == answer_message(expected(bot.perfbot, "help")).text
+    commands = section_texts(help_reply.args["blocks"])["Commands"]
+    assert "`/perf ack ID`: acknowledge an alert" in commands
+    assert "`/perf incidents`: the open incidents _(not configured yet)_" in commands
     assert "not configured" in incidents.args["text"]
     assert "/perf ack" in ack.args["text"]
     assert slack.calls("chat.postMessage") == []
@@ -474,7 +477,7 @@ def section_texts(blocks: list[dict[str, Any]]) -> dict[str, str]:
     """Each section's first bold line (its heading) and the text after it."""
     found = {}
     for block in blocks:
-        if block["type"] == "section":
+        if block["type"] == "section" and block["text"]["text"].startswith("*"):
             heading, _, rest = block["text"]["text"].partition("\n")
             found[heading.split("*")[1]] = rest
     return found
@@ -484,7 +487,8 @@ def test_app_home_shows_examples_and_what_is_not_configured(
     bot: Bot, slack: SlackStandIn
 ) -> None:
     sections = section_texts(home_opened(bot, slack, "U2"))
-    assert list(sections) == ["On call now", "Open incidents", "Ask me", "Your subscriptions"]
+    assert list(sections) == ["On call now", "Open incidents", "Ask me", "Commands",
+                              "Your subscriptions"]
     assert sections["On call now"] == NO_ONCALL
     assert sections["Open incidents"] == NO_INCIDENTS
     help_reply = expected(bot.perfbot, "help", user="U2")
