@@ -12,6 +12,7 @@ from bot.config import MetricNames, PrometheusSettings, SaturationMetrics
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.openmetrics import write_openmetrics
 from bot.metrics.prometheus import PrometheusBackend
+from tests.postgres_server import PostgresServer
 from tests.prometheus_server import PrometheusServer, block_spans, find_binaries
 
 # Fixed, so every run sees the same data; the tests pass this as "now".
@@ -71,3 +72,14 @@ def prometheus_backend(prometheus_server: PrometheusServer) -> PrometheusBackend
     return prometheus_backend_for(prometheus_server.url)
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the whole session (Debian's postgresql)."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_db(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty database of the session's cluster: no test sees another's rows."""
+    return postgres_server.create_database()

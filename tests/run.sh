@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine, then runs
-# lint (ruff), types (mypy) and the whole pytest suite against real Prometheus processes.
+# lint (ruff), types (mypy) and the whole pytest suite against real Prometheus and
+# PostgreSQL processes.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k catalog`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
