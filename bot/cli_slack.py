@@ -2,23 +2,30 @@
 
 Before connecting it checks what it needs and says exactly what is missing: the variable
 to set, or what Slack's ``auth.test`` answered for the token. Never a traceback.
+``--at`` stops the bot's clock at that moment, as for the other commands.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from threading import Event
-from typing import TextIO
+from contextlib import suppress
+from datetime import datetime
+from threading import Event, Thread
+from typing import TYPE_CHECKING, TextIO
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app import build
+from bot.app import Clock, build, utc_now
 from bot.config import ConfigError, Settings, load_settings
 from bot.slack.app import build_slack_app, make_http_server, make_web_client
 
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PING_INTERVAL = 10.0  # seconds between Socket Mode pings (slack_bolt's default)
 
 
 class NotReady(Exception):
@@ -50,9 +57,15 @@ def add_slack_commands(
     run.set_defaults(func=cmd_run)
 
 
-def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_run(
+    args: argparse.Namespace, out: TextIO, stop: Event | None = None, *,
+    ping_interval: float = PING_INTERVAL,
+) -> int:
+    """Run until Ctrl-C, or until ``stop`` is set (tests: the bot then closes its connection
+    and threads and returns). ``ping_interval`` is how often Socket Mode checks its
+    WebSocket, hence how soon a silently dropped connection is replaced (about twice it)."""
     try:
-        return _run(args, out)
+        return _run(args, out, stop or Event(), ping_interval)
     except ConfigError as exc:
         print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -68,8 +81,22 @@ def _secret(settings: Settings, field: str, variable: str, why: str) -> str:
     return str(value.get_secret_value()).strip()
 
 
-def _run(args: argparse.Namespace, out: TextIO) -> int:
+def _clock(args: argparse.Namespace, settings: Settings) -> Clock:
+    text = getattr(args, "at", None)
+    if not text:
+        return utc_now
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise NotReady(f"--at: expected a time like 2026-11-20T14:00, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.zone)
+    return lambda: moment
+
+
+def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float) -> int:
     settings = load_settings(args.config)
+    clock = _clock(args, settings)
     token = _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",
                     "the bot token (xoxb-…) from your app's OAuth & Permissions page")
     if args.http is None:
@@ -91,30 +118,51 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         raise NotReady(f"could not reach Slack to check SLACK_BOT_TOKEN: {exc}",
                        EXIT_FAILED) from None
     print(f"perfbot: connected to {identity.get('team')} as {identity.get('user')}", file=out)
-    perfbot = build(settings)
+    perfbot = build(settings, clock)
     app = build_slack_app(perfbot, client=client, signing_secret=signing_secret)
     if args.http is not None:
         server = make_http_server(app, args.host, args.http)
         print(f"perfbot: HTTP mode on {args.host}:{server.server_port}/slack/events", file=out)
+        stopper = Thread(target=_shutdown_when, args=(stop, server), daemon=True)
+        stopper.start()
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
             server.server_close()
+        if stop.is_set():  # it shut the server down: let it finish (Ctrl-C leaves it waiting)
+            stopper.join()
         return EXIT_OK
-    handler = SocketModeHandler(app, app_token)
+    # The handler's web client is the app's: apps.connections.open goes to --slack-api-url.
+    handler = SocketModeHandler(app, app_token, ping_interval=ping_interval)
+    try:  # its threads run from here on: close it whatever happens
+        _connect(handler)
+        print("perfbot: Socket Mode connected", file=out)
+        with suppress(KeyboardInterrupt):
+            stop.wait()  # the handler's threads do the work
+    finally:
+        handler.client.close()
+    return EXIT_OK
+
+
+def _connect(handler: SocketModeHandler) -> None:
     try:
         handler.client.connect()
     except SlackApiError as exc:
         error = exc.response.get("error") if exc.response is not None else None
         raise NotReady(f"Slack refused SLACK_APP_TOKEN: apps.connections.open said "
                        f"{error!r}") from None
-    print("perfbot: Socket Mode connected", file=out)
-    try:
-        Event().wait()  # the handler's threads do the work
-    except KeyboardInterrupt:
-        pass
-    finally:
-        handler.client.close()
-    return EXIT_OK
+    except (SlackClientError, OSError) as exc:
+        raise NotReady(f"could not reach Slack to open the Socket Mode connection: {exc}",
+                       EXIT_FAILED) from None
+    # A WebSocket that fails to open is only logged by slack_sdk, not raised.
+    if not handler.client.is_connected():
+        raise NotReady("Slack gave a Socket Mode URL but the WebSocket to it did not open "
+                       "(the log above says why); check that this host can reach Slack "
+                       "over WebSockets (wss://, port 443)", EXIT_FAILED)
+
+
+def _shutdown_when(stop: Event, server: WSGIServer) -> None:
+    stop.wait()
+    server.shutdown()

@@ -3,7 +3,8 @@
 It answers the methods the bot calls like Slack does (``{"ok": true, ...}`` or
 ``{"ok": false, "error": ...}``), records every call, checks message payloads with
 slack_sdk's block models and Slack's size limits, and, on demand, answers ``429`` with
-``Retry-After``, a ``5xx``, or an error such as ``not_in_channel``.
+``Retry-After``, a ``5xx``, or an error such as ``not_in_channel``. ``apps.connections.open``
+leads to a Socket Mode endpoint on the same port (``tests/socket_mode_standin.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.render.blocks import BlockError, validate_blocks
+from tests.socket_mode_standin import SocketModeStandIn
 
 TOKEN = "xoxb-standin-token"
+APP_TOKEN = "xapp-1-standin-token"  # app-level: apps.connections.open takes this one alone
 BOT_USER = "UBOT"
 MAX_TEXT_CHARS = 40_000  # chat.postMessage truncates beyond this; we refuse, to catch it
 
@@ -48,6 +51,7 @@ class _State:
     faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
+    holds: dict[str, deque[threading.Event]] = field(default_factory=lambda: defaultdict(deque))
 
 
 class SlackStandIn:
@@ -55,7 +59,8 @@ class SlackStandIn:
 
     ``channels`` maps channel ids to whether the bot is a member; ids not listed are
     ``channel_not_found``; DM ids (``D…``) always work. ``users`` maps user ids to time zones;
-    ``groups`` maps user group ids (``S…``) to their members.
+    ``groups`` maps user group ids (``S…``) to their members. ``socket_mode`` is the
+    WebSocket side that ``apps.connections.open`` (with ``app_token``) leads to.
     """
 
     def __init__(
@@ -63,10 +68,13 @@ class SlackStandIn:
         channels: dict[str, bool] | None = None,
         users: dict[str, str] | None = None,
         groups: dict[str, list[str]] | None = None,
+        app_token: str = APP_TOKEN,
     ) -> None:
         self.channels = channels if channels is not None else {"C1": True}
         self.users = users if users is not None else {"U1": "Europe/Paris"}
         self.groups = groups if groups is not None else {}
+        self.app_token = app_token
+        self.socket_mode = SocketModeStandIn()
         self.state = _State()
         self._changed = threading.Condition()
         self._ts = itertools.count(1)
@@ -91,6 +99,11 @@ class SlackStandIn:
         self, kind: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        with self._changed:
+            held = [event for queue in self.state.holds.values() for event in queue]
+        for event in held:
+            event.set()
+        self.socket_mode.close()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -106,6 +119,14 @@ class SlackStandIn:
 
     def server_error(self, method: str, status: int = 503, times: int = 1) -> None:
         self._queue(method, Fault(status=status, error="service_unavailable"), times)
+
+    def hold(self, method: str) -> threading.Event:
+        """The next call of ``method`` waits, unanswered, until the returned event is set
+        (or 30 s pass): Slack being slow, so a test can see what happens meanwhile."""
+        release = threading.Event()
+        with self._changed:
+            self.state.holds[method].append(release)
+        return release
 
     def calls(self, method: str | None = None, *, delivered: bool = False) -> list[Call]:
         """Calls so far, of ``method`` only if given; ``delivered`` keeps the successful ones."""
@@ -152,6 +173,9 @@ class SlackStandIn:
                 pass  # quiet: the calls are recorded instead
 
             def do_GET(self) -> None:
+                if urlsplit(self.path).path == "/link/":
+                    standin.socket_mode.serve(self)
+                    return
                 self.do_POST()
 
             def do_POST(self) -> None:
@@ -182,6 +206,11 @@ class SlackStandIn:
     def _api(
         self, handler: BaseHTTPRequestHandler, method: str, args: dict[str, Any], token: str
     ) -> None:
+        with self._changed:
+            holds = self.state.holds.get(method)
+            held = holds.popleft() if holds else None
+        if held is not None:
+            held.wait(timeout=30)
         fault = self._next_fault(method)
         if fault is not None and fault.status != 200:
             self._record(Call(method, args, fault.status, fault.error))
@@ -189,7 +218,7 @@ class SlackStandIn:
                 else {}
             _send(handler, fault.status, {"ok": False, "error": fault.error}, headers)
             return
-        if token != TOKEN:
+        if token != (self.app_token if method == "apps.connections.open" else TOKEN):
             reply: dict[str, Any] = {"ok": False, "error": "invalid_auth"}
         elif fault is not None:
             reply = {"ok": False, "error": fault.error}
@@ -210,6 +239,7 @@ class SlackStandIn:
             "files.completeUploadExternal": self._complete_upload,
             "views.publish": self._views_publish,
             "usergroups.users.list": self._usergroup_users,
+            "apps.connections.open": self._connections_open,
         }
         handle = handlers.get(method)
         if handle is None:
@@ -219,6 +249,10 @@ class SlackStandIn:
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "user_id": BOT_USER, "bot_id": "BBOT", "team_id": "T1",
                 "user": "perfbot", "team": "Test", "url": "https://test.slack.com/"}
+
+    def _connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        base = self.url.replace("http://", "ws://", 1) + "/link/"
+        return {"ok": True, "url": self.socket_mode.issue_url(base)}
 
     def _channel_error(self, channel: str | None) -> str | None:
         if not channel:
