@@ -8,6 +8,7 @@ to set, or what Slack's ``auth.test`` answered for the token. Never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from contextlib import suppress
 from datetime import datetime
@@ -52,6 +53,8 @@ def add_slack_commands(
     run.add_argument("--http", metavar="PORT", type=int,
                      help="HTTP mode on this port instead of Socket Mode")
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on")
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                     default="info", help="what the bot logs to stderr (default: info)")
     run.add_argument("--slack-api-url", metavar="URL", default=None,
                      help="Slack Web API base URL (default Slack's; for tests and proxies)")
     run.set_defaults(func=cmd_run)
@@ -95,6 +98,9 @@ def _clock(args: argparse.Namespace, settings: Settings) -> Clock:
 
 
 def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float) -> int:
+    # A no-op where logging is already set up (tests); secrets never reach these lines.
+    logging.basicConfig(level=getattr(args, "log_level", "info").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(args.config)
     clock = _clock(args, settings)
     token = _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",

@@ -13,6 +13,7 @@ import logging
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from bot.authz import OnCall, Rules, nobody_on_call
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
+    clip,
     escape,
     section,
     text_message,
@@ -184,6 +186,7 @@ class Replier:
             tell(text_message(_api_problem(exc)))
             return
         ts = str(looking["ts"])
+        started = time.monotonic()
         try:
             reply = self.answer(question, user)
             message = answer_message(reply)
@@ -199,6 +202,8 @@ class Replier:
             log.warning("could not post the answer in %s: %s", channel, exc)
             tell(text_message(f"I could not post the answer. {_api_problem(exc)}"))
             return
+        log.info("answered %s in %s after %.0f ms: %s", user, channel,
+                 (time.monotonic() - started) * 1000, clip(question, 200))
         if reply is not None and reply.chart is not None:
             try:
                 self.client.files_upload_v2(

@@ -4,6 +4,7 @@ against the stand-in's Socket Mode endpoint, answering through the stand-in's We
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -263,3 +264,22 @@ def test_http_mode_also_stops_when_told(
     assert code == 0
     assert "perfbot: HTTP mode on 127.0.0.1:" in out
     assert slack.calls("apps.connections.open") == []
+
+
+def test_tokens_never_reach_the_log_even_at_debug(
+    slack: SlackStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    socket = slack.socket_mode
+    with caplog.at_level(logging.DEBUG), Running(slack) as bot:
+        bot.wait_connected()
+        envelope = socket.push("slash_commands", slash_command(slack, QUESTION))
+        socket.wait_for_ack(envelope)
+        slack.wait_for("files.completeUploadExternal")
+    # Debug logging was on (slack_sdk logs its requests) and the answer was logged...
+    assert any(r.name.startswith("slack_sdk") and r.levelno == logging.DEBUG
+               for r in caplog.records)
+    assert "answered U1 in C1 after" in caplog.text and QUESTION in caplog.text
+    # ...but neither token, nor any part of them long enough to use.
+    for token in (TOKEN, APP_TOKEN):
+        assert token not in caplog.text
+        assert token.split("-", 1)[1] not in caplog.text
