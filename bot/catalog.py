@@ -65,10 +65,22 @@ class EndpointInfo(BaseModel):
     channel: str | None = None
     aliases: tuple[str, ...] = ()
     slo: SLO
+    # Another service in the catalog serves the same key: ``label`` names the service too.
+    shared: bool = False
 
     @property
     def key(self) -> str:
         return self.endpoint.key
+
+    @property
+    def column(self) -> str:
+        """The endpoint's column in the backends' frames (``Endpoint.column``)."""
+        return self.endpoint.column
+
+    @property
+    def label(self) -> str:
+        """The name shown to people: the key, with the service when another one shares it."""
+        return _labels([self])[0]
 
     @property
     def service(self) -> str:
@@ -90,6 +102,11 @@ class Resolution(BaseModel):
     service: str | None = None
     suggestions: list[str] = []
     read_as: str | None = None  # the corrected reading behind a fuzzy/ambiguous answer
+
+    @property
+    def shared_key(self) -> bool:
+        """Ambiguous only because several services serve the one key named: it means them all."""
+        return self.status == "ambiguous" and len({m.key for m in self.matches}) == 1
 
     @property
     def single(self) -> EndpointInfo | None:
@@ -122,10 +139,11 @@ class Resolution(BaseModel):
 
 
 def _labels(entries: Sequence[EndpointInfo]) -> list[str]:
-    """Keys, with the service added where two services share a key."""
+    """Keys, with the service added where two services share a key (in the catalog or here)."""
     keys = [entry.key for entry in entries]
     return [
-        f"{entry.key} ({entry.service})" if keys.count(entry.key) > 1 else entry.key
+        f"{entry.key} ({entry.service})" if entry.shared or keys.count(entry.key) > 1
+        else entry.key
         for entry in entries
     ]
 
@@ -375,7 +393,7 @@ class Catalog:
     """Discovered endpoints with their settings, in a stable order, and name resolution."""
 
     def __init__(self, entries: Sequence[EndpointInfo], unmatched: Sequence[str] = ()) -> None:
-        self.entries: tuple[EndpointInfo, ...] = tuple(entries)
+        self.entries: tuple[EndpointInfo, ...] = _mark_shared(entries)
         self.unmatched: list[str] = list(unmatched)
         self.services: tuple[str, ...] = tuple(sorted({e.service for e in self.entries}))
         self._index = _build_index(self.entries)
@@ -386,6 +404,9 @@ class Catalog:
         self._by_key: dict[str, EndpointInfo] = {}
         for entry in self.entries:
             self._by_key.setdefault(normalize(entry.key), entry)
+        for entry in self.entries:  # "POST /graphql (users)" names one of a shared key's
+            self._by_key.setdefault(normalize(entry.label), entry)
+        self._by_endpoint = {entry.endpoint: entry for entry in self.entries}
         self._names = [(name, len(name)) for name in self._index.names]
         self._vocabulary = list(self._index.vocabulary)
 
@@ -428,8 +449,14 @@ class Catalog:
         return self._by_service.get(service, ()) if service else ()
 
     def get(self, key: str) -> EndpointInfo | None:
-        """The endpoint with this key (``POST /api/checkout``), case-insensitively."""
+        """The endpoint with this key (``POST /api/checkout``) or label (``POST /graphql
+        (users)``, for a key several services share; the key alone gives the first of them),
+        case-insensitively."""
         return self._by_key.get(normalize(key))
+
+    def entry(self, endpoint: Endpoint) -> EndpointInfo | None:
+        """The catalog's entry for a discovered endpoint; None when excluded or unknown."""
+        return self._by_endpoint.get(endpoint)
 
     def resolve(self, text: str) -> Resolution:
         """What ``text`` names. Never raises: anything unrecognised is ``unknown``.
@@ -623,6 +650,18 @@ class Catalog:
         said = set(_content_stems(_split_words(text)))
         literal = self._index.literal_sets
         return sorted(positions, key=lambda i: (len(literal[i] - said), i))
+
+
+def _mark_shared(entries: Sequence[EndpointInfo]) -> tuple[EndpointInfo, ...]:
+    """The entries, each marked ``shared`` when another service serves the same key."""
+    services: dict[str, set[str]] = {}
+    for entry in entries:
+        services.setdefault(entry.key, set()).add(entry.service)
+    return tuple(
+        entry.model_copy(update={"shared": len(services[entry.key]) > 1})
+        if entry.shared != (len(services[entry.key]) > 1) else entry
+        for entry in entries
+    )
 
 
 @dataclass(frozen=True)

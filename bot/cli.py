@@ -246,7 +246,7 @@ def _print_endpoints(bot: Perfbot, at: datetime, lookback: timedelta, out: TextI
     by_key = summary.to_dict("index")
     rows = []
     for entry in catalog.entries:
-        figures = by_key.get(entry.key, {})
+        figures = by_key.get(entry.column, {})
         rows.append([
             entry.key,
             entry.endpoint.service,
@@ -323,5 +323,5 @@ def _resolve(bot: Perfbot, text: str, *, per_service: bool = False, out: TextIO)
         hint = " Name one of them." if len(resolution.matches) > 1 else ""
         raise UsageError(resolution.message + hint)
     if resolution.status == "fuzzy":
-        print(f"(read '{resolution.text}' as {entry.key})", file=out)
+        print(f"(read '{resolution.text}' as {entry.label})", file=out)
     return entry

@@ -95,7 +95,8 @@ def endpoint_costs(
     usages = _measure(backend, settings, window, start, end, names, by_service, busy=True,
                       strict=endpoints is not None, extra=extra)
     figures = [
-        price_endpoints(usages[e.service], settings, start, end, [e.key])[0]
+        price_endpoints(usages[e.service], settings, start, end, [e.key])[0].model_copy(
+            update={"endpoint": e})
         for e in wanted
         if e.service in usages
     ]
@@ -282,7 +283,7 @@ def _endpoint_amounts(
 ) -> dict[str, float]:
     """A per-second rate (requests, busy seconds) integrated per endpoint key; 0 without data.
 
-    One query per group of endpoints.
+    One query per group of endpoints, all of one service (so their keys are unique).
     """
     amounts: dict[str, float] = {}
     for members in groups:
@@ -292,7 +293,7 @@ def _endpoint_amounts(
             amounts.update(dict.fromkeys((e.key for e in members), 0.0))
             continue
         totals = integrate(frame, window.step, start, end)
-        amounts.update({e.key: float(totals.get(e.key, 0.0)) for e in members})
+        amounts.update({e.key: float(totals.get(e.column, 0.0)) for e in members})
     return amounts
 
 

@@ -89,8 +89,9 @@ def read_batch(
     endpoints = catalog.entries if catalog is not None else None
     eps: list[Endpoint] = ([e.endpoint for e in endpoints] if endpoints is not None
                            else backend.endpoints())
-    slos = {e.key: e.slo for e in endpoints} if endpoints is not None else {}
-    service_of = {e.key: e.service for e in eps}
+    # SLOs and endpoints by frame column (``Endpoint.column``): keys may be shared.
+    slos = {e.column: e.slo for e in endpoints} if endpoints is not None else {}
+    by_column = {e.column: e for e in eps}
     problems: list[str] = []
     frames: dict[Signal, pd.DataFrame] = {}
     reads: dict[Signal, Callable[[], pd.DataFrame]] = {
@@ -116,11 +117,11 @@ def read_batch(
         for column in frame.columns:
             name = str(column)
             endpoint = signal not in (Signal.CPU, Signal.MEMORY)
-            service = service_of.get(name, "") if endpoint else name
-            if endpoint and not service:
+            found = by_column.get(name) if endpoint else None
+            if endpoint and found is None:
                 continue  # not in the catalog (excluded)
-            keys.append(SeriesKey(signal=signal, service=service,
-                                  endpoint=name if endpoint else None))
+            keys.append(SeriesKey(signal=signal, service=found.service if found else name,
+                                  endpoint=found.key if found else None))
             values.append(frame[column].to_numpy(dtype=float))
             nothing = np.full(len(index), np.nan)
             reqs.append(requests[column].to_numpy(dtype=float)

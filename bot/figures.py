@@ -71,16 +71,17 @@ def signal_figures(
     whole = whole_window(now - span, now)
     endpoints = [entry.endpoint]
     service = [entry.endpoint.service]
-    subject = entry.endpoint.key
+    column = entry.column
+    subject = entry.label  # for people; the frames are read by ``column``
     if signal is Signal.LATENCY:
-        series = backend.latency(series_window, quantile, endpoints)[subject]
-        overall = _last(backend.latency(whole, quantile, endpoints)[subject])
+        series = backend.latency(series_window, quantile, endpoints)[column]
+        overall = _last(backend.latency(whole, quantile, endpoints)[column])
     elif signal is Signal.THROUGHPUT:
-        series = backend.throughput(series_window, endpoints)[subject]
-        overall = _last(backend.throughput(whole, endpoints)[subject])
+        series = backend.throughput(series_window, endpoints)[column]
+        overall = _last(backend.throughput(whole, endpoints)[column])
     elif signal is Signal.ERROR_RATIO:
-        series = backend.error_ratio(series_window, endpoints)[subject]
-        overall = _last(backend.error_ratio(whole, endpoints)[subject])
+        series = backend.error_ratio(series_window, endpoints)[column]
+        overall = _last(backend.error_ratio(whole, endpoints)[column])
     else:
         subject = entry.endpoint.service
         frame = (backend.cpu if signal is Signal.CPU else backend.memory)(series_window, service)

@@ -1210,4 +1210,4 @@ def _summary(
     except NoDataError:
         return {}
     numbers = frame.drop(columns=["service"]).astype(float)
-    return {str(k): float(v) for k, v in numbers.to_dict("index")[endpoint.key].items()}
+    return {str(k): float(v) for k, v in numbers.to_dict("index")[endpoint.column].items()}

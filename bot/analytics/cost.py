@@ -21,7 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from bot.config import CostSettings
-from bot.metrics.base import Window
+from bot.metrics.base import Endpoint, Window
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -46,6 +46,7 @@ class CostFigures(BaseModel):
 
     subject: str  # endpoint key, or service name
     service: str
+    endpoint: Endpoint | None = None  # set for an endpoint's figures (keys may be shared)
     start: datetime
     end: datetime
     total: float  # money spent in [start, end], in ``currency``

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.analytics.anomaly import SIGNAL_DIRECTIONS, Direction, daily_slots, score_batch
 from bot.config import SLO
 from bot.durations import format_duration
-from bot.metrics.base import Signal
+from bot.metrics.base import Signal, endpoint_column
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -142,6 +142,11 @@ class SeriesKey(BaseModel):
     signal: Signal
     service: str
     endpoint: str | None = None
+
+    @property
+    def column(self) -> str | None:
+        """The endpoint's frame column (``Endpoint.column``); None for a service signal."""
+        return endpoint_column(self.service, self.endpoint) if self.endpoint else None
 
     @property
     def label(self) -> str:
@@ -762,7 +767,7 @@ def _slo(
     batch: SeriesBatch, row: int, key: SeriesKey, a: int, b: int, slos: Mapping[str, SLO]
 ) -> tuple[Severity | None, str]:
     """The worst SLO standing in columns a..b: severity (None: not breached) and a sentence."""
-    slo = slos.get(key.endpoint or "")
+    slo = slos.get(key.column or "")
     if slo is None:
         return None, ""
     x = batch.values[row, a : b + 1]
@@ -857,6 +862,8 @@ def find(
     cache: BaselineCache | None = None,
 ) -> FindingsResult:
     """Findings active after ``since`` (up to the batch's last point), with the problems.
+
+    ``slos`` are keyed by the endpoint's frame column (``SeriesKey.column``).
 
     A ``BaselineCache`` kept between cycles saves recomputing the earlier days' baselines.
     """

@@ -35,7 +35,7 @@ from bot.ask.context import (
 from bot.ask.measures import Reading, per_service, read_services
 from bot.ask.message import Answer, AnswerKind, Chart, Table
 from bot.ask.query import Direction, Measure, Query, Statistic
-from bot.ask.spend import UNIT_WORDS, amount, cost_notes, costs_for
+from bot.ask.spend import UNIT_WORDS, amount, column_of, cost_notes, costs_for, name_of
 from bot.ask.timeexpr import TimeRange
 from bot.ask.value import read_subjects
 from bot.figures import series_window
@@ -108,7 +108,8 @@ def compare_answer(ctx: Context) -> Answer:
         notes.insert(0, "no measure named: compared p95 latency and error ratio, the headline "
                         "takes the clearer change")
     headline_change = max(usable, key=lambda c: (c.real, c.strength))
-    if len({c.subject.key for c in usable}) == 1 or (query.measure is None and len(subjects) == 1):
+    one = len({c.subject.column for c in usable}) == 1
+    if one or (query.measure is None and len(subjects) == 1):
         headline = _one_headline(query, headline_change, query.comparison)
     else:
         headline = _many_headline(query, usable, query.comparison)
@@ -122,7 +123,7 @@ def compare_answer(ctx: Context) -> Answer:
         headline=headline,
         table=_table(ctx, usable, query.comparison),
         chart=_chart(ctx, usable, headline_change, query.comparison),
-        sparkline=spark(headline_change.after.column(headline_change.subject.key),
+        sparkline=spark(headline_change.after.column(headline_change.subject.column),
                         HEADLINE_SPARK),
         notes=tuple(notes),
     )
@@ -164,10 +165,10 @@ def changes_for(
         targets = list(subjects)
     return [
         Change(
-            subject=s, measure=measure, statistic=statistic, old=before.value(s.key),
-            new=after.value(s.key),
-            difference=compare_samples(before.column(s.key).to_numpy(dtype=float),
-                                       after.column(s.key).to_numpy(dtype=float)),
+            subject=s, measure=measure, statistic=statistic, old=before.value(s.column),
+            new=after.value(s.column),
+            difference=compare_samples(before.column(s.column).to_numpy(dtype=float),
+                                       after.column(s.column).to_numpy(dtype=float)),
             after=after, before=before,
         )
         for s in targets
@@ -240,7 +241,7 @@ def _chart(ctx: Context, changes: Sequence[Change], main: Change, comparison: Ti
            ) -> Chart | None:
     if not ctx.chart:
         return None
-    subjects = {c.subject.key for c in changes if c.measure is main.measure}
+    subjects = {c.subject.column for c in changes if c.measure is main.measure}
     name = measure_name(main.measure, main.statistic)
     if len(subjects) > 1:
         same = [c for c in changes if c.measure is main.measure]
@@ -248,7 +249,7 @@ def _chart(ctx: Context, changes: Sequence[Change], main: Change, comparison: Ti
                           [c.subject.label for c in same],
                           [c.relative if c.relative is not None else math.nan for c in same],
                           signed_percent)
-    key = main.subject.key
+    key = main.subject.column
     return line_chart(
         ctx, f"{name} of {main.subject.label}, {versus(ctx.window, comparison)}",
         main.after.column(key), series_formatter(main.measure), label=ctx.window.label,
@@ -277,22 +278,23 @@ def _cost(ctx: Context, comparison: TimeRange) -> Answer:
     assert unit is not None
     subjects = subjects_of(query, ctx.sources.catalog)
     everything = query.subjects.everything
-    after = {f.subject: f for f in costs_for(ctx, subjects, everything, by_service=everything)}
+    after = {column_of(f): f for f in costs_for(ctx, subjects, everything,
+                                                by_service=everything)}
     earlier_query = query.model_copy(update={"window": comparison})
     earlier_ctx = Context(earlier_query, ctx.sources, ctx.now, ctx.chart)
     try:
-        before = {f.subject: f for f in costs_for(earlier_ctx, subjects, everything,
+        before = {column_of(f): f for f in costs_for(earlier_ctx, subjects, everything,
                                                   by_service=everything)}
     except NoDataError as exc:
         raise _no_comparison(comparison) from exc
     name = UNIT_WORDS[unit]
     rows = []
-    labels = {s.key: s.label for s in subjects}
+    labels = {s.column: s.label for s in subjects}
     for key, f in after.items():
         new = amount(f, unit, ctx)
         old = amount(before[key], unit, earlier_ctx) if key in before else math.nan
         relative = relative_change(new, old)
-        rows.append((labels.get(key, key), format_money(old, f.currency),
+        rows.append((labels.get(key) or name_of(ctx, f), format_money(old, f.currency),
                      format_money(new, f.currency),
                      format_change(relative) if relative is not None else "–"))
     if not rows:

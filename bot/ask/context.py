@@ -69,14 +69,23 @@ class Context:
 class Subject:
     """One thing a figure is about: an endpoint, or a whole service (its endpoints)."""
 
-    key: str  # column name: the endpoint key, or the service name
+    key: str  # its name in tables: the endpoint's label ("POST /graphql (orders)" when
+    # another service shares the key), or the service name
     label: str  # for sentences: "POST /api/checkout", "the orders service"
     entries: tuple[EndpointInfo, ...]
     service: str | None = None  # set when the subject is a whole service
 
     @property
-    def keys(self) -> list[str]:
-        return [entry.key for entry in self.entries]
+    def column(self) -> str:
+        """Its column in frames and readings: ``Endpoint.column``, or the service name."""
+        if self.service is None and len(self.entries) == 1:
+            return self.entries[0].column
+        return self.key
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of its endpoints."""
+        return [entry.column for entry in self.entries]
 
     @property
     def endpoints(self) -> list[Endpoint]:
@@ -84,7 +93,7 @@ class Subject:
 
 
 def endpoint_subject(entry: EndpointInfo) -> Subject:
-    return Subject(key=entry.key, label=entry.key, entries=(entry,))
+    return Subject(key=entry.label, label=entry.label, entries=(entry,))
 
 
 def service_subject(name: str, entries: Sequence[EndpointInfo]) -> Subject:

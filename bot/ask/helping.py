@@ -43,7 +43,7 @@ def _asked_for_help(query: Query) -> bool:
 
 def _names(query: Query, catalog: Catalog) -> tuple[str, str]:
     """An endpoint and a service to put in the examples: named, suggested, else the catalog's."""
-    keys = {e.key for e in catalog.entries}
+    keys = {name for e in catalog.entries for name in (e.key, e.label)}
     services = set(catalog.services)
     endpoint = next((k for k in query.subjects.endpoints if k in keys), None)
     service = next((s for s in query.subjects.services if s in services), None)

@@ -65,10 +65,11 @@ def _p95_series(ctx: Context, entries: Sequence[EndpointInfo]) -> pd.DataFrame |
         return None
 
 
-def _figure(frame: pd.DataFrame | None, key: str, column: str) -> float:
-    if frame is None or key not in frame.index:
+def _figure(frame: pd.DataFrame | None, row: str, column: str) -> float:
+    """A summary figure; ``row`` is the endpoint's ``Endpoint.column``."""
+    if frame is None or row not in frame.index:
         return math.nan
-    value = frame.at[key, column]
+    value = frame.at[row, column]
     return float(value) if isinstance(value, int | float) else math.nan
 
 
@@ -82,7 +83,7 @@ def latency_check(entry: EndpointInfo, frame: pd.DataFrame | None) -> tuple[str,
                   None)
     if column is None:
         return None
-    return column, _figure(frame, entry.key, column), slo.threshold.total_seconds()
+    return column, _figure(frame, entry.column, column), slo.threshold.total_seconds()
 
 
 def slo_problems(entry: EndpointInfo, frame: pd.DataFrame | None) -> list[str]:
@@ -94,7 +95,7 @@ def slo_problems(entry: EndpointInfo, frame: pd.DataFrame | None) -> list[str]:
         if math.isfinite(value) and value > threshold:
             problems.append(f"{column} {format_seconds(value)} > {format_seconds(threshold)}")
     target = entry.slo.error_ratio
-    ratio = _figure(frame, entry.key, "error_ratio")
+    ratio = _figure(frame, entry.column, "error_ratio")
     if target is not None and math.isfinite(ratio) and ratio > target:
         problems.append(f"errors {format_ratio(ratio)} > {format_ratio(target)}")
     return problems
@@ -109,18 +110,19 @@ def _one(
     before: timeexpr.TimeRange,
     notes: list[str],
 ) -> Answer:
-    key = entry.key
+    key = entry.column
+    name = entry.label
     window = ctx.window
     seconds = window.span.total_seconds()
     rate = _figure(current, key, "throughput")
     if not math.isfinite(rate) or rate <= 0:
         return Answer(kind=AnswerKind.NO_DATA,
-                      headline=f"No requests to {key}, {window.label}: nothing to report.",
+                      headline=f"No requests to {name}, {window.label}: nothing to report.",
                       notes=("the metrics have no samples for it in that window",))
     value = _figure(current, key, "p95")
     parts: list[str | None] = []
     check = latency_check(entry, current)
-    lead = f"{key}, {window.label}: p95 {format_seconds(value)}"
+    lead = f"{name}, {window.label}: p95 {format_seconds(value)}"
     if check is not None and check[0] == "p95":
         verdict = "met" if value <= check[2] else "missed"
         lead += f" (SLO {format_seconds(check[2])} {verdict})"
@@ -140,14 +142,14 @@ def _one(
     if change:
         parts.append(f"p95 {change} on {before.label}")
     rows = []
-    for column, name, fmt in (
+    for column, title, fmt in (
         ("p50", "p50", format_seconds), ("p95", "p95", format_seconds),
         ("p99", "p99", format_seconds), ("error_ratio", "error ratio", format_ratio),
         ("throughput", "throughput", format_rate),
     ):
         now_value = _figure(current, key, column)
         old = _figure(previous, key, column)
-        rows.append((name, fmt(now_value), fmt(old) if math.isfinite(old) else "–",
+        rows.append((title, fmt(now_value), fmt(old) if math.isfinite(old) else "–",
                      change_text(now_value, old) or "–"))
     old_rate = _figure(previous, key, "throughput")
     rows.append(("requests", format_count(rate * seconds),
@@ -164,7 +166,7 @@ def _one(
         except NoDataError:
             pass
         slo_line = check[2] if check is not None and check[0] == "p95" else None
-        chart = line_chart(ctx, f"p95 of {key}, {window.label}", series, format_seconds,
+        chart = line_chart(ctx, f"p95 of {name}, {window.label}", series, format_seconds,
                            label=window.label, comparison=onto(earlier, window, before),
                            comparison_label=before.label, slo=slo_line)
     return Answer(
@@ -189,7 +191,9 @@ def _many(
 ) -> Answer:
     window = ctx.window
     seconds = window.span.total_seconds()
-    rates = {e.key: _figure(current, e.key, "throughput") for e in entries}
+    # Figures by ``Endpoint.column``; people see ``labels``.
+    labels = {e.column: e.label for e in entries}
+    rates = {e.column: _figure(current, e.column, "throughput") for e in entries}
     served = {k: r for k, r in rates.items() if math.isfinite(r) and r > 0}
     if not served:
         return Answer(kind=AnswerKind.NO_DATA,
@@ -197,29 +201,30 @@ def _many(
                       notes=("the metrics have no samples for them in that window",))
     requests = sum(served.values()) * seconds
     errors = sum(r * _zero(_figure(current, k, "error_ratio")) for k, r in served.items()) * seconds
-    problems = {e.key: slo_problems(e, current) for e in entries}
+    problems = {e.column: slo_problems(e, current) for e in entries}
     missing = [k for k, found in problems.items() if found]
     slowest = max(served, key=lambda k: _zero(_figure(current, k, "p95")))
     lead = (
         f"{_who(ctx, entries)}, {window.label}: {format_count(requests, 'request')}, error "
         f"ratio {format_ratio(errors / requests if requests else math.nan)}, slowest "
-        f"{slowest} (p95 {format_seconds(_figure(current, slowest, 'p95'))})"
+        f"{labels[slowest]} (p95 {format_seconds(_figure(current, slowest, 'p95'))})"
     )
     if missing:
-        listed = "; ".join(f"{k} ({', '.join(problems[k])})" for k in missing[:3])
+        listed = "; ".join(f"{labels[k]} ({', '.join(problems[k])})" for k in missing[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         verdict = (f"{len(missing)} of {len(entries)} miss an SLO: {listed}{more}"
                    if len(entries) > 1 else f"SLO missed: {listed}")
     else:
         verdict = "all within SLO"
     rows = []
-    for entry in sorted(entries, key=lambda e: -_zero(_figure(current, e.key, "p95"))):
-        key = entry.key
+    ordered = sorted(entries, key=lambda e: -_zero(_figure(current, e.column, "p95")))
+    for entry in ordered:
+        key = entry.column
         old = _figure(previous, key, "p95")
         now_p95 = _figure(current, key, "p95")
         series = p95[key] if p95 is not None and key in p95.columns else None
         rows.append((
-            key, entry.service, format_seconds(now_p95),
+            entry.label, entry.service, format_seconds(now_p95),
             change_text(now_p95, old) or "–",
             format_ratio(_figure(current, key, "error_ratio")),
             format_rate(rates[key]),
@@ -231,9 +236,8 @@ def _many(
                  "TRAFFIC", "SLO", "P95 TREND"),
         rows=tuple(rows), numeric=(2, 4, 5),
     )
-    ordered = [row[0] for row in rows]
-    chart = bars_chart(ctx, f"p95 by endpoint, {window.label}", ordered,
-                       [_figure(current, k, "p95") for k in ordered], format_seconds)
+    chart = bars_chart(ctx, f"p95 by endpoint, {window.label}", [e.label for e in ordered],
+                       [_figure(current, e.column, "p95") for e in ordered], format_seconds)
     return Answer(kind=AnswerKind.ANSWER, headline=sentence(lead, [verdict]), table=table,
                   chart=chart, notes=tuple(notes))
 

@@ -695,7 +695,7 @@ def _subjects(rest: str, catalog: _Names, draft: _Draft) -> tuple[_Found, list[s
                 break
             piece, resolution, lookups = _longest_name(run, start, catalog, lookups)
             start += len(piece)
-            if resolution is None or resolution.status in ("unknown", "ambiguous"):
+            if resolution is None or not _named(resolution):
                 if resolution is not None and resolution.status == "ambiguous":
                     _unresolved(" ".join(piece), resolution, found, draft, unknown)
                 else:
@@ -738,7 +738,7 @@ def _longest_name(
             continue
         resolution = catalog.resolve(" ".join(piece))
         lookups += 1
-        if resolution.status not in ("unknown", "ambiguous"):
+        if _named(resolution):
             return piece, resolution, lookups
         if end == start + 1:
             first = resolution
@@ -747,13 +747,18 @@ def _longest_name(
     return run[start : start + 1], first, lookups
 
 
+def _named(resolution: Resolution) -> bool:
+    """Whether the resolution names something to answer about (a shared key: all of them)."""
+    return resolution.status not in ("unknown", "ambiguous") or resolution.shared_key
+
+
 def _accept(phrase: str, resolution: Resolution, found: _Found, draft: _Draft) -> None:
     if resolution.service:
         if resolution.service not in found.services:
             found.services.append(resolution.service)
         named = f"the {resolution.service} service"
     else:
-        keys = [entry.key for entry in resolution.matches]
+        keys = [entry.label for entry in resolution.matches]  # unique, unlike shared keys
         found.endpoints.extend(key for key in keys if key not in found.endpoints)
         named = ", ".join(keys)
     if resolution.status == "fuzzy":

@@ -114,6 +114,9 @@ class ComparisonKind(StrEnum):
 class Subjects(BaseModel):
     """What the question is about, only as the catalog names it.
 
+    ``endpoints`` holds catalog labels: the key (``POST /api/checkout``), or the key with
+    its service (``POST /graphql (orders)``) where several services serve that key.
+
     Empty ``endpoints`` and ``services`` mean every endpoint. ``unresolved`` is the (cleaned,
     short) phrase the catalog could not place, with its ``suggestions``; it is for the help
     reply only and never used to select metrics.

@@ -33,7 +33,7 @@ from bot.ask.context import (
 from bot.ask.measures import per_service, read_services
 from bot.ask.message import Answer, AnswerKind, Table
 from bot.ask.query import Direction, GroupBy, Measure, RankBy
-from bot.ask.spend import UNIT_WORDS, cost_notes, rank_costs
+from bot.ask.spend import UNIT_WORDS, column_of, cost_notes, name_of, rank_costs
 from bot.ask.spend import table_of as cost_table
 from bot.ask.value import read_subjects
 from bot.metrics.base import NoDataError
@@ -84,25 +84,26 @@ def _by_level(ctx: Context, subjects: list[Subject], by_service: bool) -> Answer
                                 window.start, window.end)
     else:
         reading = read_subjects(ctx, subjects, window)[1]
-    values = {s.key: reading.value(s.key) for s in subjects}
-    ranked = [s for s in subjects if math.isfinite(values[s.key])]
-    ranked.sort(key=lambda s: values[s.key], reverse=query.direction is not Direction.BEST)
+    values = {s.column: reading.value(s.column) for s in subjects}
+    ranked = [s for s in subjects if math.isfinite(values[s.column])]
+    ranked.sort(key=lambda s: values[s.column], reverse=query.direction is not Direction.BEST)
     if not ranked:
         raise NoDataError(f"no {measure_name(measure, query.statistic)} figures for any of "
                           f"the {len(subjects)} {_noun(ctx, by_service)} in {window.label}")
     top = ranked[: query.limit]
     fmt = value_formatter(measure)
     name = measure_name(measure, query.statistic)
-    targets = {s.key: slo_target(measure, query.statistic, s) if not by_service else None
+    targets = {s.column: slo_target(measure, query.statistic, s) if not by_service else None
                for s in top}
     with_slo = any(t is not None for t in targets.values())
     rows = []
     for place, s in enumerate(top, start=1):
-        slo_cell = [slo_words(values[s.key], targets[s.key], fmt) or "–"] if with_slo else []
-        rows.append((str(place), s.key, fmt(values[s.key]), *slo_cell,
-                     spark(reading.column(s.key))))
+        slo_cell = ([slo_words(values[s.column], targets[s.column], fmt) or "–"] if with_slo
+                    else [])
+        rows.append((str(place), s.key, fmt(values[s.column]), *slo_cell,
+                     spark(reading.column(s.column))))
     noun = _noun(ctx, by_service)
-    listing = ", ".join(f"{s.key} {fmt(values[s.key])}" for s in top[:3])
+    listing = ", ".join(f"{s.key} {fmt(values[s.column])}" for s in top[:3])
     headline = (f"Top {len(top)} {noun} by {name}, {window.label} ({_order_words(ctx)}): "
                 f"{listing}{_more(top)}.")
     notes = [how_made(measure, query.statistic)]
@@ -116,7 +117,7 @@ def _by_level(ctx: Context, subjects: list[Subject], by_service: bool) -> Answer
         notes.append(f"{measure.value} is per service: services are ranked")
     lines = set(targets.values())
     chart = bars_chart(ctx, f"top {len(top)} {noun} by {name}, {window.label}",
-                       [s.key for s in top], [values[s.key] for s in top], fmt,
+                       [s.key for s in top], [values[s.column] for s in top], fmt,
                        highlight_over=lines.pop() if len(lines) == 1 else None)
     headers = ("#", noun[:-1].upper(), name.upper(), *(("SLO",) if with_slo else ()), "TREND")
     return Answer(
@@ -195,12 +196,12 @@ def _cost(ctx: Context, by_service: bool) -> Answer:
     name = UNIT_WORDS[unit]
     noun = "services" if by_service else "endpoints"
     currency = top[0].currency
-    listing = ", ".join(f"{f.subject} {format_money(values[f.subject], currency)}"
+    listing = ", ".join(f"{name_of(ctx, f)} {format_money(values[column_of(f)], currency)}"
                         for f in top[:3])
     headline = (f"Top {len(top)} {noun} by {name}, {ctx.window.label} "
                 f"({_order_words(ctx)}): {listing}{_more(top)}.")
     chart = bars_chart(ctx, f"{name} by {noun[:-1]}, {ctx.window.label}",
-                       [f.subject for f in top], [values[f.subject] for f in top],
+                       [name_of(ctx, f) for f in top], [values[column_of(f)] for f in top],
                        lambda v: format_money(v, currency))
     return Answer(kind=AnswerKind.ANSWER, headline=headline, table=cost_table(ctx, top),
                   chart=chart, notes=tuple(cost_notes(top)))

@@ -152,7 +152,7 @@ def slo_answer(ctx: Context) -> Answer:
     with_slo = [e for e in entries if (want_errors and e.slo.error_ratio is not None)
                 or (want_latency and e.slo.latency is not None)]
     if not with_slo:
-        what = entries[0].key if len(entries) == 1 else f"these {len(entries)} endpoints"
+        what = entries[0].label if len(entries) == 1 else f"these {len(entries)} endpoints"
         return Answer(
             kind=AnswerKind.ANSWER,
             headline=f"No {_which(query.measure)}SLO is set for {what}.",
@@ -208,27 +208,27 @@ def _verdicts(
                     quantiles.update(last_values(figure))
     verdicts = []
     for e in entries:
-        requests = rates.get(e.key, math.nan) * seconds
+        requests = rates.get(e.column, math.nan) * seconds
         if not math.isfinite(requests):
             requests = 0.0
         errors = latency = check = None
         if want_errors and e.slo.error_ratio is not None:
-            errors = error_budget(e.slo.error_ratio, requests, ratios.get(e.key, math.nan))
+            errors = error_budget(e.slo.error_ratio, requests, ratios.get(e.column, math.nan))
         slo = e.slo.latency
         if want_latency and slo is not None:
             threshold = slo.threshold.total_seconds()
-            if e.key in within:
-                latency = latency_budget(slo.quantile, threshold, requests, within[e.key])
-            elif e.key in quantiles:
+            if e.column in within:
+                latency = latency_budget(slo.quantile, threshold, requests, within[e.column])
+            elif e.column in quantiles:
                 check = LatencyCheck(
                     objective=f"p{slo.quantile * 100:g} ≤ {format_seconds(threshold)}",
-                    quantile_name=f"p{slo.quantile * 100:g}", value=quantiles[e.key],
+                    quantile_name=f"p{slo.quantile * 100:g}", value=quantiles[e.column],
                     threshold=threshold,
                 )
         verdicts.append(Verdict(e, requests, errors, latency, check))
     if not any(v.requests > 0 for v in verdicts):
-        raise NoDataError(f"no requests to {'them' if len(entries) > 1 else entries[0].key} in "
-                          f"{window.label}")
+        who = "them" if len(entries) > 1 else entries[0].label
+        raise NoDataError(f"no requests to {who} in {window.label}")
     return verdicts, list(dict.fromkeys(notes))
 
 
@@ -256,7 +256,7 @@ def _one(ctx: Context, verdict: Verdict, notes: list[str]) -> Answer:
     window = ctx.window
     entry = verdict.entry
     state = "meets its SLO" if verdict.met else "misses its SLO"
-    headline = sentence(f"{entry.key}, {window.label}: {state}", _parts(verdict))
+    headline = sentence(f"{entry.label}, {window.label}: {state}", _parts(verdict))
     rows = []
     for budget in (verdict.errors, verdict.latency):
         if budget is None:
@@ -295,12 +295,13 @@ def _series(ctx: Context, verdict: Verdict
     try:
         if verdict.errors is not None and entry.slo.error_ratio is not None:
             frame = ctx.backend.error_ratio(steps, [entry.endpoint])
-            return (frame[entry.key], f"error ratio of {entry.key}, {window.label}",
+            return (frame[entry.column], f"error ratio of {entry.label}, {window.label}",
                     format_ratio, entry.slo.error_ratio)
         slo = entry.slo.latency
         if slo is not None:
             frame = ctx.backend.latency(steps, slo.quantile, [entry.endpoint])
-            return (frame[entry.key], f"p{slo.quantile * 100:g} of {entry.key}, {window.label}",
+            title = f"p{slo.quantile * 100:g} of {entry.label}, {window.label}"
+            return (frame[entry.column], title,
                     format_seconds, slo.threshold.total_seconds())
     except NoDataError:
         pass
@@ -312,7 +313,7 @@ def _many(ctx: Context, verdicts: list[Verdict], notes: list[str]) -> Answer:
     served = [v for v in verdicts if v.requests > 0]
     missing = [v for v in served if not v.met]
     if missing:
-        listed = "; ".join(f"{v.entry.key} ({_short(v)})" for v in missing[:3])
+        listed = "; ".join(f"{v.entry.label} ({_short(v)})" for v in missing[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         lead = (f"{len(missing)} of {len(served)} endpoints miss an SLO, {window.label}: "
                 f"{listed}{more}")
@@ -320,7 +321,7 @@ def _many(ctx: Context, verdicts: list[Verdict], notes: list[str]) -> Answer:
         lead = f"All {len(served)} endpoints meet their SLOs, {window.label}"
         tightest = min(served, key=lambda v: _left(v))
         if math.isfinite(_left(tightest)):
-            lead += (f" — least budget left: {tightest.entry.key} "
+            lead += (f" — least budget left: {tightest.entry.label} "
                      f"{_pct(_left(tightest))}")
     rows = []
     for v in sorted(served, key=_left):
@@ -332,7 +333,7 @@ def _many(ctx: Context, verdicts: list[Verdict], notes: list[str]) -> Answer:
             c = v.latency_check
             latency_text = f"{c.quantile_name} {format_seconds(c.value)}"
         rows.append((
-            v.entry.key,
+            v.entry.label,
             f"{format_ratio(e.bad_ratio)} / {format_ratio(e.allowed_ratio)}" if e else "–",
             latency_text,
             _pct(_left(v)) if math.isfinite(_left(v)) else "–",
@@ -346,7 +347,7 @@ def _many(ctx: Context, verdicts: list[Verdict], notes: list[str]) -> Answer:
                            "BURN RATE", "VERDICT"), rows=tuple(rows), numeric=(3, 4))
     ordered = sorted(served, key=lambda v: -_burn(v) if math.isfinite(_burn(v)) else 0)
     chart = bars_chart(ctx, f"burn rate by endpoint, {window.label} (1 = whole budget)",
-                       [v.entry.key for v in ordered], [_burn(v) for v in ordered],
+                       [v.entry.label for v in ordered], [_burn(v) for v in ordered],
                        lambda x: f"{x:.2f}", highlight_over=1.0)
     return Answer(kind=AnswerKind.ANSWER, headline=lead + ".", table=table, chart=chart,
                   notes=tuple(notes))

@@ -52,11 +52,24 @@ def costs_for(ctx: Context, subjects: Sequence[Subject], everything: bool,
     services = [s.service for s in subjects if s.service is not None]
     if endpoints:
         for f in endpoint_costs(backend, prices, *_utc(window), endpoints):
-            figures[f.subject] = f
+            figures[column_of(f)] = f
     if services:
         for f in service_costs(backend, prices, *_utc(window), services):
-            figures[f.subject] = f
-    return [figures[s.key] for s in subjects if s.key in figures]
+            figures[column_of(f)] = f
+    return [figures[s.column] for s in subjects if s.column in figures]
+
+
+def column_of(figures: CostFigures) -> str:
+    """Which subject the figures are about, as ``Subject.column`` names it."""
+    return figures.endpoint.column if figures.endpoint is not None else figures.subject
+
+
+def name_of(ctx: Context, figures: CostFigures) -> str:
+    """The figures' subject for people: an endpoint's catalog label, or the service name."""
+    if figures.endpoint is None:
+        return figures.subject
+    entry = ctx.sources.catalog.entry(figures.endpoint)
+    return entry.label if entry is not None else figures.subject
 
 
 def cost_answer(ctx: Context) -> Answer:
@@ -70,41 +83,45 @@ def cost_answer(ctx: Context) -> Answer:
     currency = figures[0].currency
     name = UNIT_WORDS[unit]
     window = ctx.window
-    labels = {s.key: s.label for s in subjects}
+    labels = {s.column: s.label for s in subjects}
     notes = cost_notes(figures)
     if unit is CostUnit.PROJECTED_MONTH:
         month = ctx.now.astimezone(ctx.sources.tz)
         notes.append(f"projected: the daily run rate of {window.label} times the days of "
                      f"{month:%B}")
-    values = {f.subject: amount(f, unit, ctx) for f in figures}
+    values = {column_of(f): amount(f, unit, ctx) for f in figures}
+
+    def label(f: CostFigures) -> str:
+        return labels.get(column_of(f)) or name_of(ctx, f)
+
     if len(figures) == 1 and not everything:
         f = figures[0]
-        value = values[f.subject]
+        value = values[column_of(f)]
         if not math.isfinite(value):
             return Answer(kind=AnswerKind.NO_DATA,
-                          headline=f"No {name} for {labels.get(f.subject, f.subject)}, "
+                          headline=f"No {name} for {label(f)}, "
                                    f"{window.label}: it served no requests then.",
                           notes=tuple(notes))
         headline = sentence(
-            f"{name} of {labels.get(f.subject, f.subject)}, {_when(ctx, unit)}: "
+            f"{name} of {label(f)}, {_when(ctx, unit)}: "
             f"{format_money(value, currency)}",
             [_context(f, unit, currency)],
         )
         return Answer(kind=AnswerKind.ANSWER, headline=headline, table=table_of(ctx, figures),
                       notes=tuple(notes))
-    ordered = sorted(figures, key=lambda f: -_finite(values[f.subject]))
+    ordered = sorted(figures, key=lambda f: -_finite(values[column_of(f)]))
     total = sum(f.total for f in figures)
     what = "all services" if everything else f"{len(figures)} subjects"
     listing = ", ".join(
-        f"{labels.get(f.subject, f.subject)} {format_money(values[f.subject], currency)}"
+        f"{label(f)} {format_money(values[column_of(f)], currency)}"
         for f in ordered[:3]
     )
     lead = f"{name} of {what}, {_when(ctx, unit)}: "
     lead += (f"{format_money(total, currency)} in all — {listing}" if unit is CostUnit.TOTAL
              else listing)
     chart = bars_chart(ctx, f"{name}, {window.label}",
-                       [labels.get(f.subject, f.subject) for f in ordered],
-                       [values[f.subject] for f in ordered],
+                       [label(f) for f in ordered],
+                       [values[column_of(f)] for f in ordered],
                        lambda v: format_money(v, currency))
     return Answer(kind=AnswerKind.ANSWER, headline=lead + ".", table=table_of(ctx, ordered),
                   chart=chart, notes=tuple(notes))
@@ -112,7 +129,8 @@ def cost_answer(ctx: Context) -> Answer:
 
 def rank_costs(ctx: Context, subjects: Sequence[Subject], by_service: bool
                ) -> tuple[list[CostFigures], dict[str, float]]:
-    """Endpoints' (or services') costs with a figure, ordered as the ranking asks."""
+    """Endpoints' (or services') costs with a figure, ordered as the ranking asks; the
+    figures by ``column_of``."""
     query = ctx.query
     unit = query.cost_unit or CostUnit.TOTAL
     window = ctx.window
@@ -126,9 +144,10 @@ def rank_costs(ctx: Context, subjects: Sequence[Subject], by_service: bool
         # "costliest endpoints in payments": the services' endpoints, each on its own.
         endpoints = None if everything else [e.endpoint for s in subjects for e in s.entries]
         figures = endpoint_costs(backend, prices, *_utc(window), endpoints)
-    values = {f.subject: amount(f, unit, ctx) for f in figures}
-    known = [f for f in figures if math.isfinite(values[f.subject])]
-    known.sort(key=lambda f: values[f.subject], reverse=query.direction is not Direction.BEST)
+    values = {column_of(f): amount(f, unit, ctx) for f in figures}
+    known = [f for f in figures if math.isfinite(values[column_of(f)])]
+    known.sort(key=lambda f: values[column_of(f)],
+               reverse=query.direction is not Direction.BEST)
     return known, values
 
 
@@ -149,7 +168,8 @@ def table_of(ctx: Context, figures: Sequence[CostFigures]) -> Table:
     for f in figures:
         per_1k = f.per_1k_requests
         rows.append((
-            f.subject, format_money(f.total, f.currency), format_money(f.per_day, f.currency),
+            name_of(ctx, f), format_money(f.total, f.currency),
+            format_money(f.per_day, f.currency),
             format_money(per_1k, f.currency) if per_1k is not None else "–",
             format_money(f.projected_month(ctx.now, ctx.sources.tz), f.currency),
             format_count(f.requests),

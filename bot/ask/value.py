@@ -20,6 +20,7 @@ from bot.ask.context import (
     bars_chart,
     change_on,
     change_text,
+    endpoint_subject,
     how_made,
     line_chart,
     measure_name,
@@ -40,6 +41,7 @@ from bot.ask.overview import overview_answer
 from bot.ask.query import Measure, Statistic
 from bot.ask.spend import cost_answer
 from bot.ask.timeexpr import TimeRange
+from bot.catalog import EndpointInfo
 from bot.figures import series_window
 from bot.metrics.base import NoDataError
 from bot.render.text import format_count, format_share
@@ -80,7 +82,7 @@ def read_subjects(
     )
     if not folding:
         return raw, raw
-    return raw, combine(raw, {s.key: s.keys for s in subjects})
+    return raw, combine(raw, {s.column: s.columns for s in subjects})
 
 
 def previous_reading(
@@ -131,13 +133,14 @@ def _one_endpoint(
     measure = query.measure
     assert measure is not None
     name = measure_name(measure, query.statistic)
-    value = reading.value(subject.key)
+    column = subject.column
+    value = reading.value(column)
     if not math.isfinite(value):
         return _no_figure(ctx, f"{name} of {subject.label}")
     fmt = value_formatter(measure)
     target = slo_target(measure, query.statistic, subject)
-    old = previous.value(subject.key) if previous is not None else math.nan
-    series = reading.column(subject.key)
+    old = previous.value(column) if previous is not None else math.nan
+    series = reading.column(column)
     headline = sentence(f"{name} of {subject.label}, {ctx.window.label}: {fmt(value)}", [
         slo_words(value, target, fmt),
         change_on(value, old, before),
@@ -146,9 +149,9 @@ def _one_endpoint(
     if math.isfinite(old):
         rows.append([f"{name}, {before.label}", fmt(old)])
     rows.extend(spread_rows(series, measure, ctx.sources.tz))
-    if subject.key in reading.traffic and measure is not Measure.REQUEST_COUNT:
-        rows.append(["requests", format_count(reading.traffic[subject.key])])
-    previous_series = previous.column(subject.key) if previous is not None else None
+    if column in reading.traffic and measure is not Measure.REQUEST_COUNT:
+        rows.append(["requests", format_count(reading.traffic[column])])
+    previous_series = previous.column(column) if previous is not None else None
     chart = line_chart(
         ctx, f"{name} of {subject.label}, {ctx.window.label}", series, series_formatter(measure),
         label=ctx.window.label,
@@ -177,7 +180,8 @@ def _one_service(
     assert measure is not None
     name = measure_name(measure, query.statistic)
     fmt = value_formatter(measure)
-    values = {key: raw.value(key) for key in subject.keys}
+    entries = {entry.column: entry for entry in subject.entries}
+    values = {column: raw.value(column) for column in entries}
     known = {k: v for k, v in values.items() if math.isfinite(v)}
     if not known:
         return _no_figure(ctx, f"{name} of {subject.label}")
@@ -185,27 +189,28 @@ def _one_service(
     if measure is Measure.LATENCY:
         worst = max(known, key=lambda k: known[k])
         best = min(known, key=lambda k: known[k])
-        entry = next(e for e in subject.entries if e.key == worst)
-        target = slo_target(measure, query.statistic, Subject(worst, worst, (entry,)))
+        entry = entries[worst]
+        target = slo_target(measure, query.statistic, endpoint_subject(entry))
         spread = (f"{fmt(known[best])} to {fmt(known[worst])} across {count}"
                   if len(known) > 1 else f"{fmt(known[worst])} ({count})")
         headline = sentence(f"{name} of {subject.label}, {ctx.window.label}: {spread}", [
-            f"slowest {worst}" + (f" ({slo_words(known[worst], target, fmt)})" if target else ""),
+            f"slowest {entry.label}"
+            + (f" ({slo_words(known[worst], target, fmt)})" if target else ""),
         ])
         notes.append("latency does not add up across endpoints: each endpoint has its own")
     else:
-        total = reading.value(subject.key)
-        old = previous.value(subject.key) if previous is not None else math.nan
+        total = reading.value(subject.column)
+        old = previous.value(subject.column) if previous is not None else math.nan
         headline = sentence(
             f"{name} of {subject.label}, {ctx.window.label}: {fmt(total)} across {count}",
             [slo_words(total, slo_target(measure, query.statistic, subject), fmt),
              change_on(total, old, before)],
         )
-    table = _endpoint_rows(ctx, subject.keys, raw)
-    series = reading.column(subject.key)
+    table = _endpoint_rows(ctx, subject.entries, raw)
+    series = reading.column(subject.column)
     ordered = sorted(known, key=lambda k: -known[k])
     chart = bars_chart(ctx, f"{name} by endpoint of {subject.label}, {ctx.window.label}",
-                       ordered, [known[k] for k in ordered], fmt,
+                       [entries[k].label for k in ordered], [known[k] for k in ordered], fmt,
                        highlight_over=slo_target(measure, query.statistic, subject))
     return Answer(kind=AnswerKind.ANSWER, headline=headline, table=table, chart=chart,
                   sparkline=spark(series, HEADLINE_SPARK), notes=tuple(notes))
@@ -224,15 +229,16 @@ def _side_by_side(
     assert measure is not None
     name = measure_name(measure, query.statistic)
     fmt = value_formatter(measure)
-    values = {s.key: reading.value(s.key) for s in subjects}
+    values = {s.column: reading.value(s.column) for s in subjects}
     known = {k: v for k, v in values.items() if math.isfinite(v)}
     if not known:
         return _no_figure(ctx, f"{name} of {len(subjects)} endpoints")
-    labels = {s.key: s.label for s in subjects}
+    labels = {s.column: s.label for s in subjects}
+    names = {s.column: s.key for s in subjects}
     missed = [
         s.label for s in subjects
         if (t := slo_target(measure, query.statistic, s)) is not None
-        and math.isfinite(values[s.key]) and values[s.key] > t
+        and math.isfinite(values[s.column]) and values[s.column] > t
     ]
     ordered = sorted(known, key=lambda k: -known[k])
     if query.subjects.everything:
@@ -242,9 +248,10 @@ def _side_by_side(
         if measure in (Measure.REQUEST_COUNT, Measure.ERROR_COUNT) or (
             measure is Measure.THROUGHPUT and query.statistic is not Statistic.MAX
         ):
-            lead += f"{fmt(sum(known.values()))} in all; {adjective} {top} {fmt(known[top])}"
+            lead += (f"{fmt(sum(known.values()))} in all; {adjective} {names[top]} "
+                     f"{fmt(known[top])}")
         else:
-            lead += f"{adjective} {top} at {fmt(known[top])}"
+            lead += f"{adjective} {names[top]} at {fmt(known[top])}"
         headline = sentence(lead, [_missed_text(missed)])
     else:
         listing = ", ".join(f"{labels[k]} {fmt(known[k])}" for k in ordered[:5])
@@ -286,35 +293,31 @@ def _subject_rows(
     assert measure is not None
     fmt = value_formatter(measure)
     rows = []
-    for s in sorted(subjects, key=lambda s: -_sort_value(reading.value(s.key))):
-        value = reading.value(s.key)
-        old = previous.value(s.key) if previous is not None else math.nan
+    for s in sorted(subjects, key=lambda s: -_sort_value(reading.value(s.column))):
+        value = reading.value(s.column)
+        old = previous.value(s.column) if previous is not None else math.nan
         target = slo_target(measure, query.statistic, s)
         rows.append((
             s.label, fmt(value), fmt(old) if math.isfinite(old) else "–",
             change_text(value, old) or "–",
-            slo_words(value, target, fmt) or "–", spark(reading.column(s.key)),
+            slo_words(value, target, fmt) or "–", spark(reading.column(s.column)),
         ))
     name = measure_name(measure, query.statistic).upper()
     return Table(headers=("SUBJECT", name, before.label.upper(), "CHANGE", "SLO", "TREND"),
                  rows=tuple(rows), numeric=(1, 2))
 
 
-def _endpoint_rows(ctx: Context, keys: Sequence[str], raw: Reading) -> Table:
+def _endpoint_rows(ctx: Context, entries: Sequence[EndpointInfo], raw: Reading) -> Table:
     query = ctx.query
     measure = query.measure
     assert measure is not None
     fmt = value_formatter(measure)
-    entries = {e.key: e for e in ctx.sources.catalog.entries}
     rows = []
-    for key in sorted(keys, key=lambda k: -_sort_value(raw.value(k))):
-        value = raw.value(key)
-        entry = entries.get(key)
-        target = None
-        if entry is not None:
-            target = slo_target(measure, query.statistic, Subject(key, key, (entry,)))
-        rows.append((key, fmt(value), slo_words(value, target, fmt) or "–",
-                     spark(raw.column(key))))
+    for entry in sorted(entries, key=lambda e: -_sort_value(raw.value(e.column))):
+        value = raw.value(entry.column)
+        target = slo_target(measure, query.statistic, endpoint_subject(entry))
+        rows.append((entry.label, fmt(value), slo_words(value, target, fmt) or "–",
+                     spark(raw.column(entry.column))))
     name = measure_name(measure, query.statistic).upper()
     return Table(headers=("ENDPOINT", name, "SLO", "TREND"), rows=tuple(rows), numeric=(1,))
 

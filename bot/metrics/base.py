@@ -1,7 +1,10 @@
 """The metrics port: what the core may ask of any metrics source, and the errors it may get.
 
 Every series method returns a DataFrame indexed by UTC timestamps (the end of each step)
-with one column per endpoint key (``"POST /api/checkout"``) or per service name. A value at
+with one column per endpoint or per service name. An endpoint's column is its
+``Endpoint.column`` (``"payments POST /api/checkout"``), unique per service, method and route,
+so two services that serve the same route never share one; ``Endpoint.key``
+(``"POST /api/checkout"``) is only the name shown to people. A value at
 time ``t`` summarises the interval ``(t - rate_window, t]``, the way PromQL's ``rate(x[w])``
 does, so the demo and Prometheus backends answer alike.
 """
@@ -49,8 +52,20 @@ class Endpoint(BaseModel):
 
     @property
     def key(self) -> str:
-        """The name shown to people and used as a column name: ``"POST /api/checkout"``."""
+        """The name shown to people: ``"POST /api/checkout"``. Two services may share one."""
         return f"{self.method} {self.route}" if self.method else self.route
+
+    @property
+    def column(self) -> str:
+        """The endpoint's frame column (or summary index label), unique per service, method and
+        route: ``"payments POST /api/checkout"``."""
+        return endpoint_column(self.service, self.key)
+
+
+def endpoint_column(service: str, key: str) -> str:
+    """The frame column of the endpoint ``key`` of ``service`` (see ``Endpoint.column``)."""
+    # Without a service label the key alone is all there is to tell endpoints apart.
+    return f"{service} {key}" if service else key
 
 
 class Window(BaseModel):
@@ -152,7 +167,11 @@ class MetricsBackend(Protocol):
     def latency(
         self, window: Window, quantile: float = 0.95, endpoints: Sequence[Endpoint] | None = None
     ) -> pd.DataFrame:
-        """Latency quantile in seconds per endpoint (all endpoints when ``endpoints`` is None)."""
+        """Latency quantile in seconds per endpoint (all endpoints when ``endpoints`` is None).
+
+        One column per endpoint, named by ``Endpoint.column``; the same for every endpoint
+        signal below (throughput, error ratio, busy time, latency within).
+        """
         ...
 
     def throughput(
@@ -221,8 +240,8 @@ class MetricsBackend(Protocol):
     ) -> pd.DataFrame:
         """Instant figures per endpoint over ``(at - lookback, at]``.
 
-        Index: endpoint key. Columns: ``service``, ``p50``, ``p95``, ``p99`` (seconds),
-        ``throughput`` (req/s) and ``error_ratio``.
+        Index: ``Endpoint.column`` (``"payments POST /api/checkout"``). Columns: ``service``,
+        ``p50``, ``p95``, ``p99`` (seconds), ``throughput`` (req/s) and ``error_ratio``.
         """
         ...
 

@@ -601,7 +601,7 @@ class DemoBackend:
         grid = self._grid(window)
         rows = self._endpoint_rows(endpoints)
         values = self._quantile(quantile, rows, grid.first, grid.last)
-        return self._frame(grid, values, [self._endpoints[p].key for p in rows])
+        return self._frame(grid, values, [self._endpoints[p].column for p in rows])
 
     def throughput(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None
@@ -609,7 +609,7 @@ class DemoBackend:
         grid = self._grid(window)
         rows = self._endpoint_rows(endpoints)
         values = self._increase(self._requests, rows, grid) / window.lookback.total_seconds()
-        return self._frame(grid, values, [self._endpoints[p].key for p in rows])
+        return self._frame(grid, values, [self._endpoints[p].column for p in rows])
 
     def error_ratio(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None
@@ -618,7 +618,7 @@ class DemoBackend:
         rows = self._endpoint_rows(endpoints)
         values = _ratio(self._increase(self._errors, rows, grid),
                         self._increase(self._requests, rows, grid))
-        return self._frame(grid, values, [self._endpoints[p].key for p in rows])
+        return self._frame(grid, values, [self._endpoints[p].column for p in rows])
 
     def cpu(self, window: Window, services: Sequence[str] | None = None) -> pd.DataFrame:
         grid = self._grid(window)
@@ -641,7 +641,7 @@ class DemoBackend:
         grid = self._grid(window)
         rows = self._endpoint_rows(endpoints)
         values = self._increase(self._busy, rows, grid) / window.lookback.total_seconds()
-        return self._frame(grid, values, [self._endpoints[p].key for p in rows])
+        return self._frame(grid, values, [self._endpoints[p].column for p in rows])
 
     def latency_within(
         self, window: Window, threshold: float, endpoints: Sequence[Endpoint] | None = None
@@ -665,7 +665,7 @@ class DemoBackend:
 
         values = _ratio(within(grid.last) - within(grid.first),
                         self._increase(self._requests, rows, grid))
-        return self._frame(grid, values, [self._endpoints[p].key for p in rows])
+        return self._frame(grid, values, [self._endpoints[p].column for p in rows])
 
     def resource(
         self, window: Window, resource: Resource, services: Sequence[str] | None = None
@@ -726,7 +726,7 @@ class DemoBackend:
                 "throughput": requests / lookback.total_seconds(),
                 "error_ratio": _ratio(errors, requests),
             },
-            index=pd.Index([self._endpoints[p].key for p in rows], name="endpoint"),
+            index=pd.Index([self._endpoints[p].column for p in rows], name="endpoint"),
         )
         return frame[SUMMARY_COLUMNS]
 

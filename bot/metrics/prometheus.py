@@ -293,16 +293,16 @@ class PrometheusBackend:
         figures = {
             column: pd.Series(
                 {
-                    _endpoint(http, sample["metric"]).key: _number(sample["value"][1])
+                    _endpoint(http, sample["metric"]).column: _number(sample["value"][1])
                     for sample in self._instant(query, at)
                 },
                 dtype=float,
             )
             for column, query in queries.items()
         }
-        services = pd.Series({e.key: e.service for e in wanted}, dtype=object)
+        services = pd.Series({e.column: e.service for e in wanted}, dtype=object)
         frame = pd.DataFrame({"service": services, **figures})
-        frame = frame.reindex([e.key for e in wanted])[SUMMARY_COLUMNS]
+        frame = frame.reindex([e.column for e in wanted])[SUMMARY_COLUMNS]
         if frame[SUMMARY_COLUMNS[1:]].isna().all().all():
             raise NoDataError(
                 f"no requests recorded in the {format_duration(lookback)} "
@@ -339,8 +339,8 @@ class PrometheusBackend:
         result = self._query_range(query, window)
         found = {_endpoint(http, series["metric"]): series["values"] for series in result}
         # Ordered like ``endpoints()``: by service, route, method.
-        columns = {e.key: found[e] for e in sorted(found, key=_endpoint_order)}
-        wanted = None if endpoints is None else [e.key for e in endpoints]
+        columns = {e.column: found[e] for e in sorted(found, key=_endpoint_order)}
+        wanted = None if endpoints is None else [e.column for e in endpoints]
         return self._frame(signal, window, columns, wanted, "endpoint")
 
     def _service_frame(

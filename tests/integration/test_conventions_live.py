@@ -81,7 +81,7 @@ def test_detects_names_labels_and_unit(served: tuple[Naming, str]) -> None:
     assert backend.endpoints() == [endpoint]
     window = Window(start=DEMO_END - timedelta(minutes=10), end=DEMO_END,
                     step=timedelta(minutes=5))
-    median = backend.latency(window, 0.5, [endpoint])[endpoint.key].dropna()
+    median = backend.latency(window, 0.5, [endpoint])[endpoint.column].dropna()
     # In seconds whatever the histogram's unit: halfway through the (0.1, 0.2] bucket.
     assert median.to_numpy() == pytest.approx(0.15, rel=1e-6)
     assert any(naming.histogram in check.detail for check in backend.check() if check.ok)

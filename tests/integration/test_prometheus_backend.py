@@ -62,13 +62,13 @@ def test_discovery_in_a_window_without_data_says_so(prometheus_backend: Promethe
 def test_endpoint_signals_have_the_right_shape_and_plausible_values(
     prometheus_backend: PrometheusBackend, demo_workload: DemoWorkload
 ) -> None:
-    keys = sorted(e.key for e in demo_workload.endpoints)
+    columns = sorted(e.column for e in demo_workload.endpoints)
     throughput = prometheus_backend.throughput(WINDOW)
     latency = prometheus_backend.latency(WINDOW, 0.95)
     errors = prometheus_backend.error_ratio(WINDOW)
     expected_steps = int((WINDOW.end - WINDOW.start) / WINDOW.step) + 1
     for frame in (throughput, latency, errors):
-        assert sorted(frame.columns) == keys
+        assert sorted(frame.columns) == columns
         assert len(frame.index) == expected_steps
         assert str(frame.index.tz) == "UTC"
         assert frame.index[0] == WINDOW.start and frame.index[-1] == WINDOW.end
@@ -89,9 +89,9 @@ def test_filters_return_only_the_endpoints_asked_for(
 ) -> None:
     chosen = demo_workload.endpoints[:2]
     frame = prometheus_backend.latency(WINDOW, 0.5, chosen)
-    assert list(frame.columns) == [e.key for e in chosen]
+    assert list(frame.columns) == [e.column for e in chosen]
     one = prometheus_backend.latency(WINDOW, 0.5, chosen[:1])
-    np.testing.assert_allclose(one[chosen[0].key], frame[chosen[0].key])
+    np.testing.assert_allclose(one[chosen[0].column], frame[chosen[0].column])
 
 
 def test_higher_quantiles_are_never_lower(prometheus_backend: PrometheusBackend) -> None:
@@ -119,10 +119,10 @@ def test_summary_has_a_row_per_endpoint(
 ) -> None:
     summary = prometheus_backend.summary(DEMO_END, timedelta(hours=1))
     assert list(summary.columns) == SUMMARY_COLUMNS
-    assert sorted(summary.index) == sorted(e.key for e in demo_workload.endpoints)
+    assert sorted(summary.index) == sorted(e.column for e in demo_workload.endpoints)
     assert (summary["p50"] <= summary["p95"]).all() and (summary["p95"] <= summary["p99"]).all()
     assert (summary["throughput"] > 0).all()
-    services = {e.key: e.service for e in demo_workload.endpoints}
+    services = {e.column: e.service for e in demo_workload.endpoints}
     assert summary["service"].to_dict() == services
 
 

@@ -280,7 +280,7 @@ def test_prometheus_stopped_mid_session(
     assert not second.running
     with pytest.raises(UnreachableError, match="connection refused"):
         backend.throughput(WINDOW, [ITEMS])
-    assert before[ITEMS.key].notna().all()
+    assert before[ITEMS.column].notna().all()
     # The shared server, and a backend pointed at it, are unaffected.
     assert not prometheus_backend.throughput(Window(start=DEMO_END - timedelta(hours=1),
                                                     end=DEMO_END)).empty
@@ -292,11 +292,11 @@ def test_tricky_label_values_are_matched_literally(tiny_server: PrometheusServer
     assert tricky in backend.endpoints()
     rates = {route: rate for _, route, method, rate in TINY_ENDPOINTS if method == "GET"}
     frame = backend.throughput(WINDOW, [tricky])
-    assert list(frame.columns) == [tricky.key]
-    assert frame[tricky.key].to_numpy() == pytest.approx(rates[TRICKY_ROUTE])
+    assert list(frame.columns) == [tricky.column]
+    assert frame[tricky.column].to_numpy() == pytest.approx(rates[TRICKY_ROUTE])
     both = backend.throughput(WINDOW, [tricky, ITEMS])
-    assert both[ITEMS.key].to_numpy() == pytest.approx(rates["/api/items"])
-    assert both[tricky.key].to_numpy() == pytest.approx(rates[TRICKY_ROUTE])
+    assert both[ITEMS.column].to_numpy() == pytest.approx(rates["/api/items"])
+    assert both[tricky.column].to_numpy() == pytest.approx(rates[TRICKY_ROUTE])
 
 
 @pytest.mark.parametrize(
@@ -321,9 +321,9 @@ def test_hostile_values_match_nothing_else(tiny_server: PrometheusServer, route:
         backend.error_ratio(WINDOW, [hostile, Endpoint(service="x", route=route, method="GET")])
     # Next to a real endpoint it is an empty column: no other series leak into it.
     frame = backend.latency(WINDOW, 0.5, [ITEMS, hostile])
-    assert list(frame.columns) == [ITEMS.key, hostile.key]
-    assert frame[hostile.key].isna().all()
-    assert frame[ITEMS.key].notna().all()
+    assert list(frame.columns) == [ITEMS.column, hostile.column]
+    assert frame[hostile.column].isna().all()
+    assert frame[ITEMS.column].notna().all()
 
 
 def test_refused_credentials_are_named_not_retried_and_not_echoed() -> None:

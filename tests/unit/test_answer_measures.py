@@ -27,7 +27,7 @@ def test_share_within_a_bucket_bound_is_exact(
         for e in endpoints:
             expected = within(demo_workload, e.key, bound, START, END) / requests(
                 demo_workload, e.key, START, END)
-            assert frame[e.key].iloc[-1] == pytest.approx(expected, rel=1e-12)
+            assert frame[e.column].iloc[-1] == pytest.approx(expected, rel=1e-12)
 
 
 def test_no_bucket_at_the_threshold_is_said_not_guessed(demo_backend: DemoBackend) -> None:
@@ -41,8 +41,9 @@ def test_counts_are_rates_times_seconds(
     endpoints = [e for e in demo_backend.endpoints() if e.service == "payments"]
     reading = read_endpoints(demo_backend, Measure.ERROR_COUNT, None, endpoints, START, END)
     for e in endpoints:
-        assert reading.values[e.key] == pytest.approx(errors(demo_workload, e.key, START, END))
-        assert reading.traffic[e.key] == pytest.approx(requests(demo_workload, e.key, START, END))
+        assert reading.values[e.column] == pytest.approx(errors(demo_workload, e.key, START, END))
+        assert reading.traffic[e.column] == pytest.approx(
+            requests(demo_workload, e.key, START, END))
     # The series is errors per second per step: summed over the steps, the same errors.
     step = (reading.series.index[1] - reading.series.index[0]).total_seconds()
     total = float(np.nansum(reading.series.to_numpy()) * step)
@@ -54,6 +55,6 @@ def test_peak_throughput_is_the_busiest_step(demo_backend: DemoBackend) -> None:
     endpoint = [e for e in demo_backend.endpoints() if e.key == "POST /api/checkout"]
     peak = read_endpoints(demo_backend, Measure.THROUGHPUT, Statistic.MAX, endpoint, START, END)
     mean = read_endpoints(demo_backend, Measure.THROUGHPUT, None, endpoint, START, END)
-    key = endpoint[0].key
+    key = endpoint[0].column
     assert peak.values[key] == pytest.approx(float(np.nanmax(peak.series[key])))
     assert peak.values[key] > 1.5 * mean.values[key]  # dinner is busier than the day's mean

@@ -167,7 +167,7 @@ def test_demo_busy_time_and_resources_follow_the_arrays(
     busy = demo_backend.busy_time(window, [SEARCH])
     series = [s for s, e in enumerate(demo_workload.series_endpoints()) if e == SEARCH]
     np.testing.assert_allclose(
-        busy[SEARCH.key].to_numpy(), demo_workload.duration_sum[series, minutes].sum(axis=0) / 60
+        busy[SEARCH.column].to_numpy(), demo_workload.duration_sum[series, minutes].sum(axis=0) / 60
     )
     v = demo_workload.services.index("menu")
     cores = demo_backend.resource(window, Resource.CPU_CORES, ["menu"])["menu"]

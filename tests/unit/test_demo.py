@@ -217,7 +217,7 @@ def test_order_history_latency_steps_up(workload: DemoWorkload, backend: DemoBac
                                     rate_window=hour), 0.95, [HISTORY])
     after = backend.latency(Window(start=step + hour, end=step + timedelta(hours=25),
                                    step=hour, rate_window=hour), 0.95, [HISTORY])
-    ratio = after[HISTORY.key].median() / before[HISTORY.key].median()
+    ratio = after[HISTORY.column].median() / before[HISTORY.column].median()
     assert ratio >= 3, ratio
 
 
@@ -229,12 +229,12 @@ def test_checkout_errors_spike_after_the_deploy_and_recover_after_the_rollback(
     deploys = {(d.service, d.time) for d in workload.deploys}
     assert ("payments", spike.start) in deploys and ("payments", spike.end) in deploys
     during = backend.summary(spike.end, spike.end - spike.start, [CHECKOUT])
-    assert during.loc[CHECKOUT.key, "error_ratio"] >= 0.05
+    assert during.loc[CHECKOUT.column, "error_ratio"] >= 0.05
     six_hours = timedelta(hours=6)
     before = backend.summary(spike.start, six_hours, [CHECKOUT])
     after = backend.summary(spike.end + six_hours + timedelta(minutes=5), six_hours, [CHECKOUT])
-    assert before.loc[CHECKOUT.key, "error_ratio"] < 0.01
-    assert after.loc[CHECKOUT.key, "error_ratio"] < 0.01
+    assert before.loc[CHECKOUT.column, "error_ratio"] < 0.01
+    assert after.loc[CHECKOUT.column, "error_ratio"] < 0.01
 
 
 def test_search_cpu_saturates_at_dinner_after_its_deploy_and_latency_follows(
@@ -244,7 +244,7 @@ def test_search_cpu_saturates_at_dinner_after_its_deploy_and_latency_follows(
     window = Window(start=workload.start + timedelta(minutes=5), end=workload.end,
                     step=timedelta(minutes=5))
     cpu = local_index(backend.cpu(window, ["search"]))["search"]
-    p95 = local_index(backend.latency(window, 0.95, [SEARCH]))[SEARCH.key]
+    p95 = local_index(backend.latency(window, 0.95, [SEARCH]))[SEARCH.column]
     hours = pd.DatetimeIndex(cpu.index).hour
     at_dinner = (hours >= 19) & (hours < 21)
     dinner_cpu = cpu[at_dinner].groupby(pd.DatetimeIndex(cpu[at_dinner].index).date).max()
@@ -320,8 +320,8 @@ def test_frames_are_indexed_by_step_ends_with_the_columns_asked_for(
     expected = pd.date_range(END - timedelta(hours=2), END, freq="5min")
     assert list(frame.index) == list(expected) and len(frame) == 25
     assert str(pd.DatetimeIndex(frame.index).tz) == "UTC"
-    assert list(frame.columns) == [CHECKOUT.key, HISTORY.key]
-    assert list(backend.latency(window).columns) == [e.key for e in backend.endpoints()]
+    assert list(frame.columns) == [CHECKOUT.column, HISTORY.column]
+    assert list(backend.latency(window).columns) == [e.column for e in backend.endpoints()]
     assert list(backend.cpu(window, ["search"]).columns) == ["search"]
     assert list(backend.memory(window).columns) == backend.services()
     # Not aligned: points at start, start + step, ... up to the end.
@@ -335,8 +335,8 @@ def test_error_ratio_is_nan_without_requests_and_zero_without_errors(
     # Refunds are rare at night: short lookbacks with and without requests.
     night = datetime(2026, 6, 9, 1, 0, tzinfo=UTC)
     window = Window(start=night, end=night + timedelta(hours=3), step=timedelta(minutes=2))
-    ratio = backend.error_ratio(window, [REFUND])[REFUND.key]
-    rps = backend.throughput(window, [REFUND])[REFUND.key]
+    ratio = backend.error_ratio(window, [REFUND])[REFUND.column]
+    rps = backend.throughput(window, [REFUND])[REFUND.column]
     assert ((rps == 0) == ratio.isna()).all()
     assert (rps == 0).any() and (ratio == 0).any()
 
@@ -355,7 +355,7 @@ def test_windows_outside_the_data_are_refused_with_the_span(backend: DemoBackend
 def test_a_window_reaching_before_the_data_has_gaps_there(backend: DemoBackend) -> None:
     start = END - timedelta(days=DAYS, hours=1)
     window = Window(start=start, end=start + timedelta(hours=3), step=timedelta(minutes=10))
-    frame = backend.throughput(window, [CHECKOUT])[CHECKOUT.key]
+    frame = backend.throughput(window, [CHECKOUT])[CHECKOUT.column]
     assert frame.iloc[:7].isna().all()  # lookbacks that start before the data
     assert frame.iloc[7:].notna().all()
 
@@ -377,8 +377,8 @@ def test_summary_has_the_agreed_columns_and_matches_the_series(
     at, lookback = END - timedelta(hours=3), timedelta(hours=1)
     summary = backend.summary(at, lookback)
     assert list(summary.columns) == SUMMARY_COLUMNS
-    assert list(summary.index) == [e.key for e in backend.endpoints()]
-    assert summary.loc[CHECKOUT.key, "service"] == "payments"
+    assert list(summary.index) == [e.column for e in backend.endpoints()]
+    assert summary.loc[CHECKOUT.column, "service"] == "payments"
     assert (summary["p50"] <= summary["p95"]).all() and (summary["p95"] <= summary["p99"]).all()
     point = Window(start=at, end=at + timedelta(minutes=1), rate_window=lookback)
     assert summary["throughput"].to_numpy() == pytest.approx(
@@ -386,4 +386,4 @@ def test_summary_has_the_agreed_columns_and_matches_the_series(
     assert summary["p95"].to_numpy() == pytest.approx(
         backend.latency(point, 0.95).iloc[0].to_numpy())
     only = backend.summary(at, lookback, [HISTORY])
-    assert list(only.index) == [HISTORY.key]
+    assert list(only.index) == [HISTORY.column]

@@ -113,7 +113,7 @@ def test_error_budget_burn_pages() -> None:
 
     errors = np.abs(0.002 + 0.0005 * np.random.default_rng(5).standard_normal(N))
     errors[CHANGE_AT:] = 0.3
-    result = find(batch((ERR, errors, BUSY)), SINCE, {ERR.endpoint or "": SLO(error_ratio=0.01)})
+    result = find(batch((ERR, errors, BUSY)), SINCE, {ERR.column or "": SLO(error_ratio=0.01)})
     assert result.findings[0].severity is Severity.CRITICAL
     assert "14.4×" in result.findings[0].first_mover.slo
 
