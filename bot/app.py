@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 
 from bot.ask.answer import Sources
@@ -24,6 +24,20 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def clock_at(text: str | None, zone: tzinfo) -> Clock:
+    """The clock for ``--at TEXT``: stopped at that moment (in ``zone`` unless the text gives
+    its own offset), or the real one when ``text`` is empty. ValueError says what was wrong."""
+    if not text:
+        return utc_now
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--at: expected a time like 2026-11-20T14:00, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return lambda: moment
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TextIO
 
 from bot import __version__
-from bot.app import Perfbot, build
+from bot.app import Perfbot, build, clock_at
 from bot.ask.answer import AnswerKind, ask
 from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
@@ -155,16 +155,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _build(args: argparse.Namespace, *, demo: bool = False) -> Perfbot:
     """The bot for this command; ``--at`` stops its clock at that moment."""
     settings = _settings(args)
-    text = getattr(args, "at", None)
-    if not text:
-        return build(settings, demo=demo)
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--at: expected a time like 2026-11-20T14:00, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=settings.zone)
-    return build(settings, clock=lambda: moment, demo=demo)
+        clock = clock_at(getattr(args, "at", None), settings.zone)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return build(settings, clock=clock, demo=demo)
 
 
 def _duration(option: str, text: str) -> timedelta:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from typing import TextIO
 
-from bot.app import build
+from bot.app import build, clock_at
 from bot.config import load_settings
 from bot.detection import HISTORY, WINDOW, run_cycle
 from bot.durations import format_duration, parse_duration
@@ -45,19 +44,12 @@ def cmd_detect(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    at_text = getattr(args, "at", None)
-    if at_text:
-        try:
-            moment = datetime.fromisoformat(at_text)
-        except ValueError:
-            print(f"perfbot: --at: expected a time like 2026-11-20T14:00, got {at_text!r}",
-                  file=sys.stderr)
-            return EXIT_USAGE
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=settings.zone)
-        bot = build(settings, clock=lambda: moment)
-    else:
-        bot = build(settings)
+    try:
+        clock = clock_at(getattr(args, "at", None), settings.zone)
+    except ValueError as exc:
+        print(f"perfbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    bot = build(settings, clock=clock)
     at = bot.now()
     deploys = bot.backend.workload.deploys if isinstance(bot.backend, DemoBackend) else []
     playbooks = load_playbooks(settings.playbooks_dir).playbooks

@@ -16,7 +16,7 @@ from typing import TextIO
 
 import pandas as pd
 
-from bot.app import Clock, build, utc_now
+from bot.app import build, clock_at
 from bot.config import Settings, load_settings
 from bot.metrics.base import Endpoint, MetricsBackend, Signal, Window
 from bot.metrics.demo import DemoBackend, DemoWorkload, Scenario
@@ -116,10 +116,10 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     _print_problems(result, out)
     if not folder.is_dir():
         return EXIT_USAGE
-    clock = _clock(args.at, settings)
-    if clock is None:
-        print(f"perfbot: --at: expected a time like 2026-11-20T14:00, got {args.at!r}",
-              file=sys.stderr)
+    try:
+        clock = clock_at(args.at, settings.zone)
+    except ValueError as exc:
+        print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     backend = build(settings, clock=clock, demo=True).backend
     assert isinstance(backend, DemoBackend)  # demo=True builds the demo backend
@@ -130,18 +130,6 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
         situation = scenario_situation(scenario, backend.workload, backend)
         _print_scenario(scenario, situation, result.playbooks, settings, args.verbose, out)
     return EXIT_FAILED if result.problems else EXIT_OK
-
-
-def _clock(text: str | None, settings: Settings) -> Clock | None:
-    if not text:
-        return utc_now
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=settings.zone)
-    return lambda: moment
 
 
 def _print_scenario(

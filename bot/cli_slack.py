@@ -11,14 +11,13 @@ import argparse
 import logging
 import sys
 from contextlib import suppress
-from datetime import datetime
 from threading import Event, Thread
 from typing import TYPE_CHECKING, TextIO
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app import Clock, build, utc_now
+from bot.app import build, clock_at
 from bot.config import ConfigError, Settings, load_settings
 from bot.slack.app import build_slack_app, make_http_server, make_web_client
 
@@ -84,25 +83,15 @@ def _secret(settings: Settings, field: str, variable: str, why: str) -> str:
     return str(value.get_secret_value()).strip()
 
 
-def _clock(args: argparse.Namespace, settings: Settings) -> Clock:
-    text = getattr(args, "at", None)
-    if not text:
-        return utc_now
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise NotReady(f"--at: expected a time like 2026-11-20T14:00, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=settings.zone)
-    return lambda: moment
-
-
 def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float) -> int:
     # A no-op where logging is already set up (tests); secrets never reach these lines.
     logging.basicConfig(level=getattr(args, "log_level", "info").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(args.config)
-    clock = _clock(args, settings)
+    try:
+        clock = clock_at(getattr(args, "at", None), settings.zone)
+    except ValueError as exc:
+        raise NotReady(str(exc)) from None
     token = _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",
                     "the bot token (xoxb-…) from your app's OAuth & Permissions page")
     if args.http is None:

@@ -3,7 +3,6 @@ stand-in of the Slack Web API (``tests/slack_standin.py``) that records what it 
 
 from __future__ import annotations
 
-import argparse
 import io
 import itertools
 import json
@@ -26,7 +25,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import Perfbot
 from bot.ask.answer import Answer, ask
 from bot.authz import OnCall, nobody_on_call
-from bot.cli_slack import add_slack_commands
+from bot.cli import _parser
 from bot.config import Settings
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoBackend
@@ -393,11 +392,7 @@ def test_bot_messages_in_dms_are_ignored(bot: Bot, slack: SlackStandIn) -> None:
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    parser = argparse.ArgumentParser(prog="perfbot")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config")
-    add_slack_commands(parser.add_subparsers(required=True), common)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)  # the real command line
     code = args.func(args, io.StringIO())
     return code, capsys.readouterr().err
 
@@ -431,6 +426,18 @@ def test_run_names_the_missing_variable(
     assert code == 2
     assert f"{missing} is not set" in err
     assert "Traceback" not in err
+
+
+def test_run_refuses_a_bad_at_before_calling_slack(
+    no_slack_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], slack: SlackStandIn
+) -> None:
+    no_slack_env.setenv("SLACK_BOT_TOKEN", TOKEN)
+    no_slack_env.setenv("SLACK_SIGNING_SECRET", SECRET)
+    code, err = run(["run", "--http", "0", "--slack-api-url", slack.api_url,
+                     "--at", "tomorrow"], capsys)
+    assert code == 2
+    assert "--at: expected a time like 2026-11-20T14:00, got 'tomorrow'" in err
+    assert slack.calls() == []
 
 
 def test_run_reports_what_slack_said_about_a_wrong_token(
