@@ -249,6 +249,14 @@ class MetricsBackend(Protocol):
 SUMMARY_COLUMNS = ["service", "p50", "p95", "p99", "throughput", "error_ratio"]
 
 
+def check_summary_arguments(at: datetime, lookback: timedelta) -> None:
+    """What every backend's ``summary`` refuses, with the same words."""
+    if at.tzinfo is None:
+        raise MetricsError("the summary time must be timezone-aware")
+    if lookback < timedelta(seconds=1):
+        raise MetricsError(f"expected a lookback of at least 1s, got {lookback}")
+
+
 def latency_quantiles(
     backend: MetricsBackend,
     window: Window,

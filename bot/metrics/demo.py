@@ -35,6 +35,7 @@ from bot.metrics.base import (
     SeriesValue,
     Signal,
     Window,
+    check_summary_arguments,
 )
 from bot.metrics.histogram import histogram_quantile
 
@@ -704,10 +705,7 @@ class DemoBackend:
         lookback: timedelta = timedelta(hours=1),
         endpoints: Sequence[Endpoint] | None = None,
     ) -> pd.DataFrame:
-        if at.tzinfo is None:
-            raise MetricsError("the summary time must be timezone-aware")
-        if lookback <= timedelta(0):
-            raise MetricsError(f"expected a positive lookback, got {lookback}")
+        check_summary_arguments(at, lookback)
         rows = self._endpoint_rows(endpoints)
         first, last, valid = self._lookback(np.array([pd.Timestamp(at).value]), lookback)
         if not valid[0]:

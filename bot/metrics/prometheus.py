@@ -41,6 +41,7 @@ from bot.metrics.base import (
     Signal,
     UnreachableError,
     Window,
+    check_summary_arguments,
 )
 from bot.metrics.conventions import DetectionError, HttpMetrics, resolve_http_metrics
 
@@ -275,10 +276,7 @@ class PrometheusBackend:
         lookback: timedelta = timedelta(hours=1),
         endpoints: Sequence[Endpoint] | None = None,
     ) -> pd.DataFrame:
-        if at.tzinfo is None:
-            raise MetricsError("the summary time must be timezone-aware")
-        if lookback < timedelta(seconds=1):
-            raise MetricsError(f"expected a lookback of at least 1s, got {lookback}")
+        check_summary_arguments(at, lookback)
         http = self.http_metrics()
         wanted = list(endpoints) if endpoints is not None else self.endpoints(
             Window(start=at - lookback, end=at)

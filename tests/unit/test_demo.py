@@ -387,3 +387,16 @@ def test_summary_has_the_agreed_columns_and_matches_the_series(
         backend.latency(point, 0.95).iloc[0].to_numpy())
     only = backend.summary(at, lookback, [HISTORY])
     assert list(only.index) == [HISTORY.column]
+
+
+@pytest.mark.parametrize(
+    ("at", "lookback", "says"),
+    [(END.replace(tzinfo=None), timedelta(hours=1), "timezone-aware"),
+     (END, timedelta(0), "expected a lookback of at least 1s"),
+     (END, timedelta(milliseconds=500), "expected a lookback of at least 1s")],
+)
+def test_summary_refuses_what_prometheus_refuses(
+    backend: DemoBackend, at: datetime, lookback: timedelta, says: str
+) -> None:
+    with pytest.raises(MetricsError, match=says):
+        backend.summary(at, lookback)
