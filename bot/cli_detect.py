@@ -12,7 +12,7 @@ from bot.detection import HISTORY, WINDOW, run_cycle
 from bot.durations import format_duration, parse_duration
 from bot.metrics.base import MetricsError
 from bot.metrics.demo import DemoBackend
-from bot.playbooks import load_playbooks
+from bot.playbooks.loading import load_playbooks
 from bot.render.alert import alert_text, build_alert
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -20,17 +20,12 @@ from bot.app import build, clock_at
 from bot.config import Settings, load_settings
 from bot.metrics.base import Endpoint, MetricsBackend, Signal, Window
 from bot.metrics.demo import DemoBackend, DemoWorkload, Scenario
-from bot.playbooks import (
-    LoadResult,
-    Playbook,
-    Situation,
-    evaluate,
-    format_evidence,
-    gather_evidence,
-    load_playbooks,
-    match_playbooks,
-    render_diagnostics,
-)
+from bot.playbooks.diagnostics import gather_evidence
+from bot.playbooks.evidence import format_evidence
+from bot.playbooks.loading import LoadResult, load_playbooks
+from bot.playbooks.matching import Situation, evaluate, match_playbooks
+from bot.playbooks.rendering import render_diagnostics
+from bot.playbooks.schema import Playbook
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

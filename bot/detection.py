@@ -36,21 +36,11 @@ from bot.metrics.base import (
 )
 from bot.metrics.demo import Deploy
 from bot.metrics.prometheus import PrometheusBackend
-from bot.playbooks import (
-    AFTER_DEPLOY_WINDOW,
-    CHANGES,
-    DiagnosticResult,
-    EvidenceValue,
-    Playbook,
-    PlaybookMatch,
-    QueryNames,
-    RenderedDiagnostic,
-    Situation,
-    gather_evidence,
-    match_playbooks,
-    render_diagnostics,
-    run_diagnostics,
-)
+from bot.playbooks.diagnostics import DiagnosticResult, gather_evidence, run_diagnostics
+from bot.playbooks.evidence import AFTER_DEPLOY_WINDOW, CHANGES, EvidenceValue
+from bot.playbooks.matching import PlaybookMatch, Situation, match_playbooks
+from bot.playbooks.rendering import QueryNames, RenderedDiagnostic, render_diagnostics
+from bot.playbooks.schema import Playbook
 
 STEP = timedelta(minutes=5)
 HISTORY = timedelta(days=28)

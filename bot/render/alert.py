@@ -19,7 +19,8 @@ from bot.analytics.findings import Anomaly, ChartData, Severity
 from bot.detection import Explained
 from bot.durations import format_duration
 from bot.metrics.base import Signal
-from bot.playbooks import DiagnosticResult, format_unit, render_steps
+from bot.playbooks.diagnostics import DiagnosticResult, format_unit
+from bot.playbooks.rendering import render_steps
 
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
 _EMOJI = {Severity.CRITICAL: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}

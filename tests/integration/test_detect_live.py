@@ -12,7 +12,8 @@ from bot.detection import run_cycle
 from bot.metrics.base import MetricsError, QueryRejectedError, SeriesValue, Signal
 from bot.metrics.demo import DemoBackend
 from bot.metrics.prometheus import PrometheusBackend
-from bot.playbooks import format_unit, load_playbooks
+from bot.playbooks.diagnostics import format_unit
+from bot.playbooks.loading import load_playbooks
 from bot.render.alert import build_alert
 from tests.conftest import DEMO_END
 

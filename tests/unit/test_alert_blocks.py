@@ -13,7 +13,7 @@ from bot.analytics.findings import Severity
 from bot.authz import Act
 from bot.detection import run_cycle
 from bot.metrics.demo import DemoBackend, DemoWorkload
-from bot.playbooks import load_playbooks
+from bot.playbooks.loading import load_playbooks
 from bot.render.alert import AlertMessage, Section, actions, build_alert
 from bot.render.blocks import (
     ALERT_ACTIONS_BLOCK,

@@ -9,7 +9,8 @@ from bot.analytics.findings import Anomaly, Change, ChartData, Finding, SeriesKe
 from bot.detection import Explained, explain, run_cycle
 from bot.metrics.base import SeriesValue, Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
-from bot.playbooks import DiagnosticResult, load_playbooks
+from bot.playbooks.diagnostics import DiagnosticResult
+from bot.playbooks.loading import load_playbooks
 from bot.render.alert import SECTION_LIMIT, alert_text, build_alert, diagnostic_lines
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -19,15 +19,11 @@ from bot.cli_playbooks import add_playbook_commands, scenario_situation
 from bot.metrics.base import MetricsError, QueryRejectedError
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.prometheus import PrometheusBackend
-from bot.playbooks import (
-    Playbook,
-    Situation,
-    load_playbooks,
-    match_playbooks,
-    parse_playbook,
-    render_diagnostics,
-    run_diagnostics,
-)
+from bot.playbooks.diagnostics import run_diagnostics
+from bot.playbooks.loading import load_playbooks, parse_playbook
+from bot.playbooks.matching import Situation, match_playbooks
+from bot.playbooks.rendering import render_diagnostics
+from bot.playbooks.schema import Playbook
 from tests.conftest import DEMO_END
 from tests.prometheus_server import PrometheusServer, find_binaries
 

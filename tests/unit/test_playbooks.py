@@ -10,25 +10,13 @@ import pytest
 from pydantic import ValidationError
 
 from bot.metrics.base import Endpoint, Signal
-from bot.playbooks import (
-    EVIDENCE,
-    PLACEHOLDERS,
-    Playbook,
-    QueryNames,
-    Situation,
-    TemplateError,
-    compile_promql,
-    compile_url,
-    evaluate,
-    load_playbooks,
-    match_playbooks,
-    parse_condition,
-    parse_pattern,
-    parse_playbook,
-    render_diagnostics,
-    render_links,
-    render_steps,
-)
+from bot.playbooks.conditions import parse_condition, parse_pattern
+from bot.playbooks.evidence import EVIDENCE
+from bot.playbooks.loading import load_playbooks, parse_playbook
+from bot.playbooks.matching import Situation, evaluate, match_playbooks
+from bot.playbooks.rendering import QueryNames, render_diagnostics, render_links, render_steps
+from bot.playbooks.schema import Playbook
+from bot.playbooks.templates import PLACEHOLDERS, TemplateError, compile_promql, compile_url
 
 HOSTILE = 'a"} or vector(1) # \\'
 
