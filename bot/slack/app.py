@@ -9,6 +9,7 @@ Slack's server errors (5xx, with backoff) and connection errors.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import re
@@ -65,6 +66,7 @@ INVITE = ("I can't post in this channel: I'm not a member. Invite me with `/invi
           "(or ask me in a DM) and try again.")
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _WSGI_PATH = "/slack/events"
+ANSWER_WORKERS = 8  # answers at once; the rest wait their turn (their acks do not)
 
 
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
@@ -214,6 +216,39 @@ class Replier:
                 tell(text_message(f"The chart could not be posted. {_api_problem(exc)}"))
 
 
+Work = Callable[[], None]
+
+
+def _now(work: Work) -> None:
+    work()
+
+
+def after_ack(process_before_response: bool, workers: int) -> Callable[[Work], None]:
+    """Where the work after an ack runs. Bolt runs a slash command's listener, ``ack()``
+    included, on its listener pool (5 threads) and answers 404 when no ack came within
+    3 s, so answers running there made later commands' acks queue behind them. Each
+    answer gets a thread of its own instead, ``workers`` of them running at once (a
+    thread per answer, not a pool: nothing idles on after the bot stops). Inline when the
+    response waits for the listeners."""
+    if process_before_response:
+        return _now
+    running = threading.BoundedSemaphore(workers)
+    numbers = itertools.count(1)
+
+    def logged(work: Work) -> None:
+        with running:
+            try:
+                work()
+            except Exception:  # nobody joins this thread: say it here
+                log.exception("work after an ack failed")
+
+    def start(work: Work) -> None:
+        threading.Thread(target=logged, args=(work,), name=f"perfbot-answer-{next(numbers)}",
+                         daemon=True).start()
+
+    return start
+
+
 def question_problem(text: str) -> str | None:
     """Why a question cannot be asked as typed, or None."""
     if len(text) > MAX_QUESTION_CHARS:
@@ -267,11 +302,13 @@ def build_slack_app(
     audit: AuditStore | None = None,
     alerts: AlertBook | None = None,
     oncall: OnCall = nobody_on_call,
+    answer_workers: int = ANSWER_WORKERS,
 ) -> App:
     """The Bolt app. Without ``client`` the bot token comes from the settings; without
     ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode).
     Alert buttons are recorded in ``audit`` (default: the storage database's), "Show chart"
-    reads ``alerts``, and ``oncall`` says who is on call now (nobody until rotations exist)."""
+    reads ``alerts``, and ``oncall`` says who is on call now (nobody until rotations exist).
+    Questions are answered ``answer_workers`` at a time, after their ack."""
     settings = perfbot.settings
     if client is None:
         token = settings.slack_bot_token
@@ -290,6 +327,7 @@ def build_slack_app(
     )
     replier = Replier(perfbot, client)
     recent = RecentIds(perfbot.now)
+    later = after_ack(process_before_response, answer_workers)
 
     @app.middleware
     def once(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:
@@ -313,6 +351,9 @@ def build_slack_app(
     @app.command("/perf")
     def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
+        later(lambda: answer_command(command, respond, client))
+
+    def answer_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         text = str(command.get("text", "")).strip()
         channel, user = str(command["channel_id"]), str(command["user_id"])
 
@@ -338,8 +379,8 @@ def build_slack_app(
         channel, user = str(event["channel"]), event.get("user")
         thread_ts = str(event.get("thread_ts") or event["ts"])
         question = strip_mentions(str(event.get("text", ""))) or "help"
-        replier.reply(question, channel=channel, user=user, thread_ts=thread_ts,
-                      tell=_ephemeral(client, channel, user, thread_ts))
+        later(lambda: replier.reply(question, channel=channel, user=user, thread_ts=thread_ts,
+                                    tell=_ephemeral(client, channel, user, thread_ts)))
 
     @app.event("message")
     def direct_message(event: dict[str, Any], client: WebClient) -> None:
@@ -348,9 +389,9 @@ def build_slack_app(
         channel, user = str(event["channel"]), event.get("user")
         thread_ts = event.get("thread_ts")
         question = strip_mentions(str(event.get("text", ""))) or "help"
-        replier.reply(question, channel=channel, user=user,
-                      thread_ts=str(thread_ts) if thread_ts else None,
-                      tell=_ephemeral(client, channel, user, thread_ts))
+        later(lambda: replier.reply(question, channel=channel, user=user,
+                                    thread_ts=str(thread_ts) if thread_ts else None,
+                                    tell=_ephemeral(client, channel, user, thread_ts)))
 
     @app.event("app_home_opened")
     def home(event: dict[str, Any], client: WebClient) -> None:
@@ -450,6 +491,9 @@ def wsgi_app(app: App, path: str = _WSGI_PATH) -> Callable[..., Iterable[bytes]]
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a burst of commands beyond it has its connections
+    # dropped and retried by the client a second later, a second off Slack's three.
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):
