@@ -56,17 +56,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the stand-in and the Prometheus helpers live in tests/
 
 from bot.app import Perfbot  # noqa: E402
-from bot.config import Settings  # noqa: E402
+from bot.config import Settings, SlackSettings  # noqa: E402
 from bot.metrics.base import MetricsBackend  # noqa: E402
 from bot.metrics.demo import DemoBackend, DemoWorkload  # noqa: E402
 from bot.metrics.openmetrics import write_openmetrics  # noqa: E402
-from bot.slack.app import ANSWER_WORKERS, build_slack_app, make_http_server, make_web_client  # noqa: E402
+from bot.slack.app import build_slack_app, make_http_server, make_web_client  # noqa: E402
 from tests.conftest import DEMO_DAYS, DEMO_END, DEMO_SEED, prometheus_backend_for  # noqa: E402
 from tests.prometheus_server import Binaries, PrometheusServer, block_spans  # noqa: E402
 from tests.slack_standin import TOKEN, Call, SlackStandIn  # noqa: E402
 
 SECRET = "bench-signing-secret"
-USERS = {"U1": "Europe/Paris", "U2": "America/New_York", "U3": "Asia/Tokyo"}
+# One Slack user per sender (the bot caps questions in progress per person), in three zones.
+USERS = {f"U{n}": ("Europe/Paris", "America/New_York", "Asia/Tokyo")[n % 3]
+         for n in range(1, 201)}
 # Realistic questions, each answered from the 3 demo days (none is "no data" or help).
 QUESTIONS = (
     "p95 latency of checkout over the last 24h",
@@ -247,10 +249,10 @@ def serve_bot(spec: BotSpec, port: multiprocessing.SimpleQueue[int],
         DemoBackend(DemoWorkload.generate(end=DEMO_END, days=DEMO_DAYS, seed=DEMO_SEED))
         if spec.backend == "demo"
         else prometheus_backend_for(spec.backend, timeout=timedelta(seconds=30)))
-    perfbot = Perfbot(settings=Settings(), backend=backend, clock=lambda: DEMO_END)
+    settings = Settings(slack=SlackSettings(answer_workers=spec.answer_workers))
+    perfbot = Perfbot(settings=settings, backend=backend, clock=lambda: DEMO_END)
     app = build_slack_app(perfbot, client=make_web_client(TOKEN, base_url=spec.api_url),
-                          process_before_response=False, signing_secret=SECRET,
-                          answer_workers=spec.answer_workers)
+                          process_before_response=False, signing_secret=SECRET)
     server = make_http_server(app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port.put(server.server_port)
@@ -393,8 +395,8 @@ def main() -> None:
     parser.add_argument("--slow-requests", type=int, default=50, help="commands per slow run")
     parser.add_argument("--slow-concurrency", default="10,50",
                         help="levels on slow (at 1, each answer's seconds add up)")
-    parser.add_argument("--answer-workers", type=int, default=ANSWER_WORKERS,
-                        help="questions the app answers at once (build_slack_app's)")
+    parser.add_argument("--answer-workers", type=int, default=SlackSettings().answer_workers,
+                        help="answers computed at once (slack.answer_workers)")
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
     slow_levels = [int(level) for level in args.slow_concurrency.split(",")]

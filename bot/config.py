@@ -159,7 +159,8 @@ class StorageSettings(_Strict):
 
 
 class SlackSettings(_Strict):
-    """Who may acknowledge, snooze, resolve and escalate alerts from Slack.
+    """Who may acknowledge, snooze, resolve and escalate alerts from Slack, and how many
+    questions are worked on at once.
 
     Anyone may press "Show chart". Admins may do everything; so may ``allowed_users``,
     members of ``allowed_groups`` (Slack user groups, looked up and cached for
@@ -170,6 +171,10 @@ class SlackSettings(_Strict):
     allowed_users: list[str] = []
     allowed_groups: list[str] = []
     group_cache: Duration = parse_duration("5m")
+    # Answers computed at once (queries and charts); more wait, after their "looking…".
+    answer_workers: int = Field(default=8, ge=1, le=64)
+    # Questions one person may have in progress: nobody can take every answer slot.
+    questions_per_user: int = Field(default=3, ge=1, le=64)
 
     @field_validator("admins", "allowed_users")
     @classmethod

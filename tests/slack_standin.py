@@ -128,6 +128,12 @@ class SlackStandIn:
             self.state.holds[method].append(release)
         return release
 
+    def wait_until_held(self, method: str, timeout: float = 20.0) -> None:
+        """Block until every call ``hold`` prepared for ``method`` has arrived and waits."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: not self.state.holds.get(method), timeout):
+                raise AssertionError(f"the held calls of {method} never all came")
+
     def calls(self, method: str | None = None, *, delivered: bool = False) -> list[Call]:
         """Calls so far, of ``method`` only if given; ``delivered`` keeps the successful ones."""
         with self._changed:
@@ -209,6 +215,7 @@ class SlackStandIn:
         with self._changed:
             holds = self.state.holds.get(method)
             held = holds.popleft() if holds else None
+            self._changed.notify_all()
         if held is not None:
             held.wait(timeout=30)
         fault = self._next_fault(method)

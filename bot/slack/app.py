@@ -15,7 +15,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from socketserver import ThreadingMixIn
@@ -66,7 +68,6 @@ INVITE = ("I can't post in this channel: I'm not a member. Invite me with `/invi
           "(or ask me in a DM) and try again.")
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _WSGI_PATH = "/slack/events"
-ANSWER_WORKERS = 8  # answers at once; the rest wait their turn (their acks do not)
 
 
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
@@ -157,13 +158,42 @@ class UserZones:
             return self._default
 
 
+class InFlight:
+    """The questions each person has in progress, so one person cannot take every slot."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def admit(self, user: str | None) -> Iterator[bool]:
+        """Yields whether ``user`` may ask now; counts the question while it is answered."""
+        with self._lock:
+            admitted = user is None or self._counts[user] < self.limit
+            if admitted and user is not None:
+                self._counts[user] += 1
+        try:
+            yield admitted
+        finally:
+            if admitted and user is not None:
+                with self._lock:
+                    self._counts[user] -= 1
+                    if not self._counts[user]:
+                        del self._counts[user]
+
+
 class Replier:
-    """Turns one question into Slack calls: "looking…", then the answer, then its chart."""
+    """Turns one question into Slack calls: "looking…", then the answer, then its chart.
+    At most ``slack.answer_workers`` answers are computed at once (the others wait after
+    their "looking…"), and ``slack.questions_per_user`` per person."""
 
     def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
         self.perfbot = perfbot
         self.client = client
         self.zones = UserZones(client, perfbot.settings.zone)
+        self.in_flight = InFlight(perfbot.settings.slack.questions_per_user)
+        self._slots = threading.BoundedSemaphore(perfbot.settings.slack.answer_workers)
 
     def sources_for(self, user: str | None) -> Sources:
         return replace(self.perfbot.sources, tz=self.zones.zone(user))
@@ -181,6 +211,18 @@ class Replier:
         if problem is not None:
             tell(text_message(problem))
             return
+        with self.in_flight.admit(user) as admitted:
+            if not admitted:
+                tell(text_message(
+                    f"You already have {self.in_flight.limit} questions being answered; "
+                    "ask this one again when one of them is done."))
+                return
+            self._reply(question, channel=channel, user=user, thread_ts=thread_ts, tell=tell)
+
+    def _reply(
+        self, question: str, *, channel: str, user: str | None, thread_ts: str | None,
+        tell: Callable[[SlackMessage], None],
+    ) -> None:
         try:
             looking = self.client.chat_postMessage(
                 channel=channel, thread_ts=thread_ts, text=LOOKING)
@@ -190,7 +232,8 @@ class Replier:
         ts = str(looking["ts"])
         started = time.monotonic()
         try:
-            reply = self.answer(question, user)
+            with self._slots:
+                reply = self.answer(question, user)
             message = answer_message(reply)
         except Exception:  # the edge: whatever broke, the asker hears about it
             log.exception("answering %r failed", question)
@@ -223,24 +266,22 @@ def _now(work: Work) -> None:
     work()
 
 
-def after_ack(process_before_response: bool, workers: int) -> Callable[[Work], None]:
+def after_ack(process_before_response: bool) -> Callable[[Work], None]:
     """Where the work after an ack runs. Bolt runs a slash command's listener, ``ack()``
     included, on its listener pool (5 threads) and answers 404 when no ack came within
     3 s, so answers running there made later commands' acks queue behind them. Each
-    answer gets a thread of its own instead, ``workers`` of them running at once (a
-    thread per answer, not a pool: nothing idles on after the bot stops). Inline when the
-    response waits for the listeners."""
+    answer gets a thread of its own instead (not a pool: nothing idles on after the bot
+    stops); the ``Replier`` caps how many compute at once. Inline when the response waits
+    for the listeners."""
     if process_before_response:
         return _now
-    running = threading.BoundedSemaphore(workers)
     numbers = itertools.count(1)
 
     def logged(work: Work) -> None:
-        with running:
-            try:
-                work()
-            except Exception:  # nobody joins this thread: say it here
-                log.exception("work after an ack failed")
+        try:
+            work()
+        except Exception:  # nobody joins this thread: say it here
+            log.exception("work after an ack failed")
 
     def start(work: Work) -> None:
         threading.Thread(target=logged, args=(work,), name=f"perfbot-answer-{next(numbers)}",
@@ -302,13 +343,11 @@ def build_slack_app(
     audit: AuditStore | None = None,
     alerts: AlertBook | None = None,
     oncall: OnCall = nobody_on_call,
-    answer_workers: int = ANSWER_WORKERS,
 ) -> App:
     """The Bolt app. Without ``client`` the bot token comes from the settings; without
     ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode).
     Alert buttons are recorded in ``audit`` (default: the storage database's), "Show chart"
-    reads ``alerts``, and ``oncall`` says who is on call now (nobody until rotations exist).
-    Questions are answered ``answer_workers`` at a time, after their ack."""
+    reads ``alerts``, and ``oncall`` says who is on call now (nobody until rotations exist)."""
     settings = perfbot.settings
     if client is None:
         token = settings.slack_bot_token
@@ -327,7 +366,7 @@ def build_slack_app(
     )
     replier = Replier(perfbot, client)
     recent = RecentIds(perfbot.now)
-    later = after_ack(process_before_response, answer_workers)
+    later = after_ack(process_before_response)
 
     @app.middleware
     def once(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:

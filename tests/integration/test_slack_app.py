@@ -193,6 +193,48 @@ def test_slash_command_is_acknowledged_while_prometheus_takes_ten_seconds(
     assert slack.calls("upload")[0].args["bytes"] > 0
 
 
+def test_commands_are_acknowledged_while_many_answers_are_stuck(
+    slack: SlackStandIn, demo_backend: DemoBackend
+) -> None:
+    # Bolt runs listeners on 5 threads: answers that waited there kept later acks waiting
+    # until Bolt gave up (404). Seven answers stuck on Slack must not hold the eighth's ack.
+    stuck = [slack.hold("chat.postMessage") for _ in range(7)]
+    with Bot(perfbot_for(demo_backend), slack, inline=False) as served:
+        for n in range(1, 8):
+            assert served.command("p95 of orders last 24h", user=f"U{n}").status_code == 200
+        slack.wait_until_held("chat.postMessage")
+        assert served.command("help", user="U8").status_code == 200
+        slack.wait_for("response_url")  # help is answered while the seven still wait
+        for release in stuck:
+            release.set()
+        slack.wait_for("chat.update", count=7)
+    assert len(slack.calls("chat.postMessage", delivered=True)) == 7
+
+
+def test_one_person_may_have_three_questions_in_progress(
+    slack: SlackStandIn, demo_backend: DemoBackend
+) -> None:
+    stuck = [slack.hold("chat.postMessage") for _ in range(3)]
+    with Bot(perfbot_for(demo_backend), slack, inline=False) as served:
+        for _ in range(3):
+            served.command("p95 of orders last 24h", user="U1")
+        slack.wait_until_held("chat.postMessage")
+        served.command("p99 of orders last 24h", user="U1")
+        (refusal,) = slack.wait_for("response_url")
+        assert refusal.args["response_type"] == "ephemeral"
+        assert refusal.args["text"].startswith("You already have 3 questions being answered")
+        served.command("p99 of orders last 24h", user="U2")  # somebody else is answered
+        (other,) = slack.wait_for("chat.update")
+        assert other.args["text"] == answer_message(
+            expected(perfbot_for(demo_backend), "p99 of orders last 24h", user="U2")).text
+        for release in stuck:
+            release.set()
+        slack.wait_for("chat.update", count=4)
+        served.command("p99 of orders last 24h", user="U1")  # done: U1 may ask again
+        slack.wait_for("chat.update", count=5)
+    assert len(slack.calls("response_url")) == 1
+
+
 def test_rate_limited_post_is_retried_and_delivered_once(bot: Bot, slack: SlackStandIn) -> None:
     slack.rate_limit("chat.postMessage", retry_after=1)
     assert bot.command("p95 of orders last 24h").status_code == 200
