@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from contextlib import suppress
-from threading import Event, Thread
+from threading import Event, Thread, current_thread, main_thread
 from typing import TYPE_CHECKING, TextIO
 
+from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import build, clock_at
 from bot.config import ConfigError, Settings, load_settings
-from bot.slack.app import build_slack_app, make_http_server, make_web_client
+from bot.slack.app import Replier, build_slack_app, make_http_server, make_web_client
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PING_INTERVAL = 10.0  # seconds between Socket Mode pings (slack_bolt's default)
+GRACE = 10.0  # seconds answers in progress get when the bot stops
 
 
 class NotReady(Exception):
@@ -61,13 +64,15 @@ def add_slack_commands(
 
 def cmd_run(
     args: argparse.Namespace, out: TextIO, stop: Event | None = None, *,
-    ping_interval: float = PING_INTERVAL,
+    ping_interval: float = PING_INTERVAL, grace: float = GRACE,
 ) -> int:
     """Run until Ctrl-C, or until ``stop`` is set (tests: the bot then closes its connection
     and threads and returns). ``ping_interval`` is how often Socket Mode checks its
-    WebSocket, hence how soon a silently dropped connection is replaced (about twice it)."""
+    WebSocket, hence how soon a silently dropped connection is replaced (about twice it).
+    On the way out, answers in progress get ``grace`` seconds; the askers of the others are
+    told to ask again."""
     try:
-        return _run(args, out, stop or Event(), ping_interval)
+        return _run(args, out, stop or Event(), ping_interval, grace)
     except ConfigError as exc:
         print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -83,7 +88,8 @@ def _secret(settings: Settings, field: str, variable: str, why: str) -> str:
     return str(value.get_secret_value()).strip()
 
 
-def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float) -> int:
+def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float,
+         grace: float) -> int:
     # A no-op where logging is already set up (tests); secrets never reach these lines.
     logging.basicConfig(level=getattr(args, "log_level", "info").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -94,6 +100,7 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
         raise NotReady(str(exc)) from None
     token = _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",
                     "the bot token (xoxb-…) from your app's OAuth & Permissions page")
+    app_token: str | None = None
     if args.http is None:
         app_token = _secret(settings, "slack_app_token", "SLACK_APP_TOKEN",
                             "Socket Mode needs an app-level token (xapp-…) with "
@@ -114,7 +121,24 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
                        EXIT_FAILED) from None
     print(f"perfbot: connected to {identity.get('team')} as {identity.get('user')}", file=out)
     perfbot = build(settings, clock)
-    app = build_slack_app(perfbot, client=client, signing_secret=signing_secret)
+    replier = Replier(perfbot, client)
+    app = build_slack_app(perfbot, client=client, signing_secret=signing_secret,
+                          replier=replier)
+    if current_thread() is main_thread():
+        # `docker stop` and systemd send SIGTERM: stop as after Ctrl-C, answers first.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        _serve(args, app, app_token, stop, ping_interval, out)
+    finally:
+        cut = replier.finish(grace)
+        print("perfbot: stopped" + (f"; {cut} unanswered question(s) were told to ask again"
+                                    if cut else ""), file=out)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, app: App, app_token: str | None, stop: Event,
+           ping_interval: float, out: TextIO) -> None:
+    """Serve Slack until ``stop`` is set or Ctrl-C."""
     if args.http is not None:
         server = make_http_server(app, args.host, args.http)
         print(f"perfbot: HTTP mode on {args.host}:{server.server_port}/slack/events", file=out)
@@ -128,7 +152,7 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
             server.server_close()
         if stop.is_set():  # it shut the server down: let it finish (Ctrl-C leaves it waiting)
             stopper.join()
-        return EXIT_OK
+        return
     # The handler's web client is the app's: apps.connections.open goes to --slack-api-url.
     handler = SocketModeHandler(app, app_token, ping_interval=ping_interval)
     try:  # its threads run from here on: close it whatever happens
@@ -138,7 +162,6 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
             stop.wait()  # the handler's threads do the work
     finally:
         handler.client.close()
-    return EXIT_OK
 
 
 def _connect(handler: SocketModeHandler) -> None:

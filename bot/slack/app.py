@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
 LOOKING = ":hourglass_flowing_sand: Looking into it…"
+RESTARTED = (":arrows_counterclockwise: perfbot restarted before this question was answered; "
+             "please ask it again in a minute.")
 NOT_CONFIGURED = {
     "incidents": "incidents",
     "oncall": "the on-call rotation",
@@ -194,6 +196,26 @@ class Replier:
         self.zones = UserZones(client, perfbot.settings.zone)
         self.in_flight = InFlight(perfbot.settings.slack.questions_per_user)
         self._slots = threading.BoundedSemaphore(perfbot.settings.slack.answer_workers)
+        # "Looking…" messages not yet replaced by their answer (ts → channel), so a bot
+        # that stops can say so in them rather than leave them looking forever.
+        self._pending: dict[str, str] = {}
+        self._stopping = False
+        self._changed = threading.Condition()
+
+    def finish(self, timeout: float) -> int:
+        """Stop taking questions, give the ones in progress ``timeout`` seconds, and turn the
+        "looking…" of those still unanswered into a note to ask again. How many were cut."""
+        with self._changed:
+            self._stopping = True
+            self._changed.wait_for(lambda: not self._pending, timeout)
+            cut, self._pending = self._pending, {}
+        for ts, channel in cut.items():
+            try:
+                self.client.chat_update(channel=channel, ts=ts, text=RESTARTED,
+                                        blocks=list(text_message(RESTARTED).blocks))
+            except SlackApiError as exc:
+                log.warning("could not mark the unanswered question in %s: %s", channel, exc)
+        return len(cut)
 
     def sources_for(self, user: str | None) -> Sources:
         return replace(self.perfbot.sources, tz=self.zones.zone(user))
@@ -210,6 +232,9 @@ class Replier:
         problem = question_problem(question)
         if problem is not None:
             tell(text_message(problem))
+            return
+        if self._stopping:
+            tell(text_message(RESTARTED))
             return
         with self.in_flight.admit(user) as admitted:
             if not admitted:
@@ -230,6 +255,8 @@ class Replier:
             tell(text_message(_api_problem(exc)))
             return
         ts = str(looking["ts"])
+        with self._changed:
+            self._pending[ts] = channel
         started = time.monotonic()
         try:
             with self._slots:
@@ -240,6 +267,10 @@ class Replier:
             message = text_message(":warning: Something went wrong while answering; "
                                    "the details are in the bot's log.")
             reply = None
+        with self._changed:
+            if self._pending.pop(ts, None) is None:
+                return  # too late: ``finish`` already told the asker to ask again
+            self._changed.notify_all()
         try:
             self.client.chat_update(channel=channel, ts=ts, text=message.text,
                                     blocks=list(message.blocks))
@@ -343,11 +374,13 @@ def build_slack_app(
     audit: AuditStore | None = None,
     alerts: AlertBook | None = None,
     oncall: OnCall = nobody_on_call,
+    replier: Replier | None = None,
 ) -> App:
     """The Bolt app. Without ``client`` the bot token comes from the settings; without
     ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode).
     Alert buttons are recorded in ``audit`` (default: the storage database's), "Show chart"
-    reads ``alerts``, and ``oncall`` says who is on call now (nobody until rotations exist)."""
+    reads ``alerts``, and ``oncall`` says who is on call now (nobody until rotations exist).
+    ``replier`` answers the questions; ``perfbot run`` keeps it to ``finish`` at shutdown."""
     settings = perfbot.settings
     if client is None:
         token = settings.slack_bot_token
@@ -364,7 +397,7 @@ def build_slack_app(
         token_verification_enabled=False,  # ``perfbot run`` calls auth.test and reports it
         logger=log,
     )
-    replier = Replier(perfbot, client)
+    replier = replier if replier is not None else Replier(perfbot, client)
     recent = RecentIds(perfbot.now)
     later = after_ack(process_before_response)
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -480,6 +484,29 @@ def test_run_refuses_a_bad_at_before_calling_slack(
     assert code == 2
     assert "--at: expected a time like 2026-11-20T14:00, got 'tomorrow'" in err
     assert slack.calls() == []
+
+
+def test_run_stops_cleanly_on_sigterm(slack: SlackStandIn, tmp_path: Path) -> None:
+    # What `docker stop` and systemd send; the process is real, signals need a main thread.
+    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+           "PERFBOT_METRICS__DEMO_DAYS": "3"}
+    env.pop("PERFBOT_CONFIG", None)
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--http", "0", "--host", "127.0.0.1",
+         "--slack-api-url", slack.api_url],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert bot.stdout is not None
+        for line in bot.stdout:  # until it serves
+            if "HTTP mode on" in line:
+                break
+        bot.send_signal(signal.SIGTERM)
+        out, err = bot.communicate(timeout=30)
+    finally:
+        bot.kill()
+    assert bot.returncode == 0, err
+    assert "perfbot: stopped" in out
+    assert "Traceback" not in err
 
 
 def test_run_reports_what_slack_said_about_a_wrong_token(

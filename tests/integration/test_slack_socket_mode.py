@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -18,9 +19,10 @@ import pytest
 from bot.app import build
 from bot.ask.answer import ask
 from bot.cli import _parser
-from bot.cli_slack import PING_INTERVAL, cmd_run
+from bot.cli_slack import GRACE, PING_INTERVAL, cmd_run
 from bot.config import load_settings
-from bot.render.blocks import SlackMessage, answer_message
+from bot.render.blocks import SlackMessage, answer_message, text_message
+from bot.slack.app import RESTARTED
 from tests.slack_standin import APP_TOKEN, TOKEN, SlackStandIn
 
 AT = "2026-11-23T12:00:00+00:00"  # the bot's clock stands still here: answers are repeatable
@@ -32,7 +34,8 @@ class Running:
     """``perfbot run`` in a thread, as the command line starts it; stopped on exit, and
     checked to leave none of its threads behind."""
 
-    def __init__(self, slack: SlackStandIn, *, ping_interval: float = PING_INTERVAL) -> None:
+    def __init__(self, slack: SlackStandIn, *, ping_interval: float = PING_INTERVAL,
+                 grace: float = GRACE) -> None:
         args = _parser().parse_args(["run", "--slack-api-url", slack.api_url, "--at", AT])
         assert args.func is cmd_run
         self.slack = slack
@@ -43,7 +46,8 @@ class Running:
 
         def target() -> None:
             try:
-                self.code = cmd_run(args, self.out, self.stop, ping_interval=ping_interval)
+                self.code = cmd_run(args, self.out, self.stop, ping_interval=ping_interval,
+                                    grace=grace)
             finally:
                 slack.socket_mode.wake()  # a bot that gave up is not waited for
 
@@ -283,3 +287,30 @@ def test_tokens_never_reach_the_log_even_at_debug(
     for token in (TOKEN, APP_TOKEN):
         assert token not in caplog.text
         assert token.split("-", 1)[1] not in caplog.text
+
+
+def test_stopping_tells_the_askers_still_waiting_to_ask_again(slack: SlackStandIn) -> None:
+    socket = slack.socket_mode
+    with Running(slack, grace=0.2) as bot:
+        bot.wait_connected()
+        stalled = slack.hold("users.info")  # the answer stalls once under way
+        envelope = socket.push("slash_commands", slash_command(slack, QUESTION))
+        socket.wait_for_ack(envelope)
+        slack.wait_until_held("users.info")
+        bot.stop.set()  # as SIGTERM or Ctrl-C do
+        bot.thread.join(timeout=30)
+        assert "1 unanswered question(s) were told to ask again" in bot.out.getvalue()
+        stalled.set()  # the answer now completes, too late: it must not be posted
+        deadline = time.monotonic() + 20
+        while any(t.name.startswith("perfbot-answer-") for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the stalled answer never ended"
+            time.sleep(0.05)
+    # One message in the channel, the "looking…" turned into the note; the late answer and
+    # its chart were never posted.
+    assert len(slack.calls("chat.postMessage", delivered=True)) == 1
+    (update,) = slack.calls("chat.update")
+    assert list(slack.state.messages) == [("C1", update.args["ts"])]
+    restarted = text_message(RESTARTED)
+    assert slack.message("C1", update.args["ts"])["blocks"] == list(restarted.blocks)
+    assert slack.calls("files.completeUploadExternal") == []
+
