@@ -136,28 +136,37 @@ class RecentIds:
 
 
 class UserZones:
-    """Each user's time zone from their Slack profile, cached; the bot's zone when unknown."""
+    """Each user's time zone from their Slack profile; the bot's zone when unknown. Kept for
+    ``ttl`` (people travel, and Slack moves their zone with them); a failed lookup only for
+    ``retry``, so one Slack hiccup does not leave someone in the wrong zone for hours."""
 
-    def __init__(self, client: WebClient, default: ZoneInfo) -> None:
-        self._client = client
-        self._default = default
-        self._zones: dict[str, ZoneInfo] = {}
+    def __init__(
+        self, client: WebClient, default: ZoneInfo, clock: Callable[[], datetime], *,
+        ttl: timedelta = timedelta(hours=6), retry: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self._client, self._default, self._clock = client, default, clock
+        self._ttl, self._retry = ttl, retry
+        self._zones: dict[str, tuple[ZoneInfo, datetime]] = {}  # user → zone, good until
 
     def zone(self, user: str | None) -> ZoneInfo:
         if not user:
             return self._default
-        if user not in self._zones:
-            self._zones[user] = self._lookup(user)
-        return self._zones[user]
+        now = self._clock()
+        known = self._zones.get(user)
+        if known is not None and now < known[1]:
+            return known[0]
+        zone, found = self._lookup(user)
+        self._zones[user] = (zone, now + (self._ttl if found else self._retry))
+        return zone
 
-    def _lookup(self, user: str) -> ZoneInfo:
+    def _lookup(self, user: str) -> tuple[ZoneInfo, bool]:
         try:
             profile: dict[str, Any] = self._client.users_info(user=user).get("user") or {}
             name = profile.get("tz")
-            return ZoneInfo(str(name)) if name else self._default
+            return (ZoneInfo(str(name)), True) if name else (self._default, True)
         except (SlackClientError, ZoneInfoNotFoundError, ValueError) as exc:
             log.warning("no time zone for %s: %s", user, exc)
-            return self._default
+            return self._default, False
 
 
 class InFlight:
@@ -193,7 +202,7 @@ class Replier:
     def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
         self.perfbot = perfbot
         self.client = client
-        self.zones = UserZones(client, perfbot.settings.zone)
+        self.zones = UserZones(client, perfbot.settings.zone, perfbot.now)
         self.in_flight = InFlight(perfbot.settings.slack.questions_per_user)
         self._slots = threading.BoundedSemaphore(perfbot.settings.slack.answer_workers)
         # "Looking…" messages not yet replaced by their answer (ts → channel), so a bot

@@ -38,6 +38,7 @@ from bot.slack.app import (
     INVITE,
     NO_INCIDENTS,
     NO_ONCALL,
+    UserZones,
     build_slack_app,
     make_http_server,
     make_web_client,
@@ -330,6 +331,29 @@ def test_times_are_in_each_askers_zone_looked_up_once_per_user(
     assert new_york["blocks"] != tokyo["blocks"]
     assert [row[0] for row in table_of(bot, question, "U2")] != [
         row[0] for row in table_of(bot, question, "U3")]
+
+
+def test_time_zones_are_asked_again_after_hours_and_failures_after_a_minute(
+    slack: SlackStandIn,
+) -> None:
+    now = [DEMO_END]
+    client = make_web_client(TOKEN, base_url=slack.api_url, server_backoff=0.01)
+    zones = UserZones(client, ZoneInfo("UTC"),
+                      lambda: now[0])
+    assert zones.zone("U2") == ZoneInfo("America/New_York")
+    now[0] += timedelta(hours=5)
+    assert zones.zone("U2") == ZoneInfo("America/New_York")
+    assert len(slack.calls("users.info")) == 1  # kept
+    now[0] += timedelta(hours=2)
+    zones.zone("U2")
+    assert len(slack.calls("users.info")) == 2  # six hours on: asked again
+    slack.server_error("users.info", status=503, times=3)  # every retry fails
+    assert zones.zone("U3") == ZoneInfo("UTC")  # the bot's zone meanwhile
+    now[0] += timedelta(seconds=30)
+    zones.zone("U3")
+    assert [c.args["user"] for c in slack.calls("users.info", delivered=True)] == ["U2", "U2"]
+    now[0] += timedelta(minutes=1)
+    assert zones.zone("U3") == ZoneInfo("Asia/Tokyo")  # a minute on: asked again, found
 
 
 def table_of(bot: Bot, question: str, user: str) -> tuple[tuple[str, ...], ...]:
