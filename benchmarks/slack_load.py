@@ -60,7 +60,9 @@ from bot.config import Settings, SlackSettings  # noqa: E402
 from bot.metrics.base import MetricsBackend  # noqa: E402
 from bot.metrics.demo import DemoBackend, DemoWorkload  # noqa: E402
 from bot.metrics.openmetrics import write_openmetrics  # noqa: E402
-from bot.slack.app import build_slack_app, make_http_server, make_web_client  # noqa: E402
+from bot.slack.app import build_slack_app  # noqa: E402
+from bot.slack.http import make_http_server  # noqa: E402
+from bot.slack.web import make_web_client  # noqa: E402
 from tests.conftest import DEMO_DAYS, DEMO_END, DEMO_SEED, prometheus_backend_for  # noqa: E402
 from tests.prometheus_server import Binaries, PrometheusServer, block_spans  # noqa: E402
 from tests.slack_standin import TOKEN, Call, SlackStandIn  # noqa: E402

@@ -21,7 +21,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import build, clock_at
 from bot.config import ConfigError, Settings, load_settings
-from bot.slack.app import Replier, build_slack_app, make_http_server, make_web_client
+from bot.slack.app import build_slack_app
+from bot.slack.http import make_http_server
+from bot.slack.replier import Replier
+from bot.slack.web import make_web_client
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer

@@ -28,7 +28,9 @@ from bot.render.blocks import (
     alert_message,
 )
 from bot.slack.actions import AlertBook
-from bot.slack.app import build_slack_app, make_http_server, make_web_client
+from bot.slack.app import build_slack_app
+from bot.slack.http import make_http_server
+from bot.slack.web import make_web_client
 from tests.conftest import DEMO_END
 from tests.slack_standin import TOKEN, SlackStandIn
 

@@ -34,15 +34,10 @@ from bot.config import Settings
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoBackend
 from bot.render.blocks import answer_message, validate_blocks
-from bot.slack.app import (
-    INVITE,
-    NO_INCIDENTS,
-    NO_ONCALL,
-    UserZones,
-    build_slack_app,
-    make_http_server,
-    make_web_client,
-)
+from bot.slack.app import NO_INCIDENTS, NO_ONCALL, build_slack_app
+from bot.slack.http import make_http_server
+from bot.slack.replier import UserZones
+from bot.slack.web import INVITE, make_web_client
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, SlowProxy
 from tests.slack_standin import TOKEN, SlackStandIn

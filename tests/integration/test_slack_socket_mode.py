@@ -22,7 +22,7 @@ from bot.cli import _parser
 from bot.cli_slack import GRACE, PING_INTERVAL, cmd_run
 from bot.config import load_settings
 from bot.render.blocks import SlackMessage, answer_message, text_message
-from bot.slack.app import RESTARTED
+from bot.slack.replier import RESTARTED
 from tests.slack_standin import APP_TOKEN, TOKEN, SlackStandIn
 
 AT = "2026-11-23T12:00:00+00:00"  # the bot's clock stands still here: answers are repeatable

@@ -1,0 +1,207 @@
+"""Turning one question into Slack messages: "looking…", then the answer in its place, then
+the chart; in the asker's time zone, a few at a time, a few per person."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.app import Perfbot
+from bot.ask.answer import Answer, Sources, ask
+from bot.render.blocks import (
+    SlackMessage,
+    answer_message,
+    clip,
+    text_message,
+)
+from bot.slack.web import api_problem
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000
+LOOKING = ":hourglass_flowing_sand: Looking into it…"
+RESTARTED = (":arrows_counterclockwise: perfbot restarted before this question was answered; "
+             "please ask it again in a minute.")
+
+
+class UserZones:
+    """Each user's time zone from their Slack profile; the bot's zone when unknown. Kept for
+    ``ttl`` (people travel, and Slack moves their zone with them); a failed lookup only for
+    ``retry``, so one Slack hiccup does not leave someone in the wrong zone for hours."""
+
+    def __init__(
+        self, client: WebClient, default: ZoneInfo, clock: Callable[[], datetime], *,
+        ttl: timedelta = timedelta(hours=6), retry: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self._client, self._default, self._clock = client, default, clock
+        self._ttl, self._retry = ttl, retry
+        self._zones: dict[str, tuple[ZoneInfo, datetime]] = {}  # user → zone, good until
+
+    def zone(self, user: str | None) -> ZoneInfo:
+        if not user:
+            return self._default
+        now = self._clock()
+        known = self._zones.get(user)
+        if known is not None and now < known[1]:
+            return known[0]
+        zone, found = self._lookup(user)
+        self._zones[user] = (zone, now + (self._ttl if found else self._retry))
+        return zone
+
+    def _lookup(self, user: str) -> tuple[ZoneInfo, bool]:
+        try:
+            profile: dict[str, Any] = self._client.users_info(user=user).get("user") or {}
+            name = profile.get("tz")
+            return (ZoneInfo(str(name)), True) if name else (self._default, True)
+        except (SlackClientError, ZoneInfoNotFoundError, ValueError) as exc:
+            log.warning("no time zone for %s: %s", user, exc)
+            return self._default, False
+
+
+class InFlight:
+    """The questions each person has in progress, so one person cannot take every slot."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def admit(self, user: str | None) -> Iterator[bool]:
+        """Yields whether ``user`` may ask now; counts the question while it is answered."""
+        with self._lock:
+            admitted = user is None or self._counts[user] < self.limit
+            if admitted and user is not None:
+                self._counts[user] += 1
+        try:
+            yield admitted
+        finally:
+            if admitted and user is not None:
+                with self._lock:
+                    self._counts[user] -= 1
+                    if not self._counts[user]:
+                        del self._counts[user]
+
+
+class Replier:
+    """Turns one question into Slack calls: "looking…", then the answer, then its chart.
+    At most ``slack.answer_workers`` answers are computed at once (the others wait after
+    their "looking…"), and ``slack.questions_per_user`` per person."""
+
+    def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
+        self.perfbot = perfbot
+        self.client = client
+        self.zones = UserZones(client, perfbot.settings.zone, perfbot.now)
+        self.in_flight = InFlight(perfbot.settings.slack.questions_per_user)
+        self._slots = threading.BoundedSemaphore(perfbot.settings.slack.answer_workers)
+        # "Looking…" messages not yet replaced by their answer (ts → channel), so a bot
+        # that stops can say so in them rather than leave them looking forever.
+        self._pending: dict[str, str] = {}
+        self._stopping = False
+        self._changed = threading.Condition()
+
+    def finish(self, timeout: float) -> int:
+        """Stop taking questions, give the ones in progress ``timeout`` seconds, and turn the
+        "looking…" of those still unanswered into a note to ask again. How many were cut."""
+        with self._changed:
+            self._stopping = True
+            self._changed.wait_for(lambda: not self._pending, timeout)
+            cut, self._pending = self._pending, {}
+        for ts, channel in cut.items():
+            try:
+                self.client.chat_update(channel=channel, ts=ts, text=RESTARTED,
+                                        blocks=list(text_message(RESTARTED).blocks))
+            except SlackApiError as exc:
+                log.warning("could not mark the unanswered question in %s: %s", channel, exc)
+        return len(cut)
+
+    def sources_for(self, user: str | None) -> Sources:
+        return replace(self.perfbot.sources, tz=self.zones.zone(user))
+
+    def answer(self, text: str, user: str | None) -> Answer:
+        return ask(text, self.sources_for(user), self.perfbot.now(), chart=True)
+
+    def reply(
+        self, question: str, *, channel: str, user: str | None, thread_ts: str | None,
+        tell: Callable[[SlackMessage], None],
+    ) -> None:
+        """Answer ``question`` in ``channel`` (in ``thread_ts`` when given); ``tell`` reaches
+        the asker alone, for errors."""
+        problem = question_problem(question)
+        if problem is not None:
+            tell(text_message(problem))
+            return
+        if self._stopping:
+            tell(text_message(RESTARTED))
+            return
+        with self.in_flight.admit(user) as admitted:
+            if not admitted:
+                tell(text_message(
+                    f"You already have {self.in_flight.limit} questions being answered; "
+                    "ask this one again when one of them is done."))
+                return
+            self._reply(question, channel=channel, user=user, thread_ts=thread_ts, tell=tell)
+
+    def _reply(
+        self, question: str, *, channel: str, user: str | None, thread_ts: str | None,
+        tell: Callable[[SlackMessage], None],
+    ) -> None:
+        try:
+            looking = self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=LOOKING)
+        except SlackApiError as exc:
+            tell(text_message(api_problem(exc)))
+            return
+        ts = str(looking["ts"])
+        with self._changed:
+            self._pending[ts] = channel
+        started = time.monotonic()
+        try:
+            with self._slots:
+                reply = self.answer(question, user)
+            message = answer_message(reply)
+        except Exception:  # the edge: whatever broke, the asker hears about it
+            log.exception("answering %r failed", question)
+            message = text_message(":warning: Something went wrong while answering; "
+                                   "the details are in the bot's log.")
+            reply = None
+        with self._changed:
+            if self._pending.pop(ts, None) is None:
+                return  # too late: ``finish`` already told the asker to ask again
+            self._changed.notify_all()
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=message.text,
+                                    blocks=list(message.blocks))
+        except SlackApiError as exc:
+            log.warning("could not post the answer in %s: %s", channel, exc)
+            tell(text_message(f"I could not post the answer. {api_problem(exc)}"))
+            return
+        log.info("answered %s in %s after %.0f ms: %s", user, channel,
+                 (time.monotonic() - started) * 1000, clip(question, 200))
+        if reply is not None and reply.chart is not None:
+            try:
+                self.client.files_upload_v2(
+                    channel=channel, thread_ts=thread_ts or ts, content=reply.chart.png,
+                    filename="chart.png", title=reply.chart.title, alt_txt=reply.chart.alt,
+                )
+            except SlackApiError as exc:
+                tell(text_message(f"The chart could not be posted. {api_problem(exc)}"))
+
+
+def question_problem(text: str) -> str | None:
+    """Why a question cannot be asked as typed, or None."""
+    if len(text) > MAX_QUESTION_CHARS:
+        return (f"That question is {len(text):,} characters long; ask in at most "
+                f"{MAX_QUESTION_CHARS:,}, e.g. `/perf p95 of checkout last 24h`.")
+    return None
