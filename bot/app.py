@@ -97,6 +97,11 @@ def build(settings: Settings, clock: Clock = utc_now, *, demo: bool = False) -> 
     if demo or settings.metrics.backend == "demo":
         settings = with_demo_defaults(settings)
     backend = build_backend(settings, clock, demo=demo)
+    if isinstance(backend, DemoBackend):
+        # The demo's data ends when it was made: its clock stops there, so "the last hour"
+        # has data however long the demo runs (a minute ticking over mid-command broke it).
+        end = backend.workload.end
+        clock = lambda: end  # noqa: E731
     return Perfbot(settings=settings, backend=backend, clock=clock)
 
 
