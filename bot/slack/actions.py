@@ -233,8 +233,11 @@ def register_alert_actions(
     alerts: AlertBook,
     clock: Callable[[], datetime],
     zone: tzinfo,
+    later: Callable[[Callable[[], None]], None],
 ) -> AlertActs:
-    """Add the alert buttons' listeners to ``app``; the acts, for the slash command."""
+    """Add the alert buttons' listeners to ``app``; the acts, for the slash command. Each
+    press is acknowledged at once and done ``later``: off Bolt's listener pool, so a slow
+    Slack or audit database cannot hold up other requests' acks."""
     acts = AlertActs(rules=rules, members=members, audit=audit, alerts=alerts, clock=clock,
                      zone=zone)
 
@@ -262,8 +265,8 @@ def register_alert_actions(
             except SlackApiError as exc:
                 log.warning("could not tell %s in %s: %s", user, channel, exc)
 
-        acts.perform(client, act, user=user, finding_id=finding_id, channel=channel,
-                     message=message, snooze=snooze, tell=tell)
+        later(lambda: acts.perform(client, act, user=user, finding_id=finding_id,
+                                   channel=channel, message=message, snooze=snooze, tell=tell))
 
     return acts
 

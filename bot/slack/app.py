@@ -190,6 +190,7 @@ def build_slack_app(
         alerts=alerts if alerts is not None else AlertBook(),
         clock=perfbot.now,
         zone=settings.zone,
+        later=later,
     )
 
     @app.command("/perf")
@@ -241,12 +242,16 @@ def build_slack_app(
     def home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        help_reply = replier.answer("help", event.get("user"))
-        view = home_view(help_reply, list(oncall()))
-        try:
-            client.views_publish(user_id=str(event["user"]), view=view)
-        except SlackApiError as exc:
-            log.warning("could not publish the App Home of %s: %s", event["user"], exc)
+        user = str(event["user"])
+
+        def publish() -> None:
+            view = home_view(replier.answer("help", user), list(oncall()))
+            try:
+                client.views_publish(user_id=user, view=view)
+            except SlackApiError as exc:
+                log.warning("could not publish the App Home of %s: %s", user, exc)
+
+        later(publish)
 
     return app
 

@@ -51,12 +51,12 @@ ALERT = AlertMessage(
 class Served:
     """The Bolt app on loopback, an alert already posted in C1, and signed clicks on it."""
 
-    def __init__(self, perfbot: Perfbot, slack: SlackStandIn) -> None:
+    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool = True) -> None:
         self.slack, self.perfbot = slack, perfbot
         client = make_web_client(TOKEN, base_url=slack.api_url)
         self.alerts = AlertBook()
         self.audit = AuditStore(perfbot.settings.storage.url)
-        app = build_slack_app(perfbot, client=client, process_before_response=True,
+        app = build_slack_app(perfbot, client=client, process_before_response=inline,
                               signing_secret=SECRET, audit=self.audit, alerts=self.alerts)
         self.server = make_http_server(app, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
@@ -261,6 +261,25 @@ def test_an_unwritable_audit_log_does_not_lose_the_press(
         assert acts_left(slack.message("C1", bot.ts)["blocks"]) == ["show_chart"]
     assert f"not recorded: {ADMIN} resolve on {FINDING} (allowed=True, admin)" in caplog.text
     assert "cannot open the audit table" in caplog.text
+
+
+def test_presses_stuck_on_slack_do_not_hold_other_requests(
+    served: Served, slack: SlackStandIn
+) -> None:
+    # Bolt's listener pool has 5 threads; presses whose work waited there held every ack after.
+    with Served(served.perfbot, slack, inline=False) as bot:
+        stuck = [slack.hold("chat.postEphemeral") for _ in range(6)]
+        strangers = [f"U{n}0" for n in range(1, 7)]
+        for user in strangers:
+            assert bot.press(user, "resolve").status_code == 200
+        slack.wait_until_held("chat.postEphemeral")
+        assert bot.command(ADMIN, "help").status_code == 200
+        slack.wait_for("response_url")
+        for release in stuck:
+            release.set()
+        refusals = slack.wait_for("chat.postEphemeral", count=6)
+    assert sorted(c.args["user"] for c in refusals) == sorted(strangers)
+    assert sorted(r.user for r in bot.audit.recent()) == sorted(strangers)
 
 
 # --- /perf ack|resolve|snooze ID: the buttons' acts, typed ---------------------------------
