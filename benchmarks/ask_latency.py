@@ -36,9 +36,8 @@ from bot.ask.answer import Sources, ask  # noqa: E402
 from bot.catalog import Catalog  # noqa: E402
 from bot.config import CatalogSettings, MetricNames, PrometheusSettings, SaturationMetrics  # noqa: E402
 from bot.metrics.demo import DemoWorkload  # noqa: E402
-from bot.metrics.openmetrics import write_openmetrics  # noqa: E402
 from bot.metrics.prometheus import PrometheusBackend  # noqa: E402
-from tests.prometheus_server import PrometheusServer, block_spans, find_binaries  # noqa: E402
+from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks  # noqa: E402
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 QUESTIONS = [
@@ -56,12 +55,7 @@ QUESTIONS = [
 
 def start_server(days: int, workdir: Path) -> PrometheusServer:
     workload = DemoWorkload.generate(end=END, days=days, seed=7)
-    files = []
-    for number, (first, last) in enumerate(block_spans(workload.start, workload.end)):
-        path = workdir / f"demo-{number:03d}.om"
-        with path.open("w", encoding="utf-8") as out:
-            write_openmetrics(workload, out, first, last)
-        files.append(path)
+    files = write_demo_blocks(workload, workdir)
     return PrometheusServer(files, workdir, find_binaries(), query_log=True).start()
 
 

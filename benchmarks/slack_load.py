@@ -43,10 +43,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlencode
 
 import httpx
@@ -59,12 +57,11 @@ from bot.app import Perfbot  # noqa: E402
 from bot.config import Settings, SlackSettings  # noqa: E402
 from bot.metrics.base import MetricsBackend  # noqa: E402
 from bot.metrics.demo import DemoBackend, DemoWorkload  # noqa: E402
-from bot.metrics.openmetrics import write_openmetrics  # noqa: E402
 from bot.slack.app import build_slack_app  # noqa: E402
 from bot.slack.http import make_http_server  # noqa: E402
 from bot.slack.web import make_web_client  # noqa: E402
 from tests.conftest import DEMO_DAYS, DEMO_END, DEMO_SEED, prometheus_backend_for  # noqa: E402
-from tests.prometheus_server import Binaries, PrometheusServer, block_spans  # noqa: E402
+from tests.prometheus_server import Binaries, PrometheusServer, SlowProxy, write_demo_blocks  # noqa: E402
 from tests.slack_standin import TOKEN, Call, SlackStandIn  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -128,54 +125,6 @@ class TimedStandIn(SlackStandIn):
 
 def channel_id(number: int) -> str:
     return f"C{number + 1:05d}"  # -1 is the warm-up's channel, C00000
-
-
-class DelayProxy:
-    """A loopback proxy in front of Prometheus that holds every request ``delay`` seconds
-    (``tests.prometheus_server.SlowProxy`` holds only the first)."""
-
-    def __init__(self, upstream: str, delay: float) -> None:
-        self.upstream, self.delay = upstream, delay
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                self._forward(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-
-            def _forward(self, body: bytes | None) -> None:
-                time.sleep(proxy.delay)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() in ("content-type", "accept")}
-                answer = httpx.request(self.command, proxy.upstream + self.path, content=body,
-                                       headers=headers, timeout=60)
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def __enter__(self) -> DelayProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @dataclass(frozen=True)
@@ -375,13 +324,7 @@ def find_prometheus() -> Binaries | None:
 def prometheus(binaries: Binaries, workdir: Path) -> Iterator[PrometheusServer]:
     """A Prometheus serving the demo workload, backfilled as the test fixture does."""
     workload = DemoWorkload.generate(end=DEMO_END, days=DEMO_DAYS, seed=DEMO_SEED)
-    files = []
-    for number, (first, last) in enumerate(block_spans(workload.start, workload.end)):
-        path = workdir / f"demo-{number:03d}.om"
-        with path.open("w", encoding="utf-8") as out:
-            write_openmetrics(workload, out, first, last)
-        files.append(path)
-    with PrometheusServer(files, workdir, binaries) as server:
+    with PrometheusServer(write_demo_blocks(workload, workdir), workdir, binaries) as server:
         yield server
 
 
@@ -419,7 +362,7 @@ def main() -> None:
             if "prometheus" in wanted:
                 backends["prometheus"] = server.url
             if "slow" in wanted:
-                proxy = stack.enter_context(DelayProxy(server.url, args.slow_delay))
+                proxy = stack.enter_context(SlowProxy(server.url, args.slow_delay, every=True))
                 backends[f"slow {args.slow_delay:g}s"] = proxy.url
         for name, backend in backends.items():
             slow = name.startswith("slow")

@@ -10,10 +10,9 @@ import pytest
 
 from bot.config import MetricNames, PrometheusSettings, SaturationMetrics
 from bot.metrics.demo import DemoBackend, DemoWorkload
-from bot.metrics.openmetrics import write_openmetrics
 from bot.metrics.prometheus import PrometheusBackend
 from tests.postgres_server import PostgresServer
-from tests.prometheus_server import PrometheusServer, block_spans, find_binaries
+from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks
 
 # Fixed, so every run sees the same data; the tests pass this as "now".
 DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -38,12 +37,7 @@ def prometheus_server(
     """One Prometheus for the whole session, serving the demo workload's OpenMetrics."""
     binaries = find_binaries()
     workdir = tmp_path_factory.mktemp("prometheus")
-    files = []
-    for number, (first, last) in enumerate(block_spans(demo_workload.start, demo_workload.end)):
-        path = workdir / f"demo-{number:03d}.om"
-        with path.open("w", encoding="utf-8") as out:
-            write_openmetrics(demo_workload, out, first, last)
-        files.append(path)
+    files = write_demo_blocks(demo_workload, workdir)
     with PrometheusServer(files, workdir, binaries, query_log=True) as server:
         yield server
 

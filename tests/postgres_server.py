@@ -22,9 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pytest
-
-from tests.prometheus_server import free_port
+from tests.prometheus_server import free_port, missing_part, stop_process
 
 INSTALL_HINT = "install Debian's package: apt-get install -y postgresql (or run bash tests/run.sh)"
 DRIVER_HINT = "install the test dependencies: .venv/bin/pip install -e '.[dev]'"
@@ -35,12 +33,6 @@ _SETTINGS = {
     # An odd session zone, so that times coming back in it must be normalised to UTC.
     "TimeZone": "Pacific/Chatham",
 }
-
-
-def _missing(message: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 @dataclass(frozen=True)
@@ -55,11 +47,11 @@ def find_binaries() -> Binaries:
     try:
         import psycopg  # noqa: F401  # the tests talk to the server through it
     except ImportError:
-        _missing(f"the psycopg driver is not installed: {DRIVER_HINT}")
+        missing_part(f"the psycopg driver is not installed: {DRIVER_HINT}")
     found = {name: shutil.which(name) or _debian_path(name) for name in ("initdb", "postgres")}
     missing = [name for name, path in found.items() if path is None]
     if missing:
-        _missing(f"{' and '.join(missing)} not found: {INSTALL_HINT}")
+        missing_part(f"{' and '.join(missing)} not found: {INSTALL_HINT}")
     return Binaries(initdb=Path(str(found["initdb"])), postgres=Path(str(found["postgres"])))
 
 
@@ -184,15 +176,8 @@ class PostgresServer:
     def stop(self, grace: float = 10.0) -> None:
         """A fast shutdown (SIGINT): open connections are cut, as in a real outage."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            stop_process(process, grace, signal.SIGINT)
 
     def cleanup(self) -> None:
         self.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -21,9 +22,13 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 import httpx
 import pytest
+
+from bot.metrics.demo import DemoWorkload
+from bot.metrics.openmetrics import write_openmetrics
 
 INSTALL_HINT = "install Debian's package: apt-get install -y prometheus (or run bash tests/run.sh)"
 
@@ -41,15 +46,19 @@ class Binaries:
     promtool: Path
 
 
+def missing_part(message: str) -> NoReturn:
+    """A real part the test needs is not here: fail under ``CI=true``, skip elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def find_binaries() -> Binaries:
     """Both binaries, or fail the test under ``CI=true`` (skip it elsewhere) with the hint."""
     found = {name: shutil.which(name) or _debian_path(name) for name in ("prometheus", "promtool")}
     missing = [name for name, path in found.items() if path is None]
     if missing:
-        message = f"{' and '.join(missing)} not found: {INSTALL_HINT}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing_part(f"{' and '.join(missing)} not found: {INSTALL_HINT}")
     return Binaries(
         prometheus=Path(str(found["prometheus"])), promtool=Path(str(found["promtool"]))
     )
@@ -87,6 +96,30 @@ def block_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime
         spans.append((max(first, start), min(first + BLOCK - timedelta(seconds=1), end)))
         first += BLOCK
     return spans
+
+
+def write_demo_blocks(workload: DemoWorkload, workdir: Path) -> list[Path]:
+    """The demo workload as OpenMetrics, one file per 2 h block (promtool backfills them in
+    parallel; one large file is much slower)."""
+    files = []
+    for number, (first, last) in enumerate(block_spans(workload.start, workload.end)):
+        path = workdir / f"demo-{number:03d}.om"
+        with path.open("w", encoding="utf-8") as out:
+            write_openmetrics(workload, out, first, last)
+        files.append(path)
+    return files
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float,
+                 sig: signal.Signals = signal.SIGTERM) -> None:
+    """Send ``sig``, wait ``grace`` seconds, then kill."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def backfill(binaries: Binaries, openmetrics: Sequence[Path], data_dir: Path) -> None:
@@ -199,15 +232,8 @@ class PrometheusServer:
 
     def stop(self, grace: float = 10.0) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            stop_process(process, grace)
 
     def __enter__(self) -> PrometheusServer:
         return self.start()
@@ -273,12 +299,13 @@ def tiny_openmetrics(end: datetime, minutes: int = 60) -> str:
 
 class SlowProxy:
     """A loopback HTTP proxy in front of a real Prometheus that holds the first request
-    ``delay`` seconds before passing it on: a Prometheus taking its time, for real.
+    (``every``: each request) ``delay`` seconds before passing it on: a Prometheus taking
+    its time, for real.
 
-    ``holding`` is set while that request waits, ``passed`` once it went through."""
+    ``holding`` is set while the first request waits, ``passed`` once it went through."""
 
-    def __init__(self, upstream: str, delay: float = 10.0) -> None:
-        self.upstream, self.delay = upstream, delay
+    def __init__(self, upstream: str, delay: float = 10.0, *, every: bool = False) -> None:
+        self.upstream, self.delay, self.every = upstream, delay, every
         self.holding, self.passed = threading.Event(), threading.Event()
         self._first = threading.Lock()
         proxy = self
@@ -291,15 +318,17 @@ class SlowProxy:
                 self._forward(self.rfile.read(int(self.headers.get("Content-Length", 0))))
 
             def _forward(self, body: bytes | None) -> None:
-                if proxy._first.acquire(blocking=False):  # never released: only the first waits
+                if proxy._first.acquire(blocking=False):  # never released: only the first
                     proxy.holding.set()
                     time.sleep(proxy.delay)
                     proxy.holding.clear()
                     proxy.passed.set()
+                elif proxy.every:
+                    time.sleep(proxy.delay)
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() in ("content-type", "accept")}
                 answer = httpx.request(self.command, proxy.upstream + self.path, content=body,
-                                       headers=headers, timeout=30)
+                                       headers=headers, timeout=60)
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
                 self.send_header("Content-Length", str(len(answer.content)))

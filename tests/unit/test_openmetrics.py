@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 import subprocess
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,7 @@ from bot.metrics.openmetrics import (
     write_openmetrics,
     write_openmetrics_file,
 )
+from tests.prometheus_server import find_binaries
 
 END = datetime(2026, 3, 4, 21, 0, tzinfo=UTC)
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+) (\d+)$")
@@ -190,22 +189,10 @@ def test_writes_a_file(workload: DemoWorkload, text: str, tmp_path: Path) -> Non
     assert count == len(parse(text))
 
 
-def promtool() -> str:
-    found = shutil.which("promtool") or (
-        "/usr/bin/promtool" if os.access("/usr/bin/promtool", os.X_OK) else None
-    )
-    if found is None:
-        message = "promtool not found: apt-get install -y prometheus (or bash tests/run.sh)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return found
-
-
 def test_promtool_backfills_it_and_reads_back_the_same_values(
     workload: DemoWorkload, text: str, tmp_path: Path
 ) -> None:
-    tool = promtool()
+    tool = str(find_binaries().promtool)
     source = tmp_path / "demo.om"
     source.write_text(text, encoding="utf-8")
     data = tmp_path / "data"
