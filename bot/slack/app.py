@@ -63,7 +63,12 @@ class RecentIds:
     def first_time(self, key: str) -> bool:
         now = self._clock()
         with self._lock:
-            self._seen = {k: t for k, t in self._seen.items() if now - t < self._ttl}
+            # Insertion order is time order: the expired ones are at the front.
+            while self._seen:
+                oldest, seen = next(iter(self._seen.items()))
+                if now - seen < self._ttl:
+                    break
+                del self._seen[oldest]
             if key in self._seen:
                 return False
             self._seen[key] = now
