@@ -4,8 +4,6 @@ over real HTTP, talks to the Slack Web API stand-in, and records into a real SQL
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from slack_sdk.signature import SignatureVerifier
 
 from bot.analytics.findings import Severity
 from bot.app import Perfbot
@@ -28,13 +25,10 @@ from bot.render.blocks import (
     alert_message,
 )
 from bot.slack.actions import AlertBook
-from bot.slack.app import build_slack_app
-from bot.slack.http import make_http_server
-from bot.slack.web import make_web_client
 from tests.conftest import DEMO_END
-from tests.slack_standin import TOKEN, SlackStandIn
+from tests.slack_bot import Bot
+from tests.slack_standin import SlackStandIn
 
-SECRET = "test-signing-secret"
 ADMIN, STRANGER, MEMBER = "U1", "U2", "U3"
 GROUP = "S1"
 FINDING = "f-payments-1"
@@ -48,32 +42,22 @@ ALERT = AlertMessage(
 )
 
 
-class Served:
+class Served(Bot):
     """The Bolt app on loopback, an alert already posted in C1, and signed clicks on it."""
 
     def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool = True) -> None:
-        self.slack, self.perfbot = slack, perfbot
-        client = make_web_client(TOKEN, base_url=slack.api_url)
         self.alerts = AlertBook()
         self.audit = AuditStore(perfbot.settings.storage.url)
-        app = build_slack_app(perfbot, client=client, process_before_response=inline,
-                              signing_secret=SECRET, audit=self.audit, alerts=self.alerts)
-        self.server = make_http_server(app, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.http = httpx.Client(timeout=30)
-        self.ts = self.alerts.post(client, "C1", ALERT)
+        super().__init__(perfbot, slack, inline=inline, audit=self.audit, alerts=self.alerts)
+        self.ts = self.alerts.post(self.client, "C1", ALERT)
         self.posted = slack.message("C1", self.ts)
 
     def __enter__(self) -> Served:
-        self.thread.start()
+        super().__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.http.close()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        super().__exit__(*exc)
         self.audit.close()
 
     def press(self, user: str, act: str, *, option: str | None = None,
@@ -98,28 +82,7 @@ class Served:
             "response_url": f"{self.slack.url}/response/2", "actions": [element],
         }
         body = urlencode({"payload": json.dumps(payload)}).encode()
-        stamp = str(int(time.time()))
-        if signature is None:
-            signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
-        headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
-        return self.http.post(self.url, content=body, headers=headers)
-
-    def command(self, user: str, text: str, channel: str = "C1") -> httpx.Response:
-        """``user`` types ``/perf <text>`` in ``channel``."""
-        body = urlencode({
-            "token": "legacy", "team_id": "T1", "channel_id": channel, "user_id": user,
-            "command": "/perf", "text": text, "trigger_id": "1.2.3",
-            "response_url": f"{self.slack.url}/response/3",
-        }).encode()
-        return self.send(body)
-
-    def send(self, body: bytes) -> httpx.Response:
-        stamp = str(int(time.time()))
-        signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
-        headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
-        return self.http.post(self.url, content=body, headers=headers)
+        return self.send(body, "application/x-www-form-urlencoded", signature=signature)
 
 
 @pytest.fixture
@@ -273,7 +236,7 @@ def test_presses_stuck_on_slack_do_not_hold_other_requests(
         for user in strangers:
             assert bot.press(user, "resolve").status_code == 200
         slack.wait_until_held("chat.postEphemeral")
-        assert bot.command(ADMIN, "help").status_code == 200
+        assert bot.command("help", user=ADMIN).status_code == 200
         slack.wait_for("response_url")
         for release in stuck:
             release.set()
@@ -295,7 +258,7 @@ def told(slack: SlackStandIn) -> list[str]:
 def test_an_unauthorized_resolve_command_changes_nothing(
     served: Served, slack: SlackStandIn
 ) -> None:
-    assert served.command(STRANGER, f"resolve {FINDING}").status_code == 200
+    assert served.command(f"resolve {FINDING}", user=STRANGER).status_code == 200
     assert slack.calls("chat.update") == []
     assert slack.message("C1", served.ts) == served.posted
     (refusal,) = told(slack)
@@ -306,7 +269,7 @@ def test_an_unauthorized_resolve_command_changes_nothing(
     assert (row.user, row.action, row.target, row.allowed) == (
         STRANGER, "resolve", FINDING, False)
     # The alert is still open: an admin's resolve goes through afterwards.
-    served.command(ADMIN, f"resolve {FINDING}")
+    served.command(f"resolve {FINDING}", user=ADMIN)
     assert acts_left(slack.message("C1", served.ts)["blocks"]) == ["show_chart"]
 
 
@@ -314,7 +277,7 @@ def test_the_ack_command_does_what_the_button_does(
     served: Served, slack: SlackStandIn
 ) -> None:
     # Typed in another channel: the alert is updated where it was posted.
-    assert served.command(ADMIN, f"ack {FINDING}", channel="C2").status_code == 200
+    assert served.command(f"ack {FINDING}", user=ADMIN, channel="C2").status_code == 200
     (update,) = slack.calls("chat.update", delivered=True)
     assert (update.args["channel"], update.args["ts"]) == ("C1", served.ts)
     typed = slack.message("C1", served.ts)["blocks"]
@@ -332,13 +295,13 @@ def test_the_ack_command_does_what_the_button_does(
 
 def test_commands_and_buttons_build_on_each_other(served: Served, slack: SlackStandIn) -> None:
     served.press(ADMIN, "escalate")
-    served.command(MEMBER, f"snooze {FINDING} 4h")
-    served.command(ADMIN, f"resolve {FINDING}")
+    served.command(f"snooze {FINDING} 4h", user=MEMBER)
+    served.command(f"resolve {FINDING}", user=ADMIN)
     lines = status_lines(slack.message("C1", served.ts)["blocks"])
     assert [line.split(" by ")[0] for line in lines] == ["Escalated", ":zzz: Snoozed 4h",
                                                          "Resolved"]
     # Resolved: the alert is no longer open to commands, and nothing more is written.
-    served.command(ADMIN, f"ack {FINDING}")
+    served.command(f"ack {FINDING}", user=ADMIN)
     assert len(slack.calls("chat.update")) == 3
     assert f"no open alert with id `{FINDING}`" in told(slack)[-1]
 
@@ -354,7 +317,7 @@ def test_commands_and_buttons_build_on_each_other(served: Served, slack: SlackSt
 def test_a_command_without_an_open_alert_or_with_bad_words_changes_nothing(
     served: Served, slack: SlackStandIn, text: str, says: str
 ) -> None:
-    assert served.command(ADMIN, text).status_code == 200
+    assert served.command(text, user=ADMIN).status_code == 200
     (reply,) = told(slack)
     assert says in reply
     assert slack.calls("chat.update") == []
@@ -362,7 +325,7 @@ def test_a_command_without_an_open_alert_or_with_bad_words_changes_nothing(
 
 
 def test_snooze_command_defaults_to_an_hour(served: Served, slack: SlackStandIn) -> None:
-    served.command(ADMIN, f"snooze {FINDING}")
+    served.command(f"snooze {FINDING}", user=ADMIN)
     (line,) = status_lines(slack.message("C1", served.ts)["blocks"])
     assert line.startswith(f":zzz: Snoozed 1h by <@{ADMIN}>")
     (row,) = served.audit.recent()

@@ -4,109 +4,40 @@ stand-in of the Slack Web API (``tests/slack_standin.py``) that records what it 
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import yaml
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Perfbot
 from bot.ask.answer import Answer, ask
-from bot.authz import OnCall, nobody_on_call
 from bot.cli import _parser
 from bot.config import Settings
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoBackend
 from bot.render.blocks import answer_message, validate_blocks
-from bot.slack.app import NO_INCIDENTS, NO_ONCALL, build_slack_app
-from bot.slack.http import make_http_server
+from bot.slack.app import NO_INCIDENTS, NO_ONCALL
 from bot.slack.replier import UserZones
 from bot.slack.web import INVITE, make_web_client
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, SlowProxy
+from tests.slack_bot import SECRET, Bot, command_body
 from tests.slack_standin import TOKEN, SlackStandIn
 
-SECRET = "test-signing-secret"
 USERS = {"U1": "Europe/Paris", "U2": "America/New_York", "U3": "Asia/Tokyo"}
-
-
-class Bot:
-    """The Bolt app served over HTTP on loopback, and a way to send it signed requests."""
-
-    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool,
-                 oncall: OnCall = nobody_on_call) -> None:
-        # Short 5xx backoff: the tests count retries, they need not wait Slack-sized pauses.
-        client = make_web_client(TOKEN, base_url=slack.api_url, server_backoff=0.01)
-        self.perfbot, self.slack = perfbot, slack
-        app = build_slack_app(perfbot, client=client, process_before_response=inline,
-                              signing_secret=SECRET, oncall=oncall)
-        self.server = make_http_server(app, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.http = httpx.Client(timeout=30)
-
-    def __enter__(self) -> Bot:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.http.close()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-    def send(self, body: bytes, content_type: str, *, timestamp: str | None = "now",
-             signature: str | None = None, headers: dict[str, str] | None = None
-             ) -> httpx.Response:
-        sent = {"Content-Type": content_type, **(headers or {})}
-        if timestamp == "now":
-            timestamp = str(int(time.time()))
-        if timestamp is not None:
-            sent["X-Slack-Request-Timestamp"] = timestamp
-        if signature is None:
-            stamp = timestamp if timestamp and timestamp.isdigit() else "0"
-            signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
-        sent["X-Slack-Signature"] = str(signature)
-        return self.http.post(self.url, content=body, headers=sent)
-
-    def command(self, text: str, *, channel: str = "C1", user: str = "U1",
-                **kwargs: Any) -> httpx.Response:
-        return self.send(command_body(text, self.slack, channel=channel, user=user),
-                         "application/x-www-form-urlencoded", **kwargs)
-
-    def event(self, event: dict[str, Any], event_id: str = "Ev1",
-              **kwargs: Any) -> httpx.Response:
-        body = {"token": "legacy", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
-                "event": event, "event_id": event_id, "event_time": 1700000000}
-        return self.send(json.dumps(body).encode(), "application/json", **kwargs)
-
-
-_TRIGGERS = itertools.count(1)
-
-
-def command_body(text: str, slack: SlackStandIn, *, channel: str, user: str) -> bytes:
-    # Slack gives every command its own trigger_id, so two alike are not one replayed.
-    return urlencode({
-        "token": "legacy", "team_id": "T1", "channel_id": channel, "user_id": user,
-        "command": "/perf", "text": text, "trigger_id": f"1.2.{next(_TRIGGERS)}",
-        "response_url": f"{slack.url}/response/1",
-    }).encode()
 
 
 def mention(text: str, ts: str = "1700000001.000100", **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""The real Bolt app served over HTTP on loopback, and signed requests sent to it, as Slack
+sends them: what the Slack tests talk to."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import Perfbot
+from bot.slack.app import build_slack_app
+from bot.slack.http import make_http_server
+from bot.slack.web import make_web_client
+from tests.slack_standin import TOKEN, SlackStandIn
+
+SECRET = "test-signing-secret"
+
+
+class Bot:
+    """The Bolt app served over HTTP on loopback, and a way to send it signed requests."""
+
+    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool,
+                 **options: Any) -> None:
+        """``inline``: listeners finish before the HTTP answer (no waiting in tests);
+        ``options`` go to ``build_slack_app`` (oncall, audit, alerts)."""
+        # Short 5xx backoff: the tests count retries, they need not wait Slack-sized pauses.
+        self.client = make_web_client(TOKEN, base_url=slack.api_url, server_backoff=0.01)
+        self.perfbot, self.slack = perfbot, slack
+        app = build_slack_app(perfbot, client=self.client, process_before_response=inline,
+                              signing_secret=SECRET, **options)
+        self.server = make_http_server(app, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.http = httpx.Client(timeout=30)
+
+    def __enter__(self) -> Bot:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+    def send(self, body: bytes, content_type: str, *, timestamp: str | None = "now",
+             signature: str | None = None, headers: dict[str, str] | None = None
+             ) -> httpx.Response:
+        sent = {"Content-Type": content_type, **(headers or {})}
+        if timestamp == "now":
+            timestamp = str(int(time.time()))
+        if timestamp is not None:
+            sent["X-Slack-Request-Timestamp"] = timestamp
+        if signature is None:
+            stamp = timestamp if timestamp and timestamp.isdigit() else "0"
+            signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+        sent["X-Slack-Signature"] = str(signature)
+        return self.http.post(self.url, content=body, headers=sent)
+
+    def command(self, text: str, *, channel: str = "C1", user: str = "U1",
+                **kwargs: Any) -> httpx.Response:
+        return self.send(command_body(text, self.slack, channel=channel, user=user),
+                         "application/x-www-form-urlencoded", **kwargs)
+
+    def event(self, event: dict[str, Any], event_id: str = "Ev1",
+              **kwargs: Any) -> httpx.Response:
+        body = {"token": "legacy", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                "event": event, "event_id": event_id, "event_time": 1700000000}
+        return self.send(json.dumps(body).encode(), "application/json", **kwargs)
+
+
+_TRIGGERS = itertools.count(1)
+
+
+def command_body(text: str, slack: SlackStandIn, *, channel: str, user: str) -> bytes:
+    # Slack gives every command its own trigger_id, so two alike are not one replayed.
+    return urlencode({
+        "token": "legacy", "team_id": "T1", "channel_id": channel, "user_id": user,
+        "command": "/perf", "text": text, "trigger_id": f"1.2.{next(_TRIGGERS)}",
+        "response_url": f"{slack.url}/response/1",
+    }).encode()
+
+
