@@ -54,12 +54,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the stand-in and the Prometheus helpers live in tests/
 
 from bot.app import Perfbot  # noqa: E402
+from bot.clock import FakeClock  # noqa: E402
 from bot.config import Settings, SlackSettings  # noqa: E402
 from bot.metrics.base import MetricsBackend  # noqa: E402
 from bot.metrics.demo import DemoBackend, DemoWorkload  # noqa: E402
+from bot.notify.slack import make_web_client  # noqa: E402
 from bot.slack.app import build_slack_app  # noqa: E402
 from bot.slack.http import make_http_server  # noqa: E402
-from bot.slack.web import make_web_client  # noqa: E402
+from bot.slack.replier import Replier  # noqa: E402
 from tests.conftest import DEMO_DAYS, DEMO_END, DEMO_SEED, prometheus_backend_for  # noqa: E402
 from tests.prometheus_server import Binaries, PrometheusServer, SlowProxy, write_demo_blocks  # noqa: E402
 from tests.slack_standin import TOKEN, Call, SlackStandIn  # noqa: E402
@@ -201,8 +203,9 @@ def serve_bot(spec: BotSpec, port: multiprocessing.SimpleQueue[int],
         if spec.backend == "demo"
         else prometheus_backend_for(spec.backend, timeout=timedelta(seconds=30)))
     settings = Settings(slack=SlackSettings(answer_workers=spec.answer_workers))
-    perfbot = Perfbot(settings=settings, backend=backend, clock=lambda: DEMO_END)
-    app = build_slack_app(perfbot, client=make_web_client(TOKEN, base_url=spec.api_url),
+    perfbot = Perfbot(settings=settings, backend=backend, clock=FakeClock(DEMO_END))
+    client = make_web_client(TOKEN, base_url=spec.api_url)
+    app = build_slack_app(perfbot, client=client, replier=Replier(perfbot, client),
                           process_before_response=False, signing_secret=SECRET)
     server = make_http_server(app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -1,52 +1,50 @@
-"""The composition root: the one place that turns settings into working objects."""
+"""The composition root: the one place that turns settings into working objects. Transports
+(the CLI, Slack) receive what they need from here; nothing else constructs adapters."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from functools import cached_property
 
+from slack_sdk import WebClient
+
+from bot.alerts.book import AlertBook
 from bot.ask.answer import Sources
-from bot.audit import AuditStore
+from bot.authz import GroupMembers, OnCall, Rules, nobody_on_call
 from bot.catalog import Catalog
+from bot.clock import Clock
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
 from bot.metrics.base import MetricsBackend, MetricsError
-from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.metrics.demo import DemoBackend, DemoWorkload, Deploy
 from bot.metrics.prometheus import PrometheusBackend
+from bot.notify.slack import SlackGroupMembers, make_web_client
+from bot.playbooks.loading import load_playbooks
+from bot.playbooks.schema import Playbook
+from bot.storage import Database
+from bot.storage.audit import AuditStore
 
-Clock = Callable[[], datetime]
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def clock_at(text: str | None, zone: tzinfo) -> Clock:
-    """The clock for ``--at TEXT``: stopped at that moment (in ``zone`` unless the text gives
-    its own offset), or the real one when ``text`` is empty. ValueError says what was wrong."""
-    if not text:
-        return utc_now
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"--at: expected a time like 2026-11-20T14:00, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return lambda: moment
 
 
 @dataclass
 class Perfbot:
-    """Everything a transport (CLI, Slack, scheduler) needs, built once from the settings."""
+    """Everything a transport (CLI, Slack, scheduler) needs, built once from the settings.
+    The parts that need I/O to build (the database, the playbooks, Slack's client) are
+    built on first use, so a command that does not need them never pays for them."""
 
     settings: Settings
     backend: MetricsBackend
-    clock: Clock = field(default=utc_now)
+    clock: Clock = field(default_factory=Clock)
+    # The embedded workload when the metrics are the demo's (its scenarios and deploys).
+    demo: DemoWorkload | None = None
+    # Who is on call now (authorization); nobody until rotations exist.
+    oncall: OnCall = field(default=nobody_on_call)
+    # Where Slack's Web API is (tests and proxies); None: Slack's own.
+    slack_api_url: str | None = None
 
     _catalog: tuple[Catalog, datetime] | None = field(default=None, init=False, repr=False)
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
@@ -57,7 +55,7 @@ class Perfbot:
         """The endpoints, discovered on first use (a command may not need the metrics server)
         and again once ``catalog.refresh`` has passed. While discovery fails the last catalog
         stays, so a Prometheus hiccup does not make every endpoint unknown."""
-        now = self.clock()
+        now = self.clock.now()
         with self._catalog_lock:
             if self._catalog is not None:
                 catalog, built = self._catalog
@@ -83,43 +81,90 @@ class Perfbot:
             cost=self.settings.cost,
         )
 
+    @property
+    def deploys(self) -> list[Deploy]:
+        """The deploys known to the bot (the demo's; none yet from Prometheus)."""
+        return list(self.demo.deploys) if self.demo is not None else []
+
+    @cached_property
+    def playbooks(self) -> list[Playbook]:
+        """The playbooks of ``playbooks_dir`` that load; ``perfbot playbooks lint`` shows the
+        problems of the others."""
+        return load_playbooks(self.settings.playbooks_dir).playbooks
+
+    @cached_property
+    def database(self) -> Database:
+        """The one engine of ``storage.url`` for the whole process."""
+        return Database(self.settings.storage.url)
+
     @cached_property
     def audit(self) -> AuditStore:
-        """The record of actions taken on alerts (and refusals), in ``storage.url``."""
-        return AuditStore(self.settings.storage.url)
+        """The record of actions taken on alerts (and refusals)."""
+        return AuditStore(self.database)
+
+    @cached_property
+    def alerts(self) -> AlertBook:
+        """The alerts posted lately (in memory until the incident store exists)."""
+        return AlertBook()
+
+    @cached_property
+    def rules(self) -> Rules:
+        """Who may act on alerts."""
+        slack = self.settings.slack
+        return Rules(admins=frozenset(slack.admins), users=frozenset(slack.allowed_users),
+                     groups=tuple(slack.allowed_groups), oncall=self.oncall)
+
+    @cached_property
+    def slack_client(self) -> WebClient:
+        """Slack's Web API with the bot token, and retries on rate limits and 5xx."""
+        token = self.settings.slack_bot_token
+        if token is None or not token.get_secret_value().strip():
+            raise ValueError("SLACK_BOT_TOKEN is not set")
+        return make_web_client(token.get_secret_value().strip(), base_url=self.slack_api_url)
+
+    def group_members(self, client: WebClient) -> GroupMembers:
+        """Members of Slack user groups, read through ``client`` and kept a while."""
+        return SlackGroupMembers(client, self.clock.now, self.settings.slack.group_cache)
 
     def now(self) -> datetime:
-        return self.clock()
+        """Wall time: deadlines, records, caches."""
+        return self.clock.now()
+
+    def data_now(self) -> datetime:
+        """What "now" is for the metrics: wall time, or the moment the data is held at."""
+        return self.clock.data_now()
 
 
-def build(settings: Settings, clock: Clock = utc_now, *, demo: bool = False) -> Perfbot:
+def build(settings: Settings, clock: Clock | None = None, *, demo: bool = False,
+          slack_api_url: str | None = None) -> Perfbot:
     """Wire the bot. ``demo=True`` forces the embedded workload whatever the settings say."""
+    clock = clock if clock is not None else Clock()
     if demo or settings.metrics.backend == "demo":
         settings = with_demo_defaults(settings)
-    backend = build_backend(settings, clock, demo=demo)
-    if isinstance(backend, DemoBackend):
-        # The demo's data ends when it was made: its clock stops there, so "the last hour"
-        # has data however long the demo runs (a minute ticking over mid-command broke it).
-        end = backend.workload.end
-        clock = lambda: end  # noqa: E731
-    return Perfbot(settings=settings, backend=backend, clock=clock)
+        # The demo's data ends when it was made: its data time stops there, so "the last
+        # hour" has data however long the demo runs (a minute ticking over mid-command broke
+        # it). Wall time goes on, so deadlines still pass.
+        workload = demo_workload(settings, clock)
+        return Perfbot(settings=settings, backend=DemoBackend(workload),
+                       clock=clock.holding_data_at(workload.end), demo=workload,
+                       slack_api_url=slack_api_url)
+    return Perfbot(settings=settings, backend=prometheus_backend(settings, clock), clock=clock,
+                   slack_api_url=slack_api_url)
 
 
-def build_backend(
-    settings: Settings, clock: Clock = utc_now, *, demo: bool = False
-) -> MetricsBackend:
+def demo_workload(settings: Settings, clock: Clock) -> DemoWorkload:
     metrics = settings.metrics
-    if demo or metrics.backend == "demo":
-        end = clock().replace(second=0, microsecond=0)
-        workload = DemoWorkload.generate(
-            end=end, days=metrics.demo_days, seed=metrics.demo_seed, tz=settings.zone
-        )
-        return DemoBackend(workload)
+    end = clock.data_now().replace(second=0, microsecond=0)
+    return DemoWorkload.generate(end=end, days=metrics.demo_days, seed=metrics.demo_seed,
+                                 tz=settings.zone)
+
+
+def prometheus_backend(settings: Settings, clock: Clock) -> PrometheusBackend:
     password = settings.prometheus_password
     return PrometheusBackend(
-        metrics.prometheus,
-        metrics.names,
-        metrics.saturation,
+        settings.metrics.prometheus,
+        settings.metrics.names,
+        settings.metrics.saturation,
         password=password.get_secret_value() if password else None,
-        clock=clock,
+        clock=clock.data_now,
     )

@@ -9,22 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from bot.config import SlackSettings
-
-
-class Act(StrEnum):
-    ACKNOWLEDGE = "acknowledge"
-    SNOOZE = "snooze"
-    RESOLVE = "resolve"
-    ESCALATE = "escalate"
-    SHOW_CHART = "show_chart"
-
-
-OPEN = frozenset({Act.SHOW_CHART})
-_VERB = {Act.ACKNOWLEDGE: "acknowledge", Act.SNOOZE: "snooze", Act.RESOLVE: "resolve",
-         Act.ESCALATE: "escalate", Act.SHOW_CHART: "show the chart of"}
+from bot.alerts.acts import OPEN_TO_ALL, RULES, Act
 
 OnCall = Callable[[], Iterable[str]]
 GroupMembers = Callable[[str], Collection[str]]
@@ -42,11 +28,6 @@ class Rules:
     groups: tuple[str, ...] = ()
     oncall: OnCall = field(default=nobody_on_call)
 
-    @classmethod
-    def from_settings(cls, settings: SlackSettings, oncall: OnCall = nobody_on_call) -> Rules:
-        return cls(admins=frozenset(settings.admins), users=frozenset(settings.allowed_users),
-                   groups=tuple(settings.allowed_groups), oncall=oncall)
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -56,7 +37,7 @@ class Decision:
 
 def decide(rules: Rules, user: str, act: Act, members: GroupMembers) -> Decision:
     """May ``user`` do ``act``? Cheapest checks first: ``members`` may ask Slack."""
-    if act in OPEN:
+    if act in OPEN_TO_ALL:
         return Decision(True, "open to everyone")
     if user in rules.admins:
         return Decision(True, "admin")
@@ -72,7 +53,7 @@ def decide(rules: Rules, user: str, act: Act, members: GroupMembers) -> Decision
 
 def who_may(rules: Rules, act: Act) -> str:
     """The refusal's sentence: who may do ``act``, in Slack mrkdwn (mentions render as names)."""
-    verb = _VERB[act]
+    verb = RULES[act].verb
     who = []
     if rules.admins or rules.users:
         who.append(", ".join(f"<@{u}>" for u in sorted(rules.admins | rules.users)))

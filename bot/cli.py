@@ -11,17 +11,17 @@ from datetime import datetime, timedelta
 from typing import TextIO
 
 from bot import __version__
-from bot.app import Perfbot, build, clock_at
+from bot.app import Perfbot, build
 from bot.ask.answer import AnswerKind, ask
 from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
 from bot.cli_playbooks import add_playbook_commands
 from bot.cli_slack import add_slack_commands
+from bot.clock import clock_at
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.durations import parse_duration
 from bot.figures import STATISTICS, human_span, signal_figures
 from bot.metrics.base import SERVICE_SIGNALS, MetricsError, Signal
-from bot.metrics.demo import DemoBackend
 from bot.render.text import (
     format_rate,
     format_ratio,
@@ -153,7 +153,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _build(args: argparse.Namespace, *, demo: bool = False) -> Perfbot:
-    """The bot for this command; ``--at`` stops its clock at that moment."""
+    """The bot for this command; ``--at`` holds its data at that moment."""
     settings = _settings(args)
     try:
         clock = clock_at(getattr(args, "at", None), settings.zone)
@@ -175,9 +175,9 @@ def _duration(option: str, text: str) -> timedelta:
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     bot = _build(args, demo=True)
     print(f"perfbot demo — {_describe_backend(bot)}\n", file=out)
-    _print_endpoints(bot, bot.now(), timedelta(hours=1), out)
+    _print_endpoints(bot, bot.data_now(), timedelta(hours=1), out)
     questions = ["p95 latency of checkout over the last 24h vs the day before"]
-    scenarios = bot.backend.workload.scenarios if isinstance(bot.backend, DemoBackend) else []
+    scenarios = bot.demo.scenarios if bot.demo is not None else []
     step = next((s for s in scenarios if s.kind == "latency_step"), None)
     if step is not None:
         moment = step.start.astimezone(bot.settings.zone).strftime("%Y-%m-%d %H:%M")
@@ -185,7 +185,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     questions.append("top 3 most expensive endpoints this week")
     for question in questions:
         print(f"\n$ perfbot ask \"{question}\"", file=out)
-        reply = ask(question, bot.sources, bot.now())
+        reply = ask(question, bot.sources, bot.data_now())
         print(render_answer(reply), file=out)
     if scenarios:
         print("\nIncidents injected into the demo (perfbot detect finds them, with playbooks):",
@@ -231,7 +231,7 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_endpoints(args: argparse.Namespace, out: TextIO) -> int:
     lookback = _duration("--lookback", args.lookback)
     bot = _build(args)
-    _print_endpoints(bot, bot.now(), lookback, out)
+    _print_endpoints(bot, bot.data_now(), lookback, out)
     return EXIT_OK
 
 
@@ -278,7 +278,7 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
     bot = _build(args)
     per_service = signal in SERVICE_SIGNALS
     entry = _resolve(bot, args.endpoint, per_service=per_service, out=out)
-    figures = signal_figures(bot.backend, entry, signal, span, bot.now(), quantile or 0.95)
+    figures = signal_figures(bot.backend, entry, signal, span, bot.data_now(), quantile or 0.95)
     print(render_figures(figures), file=out)
     return EXIT_OK
 
@@ -286,7 +286,7 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     """Exit 0 for an answer or help; 1 when the metrics failed or had nothing."""
     bot = _build(args)
-    reply = ask(" ".join(args.question), bot.sources, bot.now(), chart=bool(args.chart))
+    reply = ask(" ".join(args.question), bot.sources, bot.data_now(), chart=bool(args.chart))
     written = None
     if args.chart and reply.chart is not None:
         try:

@@ -6,13 +6,12 @@ import argparse
 import sys
 from typing import TextIO
 
-from bot.app import build, clock_at
+from bot.app import build
+from bot.clock import clock_at
 from bot.config import load_settings
 from bot.detection import HISTORY, WINDOW, run_cycle
 from bot.durations import format_duration, parse_duration
 from bot.metrics.base import MetricsError
-from bot.metrics.demo import DemoBackend
-from bot.playbooks.loading import load_playbooks
 from bot.render.alert import alert_text, build_alert
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -50,12 +49,10 @@ def cmd_detect(args: argparse.Namespace, out: TextIO) -> int:
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     bot = build(settings, clock=clock)
-    at = bot.now()
-    deploys = bot.backend.workload.deploys if isinstance(bot.backend, DemoBackend) else []
-    playbooks = load_playbooks(settings.playbooks_dir).playbooks
+    at = bot.data_now()
     try:
         report = run_cycle(bot.backend, at, window, history=history, catalog=bot.catalog,
-                           playbooks=playbooks, deploys=deploys)
+                           playbooks=bot.playbooks, deploys=bot.deploys)
     except MetricsError as exc:
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_FAILED

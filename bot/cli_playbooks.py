@@ -16,10 +16,11 @@ from typing import TextIO
 
 import pandas as pd
 
-from bot.app import build, clock_at
+from bot.app import build
+from bot.clock import clock_at
 from bot.config import Settings, load_settings
 from bot.metrics.base import Endpoint, MetricsBackend, Signal, Window
-from bot.metrics.demo import DemoBackend, DemoWorkload, Scenario
+from bot.metrics.demo import DemoWorkload, Scenario
 from bot.playbooks.diagnostics import gather_evidence
 from bot.playbooks.evidence import format_evidence
 from bot.playbooks.loading import LoadResult, load_playbooks
@@ -116,13 +117,14 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    backend = build(settings, clock=clock, demo=True).backend
-    assert isinstance(backend, DemoBackend)  # demo=True builds the demo backend
-    scenarios = backend.workload.scenarios
+    bot = build(settings, clock=clock, demo=True)
+    backend, workload = bot.backend, bot.demo
+    assert workload is not None  # demo=True builds the demo
+    scenarios = workload.scenarios
     print(f"{_count(len(result.playbooks), 'playbook')} from {folder} against the "
           f"{_count(len(scenarios), 'incident')} of the demo\n", file=out)
     for scenario in scenarios:
-        situation = scenario_situation(scenario, backend.workload, backend)
+        situation = scenario_situation(scenario, workload, backend)
         _print_scenario(scenario, situation, result.playbooks, settings, args.verbose, out)
     return EXIT_FAILED if result.problems else EXIT_OK
 

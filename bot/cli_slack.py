@@ -2,7 +2,8 @@
 
 Before connecting it checks what it needs and says exactly what is missing: the variable
 to set, or what Slack's ``auth.test`` answered for the token. Never a traceback.
-``--at`` stops the bot's clock at that moment, as for the other commands.
+``--at`` holds the bot's data at that moment, as for the other commands (wall time goes
+on, so deadlines pass).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app import build, clock_at
+from bot.app import build
+from bot.clock import clock_at
 from bot.config import ConfigError, Settings, load_settings
 from bot.slack.app import build_slack_app
 from bot.slack.http import make_http_server
 from bot.slack.replier import Replier
-from bot.slack.web import make_web_client
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -101,8 +102,8 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
         clock = clock_at(getattr(args, "at", None), settings.zone)
     except ValueError as exc:
         raise NotReady(str(exc)) from None
-    token = _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",
-                    "the bot token (xoxb-…) from your app's OAuth & Permissions page")
+    _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",
+            "the bot token (xoxb-…) from your app's OAuth & Permissions page")
     app_token: str | None = None
     if args.http is None:
         app_token = _secret(settings, "slack_app_token", "SLACK_APP_TOKEN",
@@ -113,7 +114,8 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
         signing_secret = _secret(settings, "slack_signing_secret", "SLACK_SIGNING_SECRET",
                                  "HTTP mode checks every request with the app's signing "
                                  "secret (Basic Information page)")
-    client = make_web_client(token, base_url=args.slack_api_url)
+    perfbot = build(settings, clock, slack_api_url=args.slack_api_url)
+    client = perfbot.slack_client
     try:
         identity = client.auth_test()
     except SlackApiError as exc:
@@ -123,10 +125,9 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
         raise NotReady(f"could not reach Slack to check SLACK_BOT_TOKEN: {exc}",
                        EXIT_FAILED) from None
     print(f"perfbot: connected to {identity.get('team')} as {identity.get('user')}", file=out)
-    perfbot = build(settings, clock)
     replier = Replier(perfbot, client)
-    app = build_slack_app(perfbot, client=client, signing_secret=signing_secret,
-                          replier=replier)
+    app = build_slack_app(perfbot, client=client, replier=replier,
+                          signing_secret=signing_secret)
     if current_thread() is main_thread():
         # `docker stop` and systemd send SIGTERM: stop as after Ctrl-C, answers first.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

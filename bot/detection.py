@@ -11,15 +11,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
+from bot.alerts.explained import CycleReport, Explained
 from bot.analytics.findings import (
     DEFAULT_FINDINGS,
     BaselineCache,
     Change,
     Finding,
     FindingsConfig,
-    FindingsResult,
     SeriesBatch,
     SeriesKey,
     find,
@@ -38,35 +37,13 @@ from bot.metrics.demo import Deploy
 from bot.metrics.prometheus import PrometheusBackend
 from bot.playbooks.diagnostics import DiagnosticResult, gather_evidence, run_diagnostics
 from bot.playbooks.evidence import AFTER_DEPLOY_WINDOW, CHANGES, EvidenceValue
-from bot.playbooks.matching import PlaybookMatch, Situation, match_playbooks
-from bot.playbooks.rendering import QueryNames, RenderedDiagnostic, render_diagnostics
+from bot.playbooks.matching import Situation, match_playbooks
+from bot.playbooks.rendering import QueryNames, render_diagnostics
 from bot.playbooks.schema import Playbook
 
 STEP = timedelta(minutes=5)
 HISTORY = timedelta(days=28)
 WINDOW = timedelta(days=7)
-
-
-class Explained(BaseModel):
-    """A finding with what an alert needs besides it: evidence, cause, playbooks."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    finding: Finding
-    situation: Situation
-    cause: str
-    matches: list[PlaybookMatch]
-    diagnostics: list[RenderedDiagnostic]
-    # The top playbook's diagnostics run at the peak; empty when the backend cannot.
-    results: list[DiagnosticResult] = []
-
-
-class CycleReport(BaseModel):
-    at: datetime
-    since: datetime
-    result: FindingsResult
-    explained: list[Explained]
-    problems: list[str]  # signals that could not be read
 
 
 def read_batch(

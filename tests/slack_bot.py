@@ -14,9 +14,10 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Perfbot
+from bot.notify.slack import make_web_client
 from bot.slack.app import build_slack_app
 from bot.slack.http import make_http_server
-from bot.slack.web import make_web_client
+from bot.slack.replier import Replier
 from tests.slack_standin import TOKEN, SlackStandIn
 
 SECRET = "test-signing-secret"
@@ -25,15 +26,14 @@ SECRET = "test-signing-secret"
 class Bot:
     """The Bolt app served over HTTP on loopback, and a way to send it signed requests."""
 
-    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool,
-                 **options: Any) -> None:
-        """``inline``: listeners finish before the HTTP answer (no waiting in tests);
-        ``options`` go to ``build_slack_app`` (oncall, audit, alerts)."""
+    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool) -> None:
+        """``inline``: listeners finish before the HTTP answer (no waiting in tests). The
+        rest (on-call, audit store, alerts) is ``perfbot``'s, as the composition root built it."""
         # Short 5xx backoff: the tests count retries, they need not wait Slack-sized pauses.
         self.client = make_web_client(TOKEN, base_url=slack.api_url, server_backoff=0.01)
         self.perfbot, self.slack = perfbot, slack
-        app = build_slack_app(perfbot, client=self.client, process_before_response=inline,
-                              signing_secret=SECRET, **options)
+        app = build_slack_app(perfbot, client=self.client, replier=Replier(perfbot, self.client),
+                              process_before_response=inline, signing_secret=SECRET)
         self.server = make_http_server(app, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -13,46 +13,20 @@ matplotlib.use("Agg")
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
-from pydantic import BaseModel, ConfigDict
 
-from bot.analytics.findings import Anomaly, ChartData, Severity
-from bot.detection import Explained
+from bot.alerts.acts import BUTTONS, RULES
+from bot.alerts.explained import Explained
+from bot.alerts.message import Action, AlertMessage, Section
+from bot.alerts.model import AlertChart
+from bot.analytics.findings import Anomaly, Severity
 from bot.durations import format_duration
 from bot.metrics.base import Signal
 from bot.playbooks.diagnostics import DiagnosticResult, format_unit
 from bot.playbooks.rendering import render_steps
+from bot.render.mrkdwn import clip, inert
 
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
 _EMOJI = {Severity.CRITICAL: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
-
-
-class Action(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    label: str
-    value: str
-
-
-class Section(BaseModel):
-    title: str
-    text: str
-
-
-class AlertMessage(BaseModel):
-    finding_id: str
-    severity: Severity
-    title: str
-    sections: list[Section]
-    actions: list[Action]
-    chart_png: bytes | None = None
-
-
-def escape(text: str) -> str:
-    """Slack's control characters (``& < >``) made inert, and backticks and stars, which
-    would start code or bold in a name taken from the metrics."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("`", "'").replace("*", "∗"))
 
 
 def _fmt(signal: Signal, value: float) -> str:
@@ -72,10 +46,10 @@ def _when(t: datetime, tz: tzinfo) -> str:
 def _anomaly_line(a: Anomaly, tz: tzinfo) -> str:
     state = "ongoing" if a.end is None else f"ended {_when(a.end, tz)}"
     ratio = f"{a.ratio:.1f}×" if math.isfinite(a.ratio) else "from zero"
-    line = (f"• {escape(a.key.label)}: {a.change} since {_when(a.start, tz)} — "
+    line = (f"• {inert(a.key.label)}: {a.change} since {_when(a.start, tz)} — "
             f"{_fmt(a.key.signal, a.value)} vs {_fmt(a.key.signal, a.baseline)} usual "
             f"({ratio}, {a.z:.0f} spreads out), {state}")
-    return line + (f"; {escape(a.slo)}" if a.slo else "")
+    return line + (f"; {inert(a.slo)}" if a.slo else "")
 
 
 def diagnostic_lines(results: Sequence[DiagnosticResult], top: int = 3) -> list[str]:
@@ -93,14 +67,14 @@ def diagnostic_lines(results: Sequence[DiagnosticResult], top: int = 3) -> list[
                                if k != "__name__")
             shown.append(format_unit(v.value, r.unit) + (f" {{{labels}}}" if labels else ""))
         more = f" (+{len(r.values) - top} more)" if len(r.values) > top else ""
-        lines.append(escape(f"• {r.name}: {'; '.join(shown)}{more}"))
+        lines.append(inert(f"• {r.name}: {'; '.join(shown)}{more}"))
     for note, names in unanswered.items():
-        lines.append(escape(f"• {', '.join(names)}: {note}"))
+        lines.append(inert(f"• {', '.join(names)}: {note}"))
     return lines
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
+    return clip(text, SECTION_LIMIT)
 
 
 def build_alert(item: Explained, tz: tzinfo, *, chart: bool = True) -> AlertMessage:
@@ -110,14 +84,14 @@ def build_alert(item: Explained, tz: tzinfo, *, chart: bool = True) -> AlertMess
     sections = [
         Section(title="What", text=_clip("\n".join(what))),
         Section(title="Where and since when", text=_clip(
-            f"service {escape(f.service)}, since {_when(f.start, tz)}"
+            f"service {inert(f.service)}, since {_when(f.start, tz)}"
             + (" (ongoing)" if f.end is None else f", until {_when(f.end, tz)}")
-            + f"; {escape(f.moved_first())}")),
-        Section(title="Likely cause", text=_clip(escape(item.cause))),
+            + f"; {inert(f.moved_first())}")),
+        Section(title="Likely cause", text=_clip(inert(item.cause))),
     ]
     evidence = []
     if item.situation.evidence:
-        evidence.append(escape(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        evidence.append(inert(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                          for k, v in item.situation.evidence.items())))
     evidence += diagnostic_lines(item.results)
     if evidence:
@@ -125,27 +99,27 @@ def build_alert(item: Explained, tz: tzinfo, *, chart: bool = True) -> AlertMess
     if item.matches:
         top = item.matches[0]
         steps = render_steps(top.playbook, item.situation)
-        sections.append(Section(title=f"Playbook: {escape(top.playbook.title)}",
+        sections.append(Section(title=f"Playbook: {inert(top.playbook.title)}",
                                 text=_clip(steps.strip())))
         if item.diagnostics:
-            lines = [f"• {escape(d.name)}: `{escape(d.query)}`" if d.query else
-                     f"• {escape(d.name)}: {escape(d.note)}" for d in item.diagnostics]
+            lines = [f"• {inert(d.name)}: `{inert(d.query)}`" if d.query else
+                     f"• {inert(d.name)}: {inert(d.note)}" for d in item.diagnostics]
             sections.append(Section(title="Diagnostics", text=_clip("\n".join(lines))))
-        others = [escape(m.playbook.title) for m in item.matches[1:]]
+        others = [inert(m.playbook.title) for m in item.matches[1:]]
         if others:
             sections.append(Section(title="Other candidate playbooks",
                                     text=_clip(", ".join(others))))
-    png = alert_chart(f.first_mover, tz) if chart and f.first_mover.chart else None
+    drawn = item.alert().chart
+    png = alert_chart(drawn, tz) if chart and drawn is not None else None
     return AlertMessage(
         finding_id=f.id, severity=f.severity,
-        title=f"{_EMOJI[f.severity]} {f.severity.upper()}: {escape(f.title)}",
+        title=f"{_EMOJI[f.severity]} {f.severity.upper()}: {inert(f.title)}",
         sections=sections, actions=actions(f.id), chart_png=png,
     )
 
 
-def actions(finding_id: str) -> list[Action]:
-    return [Action(id=name, label=name.capitalize(), value=finding_id)
-            for name in ("acknowledge", "snooze", "resolve", "escalate")]
+def actions(alert_id: str) -> list[Action]:
+    return [Action(id=act.value, label=RULES[act].label, value=alert_id) for act in BUTTONS]
 
 
 def alert_text(message: AlertMessage) -> str:
@@ -158,20 +132,19 @@ def alert_text(message: AlertMessage) -> str:
     return "\n".join(lines)
 
 
-def alert_chart(anomaly: Anomaly, tz: tzinfo) -> bytes:
-    """The series around the anomaly with its baseline and ±3-spread band, as PNG."""
-    data: ChartData | None = anomaly.chart
+def alert_chart(chart: AlertChart, tz: tzinfo) -> bytes:
+    """The series around the change with its baseline and ±3-spread band, as PNG."""
+    data = chart.data
     figure, axes = plt.subplots(figsize=(8.0, 4.0))
-    if data is not None:
-        times = mdates.date2num(data.times)  # type: ignore[no-untyped-call]
-        axes.fill_between(times, data.low, data.high, color="#8b949e", alpha=0.25,
-                          label="usual range")
-        axes.plot(times, data.baseline, color="#8b949e", linestyle="--", label="baseline")
-        axes.plot(times, data.values, color="#1f6feb", label=anomaly.key.label)
-        onset = float(mdates.date2num(anomaly.start))  # type: ignore[no-untyped-call]
-        axes.axvline(onset, color="#d1242f", linestyle=":", label="change")
-    axes.set_title(f"{anomaly.key.label}: {anomaly.change} "
-                   f"(+{format_duration(anomaly.fired_at - anomaly.start)} to confirm)")
+    times = mdates.date2num(data.times)  # type: ignore[no-untyped-call]
+    axes.fill_between(times, data.low, data.high, color="#8b949e", alpha=0.25,
+                      label="usual range")
+    axes.plot(times, data.baseline, color="#8b949e", linestyle="--", label="baseline")
+    axes.plot(times, data.values, color="#1f6feb", label=chart.label)
+    onset = float(mdates.date2num(chart.start))  # type: ignore[no-untyped-call]
+    axes.axvline(onset, color="#d1242f", linestyle=":", label="change")
+    axes.set_title(f"{chart.label}: {chart.change} "
+                   f"(+{format_duration(chart.confirmed_at - chart.start)} to confirm)")
     axes.xaxis.set_major_formatter(
         mdates.DateFormatter("%d %b %H:%M", tz=tz))  # type: ignore[no-untyped-call]
     axes.legend(loc="upper left", fontsize="small")

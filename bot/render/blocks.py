@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
+from bot.alerts.acts import RULES, SNOOZE_CHOICES, Act
+from bot.alerts.message import AlertMessage
 from bot.ask.message import Answer, AnswerKind, Table
-from bot.render.alert import AlertMessage
+from bot.render.mrkdwn import clip, escape
 from bot.render.text import table as text_table
 
 # Slack's limits (https://api.slack.com/reference/block-kit/blocks).
@@ -43,15 +45,6 @@ class SlackMessage(BaseModel):
 
     text: str
     blocks: tuple[dict[str, Any], ...] = ()
-
-
-def escape(text: str) -> str:
-    """Escape the three characters mrkdwn treats as markup (links, mentions)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def section(text: str) -> dict[str, Any]:
@@ -165,18 +158,7 @@ def _split_lines(text: str, limit: int) -> list[str]:
 ALERT_ACTIONS_BLOCK = "alert_actions"
 ALERT_STATUS_BLOCK = "alert_status"
 MAX_HEADER_CHARS = 150
-SNOOZE_CHOICES = {"15m": "15 minutes", "1h": "1 hour", "4h": "4 hours", "1d": "1 day"}
 _ACTION_PREFIX = "alert."
-_LABELS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "escalate": "Escalate now",
-           "show_chart": "Show chart"}
-_STYLES = {"resolve": "primary", "escalate": "danger"}
-# What each act takes away: a resolved alert keeps only "Show chart".
-_REMOVES = {
-    "acknowledge": {"acknowledge"},
-    "snooze": {"acknowledge"},  # snoozing is acknowledging for a while
-    "resolve": {"acknowledge", "snooze", "resolve", "escalate"},
-    "escalate": {"escalate"},
-}
 
 
 def alert_action_id(act: str, finding_id: str) -> str:
@@ -203,7 +185,7 @@ def alert_message(alert: AlertMessage) -> SlackMessage:
     blocks += [section(f"*{part.title}*\n{part.text}") for part in alert.sections[:room]]
     acts = [action.id for action in alert.actions]
     if alert.chart_png is not None:
-        acts.append("show_chart")
+        acts.append(Act.SHOW_CHART.value)
     elements = [_alert_element(act, alert.finding_id) for act in acts]
     if elements:
         blocks.append({"type": "actions", "block_id": ALERT_ACTIONS_BLOCK, "elements": elements})
@@ -225,7 +207,7 @@ def alert_update(
     lines = [*lines, {"type": "mrkdwn", "text": clip(status, MAX_SECTION_CHARS)}]
     kept.append({"type": "context", "block_id": ALERT_STATUS_BLOCK,
                  "elements": lines[-MAX_CONTEXT_ELEMENTS:]})
-    removed = _REMOVES.get(act, set())
+    removed = {str(gone) for gone in RULES[Act(act)].removes} if act in set(Act) else set()
     elements = []
     for element in (old_actions or {}).get("elements", []):
         try:
@@ -242,7 +224,7 @@ def alert_update(
 
 def _alert_element(act: str, finding_id: str) -> dict[str, Any]:
     action_id = alert_action_id(act, finding_id)
-    if act == "snooze":
+    if act == Act.SNOOZE:
         options = [{"text": {"type": "plain_text", "text": label},
                     "value": f"{duration}|{finding_id}"}
                    for duration, label in SNOOZE_CHOICES.items()]
@@ -250,8 +232,9 @@ def _alert_element(act: str, finding_id: str) -> dict[str, Any]:
                 "placeholder": {"type": "plain_text", "text": "Snooze…"}}
     button: dict[str, Any] = {
         "type": "button", "action_id": action_id, "value": finding_id,
-        "text": {"type": "plain_text", "text": _LABELS.get(act, act.replace("_", " ").title())},
+        "text": {"type": "plain_text", "text": RULES[Act(act)].label},
     }
-    if act in _STYLES:
-        button["style"] = _STYLES[act]
+    style = RULES[Act(act)].style
+    if style is not None:
+        button["style"] = style
     return button

@@ -4,125 +4,52 @@ now, Show chart.
 Each press is acknowledged at once. A permitted one updates the alert in place (a status
 line, the buttons it makes pointless removed) and is recorded; a refused one leaves the
 message alone, tells the presser privately who may do it, and is recorded as refused.
-Who may is ``bot.authz``'s business; the record is ``bot.audit``'s.
+Who may is ``bot.authz``'s business; the record is ``bot.storage.audit``'s; what each
+act means is ``bot.alerts.acts``'.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 
-from bot.audit import AuditError, AuditStore
-from bot.authz import Act, Rules, decide, who_may
+from bot.alerts.acts import COMMAND_WORDS, DEFAULT_SNOOZE, RULES, SNOOZE_CHOICES, Act
+from bot.alerts.book import AlertBook, Posted
+from bot.alerts.message import AlertMessage
+from bot.authz import Rules, decide, who_may
+from bot.clock import Now
 from bot.durations import parse_duration
-from bot.render.alert import AlertMessage
 from bot.render.blocks import (
-    SNOOZE_CHOICES,
     BlockError,
     alert_message,
     alert_update,
-    escape,
     parse_alert_action_id,
 )
+from bot.render.mrkdwn import escape
+from bot.storage import StorageError
+from bot.storage.audit import AuditStore
 
 log = logging.getLogger(__name__)
 
-ALERT_ACTION = re.compile(r"^alert\.(acknowledge|snooze|resolve|escalate|show_chart):")
-_DONE = {Act.ACKNOWLEDGE: "Acknowledged", Act.RESOLVE: "Resolved", Act.ESCALATE: "Escalated"}
+ALERT_ACTION = re.compile(rf"^alert\.({'|'.join(act.value for act in Act)}):")
 
 
-class GroupMembers:
-    """Members of Slack user groups (``usergroups.users.list``), cached for ``ttl``. A failed
-    lookup counts as no members and is not cached, so the next press asks again."""
-
-    def __init__(self, client: WebClient, clock: Callable[[], datetime], ttl: timedelta) -> None:
-        self._client, self._clock, self._ttl = client, clock, ttl
-        self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, group: str) -> Collection[str]:
-        now = self._clock()
-        with self._lock:
-            cached = self._cache.get(group)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
-        try:
-            users = frozenset(str(u) for u in
-                              self._client.usergroups_users_list(usergroup=group)["users"])
-        except (SlackClientError, KeyError, TypeError) as exc:
-            log.warning("cannot read the members of user group %s: %s", group, exc)
-            return frozenset()
-        with self._lock:
-            self._cache[group] = (now, users)
-        return users
-
-
-@dataclass(frozen=True)
-class Posted:
-    """Where an alert's message is, and its blocks as perfbot last wrote them."""
-
-    channel: str
-    ts: str
-    text: str
-    blocks: tuple[dict[str, Any], ...]
-    resolved: bool = False
-
-
-class AlertBook:
-    """The alerts posted lately, by finding id: what "Show chart" uploads, and where
-    ``/perf ack|resolve|snooze ID`` finds the message to update."""
-
-    def __init__(self, limit: int = 500) -> None:
-        self._alerts: OrderedDict[str, AlertMessage] = OrderedDict()
-        self._posted: dict[str, Posted] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def remember(self, alert: AlertMessage, posted: Posted | None = None) -> None:
-        with self._lock:
-            self._alerts[alert.finding_id] = alert
-            self._alerts.move_to_end(alert.finding_id)
-            if posted is not None:
-                self._posted[alert.finding_id] = posted
-            while len(self._alerts) > self._limit:
-                gone, _ = self._alerts.popitem(last=False)
-                self._posted.pop(gone, None)
-
-    def get(self, finding_id: str) -> AlertMessage | None:
-        with self._lock:
-            return self._alerts.get(finding_id)
-
-    def posted(self, finding_id: str) -> Posted | None:
-        with self._lock:
-            return self._posted.get(finding_id)
-
-    def updated(self, finding_id: str, blocks: list[dict[str, Any]], resolved: bool) -> None:
-        """The message now shows ``blocks`` (after a press or a command)."""
-        with self._lock:
-            old = self._posted.get(finding_id)
-            if old is not None:
-                self._posted[finding_id] = replace(old, blocks=tuple(blocks),
-                                                   resolved=old.resolved or resolved)
-
-    def post(self, client: WebClient, channel: str, alert: AlertMessage) -> str:
-        """Post ``alert`` in ``channel`` with its buttons; the message's ``ts``."""
-        message = alert_message(alert)
-        response = client.chat_postMessage(channel=channel, text=message.text,
-                                           blocks=list(message.blocks))
-        ts = str(response["ts"])
-        self.remember(alert, Posted(channel=channel, ts=ts, text=message.text,
-                                    blocks=message.blocks))
-        return ts
+def post_alert(client: WebClient, book: AlertBook, channel: str, alert: AlertMessage) -> str:
+    """Post ``alert`` in ``channel`` with its buttons and remember where; the message's ``ts``."""
+    message = alert_message(alert)
+    response = client.chat_postMessage(channel=channel, text=message.text,
+                                       blocks=list(message.blocks))
+    ts = str(response["ts"])
+    book.remember(alert, Posted(channel=channel, ts=ts, text=message.text,
+                                blocks=message.blocks))
+    return ts
 
 
 def slack_time(at: datetime, zone: tzinfo) -> str:
@@ -136,11 +63,7 @@ def status_line(act: Act, user: str, at: datetime, zone: tzinfo, snooze: str | N
     if act is Act.SNOOZE and snooze is not None:
         until = slack_time(at + parse_duration(snooze), zone)
         return f":zzz: Snoozed {snooze} by <@{user}> at {when}, until {until}"
-    return f"{_DONE[act]} by <@{user}> at {when}"
-
-
-COMMAND_ACTS = {"ack": Act.ACKNOWLEDGE, "resolve": Act.RESOLVE, "snooze": Act.SNOOZE}
-DEFAULT_SNOOZE = "1h"
+    return f"{RULES[act].done} by <@{user}> at {when}"
 
 
 class AlertActs:
@@ -149,7 +72,7 @@ class AlertActs:
 
     def __init__(
         self, *, rules: Rules, members: Callable[[str], Collection[str]], audit: AuditStore,
-        alerts: AlertBook, clock: Callable[[], datetime], zone: tzinfo,
+        alerts: AlertBook, clock: Now, zone: tzinfo,
     ) -> None:
         self.rules, self.members, self.audit = rules, members, audit
         self.alerts, self.clock, self.zone = alerts, clock, zone
@@ -166,7 +89,7 @@ class AlertActs:
             try:
                 self.audit.record(at=now, user=user, action=act.value, target=finding_id,
                                   allowed=allowed, detail=detail)
-            except AuditError as exc:  # the press still gets its answer; the log says why
+            except StorageError as exc:  # the press still gets its answer; the log says why
                 log.error("not recorded: %s %s on %s (allowed=%s, %s): %s",
                           user, act.value, finding_id, allowed, detail, exc)
 
@@ -200,7 +123,7 @@ class AlertActs:
         tell: Callable[[str], None],
     ) -> None:
         """``/perf ack|resolve|snooze ID [duration]``: the button's act on a known alert."""
-        act = COMMAND_ACTS[word]
+        act = COMMAND_WORDS[word]
         usage = f"`/perf {word} ID" + (" [15m|1h|4h|1d]`" if act is Act.SNOOZE else "`")
         parts = args.split()
         if not parts or len(parts) > (2 if act is Act.SNOOZE else 1):
@@ -231,7 +154,7 @@ def register_alert_actions(
     members: Callable[[str], Collection[str]],
     audit: AuditStore,
     alerts: AlertBook,
-    clock: Callable[[], datetime],
+    clock: Now,
     zone: tzinfo,
     later: Callable[[Callable[[], None]], None],
 ) -> AlertActs:

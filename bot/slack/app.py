@@ -22,21 +22,20 @@ from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.alerts.acts import COMMAND_WORDS
 from bot.app import Perfbot
 from bot.ask.answer import Answer
-from bot.audit import AuditStore
-from bot.authz import OnCall, Rules, nobody_on_call
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
-    escape,
     section,
     text_message,
     validate_blocks,
 )
-from bot.slack.actions import COMMAND_ACTS, AlertBook, GroupMembers, register_alert_actions
+from bot.render.mrkdwn import escape
+from bot.slack.actions import register_alert_actions
 from bot.slack.replier import Replier
-from bot.slack.web import ephemeral, make_web_client
+from bot.slack.web import ephemeral
 
 log = logging.getLogger(__name__)
 
@@ -145,25 +144,16 @@ def strip_mentions(text: str) -> str:
 def build_slack_app(
     perfbot: Perfbot,
     *,
-    client: WebClient | None = None,
+    client: WebClient,
+    replier: Replier,
     process_before_response: bool = False,
     signing_secret: str | None = None,
-    audit: AuditStore | None = None,
-    alerts: AlertBook | None = None,
-    oncall: OnCall = nobody_on_call,
-    replier: Replier | None = None,
 ) -> App:
-    """The Bolt app. Without ``client`` the bot token comes from the settings; without
-    ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode).
-    Alert buttons are recorded in ``audit`` (default: the storage database's), "Show chart"
-    reads ``alerts``, and ``oncall`` says who is on call now (nobody until rotations exist).
+    """The Bolt app, on the parts the composition root built (``perfbot``: authorization
+    rules, audit store, alerts, on-call) and ``client`` (usually ``perfbot.slack_client``).
+    Without ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode).
     ``replier`` answers the questions; ``perfbot run`` keeps it to ``finish`` at shutdown."""
     settings = perfbot.settings
-    if client is None:
-        token = settings.slack_bot_token
-        if token is None:
-            raise ValueError("SLACK_BOT_TOKEN is not set")
-        client = make_web_client(token.get_secret_value())
     if signing_secret is None and settings.slack_signing_secret is not None:
         signing_secret = settings.slack_signing_secret.get_secret_value()
     app = App(
@@ -174,7 +164,6 @@ def build_slack_app(
         token_verification_enabled=False,  # ``perfbot run`` calls auth.test and reports it
         logger=log,
     )
-    replier = replier if replier is not None else Replier(perfbot, client)
     recent = RecentIds(perfbot.now)
     later = after_ack(process_before_response)
 
@@ -189,10 +178,10 @@ def build_slack_app(
 
     acts = register_alert_actions(
         app,
-        rules=Rules.from_settings(settings.slack, oncall),
-        members=GroupMembers(client, perfbot.now, settings.slack.group_cache),
-        audit=audit if audit is not None else perfbot.audit,
-        alerts=alerts if alerts is not None else AlertBook(),
+        rules=perfbot.rules,
+        members=perfbot.group_members(client),
+        audit=perfbot.audit,
+        alerts=perfbot.alerts,
         clock=perfbot.now,
         zone=settings.zone,
         later=later,
@@ -215,7 +204,7 @@ def build_slack_app(
         word = word.lower()
         if word == "help":
             tell(help_message(replier.answer("help", user)))
-        elif word in COMMAND_ACTS:
+        elif word in COMMAND_WORDS:
             # Already mrkdwn (mentions in refusals), user input escaped: not text_message.
             acts.command(client, word, "".join(rest), user=user,
                          tell=lambda said: tell(SlackMessage(text=said, blocks=(section(said),))))
@@ -250,7 +239,7 @@ def build_slack_app(
         user = str(event["user"])
 
         def publish() -> None:
-            view = home_view(replier.answer("help", user), list(oncall()))
+            view = home_view(replier.answer("help", user), list(perfbot.oncall()))
             try:
                 client.views_publish(user_id=user, view=view)
             except SlackApiError as exc:

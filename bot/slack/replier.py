@@ -22,9 +22,9 @@ from bot.ask.answer import Answer, Sources, ask
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
-    clip,
     text_message,
 )
+from bot.render.mrkdwn import clip
 from bot.slack.web import api_problem
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class Replier:
         return replace(self.perfbot.sources, tz=self.zones.zone(user))
 
     def answer(self, text: str, user: str | None) -> Answer:
-        return ask(text, self.sources_for(user), self.perfbot.now(), chart=True)
+        return ask(text, self.sources_for(user), self.perfbot.data_now(), chart=True)
 
     def reply(
         self, question: str, *, channel: str, user: str | None, thread_ts: str | None,

@@ -1,6 +1,6 @@
 """The audit store on both databases it supports: a real SQLite file and a real PostgreSQL
 (Debian's ``postgresql``, started by the test session). The same records go in, the same
-come out; outages and bad URLs give an ``AuditError`` that names no password."""
+come out; outages and bad URLs give an ``StorageError`` that names no password."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.audit import AuditError, AuditStore
+from bot.storage import Database, StorageError
+from bot.storage.audit import AuditStore
 from tests.postgres_server import PostgresServer
 from tests.prometheus_server import free_port
 
@@ -38,7 +39,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_records_round_trip_with_their_times(url: str) -> None:
-    audit = AuditStore(url)
+    audit = AuditStore(Database(url))
     written = [
         audit.record(at=at, user=f"U{n}", action="acknowledge", target=f"f{n % 2}",
                      allowed=n % 2 == 0, detail=f"détail ✓ {n}")
@@ -51,15 +52,15 @@ def test_records_round_trip_with_their_times(url: str) -> None:
         assert row.at.astimezone(at.tzinfo) == at and row.at.microsecond == at.microsecond
     assert [r.user for r in audit.recent(target="f1")] == ["U3", "U1"]
     assert [r.id for r in audit.recent(limit=2)] == [written[3].id, written[2].id]
-    audit.close()
+    audit.database.close()
     # A restart of the bot (another store on the same database) reads the same records.
-    reopened = AuditStore(url)
+    reopened = AuditStore(Database(url))
     assert reopened.recent() == rows
-    reopened.close()
+    reopened.database.close()
 
 
 def test_records_from_many_threads_are_all_kept(url: str) -> None:
-    audit = AuditStore(url)
+    audit = AuditStore(Database(url))
     threads, each = 8, 25
     start = threading.Barrier(threads)
     failures: list[BaseException] = []
@@ -84,7 +85,7 @@ def test_records_from_many_threads_are_all_kept(url: str) -> None:
     assert sorted(r.target for r in rows) == sorted(
         f"f-{n}-{i}" for n in range(threads) for i in range(each))
     assert len({r.id for r in rows}) == threads * each
-    audit.close()
+    audit.database.close()
 
 
 @pytest.mark.parametrize(
@@ -96,16 +97,16 @@ def test_records_from_many_threads_are_all_kept(url: str) -> None:
 def test_what_one_database_would_refuse_both_refuse(
     url: str, field: str, value: str, says: str
 ) -> None:
-    audit = AuditStore(url)
+    audit = AuditStore(Database(url))
     fields = {"user": "U1", "action": "resolve", "target": "f1", "detail": ""} | {field: value}
-    with pytest.raises(AuditError, match=says):
+    with pytest.raises(StorageError, match=says):
         audit.record(at=TIMES[0], allowed=True, **fields)
     # The longest values that fit are kept whole, on both.
     fits = {"user": "U" * 64, "action": "a" * 32, "target": "f" * 255, "detail": "d" * 5000}
     kept = audit.record(at=TIMES[0], allowed=True, **fits)
     assert audit.recent() == [kept]
     assert (kept.user, kept.target, kept.detail) == (fits["user"], fits["target"], fits["detail"])
-    audit.close()
+    audit.database.close()
 
 
 # --- PostgreSQL's own failures -------------------------------------------------------------
@@ -125,40 +126,40 @@ def test_a_bad_postgresql_url_says_what_is_wrong_and_hides_the_password(
 ) -> None:
     if "psycopg2" in bad and importlib.util.find_spec("psycopg2") is not None:
         pytest.skip("psycopg2 is installed here: its URL is usable")
-    with pytest.raises(AuditError, match=says) as refused:
-        AuditStore(bad)
+    with pytest.raises(StorageError, match=says) as refused:
+        AuditStore(Database(bad))
     assert PASSWORD not in str(refused.value)
     assert "perfbot:***@127.0.0.1" in str(refused.value)
 
 
 def test_an_unreachable_postgresql_gives_a_clear_error_without_the_password() -> None:
     port = free_port()  # nobody listens there
-    audit = AuditStore(f"postgresql+psycopg://perfbot:{PASSWORD}@127.0.0.1:{port}/perfbot")
+    audit = AuditStore(Database(f"postgresql+psycopg://perfbot:{PASSWORD}@127.0.0.1:{port}/perfbot"))
     for attempt in (audit.recent, lambda: audit.record(
             at=TIMES[0], user="U1", action="resolve", target="f1", allowed=True)):
-        with pytest.raises(AuditError) as refused:
+        with pytest.raises(StorageError) as refused:
             attempt()
         message = str(refused.value)
         assert message.startswith(
-            f"cannot open the audit table at 'postgresql+psycopg://perfbot:***@127.0.0.1:{port}"
+            f"cannot open the database at 'postgresql+psycopg://perfbot:***@127.0.0.1:{port}"
             "/perfbot': OperationalError: ")
         assert f'"127.0.0.1", port {port} failed' in message
         assert PASSWORD not in message and "\n" not in message
-    audit.close()
+    audit.database.close()
 
 
 def test_a_postgresql_outage_is_an_error_and_recording_resumes_after_it() -> None:
     # A cluster of its own, so stopping it disturbs no other test.
     with PostgresServer() as server:
         url = server.create_database(password=PASSWORD)
-        audit = AuditStore(url)
+        audit = AuditStore(Database(url))
         first = audit.record(at=TIMES[0], user="U1", action="acknowledge", target="f1",
                              allowed=True)
         server.stop()
-        with pytest.raises(AuditError, match="cannot write to the audit table") as refused:
+        with pytest.raises(StorageError, match="cannot write to the audit table") as refused:
             audit.record(at=TIMES[1], user="U1", action="resolve", target="f1", allowed=True)
         assert PASSWORD not in str(refused.value)
-        with pytest.raises(AuditError, match="cannot read the audit table"):
+        with pytest.raises(StorageError, match="cannot read the audit table"):
             audit.recent()
         server.start()
         # The same store, its pooled connections dead: it reconnects by itself.
@@ -171,14 +172,14 @@ def test_a_postgresql_outage_is_an_error_and_recording_resumes_after_it() -> Non
         fourth = audit.record(at=TIMES[3], user="U1", action="resolve", target="f1",
                               allowed=True)
         assert audit.recent(limit=1) == [fourth]
-        audit.close()
+        audit.database.close()
 
 
 def test_the_table_is_made_for_postgresql(postgres_db: str) -> None:
     """``user`` (a reserved word) is a real column; ``at`` keeps its zone (timestamptz)."""
-    audit = AuditStore(postgres_db)
+    audit = AuditStore(Database(postgres_db))
     audit.record(at=TIMES[0], user="U1", action="escalate", target="f1", allowed=True)
-    audit.close()
+    audit.database.close()
     import psycopg  # installed: the fixture checked
 
     conninfo = postgres_db.replace("postgresql+psycopg://", "postgresql://")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.app import Perfbot
+from bot.clock import FakeClock
 from bot.config import Settings
 from bot.metrics.base import Endpoint, UnreachableError, Window
 from bot.metrics.prometheus import PrometheusBackend
@@ -29,34 +30,26 @@ class Counted:
         return self.inner.endpoints(window)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def test_the_catalog_is_asked_again_after_refresh_and_kept_while_prometheus_is_down(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     data = tmp_path / "tiny.om"
     data.write_text(tiny_openmetrics(DEMO_END), encoding="utf-8")
-    clock = Clock(DEMO_END)
+    clock = FakeClock(DEMO_END)
     server = PrometheusServer(data, tmp_path / "prom", find_binaries()).start()
     try:
         backend = Counted(prometheus_backend_for(server.url, retries=0))
         bot = Perfbot(settings=Settings(), backend=backend, clock=clock)
         first = bot.catalog
         assert "/api/items" in {info.endpoint.route for info in first.entries}
-        clock.now += timedelta(minutes=9)
+        clock.advance(timedelta(minutes=9))
         assert bot.catalog is first and backend.discoveries == 1  # within catalog.refresh
-        clock.now += timedelta(minutes=2)
+        clock.advance(timedelta(minutes=2))
         assert bot.catalog is not first and backend.discoveries == 2
         again = bot.catalog
     finally:
         server.stop()
-    clock.now += timedelta(minutes=11)
+    clock.advance(timedelta(minutes=11))
     with caplog.at_level(logging.WARNING, logger="bot.app"):
         assert bot.catalog is again  # Prometheus is down: the last catalog stays
     assert backend.discoveries == 3
@@ -66,6 +59,6 @@ def test_the_catalog_is_asked_again_after_refresh_and_kept_while_prometheus_is_d
 
 def test_without_any_catalog_yet_the_outage_is_reported() -> None:
     backend = prometheus_backend_for("http://127.0.0.1:9", retries=0)
-    bot = Perfbot(settings=Settings(), backend=backend, clock=lambda: DEMO_END)
+    bot = Perfbot(settings=Settings(), backend=backend, clock=FakeClock(DEMO_END))
     with pytest.raises(UnreachableError, match="not reachable"):
         _ = bot.catalog

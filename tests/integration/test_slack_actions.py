@@ -12,19 +12,20 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from bot.alerts.message import AlertMessage, Section
 from bot.analytics.findings import Severity
 from bot.app import Perfbot
-from bot.audit import AuditStore
+from bot.clock import FakeClock
 from bot.config import Settings, SlackSettings, StorageSettings
 from bot.metrics.demo import DemoBackend
-from bot.render.alert import AlertMessage, Section, actions
+from bot.render.alert import actions
 from bot.render.blocks import (
     ALERT_ACTIONS_BLOCK,
     ALERT_STATUS_BLOCK,
     alert_action_id,
     alert_message,
 )
-from bot.slack.actions import AlertBook
+from bot.slack.actions import post_alert
 from tests.conftest import DEMO_END
 from tests.slack_bot import Bot
 from tests.slack_standin import SlackStandIn
@@ -46,10 +47,9 @@ class Served(Bot):
     """The Bolt app on loopback, an alert already posted in C1, and signed clicks on it."""
 
     def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool = True) -> None:
-        self.alerts = AlertBook()
-        self.audit = AuditStore(perfbot.settings.storage.url)
-        super().__init__(perfbot, slack, inline=inline, audit=self.audit, alerts=self.alerts)
-        self.ts = self.alerts.post(self.client, "C1", ALERT)
+        self.alerts, self.audit = perfbot.alerts, perfbot.audit
+        super().__init__(perfbot, slack, inline=inline)
+        self.ts = post_alert(self.client, self.alerts, "C1", ALERT)
         self.posted = slack.message("C1", self.ts)
 
     def __enter__(self) -> Served:
@@ -58,7 +58,7 @@ class Served(Bot):
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
-        self.audit.close()
+        self.audit.database.close()
 
     def press(self, user: str, act: str, *, option: str | None = None,
               signature: str | None = None) -> httpx.Response:
@@ -99,7 +99,7 @@ def served(slack: SlackStandIn, demo_backend: DemoBackend, tmp_path: Path) -> It
         storage=StorageSettings(url=f"sqlite:///{tmp_path / 'perfbot.db'}"),
         slack=SlackSettings(admins=[ADMIN], allowed_groups=[GROUP]),
     )
-    perfbot = Perfbot(settings=settings, backend=demo_backend, clock=lambda: DEMO_END)
+    perfbot = Perfbot(settings=settings, backend=demo_backend, clock=FakeClock(DEMO_END))
     with Served(perfbot, slack) as bot:
         yield bot
 
@@ -218,12 +218,12 @@ def test_an_unwritable_audit_log_does_not_lose_the_press(
         storage=StorageSettings(url=f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"),
         slack=SlackSettings(admins=[ADMIN]),
     )
-    perfbot = Perfbot(settings=settings, backend=demo_backend, clock=lambda: DEMO_END)
+    perfbot = Perfbot(settings=settings, backend=demo_backend, clock=FakeClock(DEMO_END))
     with Served(perfbot, slack) as bot:
         assert bot.press(ADMIN, "resolve").status_code == 200
         assert acts_left(slack.message("C1", bot.ts)["blocks"]) == ["show_chart"]
     assert f"not recorded: {ADMIN} resolve on {FINDING} (allowed=True, admin)" in caplog.text
-    assert "cannot open the audit table" in caplog.text
+    assert "cannot open the database" in caplog.text
 
 
 def test_presses_stuck_on_slack_do_not_hold_other_requests(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.app import Perfbot
+from bot.clock import FakeClock
 from bot.config import Settings, SlackSettings, StorageSettings
 from bot.metrics.demo import DemoBackend
 from tests.conftest import DEMO_END
@@ -36,7 +37,7 @@ def served(
         storage=StorageSettings(url=postgres_db),
         slack=SlackSettings(admins=[ADMIN], allowed_groups=[GROUP]),
     )
-    perfbot = Perfbot(settings=settings, backend=demo_backend, clock=lambda: DEMO_END)
+    perfbot = Perfbot(settings=settings, backend=demo_backend, clock=FakeClock(DEMO_END))
     with Served(perfbot, slack) as bot:
         yield bot
 

@@ -25,13 +25,15 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import Perfbot
 from bot.ask.answer import Answer, ask
 from bot.cli import _parser
+from bot.clock import FakeClock
 from bot.config import Settings
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoBackend
+from bot.notify.slack import make_web_client
 from bot.render.blocks import answer_message, validate_blocks
 from bot.slack.app import NO_INCIDENTS, NO_ONCALL
 from bot.slack.replier import UserZones
-from bot.slack.web import INVITE, make_web_client
+from bot.slack.web import INVITE
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, SlowProxy
 from tests.slack_bot import SECRET, Bot, command_body
@@ -58,7 +60,7 @@ def slack() -> Iterator[SlackStandIn]:
 
 
 def perfbot_for(backend: MetricsBackend) -> Perfbot:
-    return Perfbot(settings=Settings(), backend=backend, clock=lambda: DEMO_END)
+    return Perfbot(settings=Settings(), backend=backend, clock=FakeClock(DEMO_END))
 
 
 @pytest.fixture
@@ -527,8 +529,8 @@ def test_app_home_shows_examples_and_what_is_not_configured(
 def test_app_home_names_who_is_on_call(
     slack: SlackStandIn, demo_backend: DemoBackend
 ) -> None:
-    with Bot(perfbot_for(demo_backend), slack, inline=True,
-             oncall=lambda: ["U1", "U3"]) as served:
+    perfbot = replace(perfbot_for(demo_backend), oncall=lambda: ["U1", "U3"])
+    with Bot(perfbot, slack, inline=True) as served:
         sections = section_texts(home_opened(served, slack, "U1"))
     assert sections["On call now"] == "<@U1>, <@U3>"
 

@@ -20,6 +20,7 @@ from bot.app import build
 from bot.ask.answer import ask
 from bot.cli import _parser
 from bot.cli_slack import GRACE, PING_INTERVAL, cmd_run
+from bot.clock import FakeClock
 from bot.config import load_settings
 from bot.render.blocks import SlackMessage, answer_message, text_message
 from bot.slack.replier import RESTARTED
@@ -101,7 +102,7 @@ def slack(env: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
 def expected(text: str, user: str = "U1") -> SlackMessage:
     """What the bot should answer: the core, on the same settings and clock as the bot."""
     moment = datetime.fromisoformat(AT)
-    perfbot = build(load_settings(None), clock=lambda: moment)
+    perfbot = build(load_settings(None), clock=FakeClock(moment))
     sources = replace(perfbot.sources, tz=ZoneInfo(USERS[user]))
     return answer_message(ask(text, sources, perfbot.now(), chart=True))
 

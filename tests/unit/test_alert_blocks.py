@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.alerts.acts import Act
+from bot.alerts.message import AlertMessage, Section
 from bot.analytics.findings import Severity
-from bot.authz import Act
 from bot.detection import run_cycle
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.playbooks.loading import load_playbooks
-from bot.render.alert import AlertMessage, Section, actions, build_alert
+from bot.render.alert import actions, build_alert
 from bot.render.blocks import (
     ALERT_ACTIONS_BLOCK,
     ALERT_STATUS_BLOCK,

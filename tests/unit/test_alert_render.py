@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.alerts.explained import Explained
 from bot.analytics.findings import Anomaly, Change, ChartData, Finding, SeriesKey, Severity
-from bot.detection import Explained, explain, run_cycle
+from bot.detection import explain, run_cycle
 from bot.metrics.base import SeriesValue, Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.playbooks.diagnostics import DiagnosticResult

@@ -9,15 +9,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import Perfbot
-from bot.audit import AuditError, AuditStore
+from bot.clock import FakeClock
 from bot.config import Settings, StorageSettings
 from bot.metrics.demo import DemoBackend
+from bot.storage import Database, StorageError
+from bot.storage.audit import AuditStore
 
 AT = datetime(2026, 11, 23, 14, 2, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
 def store(tmp_path: Path) -> AuditStore:
-    return AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    return AuditStore(Database(f"sqlite:///{tmp_path / 'audit.db'}"))
 
 
 def test_the_table_is_created_on_first_use(tmp_path: Path) -> None:
@@ -25,7 +27,7 @@ def test_the_table_is_created_on_first_use(tmp_path: Path) -> None:
     assert not (tmp_path / "audit.db").exists()
     assert audit.recent() == []
     assert (tmp_path / "audit.db").exists()
-    audit.close()
+    audit.database.close()
 
 
 def test_records_come_back_newest_first_in_utc(tmp_path: Path) -> None:
@@ -44,11 +46,11 @@ def test_records_come_back_newest_first_in_utc(tmp_path: Path) -> None:
     assert rows[-1].at == AT and rows[-1].at.tzinfo is UTC
     assert [r.detail for r in audit.recent(target="f1")] == ["not allowed", "admin"]
     assert len(audit.recent(limit=1)) == 1
-    audit.close()
+    audit.database.close()
     # Another store on the same file (a restart) sees the same record.
     reopened = store(tmp_path)
     assert [r.id for r in reopened.recent()] == [r.id for r in rows]
-    reopened.close()
+    reopened.database.close()
 
 
 def test_a_time_without_a_zone_is_refused(tmp_path: Path) -> None:
@@ -56,16 +58,16 @@ def test_a_time_without_a_zone_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="time zone"):
         audit.record(at=AT.replace(tzinfo=None), user="U1", action="resolve", target="f1",
                      allowed=True)
-    audit.close()
+    audit.database.close()
 
 
 def test_bad_urls_say_what_is_wrong(tmp_path: Path) -> None:
-    with pytest.raises(AuditError, match="not a usable database URL"):
-        AuditStore("perfbot.db")
-    missing = AuditStore(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
-    with pytest.raises(AuditError, match="cannot open the audit table"):
+    with pytest.raises(StorageError, match="not a usable database URL"):
+        AuditStore(Database("perfbot.db"))
+    missing = AuditStore(Database(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"))
+    with pytest.raises(StorageError, match="cannot open the database"):
         missing.recent()
-    missing.close()
+    missing.database.close()
 
 
 def test_the_composition_root_builds_it_from_storage_url(
@@ -73,9 +75,9 @@ def test_the_composition_root_builds_it_from_storage_url(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     perfbot = Perfbot(settings=Settings(storage=StorageSettings(url=url)),
-                      backend=demo_backend, clock=lambda: AT.astimezone(UTC))
+                      backend=demo_backend, clock=FakeClock(AT.astimezone(UTC)))
     perfbot.audit.record(at=perfbot.now(), user="U1", action="escalate", target="f3",
                          allowed=True)
     assert (tmp_path / "bot.db").exists()
     assert perfbot.audit is perfbot.audit
-    perfbot.audit.close()
+    perfbot.audit.database.close()

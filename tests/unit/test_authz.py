@@ -7,8 +7,11 @@ from collections.abc import Collection
 import pytest
 from pydantic import ValidationError
 
-from bot.authz import Act, Rules, decide, nobody_on_call, who_may
-from bot.config import SlackSettings
+from bot.alerts.acts import Act
+from bot.app import Perfbot
+from bot.authz import Rules, decide, nobody_on_call, who_may
+from bot.config import Settings, SlackSettings
+from bot.metrics.demo import DemoBackend
 
 RULES = Rules(admins=frozenset({"UADMIN"}), users=frozenset({"UALLOWED"}), groups=("S1", "S2"))
 GUARDED = [Act.ACKNOWLEDGE, Act.SNOOZE, Act.RESOLVE, Act.ESCALATE]
@@ -78,10 +81,12 @@ def test_the_refusal_names_who_may() -> None:
     assert "allowed_groups" in alone
 
 
-def test_rules_from_settings() -> None:
+def test_the_composition_root_builds_the_rules_from_the_settings(
+    demo_backend: DemoBackend,
+) -> None:
     settings = SlackSettings(admins=["U024BE7LH"], allowed_users=["W012A3CDE"],
                              allowed_groups=["S0614TZR7"])
-    rules = Rules.from_settings(settings)
+    rules = Perfbot(settings=Settings(slack=settings), backend=demo_backend).rules
     assert rules.admins == {"U024BE7LH"} and rules.users == {"W012A3CDE"}
     assert rules.groups == ("S0614TZR7",)
 

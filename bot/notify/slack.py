@@ -1,0 +1,95 @@
+"""The Slack Web API as the bot's other parts use it: the client with its retries (rate
+limits, 5xx, connection errors), and who is in a user group."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
+from slack_sdk.http_retry import (
+    BackoffRetryIntervalCalculator,
+    ConnectionErrorRetryHandler,
+    HttpRequest,
+    HttpResponse,
+    Jitter,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+    RetryState,
+)
+
+from bot.clock import Now
+
+log = logging.getLogger(__name__)
+
+SERVER_ERRORS = frozenset({500, 502, 503, 504})
+
+
+class _ProportionalJitter(Jitter):
+    """Up to half the interval on top: slack_sdk's own jitter adds up to a whole second."""
+
+    def recalculate(self, duration: float) -> float:
+        return duration * (1 + random.random() / 2)
+
+
+class ServerErrorRetryHandler(RetryHandler):
+    """Retries Slack's 5xx answers with exponential backoff. slack_sdk 3.47 has one in
+    ``builtin_handlers`` but does not export it, and it skips 502 and 504."""
+
+    def __init__(self, max_retry_count: int = 2, backoff: float = 0.5) -> None:
+        super().__init__(max_retry_count, BackoffRetryIntervalCalculator(
+            backoff_factor=backoff, jitter=_ProportionalJitter()))
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest,
+        response: HttpResponse | None = None, error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code in SERVER_ERRORS
+
+
+def slack_retry_handlers(server_backoff: float = 0.5) -> list[RetryHandler]:
+    """slack_sdk retries connection errors by default, not 429s nor 5xx: add both.
+    ``server_backoff`` is the first wait after a 5xx (seconds; doubled each time)."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2, backoff=server_backoff)]
+
+
+def make_web_client(
+    token: str, *, base_url: str | None = None, server_backoff: float = 0.5
+) -> WebClient:
+    """A Web API client with the retry handlers; ``base_url`` points tests at a stand-in."""
+    handlers = slack_retry_handlers(server_backoff)
+    if base_url is None:
+        return WebClient(token=token, retry_handlers=handlers)
+    return WebClient(token=token, base_url=base_url, retry_handlers=handlers)
+
+
+class SlackGroupMembers:
+    """Members of Slack user groups (``usergroups.users.list``), cached for ``ttl``. A failed
+    lookup counts as no members and is not cached, so the next press asks again."""
+
+    def __init__(self, client: WebClient, clock: Now, ttl: timedelta) -> None:
+        self._client, self._clock, self._ttl = client, clock, ttl
+        self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, group: str) -> Collection[str]:
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(group)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            users = frozenset(str(u) for u in
+                              self._client.usergroups_users_list(usergroup=group)["users"])
+        except (SlackClientError, KeyError, TypeError) as exc:
+            log.warning("cannot read the members of user group %s: %s", group, exc)
+            return frozenset()
+        with self._lock:
+            self._cache[group] = (now, users)
+        return users

@@ -1,0 +1,112 @@
+"""One engine per process for ``storage.url``, its schema migrated on first use, and error
+texts that name the database with its password masked."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Give up on a PostgreSQL host that does not answer rather than hold a Slack press.
+_CONNECT_TIMEOUT_S = 5
+_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+
+
+class StorageError(RuntimeError):
+    """The database cannot be opened, migrated, read or written; the message says which
+    and why."""
+
+
+class Database:
+    """The engine for ``url``. Thread-safe; it connects, and migrates the schema to the
+    latest revision, on first use (``engine()``), so a command that never touches the
+    database never needs it."""
+
+    def __init__(self, url: str) -> None:
+        self.masked_url = masked(url)
+        try:
+            self._engine: Engine = create_engine(url, pool_pre_ping=True,
+                                                 connect_args=_connect_args(url))
+        except ImportError as exc:
+            raise StorageError(
+                f"storage.url {self.masked_url!r} needs a database driver that is not "
+                f"installed ({exc}); for PostgreSQL use postgresql+psycopg://USER@HOST/DB "
+                "and pip install 'perfbot[postgres]'") from None
+        except (ArgumentError, ValueError) as exc:
+            raise StorageError(f"storage.url {self.masked_url!r} is not a usable database "
+                               f"URL: {_hidden(str(exc), _raw_password(url))}") from None
+        self._password = self._engine.url.password
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def engine(self) -> Engine:
+        """The engine, after the schema is at the latest revision."""
+        with self._lock:
+            if not self._ready:
+                try:
+                    migrate(self._engine)
+                except SQLAlchemyError as exc:
+                    raise StorageError(f"cannot open the database at {self.masked_url!r}: "
+                                       f"{self.reason(exc)}") from None
+                self._ready = True
+        return self._engine
+
+    def reason(self, exc: SQLAlchemyError) -> str:
+        """The driver's own words, on one line, without SQLAlchemy's SQL and help link."""
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        text = _hidden(" ".join(str(cause).split()), self._password)
+        return f"{cause.__class__.__name__}: {text}"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the latest revision (Alembic, in ``migrations/``)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def utc(at: datetime) -> datetime:
+    """A time read back from the database, in UTC. SQLite keeps no zone (the times were
+    written in UTC); PostgreSQL answers in its session's zone."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    parsed = make_url(url)
+    if (parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS
+            and "connect_timeout" not in parsed.query):
+        return {"connect_timeout": _CONNECT_TIMEOUT_S}
+    return {}
+
+
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+
+def masked(url: str) -> str:
+    """``url`` fit to show: its password, if any, as ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # unparseable: mask what looks like one
+        return _PASSWORD.sub(r"\1***@", url)
+
+
+def _raw_password(url: str) -> str | None:
+    found = _PASSWORD.search(url)
+    return found.group(0)[len(found.group(1)):-1] if found else None
+
+
+def _hidden(text: str, password: str | None) -> str:
+    return text.replace(password, "***") if password else text
