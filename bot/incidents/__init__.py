@@ -1,0 +1,1 @@
+"""Incidents: on-call schedules, escalation policies and routes (pure functions of time)."""
