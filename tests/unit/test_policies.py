@@ -8,17 +8,19 @@ import yaml
 from pydantic import ValidationError
 
 from bot.config import format_validation_error
-from bot.incidents.policies import (
+from bot.incidents.escalation import (
     Notify,
-    OnCallSettings,
-    Policy,
     Position,
-    Routing,
-    Urgency,
     acknowledge,
     begin,
     escalate_now,
     plan,
+)
+from bot.incidents.policies import (
+    OnCallSettings,
+    Policy,
+    Routing,
+    Urgency,
     policy_on_call,
     route,
 )
