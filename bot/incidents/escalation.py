@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
+from bot.incidents.fields import Frozen
 from bot.incidents.policies import Policy, Step, Urgency
-from bot.incidents.schedules import Frozen, Override, Schedule, next_opening, on_call
+from bot.incidents.schedules import Override, Schedule, next_opening, on_call
 
 
 class Position(Frozen):

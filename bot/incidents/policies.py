@@ -29,17 +29,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from bot.durations import Duration, format_duration, parse_duration
-from bot.incidents.schedules import (
-    Frozen,
-    Hours,
-    Override,
-    Schedule,
-    TimeZoneName,
-    UserId,
-    field_errors,
-    on_call,
-    problem,
-)
+from bot.incidents.fields import Frozen, TimeZoneName, UserId, field_errors, problem
+from bot.incidents.schedules import Hours, Override, Schedule, on_call
 
 Urgency = Literal["high", "low"]
 StepKind = Literal["users", "group", "schedule", "channel"]

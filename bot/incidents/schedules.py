@@ -25,126 +25,33 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot.durations import Duration, format_duration
+from bot.incidents.fields import (
+    DAYS,
+    ClockTime,
+    Day,
+    Frozen,
+    LocalDateTime,
+    TimeZoneName,
+    UserId,
+    Weekday,
+    field_errors,
+    not_empty,
+    problem,
+)
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_NAMES = {name: day for day, name in zip(DAYS, ("monday", "tuesday", "wednesday",
-                                                     "thursday", "friday", "saturday",
-                                                     "sunday"), strict=True)}
 MIN_TURN = timedelta(hours=1)
-
-
-# --- field types -------------------------------------------------------------------------
-
-def _user_id(value: str) -> str:
-    # Names ("@alice") change and are ambiguous; Slack's ids do not.
-    if not (value[:1] in ("U", "W") and value[1:].isalnum() and value.isupper()):
-        raise ValueError(f"expected a Slack user id like 'U024BE7LH', got {value!r} (Slack "
-                         "shows it in the profile's \"Copy member ID\" menu)")
-    return value
-
-
-def _known_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"expected an IANA time zone like 'Europe/Berlin', got {value!r}"
-        ) from None
-    return value
-
-
-def _clock_time(value: Any) -> Any:
-    # YAML 1.1 reads an unquoted 17:30 as the base-60 number 1050; read it back as 17:30.
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value < 24 * 60:
-            return time(value // 60, value % 60)
-        raise ValueError(f"expected a time of day like '09:00', got {value!r}")
-    return value
-
-
-def _naive_clock_time(value: time) -> time:
-    if value.tzinfo is not None:
-        raise ValueError(f"expected a local time of day without an offset like '09:00', "
-                         f"got '{value.isoformat()}' (the zone is the time_zone setting)")
-    return value
-
-
-def _local_datetime(value: Any) -> Any:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return datetime.combine(value, time())
-    if isinstance(value, str) and len(value.strip()) == 10:  # "2026-01-05"
-        try:
-            return datetime.combine(date.fromisoformat(value.strip()), time())
-        except ValueError:
-            return value
-    return value
-
-
-def _naive_datetime(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        raise ValueError(f"expected a local date and time without an offset like "
-                         f"'2026-01-05 09:00', got '{value.isoformat()}' (the zone is the "
-                         "time_zone setting)")
-    return value
-
-
-def _weekday(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip().lower()
-        return _DAY_NAMES.get(text, text)
-    return value
-
-
-UserId = Annotated[str, AfterValidator(_user_id)]
-TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
-ClockTime = Annotated[time, BeforeValidator(_clock_time), AfterValidator(_naive_clock_time)]
-LocalDateTime = Annotated[
-    datetime, BeforeValidator(_local_datetime), AfterValidator(_naive_datetime)
-]
-Day = Annotated[Weekday, BeforeValidator(_weekday)]
-
-
-class Frozen(BaseModel):
-    """Settings and snapshots: unknown keys refused, nothing changes after validation."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def problem(loc: tuple[str | int, ...], value: Any, message: str) -> InitErrorDetails:
-    """One error at ``loc`` (relative to the model being validated) for ``field_errors``."""
-    error = PydanticCustomError("invalid_setting", "{message}", {"message": message})
-    return InitErrorDetails(type=error, loc=loc, input=value)
-
-
-def field_errors(model: type[BaseModel], problems: list[InitErrorDetails]) -> ValidationError:
-    """Errors a model validator finds, each at its own field: raised from a validator,
-    pydantic puts the model's own place in front (``layers[0].end``), like any field error."""
-    return ValidationError.from_exception_data(model.__name__, problems)
-
-
-def _not_empty(value: tuple[Any, ...], what: str) -> tuple[Any, ...]:
-    if not value:
-        raise ValueError(f"expected at least one {what}, got none")
-    return value
 
 
 # --- models ------------------------------------------------------------------------------
@@ -163,7 +70,7 @@ class Hours(Frozen):
     @field_validator("days")
     @classmethod
     def _some_days(cls, value: tuple[Weekday, ...]) -> tuple[Weekday, ...]:
-        return _not_empty(value, "day")
+        return not_empty(value, "day")
 
     @model_validator(mode="after")
     def _a_window(self) -> Hours:
@@ -197,7 +104,7 @@ class Rotation(Frozen):
     @field_validator("members")
     @classmethod
     def _some_members(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _not_empty(value, "member")
+        return not_empty(value, "member")
 
     @field_validator("length")
     @classmethod
@@ -237,7 +144,7 @@ class Schedule(Frozen):
     @field_validator("layers")
     @classmethod
     def _some_layers(cls, value: tuple[Rotation, ...]) -> tuple[Rotation, ...]:
-        return _not_empty(value, "layer")
+        return not_empty(value, "layer")
 
 
 class Override(Frozen):
