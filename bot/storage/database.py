@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Give up on a PostgreSQL host that does not answer rather than hold a Slack press.
 _CONNECT_TIMEOUT_S = 5
+_SQLITE_BUSY_S = 30
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 
 
@@ -86,6 +87,10 @@ def utc(at: datetime) -> datetime:
 
 def _connect_args(url: str) -> dict[str, Any]:
     parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        # SQLite has one writer at a time: the others wait for the lock this long (the
+        # driver's default, 5 s, was exceeded by 8 busy threads on a loaded machine).
+        return {"timeout": _SQLITE_BUSY_S}
     if (parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS
             and "connect_timeout" not in parsed.query):
         return {"connect_timeout": _CONNECT_TIMEOUT_S}
