@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.durations import Duration, parse_duration
+from bot.incidents.policies import OnCallSettings
 
 DEFAULT_FILE = Path("perfbot.yaml")
 
@@ -122,14 +123,23 @@ class CatalogSettings(_Strict):
     )
 
 
-class EscalationLevel(_Strict):
-    after: Duration
-    notify: list[str] = Field(min_length=1)
+class IncidentsSettings(_Strict):
+    """Where incidents are posted and how they are grouped."""
+
+    # Where an incident goes when the catalog names no channel for its endpoint or service.
+    default_channel: str = Field(default="#incidents", min_length=1)
+    # A recurrence this soon after resolution reopens the incident instead of a new one.
+    reopen_within: Duration = parse_duration("1h")
+    # More incidents than this opening in one channel within a minute: one summary message.
+    storm_threshold: int = Field(default=5, ge=1)
 
 
-class EscalationPolicy(_Strict):
-    repeat: int = Field(default=0, ge=0)
-    levels: list[EscalationLevel] = []
+class DetectionSettings(_Strict):
+    """How often ``perfbot run`` looks for anomalies, and over what span."""
+
+    interval: Duration = parse_duration("5m")
+    # Findings active within this span before now are current (older ones have ended).
+    window: Duration = parse_duration("1h")
 
 
 class ServiceCost(_Strict):
@@ -208,7 +218,10 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     cost: CostSettings = CostSettings()
     storage: StorageSettings = StorageSettings()
-    escalation: EscalationPolicy = EscalationPolicy()
+    detection: DetectionSettings = DetectionSettings()
+    incidents: IncidentsSettings = IncidentsSettings()
+    # On-call schedules, escalation policies and the routes from alerts to policies.
+    oncall: OnCallSettings = OnCallSettings()
     slack: SlackSettings = SlackSettings()
     # Unset: ./playbooks, else the playbooks installed with perfbot (see default_playbooks_dir).
     playbooks_dir: Path = Field(default_factory=lambda: default_playbooks_dir())
@@ -337,7 +350,7 @@ def _kind(value: object) -> str:
 
 
 def format_validation_error(exc: ValidationError, source: Path | None) -> str:
-    """One line per problem: ``file: escalation.levels[1].after: expected ..., got 'soon'``."""
+    """One line per problem: ``file: detection.interval: expected ..., got 'soon'``."""
     where = str(source) if source else "settings"
     lines = []
     for error in exc.errors():
@@ -354,7 +367,7 @@ def format_validation_error(exc: ValidationError, source: Path | None) -> str:
 
 
 def field_path(loc: Sequence[int | str]) -> str:
-    """``("escalation", "levels", 1, "after")`` → ``escalation.levels[1].after``."""
+    """``("oncall", "policies", 1, "steps")`` → ``oncall.policies[1].steps``."""
     text = ""
     for part in loc:
         if isinstance(part, int):

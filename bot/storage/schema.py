@@ -18,3 +18,72 @@ actions = Table(
     Column("allowed", Boolean, nullable=False),
     Column("detail", Text, nullable=False, default=""),
 )
+
+# Incidents: the state the running loop acts on. ``data`` is the incident as JSON
+# (``bot.incidents.lifecycle.Incident``); the columns beside it are what queries select on.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False, index=True),
+    Column("state", String(16), nullable=False, index=True),
+    Column("due_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),  # compare-and-set: one writer wins
+    Column("data", Text, nullable=False),
+)
+
+# What happened to each incident, in order.
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("user", String(64), nullable=True),
+    Column("text", Text, nullable=False, default=""),
+)
+
+# Effects decided and stored with the change that caused them, carried out after: a
+# restart sends only what was not sent, and ``key`` keeps each one to once.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("incident_id", Integer, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("not_before", DateTime(timezone=True), nullable=False, index=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+)
+
+# ``/perf silence``: incidents matching one are stored and listed, not posted.
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matcher", String(255), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# ``/perf oncall override``: who covers a schedule for a while.
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule", String(128), nullable=False, index=True),
+    Column("user", String(64), nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

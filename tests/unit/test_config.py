@@ -26,20 +26,21 @@ def test_defaults_run_the_demo_on_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_example_file_is_valid() -> None:
     settings = load_settings(REPO / "perfbot.example.yaml")
     assert settings.metrics.backend == "prometheus"
-    assert settings.escalation.levels[1].after == timedelta(minutes=10)
+    assert settings.oncall.policies[0].steps[0].wait == timedelta(minutes=10)
+    assert settings.oncall.routing is not None and settings.oncall.routing.default == "sre"
     assert settings.catalog.endpoints[0].slo is not None
 
 
 def test_bad_duration_names_file_field_and_expectation(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "escalation:\n  levels:\n    - after: 0m\n      notify: [a]\n"
-        "    - after: soon\n      notify: [b]\n",
+        "oncall:\n  policies:\n    - name: sre\n      steps:\n"
+        "        - {notify_users: [U1], wait: 0m}\n        - {notify_users: [U2], wait: soon}\n",
     )
     with pytest.raises(ConfigError) as info:
         load_settings(path)
     assert str(info.value) == (
-        f"{path}: escalation.levels[1].after: expected a duration like '10m', got 'soon'"
+        f"{path}: oncall.policies[0].steps[1].wait: expected a duration like '10m', got 'soon'"
     )
 
 

@@ -1,0 +1,167 @@
+"""The incidents capability: what detection finds becomes incidents, people act on them, and
+the sweep escalates them. Decisions are ``lifecycle``'s pure functions; this module reads
+the store, calls them and stores what they return (effects go to the outbox)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.alerts.acts import Act
+from bot.alerts.message import AlertMessage
+from bot.alerts.model import Alert
+from bot.incidents.lifecycle import (
+    Change,
+    Incident,
+    Refused,
+    act,
+    open_incident,
+    recover,
+    reopen,
+    repeat,
+    sweep,
+)
+from bot.incidents.policies import OnCallSettings, Policy, Urgency, policy_on_call, route
+from bot.incidents.ports import IncidentRecords
+from bot.incidents.schedules import Override, Schedule
+
+log = logging.getLogger(__name__)
+
+Channel = Callable[[Alert], str | None]  # the owning channel of an alert, if the catalog has one
+
+
+@dataclass(frozen=True)
+class Firing:
+    """An alert raised now, with its message and how urgent it is."""
+
+    alert: Alert
+    message: AlertMessage
+    urgency: Urgency = "high"
+
+
+@dataclass
+class CycleOutcome:
+    opened: list[Incident] = field(default_factory=list)
+    updated: list[Incident] = field(default_factory=list)
+    reopened: list[Incident] = field(default_factory=list)
+    resolved: list[Incident] = field(default_factory=list)
+
+
+@dataclass
+class Incidents:
+    """Incidents, on a store. ``channel_of`` says where an alert's owners are (else
+    ``default_channel``); ``oncall`` holds the schedules, policies and routes."""
+
+    store: IncidentRecords
+    oncall: OnCallSettings
+    default_channel: str
+    reopen_within: timedelta
+    channel_of: Channel = lambda alert: None
+
+    def fire(self, firing: Firing, now: datetime) -> Incident:
+        """Open, update or reopen the incident of ``firing.alert``'s fingerprint."""
+        alert = firing.alert
+        latest = self.store.latest(alert.fingerprint)
+        if latest is not None and latest.is_open:
+            found = self.store.change(latest.id, lambda i: repeat(i, alert, now))
+            return found if isinstance(found, Incident) else latest
+        policy = self.policy_for(alert)
+        if (latest is not None and latest.resolved_at is not None
+                and now - latest.resolved_at <= self.reopen_within):
+            found = self.store.change(latest.id, lambda i: reopen(i, alert, policy, now)
+                                      if not i.is_open else None)
+            if isinstance(found, Incident):
+                return found
+        silence = next((s for s in self.store.silences(now)
+                        if s.matches(alert.service, alert.endpoint)), None)
+        channel = self.channel_of(alert) or self.default_channel
+        return self.store.create(lambda number: open_incident(
+            number, alert, firing.message, channel=channel, policy=policy,
+            urgency=firing.urgency, now=now,
+            silenced=(f"silence #{silence.id} ({silence.reason})" if silence else "")))
+
+    def cycle(self, firings: Iterable[Firing], source: str, now: datetime,
+              how: Mapping[str, str] | None = None) -> CycleOutcome:
+        """A detection cycle's alerts: each one fires; the open incidents of ``source``
+        whose fingerprint is no longer among them have recovered (``how``: where the
+        signal is now, by fingerprint)."""
+        outcome = CycleOutcome()
+        active: set[str] = set()
+        for firing in firings:
+            active.add(firing.alert.fingerprint)
+            before = self.store.latest(firing.alert.fingerprint)
+            incident = self.fire(firing, now)
+            if before is None or before.id != incident.id:
+                outcome.opened.append(incident)
+            elif not before.is_open:
+                outcome.reopened.append(incident)
+            else:
+                outcome.updated.append(incident)
+        for incident in self.store.listed(open_only=True, limit=10_000):
+            if incident.alert.source != source or incident.fingerprint in active:
+                continue
+            said = (how or {}).get(incident.fingerprint, "")
+            done = self.store.change(incident.id, _recovered(now, said))
+            if isinstance(done, Incident):
+                outcome.resolved.append(done)
+        return outcome
+
+    def act(
+        self, incident_id: int, what: Act, user: str, now: datetime, *,
+        snooze: timedelta | None = None, record: dict[str, object] | None = None,
+    ) -> Incident | Refused | None:
+        """``user`` does ``what`` (already authorized); ``record`` is written with it."""
+        def decide(incident: Incident) -> Change | Refused:
+            return act(incident, what, user, now, policy=self._policy(incident.policy),
+                       snooze=snooze)
+        return self.store.change(incident_id, decide, record=dict(record) if record else None)
+
+    def sweep(self, now: datetime) -> int:
+        """Carry out what is due by ``now`` (snoozes ending, escalation steps); how many
+        incidents were due."""
+        schedules = self.schedules()
+        overrides = self.overrides(now)
+        due = self.store.due(now)
+        for incident_id in due:
+            def decide(incident: Incident) -> Change | None:
+                change = sweep(incident, self._policy(incident.policy), schedules, overrides,
+                               now)
+                return change if change.incident.version != incident.version else None
+            self.store.change(incident_id, decide)
+        return len(due)
+
+    def policy_for(self, alert: Alert) -> Policy | None:
+        routing = self.oncall.routing
+        if routing is None:
+            return None
+        name = route(routing, alert.service, alert.labels.get("team"), str(alert.severity))
+        return self._policy(name)
+
+    def schedules(self) -> dict[str, Schedule]:
+        return {schedule.name: schedule for schedule in self.oncall.schedules}
+
+    def overrides(self, now: datetime) -> list[Override]:
+        """The stored overrides of configured schedules (a schedule since removed from the
+        settings is skipped), oldest first."""
+        known = self.schedules()
+        return [Override(schedule=o.schedule, user=o.user, start=o.starts_at, end=o.ends_at)
+                for o in self.store.overrides(now) if o.schedule in known]
+
+    def on_call(self, now: datetime) -> list[str]:
+        """Everyone on call now for any policy (what authorization asks)."""
+        schedules, overrides = self.schedules(), self.overrides(now)
+        found: dict[str, None] = {}
+        for policy in self.oncall.policies:
+            found.update(dict.fromkeys(policy_on_call(policy, schedules, overrides, now)))
+        return list(found)
+
+    def _policy(self, name: str | None) -> Policy | None:
+        return next((p for p in self.oncall.policies if p.name == name), None) if name else None
+
+
+def _recovered(now: datetime, how: str) -> Callable[[Incident], Change | None]:
+    def decide(incident: Incident) -> Change | None:
+        return recover(incident, now, how) if incident.is_open else None
+    return decide
