@@ -12,12 +12,14 @@ from functools import cached_property
 from slack_sdk import WebClient
 
 from bot.alerts.book import AlertBook
+from bot.alerts.model import Alert
 from bot.ask.answer import Sources
-from bot.authz import GroupMembers, OnCall, Rules, nobody_on_call
+from bot.authz import GroupMembers, OnCall, Rules
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
+from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
 from bot.metrics.demo import DemoBackend, DemoWorkload, Deploy
 from bot.metrics.prometheus import PrometheusBackend
@@ -26,6 +28,7 @@ from bot.playbooks.loading import load_playbooks
 from bot.playbooks.schema import Playbook
 from bot.storage import Database
 from bot.storage.audit import AuditStore
+from bot.storage.incidents import IncidentStore
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,8 @@ class Perfbot:
     clock: Clock = field(default_factory=Clock)
     # The embedded workload when the metrics are the demo's (its scenarios and deploys).
     demo: DemoWorkload | None = None
-    # Who is on call now (authorization); nobody until rotations exist.
-    oncall: OnCall = field(default=nobody_on_call)
+    # Who is on call now (authorization); None: the configured rotations' on-call.
+    oncall: OnCall | None = None
     # Where Slack's Web API is (tests and proxies); None: Slack's own.
     slack_api_url: str | None = None
 
@@ -112,7 +115,34 @@ class Perfbot:
         """Who may act on alerts."""
         slack = self.settings.slack
         return Rules(admins=frozenset(slack.admins), users=frozenset(slack.allowed_users),
-                     groups=tuple(slack.allowed_groups), oncall=self.oncall)
+                     groups=tuple(slack.allowed_groups), oncall=self.on_call_now)
+
+    def on_call_now(self) -> list[str]:
+        """Who is on call now, for any policy."""
+        if self.oncall is not None:
+            return list(self.oncall())
+        return self.incidents.on_call(self.now())
+
+    @cached_property
+    def incident_store(self) -> IncidentStore:
+        return IncidentStore(self.database)
+
+    @cached_property
+    def incidents(self) -> Incidents:
+        """Incidents: opened by alerts, acted on by people, escalated by the sweep."""
+        settings = self.settings.incidents
+        return Incidents(store=self.incident_store, oncall=self.settings.oncall,
+                         default_channel=settings.default_channel,
+                         reopen_within=settings.reopen_within, channel_of=self.channel_of)
+
+    def channel_of(self, alert: Alert) -> str | None:
+        """The owning channel of ``alert``: its endpoint's, else its service's, if set."""
+        if alert.endpoint is not None:
+            entry = next((e for e in self.catalog.entries if e.column == alert.endpoint), None)
+            if entry is not None and entry.channel:
+                return entry.channel
+        service = self.settings.catalog.services.get(alert.service)
+        return service.channel if service is not None else None
 
     @cached_property
     def slack_client(self) -> WebClient:

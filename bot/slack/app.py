@@ -239,7 +239,7 @@ def build_slack_app(
         user = str(event["user"])
 
         def publish() -> None:
-            view = home_view(replier.answer("help", user), list(perfbot.oncall()))
+            view = home_view(replier.answer("help", user), perfbot.on_call_now())
             try:
                 client.views_publish(user_id=user, view=view)
             except SlackApiError as exc:
