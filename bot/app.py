@@ -11,7 +11,6 @@ from functools import cached_property
 
 from slack_sdk import WebClient
 
-from bot.alerts.book import AlertBook
 from bot.alerts.model import Alert
 from bot.ask.answer import Sources
 from bot.authz import GroupMembers, OnCall, Rules
@@ -104,11 +103,6 @@ class Perfbot:
     def audit(self) -> AuditStore:
         """The record of actions taken on alerts (and refusals)."""
         return AuditStore(self.database)
-
-    @cached_property
-    def alerts(self) -> AlertBook:
-        """The alerts posted lately (in memory until the incident store exists)."""
-        return AlertBook()
 
     @cached_property
     def rules(self) -> Rules:

@@ -45,7 +45,8 @@ RULES: dict[Act, ActRule] = {
 # The buttons of an open alert, in order; "Show chart" follows when there is a chart.
 BUTTONS = (Act.ACKNOWLEDGE, Act.SNOOZE, Act.RESOLVE, Act.ESCALATE)
 # ``/perf <word> ID``: the acts a command can take.
-COMMAND_WORDS = {"ack": Act.ACKNOWLEDGE, "resolve": Act.RESOLVE, "snooze": Act.SNOOZE}
+COMMAND_WORDS = {"ack": Act.ACKNOWLEDGE, "resolve": Act.RESOLVE, "snooze": Act.SNOOZE,
+                 "escalate": Act.ESCALATE}
 # Snooze durations offered, and the default of ``/perf snooze ID``.
 SNOOZE_CHOICES = {"15m": "15 minutes", "1h": "1 hour", "4h": "4 hours", "1d": "1 day"}
 DEFAULT_SNOOZE = "1h"

@@ -1,55 +1,38 @@
-"""The buttons on alert messages: Acknowledge, Snooze (a duration menu), Resolve, Escalate
-now, Show chart.
+"""The buttons on incident messages (Acknowledge, Snooze (a duration menu), Resolve,
+Escalate now, Show chart) and ``/perf ack|snooze|resolve|escalate INC-42``.
 
-Each press is acknowledged at once. A permitted one updates the alert in place (a status
-line, the buttons it makes pointless removed) and is recorded; a refused one leaves the
-message alone, tells the presser privately who may do it, and is recorded as refused.
-Who may is ``bot.authz``'s business; the record is ``bot.storage.audit``'s; what each
-act means is ``bot.alerts.acts``'.
+Each press is acknowledged at once. A permitted one changes the stored incident and is
+recorded in the same transaction; the message is then edited from what was stored. A
+refused one changes nothing, tells the presser privately who may, and is recorded as
+refused. Who may is ``bot.authz``'s business; what each act means is ``bot.alerts.acts``';
+what it does to an incident is ``bot.incidents.lifecycle``'s.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection
-from datetime import datetime, tzinfo
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.alerts.acts import COMMAND_WORDS, DEFAULT_SNOOZE, RULES, SNOOZE_CHOICES, Act
-from bot.alerts.book import AlertBook, Posted
-from bot.alerts.message import AlertMessage
-from bot.authz import Rules, decide, who_may
-from bot.clock import Now
+from bot.alerts.acts import COMMAND_WORDS, DEFAULT_SNOOZE, SNOOZE_CHOICES, Act
+from bot.app import Perfbot
+from bot.authz import decide, who_may
 from bot.durations import parse_duration
-from bot.render.blocks import (
-    BlockError,
-    alert_message,
-    alert_update,
-    parse_alert_action_id,
-)
+from bot.incidents.lifecycle import Incident, Refused
+from bot.render.alert import alert_chart
+from bot.render.blocks import parse_alert_action_id
 from bot.render.mrkdwn import escape
 from bot.storage import StorageError
-from bot.storage.audit import AuditStore
 
 log = logging.getLogger(__name__)
 
 ALERT_ACTION = re.compile(rf"^alert\.({'|'.join(act.value for act in Act)}):")
-
-
-def post_alert(client: WebClient, book: AlertBook, channel: str, alert: AlertMessage) -> str:
-    """Post ``alert`` in ``channel`` with its buttons and remember where; the message's ``ts``."""
-    message = alert_message(alert)
-    response = client.chat_postMessage(channel=channel, text=message.text,
-                                       blocks=list(message.blocks))
-    ts = str(response["ts"])
-    book.remember(alert, Posted(channel=channel, ts=ts, text=message.text,
-                                blocks=message.blocks))
-    return ts
 
 
 def slack_time(at: datetime, zone: tzinfo) -> str:
@@ -58,78 +41,82 @@ def slack_time(at: datetime, zone: tzinfo) -> str:
     return f"<!date^{int(at.timestamp())}^{{time}}|{fallback}>"
 
 
-def status_line(act: Act, user: str, at: datetime, zone: tzinfo, snooze: str | None) -> str:
-    when = slack_time(at, zone)
-    if act is Act.SNOOZE and snooze is not None:
-        until = slack_time(at + parse_duration(snooze), zone)
-        return f":zzz: Snoozed {snooze} by <@{user}> at {when}, until {until}"
-    return f"{RULES[act].done} by <@{user}> at {when}"
+def incident_number(text: str) -> int | None:
+    """``INC-42``, ``inc-42`` or ``42`` → 42; None for anything else."""
+    digits = text.strip().upper().removeprefix("INC-")
+    return int(digits) if digits.isdigit() and len(digits) < 10 else None
 
 
-class AlertActs:
-    """Acknowledge, snooze, resolve, escalate, show chart: from a button or a command, the
-    same authorization, record and in-place update."""
+class IncidentActs:
+    """Acknowledge, snooze, resolve, escalate, show chart: from a button or a command, on
+    the stored incident (so they work after a restart and from any replica): authorized,
+    changed and recorded in one transaction, and only then shown in Slack, re-rendered from
+    what was stored."""
 
-    def __init__(
-        self, *, rules: Rules, members: Callable[[str], Collection[str]], audit: AuditStore,
-        alerts: AlertBook, clock: Now, zone: tzinfo,
-    ) -> None:
-        self.rules, self.members, self.audit = rules, members, audit
-        self.alerts, self.clock, self.zone = alerts, clock, zone
+    def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
+        self.perfbot, self.client = perfbot, client
+        self.members = perfbot.group_members(client)
+        self.delivery = perfbot.delivery_for(client)
 
     def perform(
-        self, client: WebClient, act: Act, *, user: str, finding_id: str, channel: str,
-        message: dict[str, Any], snooze: str | None, tell: Callable[[str], None],
+        self, act: Act, *, user: str, incident: str, snooze: str | None,
+        tell: Callable[[str], None],
     ) -> None:
-        """``user`` does ``act`` on the alert ``message`` (``ts``, ``text``, ``blocks``)
-        in ``channel``; ``tell`` reaches ``user`` alone."""
-        now = self.clock()
+        """``user`` does ``act`` on ``incident`` (its name); ``tell`` reaches ``user`` alone."""
+        perfbot = self.perfbot
+        now = perfbot.now()
+        number = incident_number(incident)
+        found = perfbot.incident_store.get(number) if number is not None else None
+        if found is None:
+            tell(f"There is no incident `{escape(incident)}`. `/perf incidents` lists the open "
+                 "ones.")
+            return
+        name = found.name
 
         def record(allowed: bool, detail: str) -> None:
             try:
-                self.audit.record(at=now, user=user, action=act.value, target=finding_id,
-                                  allowed=allowed, detail=detail)
-            except StorageError as exc:  # the press still gets its answer; the log says why
+                perfbot.audit.record(at=now, user=user, action=act.value, target=name,
+                                     allowed=allowed, detail=detail)
+            except StorageError as exc:  # the person still gets the answer; the log says why
                 log.error("not recorded: %s %s on %s (allowed=%s, %s): %s",
-                          user, act.value, finding_id, allowed, detail, exc)
+                          user, act.value, name, allowed, detail, exc)
 
-        decision = decide(self.rules, user, act, self.members)
+        decision = decide(perfbot.rules, user, act, self.members)
         if not decision.allowed:
             record(False, decision.reason)
-            tell(f":no_entry: {who_may(self.rules, act)}")
+            tell(f":no_entry: {who_may(perfbot.rules, act)}")
             return
         if act is Act.SHOW_CHART:
-            record(True, _show_chart(client, self.alerts, finding_id, channel, message, tell))
+            record(True, self._show_chart(found, tell))
             return
-        if "ts" not in message:
-            record(True, f"{decision.reason}; no message to update")
+        detail = decision.reason + (f"; for {snooze}" if snooze else "")
+        row = {"at": now.astimezone(UTC), "user": user, "action": act.value, "target": name,
+               "allowed": True, "detail": detail}
+        try:
+            done = perfbot.incidents.act(
+                found.id, act, user, now, record=row,
+                snooze=parse_duration(snooze) if snooze is not None else None)
+        except StorageError as exc:
+            log.error("could not %s %s for %s: %s", act.value, name, user, exc)
+            tell(f"Nothing changed: I could not store that ({exc}).")
+            return
+        if isinstance(done, Refused):
+            record(False, done.reason)
+            tell(done.reason)
             return
         try:
-            blocks = alert_update(message.get("blocks") or [], act.value,
-                                  status_line(act, user, now, self.zone, snooze))
-            client.chat_update(channel=channel, ts=str(message["ts"]),
-                               text=str(message.get("text") or "alert"), blocks=blocks)
-        except (SlackApiError, BlockError) as exc:
-            log.warning("could not update alert %s: %s", finding_id, exc)
-            record(True, f"{decision.reason}; the message was not updated: {exc}")
-            tell("That was recorded, but I could not update the alert message "
-                 f"({_error_of(exc)}).")
-            return
-        self.alerts.updated(finding_id, blocks, resolved=act is Act.RESOLVE)
-        record(True, decision.reason + (f"; for {snooze}" if snooze else ""))
+            self.delivery.deliver_for(found.id, perfbot.now())
+        except StorageError as exc:  # stored: the sweep shows it in Slack when it can
+            log.warning("could not show %s's change at once: %s", name, exc)
 
-    def command(
-        self, client: WebClient, word: str, args: str, *, user: str,
-        tell: Callable[[str], None],
-    ) -> None:
-        """``/perf ack|resolve|snooze ID [duration]``: the button's act on a known alert."""
+    def command(self, word: str, args: str, *, user: str, tell: Callable[[str], None]) -> None:
+        """``/perf ack|resolve|escalate ID`` and ``/perf snooze ID [duration]``."""
         act = COMMAND_WORDS[word]
-        usage = f"`/perf {word} ID" + (" [15m|1h|4h|1d]`" if act is Act.SNOOZE else "`")
+        usage = f"`/perf {word} INC-42" + (" [15m|1h|4h|1d]`" if act is Act.SNOOZE else "`")
         parts = args.split()
         if not parts or len(parts) > (2 if act is Act.SNOOZE else 1):
-            tell(f"Usage: {usage}, with the alert's id (its buttons carry it).")
+            tell(f"Usage: {usage}, with the incident's id (on its message).")
             return
-        finding_id = parts[0]
         snooze = None
         if act is Act.SNOOZE:
             snooze = parts[1] if len(parts) > 1 else DEFAULT_SNOOZE
@@ -137,38 +124,41 @@ class AlertActs:
                 tell(f"I can snooze for {', '.join(SNOOZE_CHOICES)}, not `{escape(snooze)}`. "
                      f"Usage: {usage}.")
                 return
-        posted = self.alerts.posted(finding_id)
-        if posted is None or posted.resolved:
-            tell(f"There is no open alert with id `{escape(finding_id)}`: `/perf {word}` works on "
-                 "alerts posted since perfbot last started and not yet resolved.")
-            return
-        message = {"ts": posted.ts, "text": posted.text, "blocks": list(posted.blocks)}
-        self.perform(client, act, user=user, finding_id=finding_id, channel=posted.channel,
-                     message=message, snooze=snooze, tell=tell)
+        self.perform(act, user=user, incident=parts[0], snooze=snooze, tell=tell)
+
+    def _show_chart(self, incident: Incident, tell: Callable[[str], None]) -> str:
+        """Upload the incident's chart in its thread; what happened, for the record."""
+        chart = incident.alert.chart
+        if chart is None:
+            tell(f"{incident.name} has no chart.")
+            return "no chart"
+        try:
+            self.client.files_upload_v2(
+                channel=incident.channel, thread_ts=incident.message_ts,
+                content=alert_chart(chart, self.perfbot.settings.zone),
+                filename=f"{incident.name}.png", title=f"{incident.name}: {incident.alert.title}",
+                alt_txt=f"Chart of {chart.label}",
+            )
+        except SlackApiError as exc:
+            tell(f"The chart could not be posted ({_error_of(exc)}).")
+            return f"chart not posted: {_error_of(exc)}"
+        return "chart posted"
 
 
 def register_alert_actions(
-    app: App,
-    *,
-    rules: Rules,
-    members: Callable[[str], Collection[str]],
-    audit: AuditStore,
-    alerts: AlertBook,
-    clock: Now,
-    zone: tzinfo,
+    app: App, perfbot: Perfbot, client: WebClient,
     later: Callable[[Callable[[], None]], None],
-) -> AlertActs:
-    """Add the alert buttons' listeners to ``app``; the acts, for the slash command. Each
+) -> IncidentActs:
+    """Add the incident buttons' listeners to ``app``; the acts, for the slash command. Each
     press is acknowledged at once and done ``later``: off Bolt's listener pool, so a slow
-    Slack or audit database cannot hold up other requests' acks."""
-    acts = AlertActs(rules=rules, members=members, audit=audit, alerts=alerts, clock=clock,
-                     zone=zone)
+    Slack or database cannot hold up other requests' acks."""
+    acts = IncidentActs(perfbot, client)
 
     @app.action(ALERT_ACTION)
     def pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any],
                 client: WebClient) -> None:
         ack()
-        name, finding_id = parse_alert_action_id(str(action["action_id"]))
+        name, incident = parse_alert_action_id(str(action["action_id"]))
         act = Act(name)
         user = str(body["user"]["id"])
         channel = str((body.get("channel") or {}).get("id")
@@ -188,32 +178,9 @@ def register_alert_actions(
             except SlackApiError as exc:
                 log.warning("could not tell %s in %s: %s", user, channel, exc)
 
-        later(lambda: acts.perform(client, act, user=user, finding_id=finding_id,
-                                   channel=channel, message=message, snooze=snooze, tell=tell))
+        later(lambda: acts.perform(act, user=user, incident=incident, snooze=snooze, tell=tell))
 
     return acts
-
-
-def _show_chart(
-    client: WebClient, alerts: AlertBook, finding_id: str, channel: str,
-    message: dict[str, Any], tell: Callable[[str], None],
-) -> str:
-    """Upload the alert's chart in its thread; what happened, for the record."""
-    alert = alerts.get(finding_id)
-    if alert is None or alert.chart_png is None:
-        tell("The chart of this alert is no longer available: perfbot keeps the charts of "
-             "recent alerts only, and not across restarts.")
-        return "chart not available"
-    try:
-        client.files_upload_v2(
-            channel=channel, thread_ts=message.get("thread_ts") or message.get("ts"),
-            content=alert.chart_png, filename=f"alert-{finding_id}.png", title=alert.title,
-            alt_txt=f"Chart of {alert.title}",
-        )
-    except SlackApiError as exc:
-        tell(f"The chart could not be posted ({_error_of(exc)}).")
-        return f"chart not posted: {_error_of(exc)}"
-    return "chart posted"
 
 
 def _error_of(exc: Exception) -> str:

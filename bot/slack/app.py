@@ -176,16 +176,7 @@ def build_slack_app(
             return BoltResponse(status=200, body="")
         return next()
 
-    acts = register_alert_actions(
-        app,
-        rules=perfbot.rules,
-        members=perfbot.group_members(client),
-        audit=perfbot.audit,
-        alerts=perfbot.alerts,
-        clock=perfbot.now,
-        zone=settings.zone,
-        later=later,
-    )
+    acts = register_alert_actions(app, perfbot, client, later)
 
     @app.command("/perf")
     def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -206,7 +197,7 @@ def build_slack_app(
             tell(help_message(replier.answer("help", user)))
         elif word in COMMAND_WORDS:
             # Already mrkdwn (mentions in refusals), user input escaped: not text_message.
-            acts.command(client, word, "".join(rest), user=user,
+            acts.command(word, "".join(rest), user=user,
                          tell=lambda said: tell(SlackMessage(text=said, blocks=(section(said),))))
         elif word in NOT_CONFIGURED:
             tell(text_message(not_configured(word)))
