@@ -22,6 +22,7 @@ from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
 from bot.metrics.demo import DemoBackend, DemoWorkload, Deploy
 from bot.metrics.prometheus import PrometheusBackend
+from bot.notify.outbox import Delivery
 from bot.notify.slack import SlackGroupMembers, make_web_client
 from bot.playbooks.loading import load_playbooks
 from bot.playbooks.schema import Playbook
@@ -145,6 +146,14 @@ class Perfbot:
         if token is None or not token.get_secret_value().strip():
             raise ValueError("SLACK_BOT_TOKEN is not set")
         return make_web_client(token.get_secret_value().strip(), base_url=self.slack_api_url)
+
+    @cached_property
+    def delivery(self) -> Delivery:
+        """The incidents' outbox carried out on Slack (posts, edits, pages, charts): what
+        the scheduler's tick and the buttons call after a change is stored."""
+        incidents = self.settings.incidents
+        return Delivery(self.incident_store, self.slack_client, self.settings.zone,
+                        incidents.default_channel, self.clock, incidents.storm_threshold)
 
     def group_members(self, client: WebClient) -> GroupMembers:
         """Members of Slack user groups, read through ``client`` and kept a while."""

@@ -240,6 +240,7 @@ class SlackStandIn:
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
+            "chat.getPermalink": self._permalink,
             "users.info": self._users_info,
             "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._get_upload_url,
@@ -305,6 +306,14 @@ class SlackStandIn:
             self.state.messages[key].update(text=args.get("text", ""),
                                             blocks=args.get("blocks", []))
         return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel")), str(args.get("message_ts"))
+        with self._changed:
+            if (channel, ts) not in self.state.messages:
+                return {"ok": False, "error": "message_not_found"}
+        link = f"https://test.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
 
     def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         if args.get("user") not in self.users:

@@ -58,6 +58,9 @@ class Incident(BaseModel):
     silenced: str = ""  # the silence it matched when opened: stored and listed, not posted
     channel: str
     message_ts: str | None = None  # where its one Slack message is, once posted
+    # The thread its message was posted in (a storm's summary), where its replies go; None:
+    # a message of its own in the channel, whose own thread takes the replies.
+    thread_ts: str | None = None
     policy: str | None = None
     urgency: Urgency = "high"
     escalation: Position | None = None

@@ -186,7 +186,7 @@ def alert_message(alert: AlertMessage) -> SlackMessage:
     acts = [action.id for action in alert.actions]
     if alert.chart_png is not None:
         acts.append(Act.SHOW_CHART.value)
-    elements = [_alert_element(act, alert.finding_id) for act in acts]
+    elements = [alert_element(act, alert.finding_id) for act in acts]
     if elements:
         blocks.append({"type": "actions", "block_id": ALERT_ACTIONS_BLOCK, "elements": elements})
     message = SlackMessage(text=clip(alert.title, MAX_FALLBACK_CHARS), blocks=tuple(blocks))
@@ -222,7 +222,9 @@ def alert_update(
     return kept
 
 
-def _alert_element(act: str, finding_id: str) -> dict[str, Any]:
+def alert_element(act: str, finding_id: str) -> dict[str, Any]:
+    """The button (or, for Snooze, the menu) of ``act`` on the alert or incident
+    ``finding_id``; its action id and values carry that id back."""
     action_id = alert_action_id(act, finding_id)
     if act == Act.SNOOZE:
         options = [{"text": {"type": "plain_text", "text": label},

@@ -1,8 +1,17 @@
 """Escaping for Slack's mrkdwn, in one place. Two strengths: ``escape`` for the bot's own
 sentences (which may use `code` and *bold* on purpose) and ``inert`` for any text that came
-from the metrics or from people (a label value must not format, mention or link)."""
+from the metrics or from people (a label value must not format, mention or link). Also the
+two tokens the bot writes on purpose: a user mention and a date each reader sees in their
+own time zone."""
 
 from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+
+# A Slack user id (``U…``, or ``W…`` in Enterprise Grid): only these become mentions.
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+_INERT_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
 
 
 def escape(text: str) -> str:
@@ -13,6 +22,35 @@ def escape(text: str) -> str:
 def inert(text: str) -> str:
     """``escape``, and backticks and stars, which would start code or bold in a name."""
     return escape(text).replace("`", "'").replace("*", "∗")
+
+
+def inert_but_mentions(text: str) -> str:
+    """``inert``, except the user mentions (``<@U123>``) stay mentions: for texts the bot
+    composed around what people typed or the metrics said (a resolution, a timeline line),
+    where the one piece of markup meant is who did it. Nothing else (links, ``<!here>``,
+    group mentions) survives."""
+    return _INERT_MENTION.sub(r"<@\1>", inert(text))
+
+
+def mention(user: str) -> str:
+    """``<@U123>`` for a Slack user id; anything else (an operator's name from the
+    terminal) shown as inert text, never as markup."""
+    return f"<@{user}>" if _USER_ID.fullmatch(user) else inert(user)
+
+
+def slack_time(at: datetime, zone: tzinfo, *, day: bool = False) -> str:
+    """A time each reader sees in their own zone (Slack's date token), ``zone`` as fallback.
+    ``day``: with the day ("today at 14:02", "Nov 23 at 14:02"), for what may be days old."""
+    if day:
+        fallback = at.astimezone(zone).strftime("%a %d %b at %H:%M %Z").strip()
+        return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+    fallback = at.astimezone(zone).strftime("%H:%M %Z").strip()
+    return f"<!date^{int(at.timestamp())}^{{time}}|{fallback}>"
+
+
+def slack_ago(at: datetime, fallback: str) -> str:
+    """"3 minutes ago", kept current by Slack in each reader's client."""
+    return f"<!date^{int(at.timestamp())}^{{ago}}|{fallback}>"
 
 
 def clip(text: str, limit: int) -> str:

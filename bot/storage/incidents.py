@@ -158,11 +158,16 @@ class IncidentStore:
 
     # --- the outbox --------------------------------------------------------------------------
 
-    def pending(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        """Effects not yet carried out whose time has come, oldest first."""
+    def pending(
+        self, now: datetime, limit: int = 100, *, incident_id: int | None = None,
+    ) -> list[OutboxItem]:
+        """Effects not yet carried out whose time has come, oldest first; only those of
+        ``incident_id`` if given (what a button press just decided)."""
         query = (select(outbox).where(outbox.c.sent_at.is_(None))
                  .where(outbox.c.not_before <= now.astimezone(UTC))
                  .order_by(outbox.c.id).limit(limit))
+        if incident_id is not None:
+            query = query.where(outbox.c.incident_id == incident_id)
         with self._reading("read the outbox") as connection:
             rows = connection.execute(query).mappings().all()
         return [_item(row) for row in rows]

@@ -1,0 +1,382 @@
+"""The outbox, carried out on Slack: what the incidents' changes decided (post, edit, reply,
+page, chart) is sent here, after it was stored, and marked sent only when Slack said ok.
+
+A restart sends only what was not sent. Every message is drawn again from the incident as
+stored now, never from a payload stored with the effect, so a late edit cannot show an old
+state. ``deliver`` never sleeps: what Slack's pace (one message per second per channel) does
+not allow yet stays pending for the next call, and an effect that failed waits in the store
+(``not_before``) for its retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime, timedelta, tzinfo
+from enum import Enum
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.clock import Clock
+from bot.incidents.escalation import Notify
+from bot.incidents.lifecycle import Change, Incident, State
+from bot.notify.storms import Storm, place
+from bot.render.alert import alert_chart
+from bot.render.blocks import SlackMessage
+from bot.render.incident import (
+    incident_message,
+    page_line,
+    page_message,
+    reply_text,
+    storm_message,
+)
+from bot.storage.database import StorageError
+from bot.storage.incidents import IncidentStore, OutboxItem, retry_after
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+# A post refused for these goes to the default channel instead (the owning channel is gone,
+# archived, or the bot was never invited): an alert posted elsewhere beats no alert.
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+_PENDING_LIMIT = 500
+_SHOWN_LIMIT = 2000
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
+
+
+class _Done(Enum):
+    SENT = "sent"  # Slack said ok (or there was nothing left to do)
+    HELD = "held"  # the channel's pace: next call
+    WAITING = "waiting"  # its message is not posted yet: after the post
+
+
+class Delivery:
+    """Carries out the outbox of ``store`` on Slack's ``client``.
+
+    ``default_channel`` takes the posts whose own channel refuses them; more than
+    ``storm_threshold`` posts for one channel decided within a minute become one summary
+    with each incident's message in its thread; ``pace`` is the least time between two
+    messages the bot posts in one channel (edits are not paced).
+    """
+
+    def __init__(
+        self, store: IncidentStore, client: WebClient, zone: tzinfo, default_channel: str,
+        clock: Clock, storm_threshold: int, pace: timedelta = timedelta(seconds=1),
+    ) -> None:
+        self.store, self.client, self.zone = store, client, zone
+        self.default_channel, self.clock = default_channel, clock
+        self.storm_threshold, self.pace = storm_threshold, pace
+        # How many effects the last call left for the pace: worth calling again soon.
+        self.held_back = 0
+        self._lock = threading.Lock()  # one delivery at a time in this process
+        self._last_post: dict[str, datetime] = {}
+        self._storms: dict[str, Storm] = {}
+        # What each incident's message shows now, so an edit that changes nothing is skipped.
+        self._shown: OrderedDict[int, SlackMessage] = OrderedDict()
+        # The parts of a page already sent (DMs), so a retry does not DM the same person
+        # twice; kept in memory only: a crash between a DM and the page's end repeats it.
+        self._paged: dict[int, set[str]] = {}
+
+    def deliver(self, now: datetime | None = None) -> int:
+        """Carry out the pending effects, oldest first; how many were sent."""
+        with self._lock:
+            at = now or self.clock.now()
+            items = self.store.pending(at, _PENDING_LIMIT)
+            self._group_storms(items, at)
+            return self._run(items, at)
+
+    def deliver_for(self, incident_id: int, now: datetime | None = None) -> int:
+        """Only ``incident_id``'s pending effects: right after a button press, so the person
+        sees the message change without waiting for the next tick."""
+        with self._lock:
+            at = now or self.clock.now()
+            return self._run(self.store.pending(at, _PENDING_LIMIT, incident_id=incident_id),
+                             at)
+
+    # --- one effect ------------------------------------------------------------------------
+
+    def _run(self, items: Sequence[OutboxItem], now: datetime) -> int:
+        sent = self.held_back = 0
+        for item in items:
+            try:
+                done = self._carry_out(item, now)
+            except StorageError:
+                raise  # the store is down: nothing can be recorded, the tick reports it
+            except (SlackClientError, OSError) as exc:  # Slack said no, or the network
+                self._failed(item, _error_of(exc), now)
+                continue
+            except Exception as exc:  # a bug in one effect must not stop the others
+                log.exception("carrying out %s failed", item.key)
+                self._failed(item, _error_of(exc), now)
+                continue
+            if done is _Done.SENT:
+                self.store.sent(item.id, now)
+                self._paged.pop(item.id, None)
+                sent += 1
+            elif done is _Done.HELD:
+                self.held_back += 1
+        return sent
+
+    def _carry_out(self, item: OutboxItem, now: datetime) -> _Done:
+        incident = self.store.get(item.incident_id)
+        effect = item.effect
+        if incident is None:
+            log.warning("dropped %s: INC-%d is not in the store", item.key, item.incident_id)
+            return _Done.SENT
+        if effect.kind == "post":
+            return self._post(incident, now)
+        if incident.message_ts is None and self._post_pending(incident):
+            return _Done.WAITING  # it runs once the message is there
+        if effect.kind == "page":
+            return self._page(item.id, incident, effect.notify, now)
+        if incident.message_ts is None:
+            why = "it is silenced" if incident.silenced else "its message was never posted"
+            log.log(logging.INFO if incident.silenced else logging.WARNING,
+                    "skipped %s: %s", item.key, why)
+            return _Done.SENT
+        if effect.kind == "update":
+            return self._update(incident, incident.message_ts)
+        if effect.kind == "reply":
+            return self._reply(incident, effect.text, effect.mention, now)
+        return self._chart(incident, now)
+
+    def _post(self, incident: Incident, now: datetime) -> _Done:
+        if incident.message_ts is not None:
+            return _Done.SENT  # posted before a crash, not marked sent: not twice
+        if not self._may_post(incident.channel, now):
+            return _Done.HELD
+        message = self._render(incident)
+        posted = self._post_message(incident.channel, message, now,
+                                    thread_ts=incident.thread_ts)
+        if posted is None:
+            return _Done.HELD
+        response, channel = posted
+        thread = incident.thread_ts if channel == incident.channel else None
+        stored = self._remember(incident.id, message_ts=str(response["ts"]),
+                                channel=str(response["channel"]), thread_ts=thread)
+        if stored is not None:
+            self._show(stored.id, message)
+        return _Done.SENT
+
+    def _update(self, incident: Incident, ts: str) -> _Done:
+        message = self._render(incident)
+        if self._shown.get(incident.id) == message:
+            return _Done.SENT  # an earlier edit already shows this state
+        self.client.chat_update(channel=incident.channel, ts=ts,
+                                text=message.text, blocks=list(message.blocks))
+        self._show(incident.id, message)
+        return _Done.SENT
+
+    def _reply(self, incident: Incident, text: str, ping: bool, now: datetime) -> _Done:
+        if not self._may_post(incident.channel, now):
+            return _Done.HELD
+        words = reply_text(incident, text, threaded=incident.thread_ts is not None)
+        quiet = not ping and _MENTION.search(words) is not None
+        response = self.client.chat_postMessage(
+            channel=incident.channel, thread_ts=incident.thread_ts or incident.message_ts,
+            text=_MENTION.sub("someone", words) if quiet else words)
+        self._last_post[incident.channel] = now
+        if quiet:  # a mention added by an edit notifies nobody
+            try:
+                self.client.chat_update(channel=incident.channel, ts=str(response["ts"]),
+                                        text=words)
+            except (SlackClientError, OSError) as exc:  # posted: not twice
+                log.warning("%s's reply stays without its mentions: %s", incident.name,
+                            _error_of(exc))
+        return _Done.SENT
+
+    def _chart(self, incident: Incident, now: datetime) -> _Done:
+        chart = incident.alert.chart
+        if chart is None:
+            return _Done.SENT
+        if not self._may_post(incident.channel, now):
+            return _Done.HELD
+        self.client.files_upload_v2(
+            channel=incident.channel, thread_ts=incident.thread_ts or incident.message_ts,
+            content=alert_chart(chart, self.zone), filename=f"{incident.name}.png",
+            title=f"{incident.name}: {chart.label}", alt_txt=f"Chart of {chart.label}")
+        self._last_post[incident.channel] = now
+        return _Done.SENT
+
+    def _page(self, item_id: int, incident: Incident, note: Notify | None,
+              now: datetime) -> _Done:
+        """A DM to each person (the urgent part, not paced: each DM is its own channel),
+        then one line in the incident's thread with the group and channel mentions."""
+        wanted = State.ACKNOWLEDGED if note is not None and note.kind == "reminder" \
+            else State.TRIGGERED
+        if note is None or incident.state is not wanted:  # someone acted since: no noise
+            log.info("not paged for %s: it is %s now", incident.name, incident.state)
+            return _Done.SENT
+        done = self._paged.setdefault(item_id, set())
+        todo = [user for user in note.users if user not in done]
+        link = self._permalink(incident) if todo else None
+        for user in todo:
+            opened = self.client.conversations_open(users=user)
+            message = page_message(incident, note, link, zone=self.zone)
+            self.client.chat_postMessage(channel=str(opened["channel"]["id"]),
+                                         text=message.text, blocks=list(message.blocks))
+            done.add(user)
+        if not self._may_post(incident.channel, now):
+            return _Done.HELD
+        thread = incident.thread_ts or incident.message_ts  # None: its post was given up
+        extra: dict[str, Any] = {"thread_ts": thread} if thread else {}
+        if thread and note.mention:
+            extra["reply_broadcast"] = True  # @here in a thread alone reaches few
+        self.client.chat_postMessage(
+            channel=incident.channel, **extra,
+            text=page_line(incident, note, threaded=incident.thread_ts is not None))
+        self._last_post[incident.channel] = now
+        return _Done.SENT
+
+    # --- storms ----------------------------------------------------------------------------
+
+    def _group_storms(self, items: Sequence[OutboxItem], now: datetime) -> None:
+        """Posts not yet placed, by channel: more than the threshold decided within a minute
+        get one summary, and each is then posted in its thread; posts of a channel whose
+        storm began less than a minute before they were decided join that storm."""
+        waiting: dict[str, list[tuple[datetime, Incident]]] = {}
+        for item in items:
+            incident = self.store.get(item.incident_id) if item.effect.kind == "post" else None
+            if incident is not None and incident.message_ts is None and not incident.thread_ts:
+                waiting.setdefault(incident.channel, []).append((item.created_at, incident))
+        for channel, posts in waiting.items():
+            storm = self._storms.get(channel)
+            if storm is not None and storm.over(now):
+                del self._storms[channel]
+                storm = None
+            placed = place(posts, storm, self.storm_threshold)
+            if storm is not None and placed.join:
+                self._join(storm, placed.join)
+            if placed.new and placed.started and self._may_post(channel, now):
+                self._summarize(channel, placed.new, placed.started, now)
+
+    def _summarize(self, channel: str, incidents: list[Incident], started: datetime,
+                   now: datetime) -> None:
+        message = storm_message(incidents)
+        try:
+            posted = self._post_message(channel, message, now)
+        except (SlackClientError, OSError) as exc:
+            log.warning("could not post the summary of %d incidents in %s (%s); posting "
+                        "them one by one", len(incidents), channel, _error_of(exc))
+            return
+        if posted is None:
+            return  # the default channel's pace: the next call
+        response, used = posted
+        log.info("alert storm in %s: %d incidents in the thread of one summary", used,
+                 len(incidents))
+        storm = Storm(channel=str(response["channel"]), ts=str(response["ts"]), started=started)
+        self._storms[channel] = storm
+        self._join(storm, incidents, announce=False)
+
+    def _join(self, storm: Storm, incidents: list[Incident], *, announce: bool = True) -> None:
+        """Place ``incidents`` in the storm's thread (stored, so a restart keeps them there);
+        the summary is edited to list the ones that came late."""
+        for incident in incidents:
+            self._remember(incident.id, channel=storm.channel, thread_ts=storm.ts)
+        storm.incidents += incidents
+        if announce:
+            message = storm_message(storm.incidents)
+            try:
+                self.client.chat_update(channel=storm.channel, ts=storm.ts, text=message.text,
+                                        blocks=list(message.blocks))
+            except (SlackClientError, OSError) as exc:
+                log.warning("could not add %d incidents to the storm summary in %s: %s",
+                            len(incidents), storm.channel, _error_of(exc))
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _post_message(
+        self, channel: str, message: SlackMessage, now: datetime, *,
+        thread_ts: str | None = None,
+    ) -> tuple[Any, str] | None:
+        """``chat.postMessage`` in ``channel``, else (a channel error) in the default
+        channel, at the top level; Slack's answer and the channel used. None: the default
+        channel had a post this very second (its pace), try again on the next call."""
+        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        try:
+            response = self.client.chat_postMessage(
+                channel=channel, text=message.text, blocks=list(message.blocks), **extra)
+            self._posted(channel, response, now)
+            return response, channel
+        except SlackApiError as exc:
+            if _error_of(exc) not in CHANNEL_ERRORS or channel == self.default_channel:
+                raise
+            log.warning("cannot post in %s (%s): posting in the default channel %s instead",
+                        channel, _error_of(exc), self.default_channel)
+        if not self._may_post(self.default_channel, now):
+            return None
+        response = self.client.chat_postMessage(
+            channel=self.default_channel, text=message.text, blocks=list(message.blocks))
+        self._posted(self.default_channel, response, now)
+        return response, self.default_channel
+
+    def _posted(self, channel: str, response: Any, now: datetime) -> None:
+        """The pace counts from now, under the name asked and the id Slack answered (a
+        channel configured as ``#name`` is stored by its id once posted in)."""
+        self._last_post[channel] = self._last_post[str(response["channel"])] = now
+
+    def _render(self, incident: Incident) -> SlackMessage:
+        paged = ""
+        if incident.level and incident.state is State.TRIGGERED:
+            paged = next((entry.text for entry in reversed(self.store.timeline(incident.id))
+                          if entry.kind == "paged"), "")
+        return incident_message(incident, self.zone, paged=paged)
+
+    def _remember(self, incident_id: int, **where: str | None) -> Incident | None:
+        """Store where the incident's message is (ts, channel, thread): a change of its own,
+        compare-and-set like any other, with no timeline line and no effect."""
+        def decide(incident: Incident) -> Change:
+            return Change(incident=incident.model_copy(
+                update={**where, "version": incident.version + 1}))
+        stored = self.store.change(incident_id, decide)
+        return stored if isinstance(stored, Incident) else None
+
+    def _show(self, incident_id: int, message: SlackMessage) -> None:
+        self._shown[incident_id] = message
+        self._shown.move_to_end(incident_id)
+        while len(self._shown) > _SHOWN_LIMIT:
+            self._shown.popitem(last=False)
+
+    def _may_post(self, channel: str, now: datetime) -> bool:
+        last = self._last_post.get(channel)
+        return last is None or now - last >= self.pace
+
+    def _post_pending(self, incident: Incident) -> bool:
+        """Whether its post is still to come (waiting for its pace or a retry)."""
+        return any(item.effect.kind == "post" and item.sent_at is None
+                   for item in self.store.outbox(incident.id))
+
+    def _permalink(self, incident: Incident) -> str | None:
+        if incident.message_ts is None:
+            return None
+        try:
+            found = self.client.chat_getPermalink(channel=incident.channel,
+                                                  message_ts=incident.message_ts)
+        except (SlackClientError, OSError) as exc:
+            log.warning("no link to %s's message for its page: %s", incident.name,
+                        _error_of(exc))
+            return None
+        return str(found["permalink"])
+
+    def _failed(self, item: OutboxItem, error: str, now: datetime) -> None:
+        attempts = item.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            log.error("gave up on %s after %d attempts: %s", item.key, attempts, error)
+            self.store.failed(item.id, error, None)
+            self._paged.pop(item.id, None)
+            return
+        retry = retry_after(item.attempts, now)
+        log.warning("%s failed (attempt %d of %d), again at %s: %s", item.key, attempts,
+                    MAX_ATTEMPTS, retry.isoformat(timespec="seconds"), error)
+        self.store.failed(item.id, error, retry)
+
+
+def _error_of(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return str(exc.response.get("error") or "Slack gave no reason")
+    return f"{type(exc).__name__}: {exc}"
