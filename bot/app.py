@@ -52,6 +52,10 @@ class Perfbot:
     _catalog: tuple[Catalog, datetime] | None = field(default=None, init=False, repr=False)
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                           repr=False, compare=False)
+    _deliveries: dict[int, Delivery] = field(default_factory=dict, init=False, repr=False,
+                                             compare=False)
+    _deliveries_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                             repr=False, compare=False)
 
     @property
     def catalog(self) -> Catalog:
@@ -147,13 +151,24 @@ class Perfbot:
             raise ValueError("SLACK_BOT_TOKEN is not set")
         return make_web_client(token.get_secret_value().strip(), base_url=self.slack_api_url)
 
-    @cached_property
+    @property
     def delivery(self) -> Delivery:
         """The incidents' outbox carried out on Slack (posts, edits, pages, charts): what
         the scheduler's tick and the buttons call after a change is stored."""
-        incidents = self.settings.incidents
-        return Delivery(self.incident_store, self.slack_client, self.settings.zone,
-                        incidents.default_channel, self.clock, incidents.storm_threshold)
+        return self.delivery_for(self.slack_client)
+
+    def delivery_for(self, client: WebClient) -> Delivery:
+        """The outbox carried out through ``client``: one per client, so one lock keeps a
+        process from sending an effect twice."""
+        with self._deliveries_lock:
+            found = self._deliveries.get(id(client))
+            if found is None:
+                incidents = self.settings.incidents
+                found = Delivery(self.incident_store, client, self.settings.zone,
+                                 incidents.default_channel, self.clock,
+                                 incidents.storm_threshold)
+                self._deliveries[id(client)] = found
+            return found
 
     def group_members(self, client: WebClient) -> GroupMembers:
         """Members of Slack user groups, read through ``client`` and kept a while."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -33,12 +33,6 @@ from bot.storage import StorageError
 log = logging.getLogger(__name__)
 
 ALERT_ACTION = re.compile(rf"^alert\.({'|'.join(act.value for act in Act)}):")
-
-
-def slack_time(at: datetime, zone: tzinfo) -> str:
-    """A time each reader sees in their own zone (Slack's date token), ``zone`` as fallback."""
-    fallback = at.astimezone(zone).strftime("%H:%M %Z").strip()
-    return f"<!date^{int(at.timestamp())}^{{time}}|{fallback}>"
 
 
 def incident_number(text: str) -> int | None:

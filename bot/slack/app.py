@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from bot.alerts.acts import COMMAND_WORDS
 from bot.app import Perfbot
 from bot.ask.answer import Answer
+from bot.incidents.lifecycle import Incident
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
@@ -32,16 +33,16 @@ from bot.render.blocks import (
     text_message,
     validate_blocks,
 )
-from bot.render.mrkdwn import escape
+from bot.render.incident import state_word
+from bot.render.mrkdwn import clip, escape, inert, slack_time
 from bot.slack.actions import register_alert_actions
+from bot.slack.incident_commands import IncidentCommands
 from bot.slack.replier import Replier
 from bot.slack.web import ephemeral
 
 log = logging.getLogger(__name__)
 
 NOT_CONFIGURED = {
-    "incidents": "incidents",
-    "oncall": "the on-call rotation",
     "digest": "digests",
 }
 
@@ -107,11 +108,18 @@ def after_ack(process_before_response: bool) -> Callable[[Work], None]:
 
 SLASH_COMMANDS = (
     ("/perf <question>", "an answer from the metrics, as in the examples above", None),
-    ("/perf ack ID", "acknowledge an alert, as its button does", None),
-    ("/perf snooze ID [15m|1h|4h|1d]", "snooze an alert (an hour if no duration)", None),
-    ("/perf resolve ID", "resolve an alert", None),
-    ("/perf incidents", "the open incidents", "incidents"),
-    ("/perf oncall", "who is on call now", "oncall"),
+    ("/perf ack INC-42", "acknowledge an incident, as its button does", None),
+    ("/perf snooze INC-42 [15m|1h|4h|1d]", "snooze an incident (an hour if no duration)",
+     None),
+    ("/perf resolve INC-42", "resolve an incident", None),
+    ("/perf escalate INC-42", "page the next step of its escalation policy now", None),
+    ("/perf incidents", "the open incidents, newest first", None),
+    ("/perf incident INC-42", "one incident and its timeline", None),
+    ("/perf silence checkout 2h deploy in progress",
+     "store and list matching incidents without posting them, for a while", None),
+    ("/perf oncall", "who is on call now and next, per schedule", None),
+    ("/perf oncall override @ana 2026-12-24 09:00 to 2026-12-27 09:00",
+     "someone covers a schedule for a while", None),
     ("/perf digest preview", "the daily digest, now", "digest"),
 )
 
@@ -177,6 +185,7 @@ def build_slack_app(
         return next()
 
     acts = register_alert_actions(app, perfbot, client, later)
+    incident_commands = IncidentCommands(perfbot, client)
 
     @app.command("/perf")
     def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -199,6 +208,16 @@ def build_slack_app(
             # Already mrkdwn (mentions in refusals), user input escaped: not text_message.
             acts.command(word, "".join(rest), user=user,
                          tell=lambda said: tell(SlackMessage(text=said, blocks=(section(said),))))
+        elif word in ("incidents", "incident", "oncall", "silence"):
+            args = "".join(rest)
+            if word == "incidents":
+                incident_commands.incidents(args, tell)
+            elif word == "incident":
+                incident_commands.incident(args, tell)
+            elif word == "oncall":
+                incident_commands.oncall(args, user, tell)
+            else:
+                incident_commands.silence(args, user, tell)
         elif word in NOT_CONFIGURED:
             tell(text_message(not_configured(word)))
         else:
@@ -230,7 +249,9 @@ def build_slack_app(
         user = str(event["user"])
 
         def publish() -> None:
-            view = home_view(replier.answer("help", user), perfbot.on_call_now())
+            view = home_view(replier.answer("help", user), perfbot.on_call_now(),
+                             perfbot.incident_store.listed(open_only=True, limit=10),
+                             perfbot.settings.zone)
             try:
                 client.views_publish(user_id=user, view=view)
             except SlackApiError as exc:
@@ -241,22 +262,28 @@ def build_slack_app(
     return app
 
 
-NO_ONCALL = "No on-call rotation configured yet."
-NO_INCIDENTS = "Incidents arrive with the incidents feature — none yet."
+NO_ONCALL = "Nobody: no on-call schedule is configured (`oncall.schedules` in perfbot.yaml)."
+NO_INCIDENTS = ":white_check_mark: No open incidents."
 NO_SUBSCRIPTIONS = ("None yet. Daily and weekly digests come with the digests feature: "
                     "you will subscribe from here or with `/perf digest`, and "
                     "`/perf digest preview` will show one before you do.")
 
 
-def home_view(help_reply: Answer, on_call: Sequence[str]) -> dict[str, Any]:
+def home_view(
+    help_reply: Answer, on_call: Sequence[str], incidents: Sequence[Incident] = (),
+    zone: tzinfo = UTC,
+) -> dict[str, Any]:
     """The App Home tab: who is on call, open incidents, example questions, the user's
     subscriptions; the parts not built yet say so and what they will be."""
     who = ", ".join(f"<@{user}>" for user in on_call) or NO_ONCALL
+    open_ones = "\n".join(
+        f"• *{i.name}* {state_word(i)}: {inert(clip(i.alert.title, 120))} "
+        f"(since {slack_time(i.opened_at, zone, day=True)})" for i in incidents) or NO_INCIDENTS
     examples = "\n".join(f"• {escape(example)}" for example in help_reply.examples)
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "perfbot"}},
         section(f"*On call now*\n{who}"),
-        section(f"*Open incidents*\n{NO_INCIDENTS}"),
+        section(f"*Open incidents*\n{open_ones}"),
         {"type": "divider"},
         section("*Ask me*, with `/perf <question>`, by mentioning @perfbot in a channel, "
                 f"or in the Messages tab. For example:\n{examples}"),

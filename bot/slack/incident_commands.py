@@ -1,0 +1,200 @@
+"""``/perf incidents``, ``/perf incident INC-42``, ``/perf silence …`` and ``/perf oncall …``:
+reading the stored incidents and on-call, and the two changes people make from Slack
+(silences and on-call overrides), authorized and recorded like the incident buttons."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from slack_sdk import WebClient
+
+from bot.alerts.acts import Act
+from bot.app import Perfbot
+from bot.authz import decide, who_may
+from bot.durations import format_duration, parse_duration
+from bot.incidents.schedules import next_shift, on_call
+from bot.render.blocks import SlackMessage, section, validate_blocks
+from bot.render.incident_lists import incident_timeline, incidents_list
+from bot.render.mrkdwn import escape, slack_time
+from bot.slack.actions import incident_number
+from bot.storage import StorageError
+
+log = logging.getLogger(__name__)
+Tell = Callable[[SlackMessage], None]
+_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+LONGEST_SILENCE = timedelta(days=7)
+LONGEST_OVERRIDE = timedelta(days=31)
+
+
+def said(text: str) -> SlackMessage:
+    """A short private answer, already mrkdwn (user input in it escaped)."""
+    return SlackMessage(text=text, blocks=(section(text),))
+
+
+class IncidentCommands:
+    def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
+        self.perfbot = perfbot
+        self.members = perfbot.group_members(client)
+
+    def incidents(self, args: str, tell: Tell) -> None:
+        incidents = self.perfbot.incident_store.listed(open_only=True, limit=200)
+        tell(incidents_list(incidents, self.perfbot.settings.zone, now=self.perfbot.now()))
+
+    def incident(self, args: str, tell: Tell) -> None:
+        number = incident_number(args)
+        found = self.perfbot.incident_store.get(number) if number is not None else None
+        if found is None:
+            tell(said(f"Usage: `/perf incident INC-42`; there is no incident "
+                      f"`{escape(args.strip() or '(none given)')}`."))
+            return
+        entries = self.perfbot.incident_store.timeline(found.id)
+        tell(incident_timeline(found, entries, self.perfbot.settings.zone))
+
+    def silence(self, args: str, user: str, tell: Tell) -> None:
+        """``/perf silence SERVICE|ROUTE DURATION [reason]``: matching incidents are stored
+        and listed, not posted, until it ends."""
+        usage = "Usage: `/perf silence checkout 2h deploy in progress` (a service or route " \
+                f"word, a duration up to {format_duration(LONGEST_SILENCE)}, a reason)."
+        parts = args.split(maxsplit=2)
+        if len(parts) < 2:
+            tell(said(usage))
+            return
+        matcher, span_text = parts[0], parts[1]
+        reason = parts[2] if len(parts) > 2 else ""
+        try:
+            span = parse_duration(span_text)
+        except ValueError:
+            tell(said(f"`{escape(span_text)}` is not a duration. {usage}"))
+            return
+        if not timedelta(minutes=1) <= span <= LONGEST_SILENCE:
+            tell(said(f"A silence lasts from 1m to {format_duration(LONGEST_SILENCE)}, not "
+                      f"{escape(span_text)}."))
+            return
+        if not self._known(matcher):
+            tell(said(f"No service or endpoint matches `{escape(matcher)}`; `/perf help` "
+                      "shows how to name them."))
+            return
+        if not self._allowed(user, Act.SILENCE, f"silence:{matcher}", tell):
+            return
+        now = self.perfbot.now()
+        try:
+            made = self.perfbot.incident_store.silence(matcher, reason, user, now, now + span)
+            self._record(user, Act.SILENCE, f"silence:{made.id}", True,
+                         f"{matcher} for {format_duration(span)}: {reason}"[:2000])
+        except StorageError as exc:
+            tell(said(f"Nothing changed: I could not store the silence ({escape(str(exc))})."))
+            return
+        until = slack_time(made.ends_at, self.perfbot.settings.zone, day=True)
+        tell(said(f":mute: Silenced `{escape(matcher)}` until {until}"
+                  + (f": {escape(reason)}" if reason else "")
+                  + ". New incidents that match are stored and listed, not posted."))
+
+    def oncall(self, args: str, user: str, tell: Tell) -> None:
+        word, _, rest = args.strip().partition(" ")
+        if word.lower() == "override":
+            self._override(rest, user, tell)
+            return
+        tell(self._who_is_on_call())
+
+    def _who_is_on_call(self) -> SlackMessage:
+        oncall = self.perfbot.settings.oncall
+        if not oncall.schedules:
+            return said("No on-call schedule is configured: add `oncall.schedules` to "
+                        "perfbot.yaml (see perfbot.example.yaml).")
+        now, zone = self.perfbot.now(), self.perfbot.settings.zone
+        overrides = self.perfbot.incidents.overrides(now)
+        lines = []
+        for schedule in oncall.schedules:
+            mine = [o for o in overrides if o.schedule == schedule.name]
+            who = ", ".join(f"<@{u}>" for u in on_call(schedule, mine, now)) or "nobody"
+            upcoming = next_shift(schedule, mine, now)
+            after = (f"; next: {', '.join(f'<@{u}>' for u in upcoming.users) or 'nobody'} "
+                     f"from {slack_time(upcoming.starts_at, zone, day=True)}"
+                     if upcoming is not None else "")
+            lines.append(f"• *{escape(schedule.name)}*: {who}{after}")
+        message = SlackMessage(text="Who is on call",
+                               blocks=(section("*On call now*\n" + "\n".join(lines)),))
+        validate_blocks(message.blocks)
+        return message
+
+    def _override(self, args: str, user: str, tell: Tell) -> None:
+        """``/perf oncall override @ana 2026-12-24 09:00 to 2026-12-27 09:00 [schedule]``."""
+        usage = ("Usage: `/perf oncall override @person 2026-12-24 09:00 to 2026-12-27 09:00 "
+                 "[schedule]` (times in " + self.perfbot.settings.timezone + ").")
+        parsed = self._parse_override(args)
+        if isinstance(parsed, str):
+            tell(said(f"{parsed} {usage}"))
+            return
+        who, start, end, schedule = parsed
+        if not self._allowed(user, Act.SILENCE, f"override:{schedule}", tell):
+            return
+        try:
+            made = self.perfbot.incident_store.override(schedule, who, start, end, user,
+                                                        self.perfbot.now())
+            self._record(user, Act.SILENCE, f"override:{made.id}", True,
+                         f"{who} on call for {schedule} from {start.isoformat()} to "
+                         f"{end.isoformat()}")
+        except StorageError as exc:
+            tell(said(f"Nothing changed: I could not store the override ({escape(str(exc))})."))
+            return
+        zone = self.perfbot.settings.zone
+        tell(said(f":calendar: <@{who}> is on call for *{escape(schedule)}* from "
+                  f"{slack_time(start, zone, day=True)} to {slack_time(end, zone, day=True)}."))
+
+    def _parse_override(self, args: str) -> tuple[str, datetime, datetime, str] | str:
+        parts = args.split()
+        if not parts or not _USER.match(parts[0]):
+            return "Start with the person, as a mention (`@ana`)."
+        who = _USER.match(parts[0]).group(1)  # type: ignore[union-attr]
+        names = [s.name for s in self.perfbot.settings.oncall.schedules]
+        rest = parts[1:]
+        schedule = rest.pop() if rest and rest[-1] in names else None
+        if schedule is None and len(names) != 1:
+            return ("Name the schedule at the end (" + ", ".join(f"`{escape(n)}`" for n in names)
+                    + ")." if names else "No on-call schedule is configured.")
+        schedule = schedule or names[0]
+        text = " ".join(rest)
+        left, sep, right = text.partition(" to ")
+        if not sep:
+            return "Give the start and the end, joined by `to`."
+        try:
+            start, end = (self._moment(side) for side in (left, right))
+        except ValueError:
+            return f"`{escape(text)}` is not two times like `2026-12-24 09:00`."
+        if end <= start:
+            return "The end must come after the start."
+        if end - start > LONGEST_OVERRIDE:
+            return f"An override lasts at most {format_duration(LONGEST_OVERRIDE)}."
+        if end <= self.perfbot.now():
+            return "That override would already be over."
+        return who, start, end, schedule
+
+    def _moment(self, text: str) -> datetime:
+        moment = datetime.fromisoformat(text.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.perfbot.settings.zone)
+        return moment.astimezone(UTC)
+
+    def _known(self, matcher: str) -> bool:
+        wanted = matcher.lower()
+        catalog = self.perfbot.catalog
+        return any(wanted == e.endpoint.service.lower() or wanted in e.column.lower()
+                   for e in catalog.entries)
+
+    def _allowed(self, user: str, act: Act, target: str, tell: Tell) -> bool:
+        rules = self.perfbot.rules
+        decision = decide(rules, user, act, self.members)
+        if not decision.allowed:
+            try:
+                self._record(user, act, target, False, decision.reason)
+            except StorageError as exc:  # refused all the same; the log says why
+                log.error("not recorded: %s refused %s on %s: %s", user, act, target, exc)
+            tell(said(f":no_entry: {who_may(rules, act)}"))
+        return decision.allowed
+
+    def _record(self, user: str, act: Act, target: str, allowed: bool, detail: str) -> None:
+        self.perfbot.audit.record(at=self.perfbot.now(), user=user, action=act.value,
+                                  target=target[:255], allowed=allowed, detail=detail)
