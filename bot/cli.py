@@ -15,6 +15,7 @@ from bot.app import Perfbot, build
 from bot.ask.answer import AnswerKind, ask
 from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
+from bot.cli_incidents import add_incident_commands
 from bot.cli_playbooks import add_playbook_commands
 from bot.cli_slack import add_slack_commands
 from bot.clock import clock_at
@@ -145,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     add_detect_commands(sub, common)
     add_playbook_commands(sub, common)
     add_slack_commands(sub, common)
+    add_incident_commands(sub, common)
     return parser
 
 

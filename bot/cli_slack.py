@@ -4,6 +4,10 @@ Before connecting it checks what it needs and says exactly what is missing: the 
 to set, or what Slack's ``auth.test`` answered for the token. Never a traceback.
 ``--at`` holds the bot's data at that moment, as for the other commands (wall time goes
 on, so deadlines pass).
+
+Once Slack is connected the incidents loop runs beside the answers (``bot.schedule``:
+detection, escalation sweep, catalog refresh); ``--no-loop`` only answers questions. On the
+way out the loop stops first, so no tick starts while the answers in progress finish.
 """
 
 from __future__ import annotations
@@ -12,17 +16,21 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import suppress
 from threading import Event, Thread, current_thread, main_thread
 from typing import TYPE_CHECKING, TextIO
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app import build
+from bot.app import Perfbot, build
 from bot.clock import clock_at
 from bot.config import ConfigError, Settings, load_settings
+from bot.durations import format_duration
+from bot.schedule import Deliver, Loop
 from bot.slack.app import build_slack_app
 from bot.slack.http import make_http_server
 from bot.slack.replier import Replier
@@ -63,20 +71,23 @@ def add_slack_commands(
                      default="info", help="what the bot logs to stderr (default: info)")
     run.add_argument("--slack-api-url", metavar="URL", default=None,
                      help="Slack Web API base URL (default Slack's; for tests and proxies)")
+    run.add_argument("--no-loop", action="store_true",
+                     help="only answer questions: no detection, no incidents, no escalation")
     run.set_defaults(func=cmd_run)
 
 
 def cmd_run(
     args: argparse.Namespace, out: TextIO, stop: Event | None = None, *,
-    ping_interval: float = PING_INTERVAL, grace: float = GRACE,
+    ping_interval: float = PING_INTERVAL, grace: float = GRACE, deliver: Deliver | None = None,
 ) -> int:
     """Run until Ctrl-C, or until ``stop`` is set (tests: the bot then closes its connection
     and threads and returns). ``ping_interval`` is how often Socket Mode checks its
     WebSocket, hence how soon a silently dropped connection is replaced (about twice it).
     On the way out, answers in progress get ``grace`` seconds; the askers of the others are
-    told to ask again."""
+    told to ask again. ``deliver``: how the loop carries out the outbox (default:
+    ``delivery``)."""
     try:
-        return _run(args, out, stop or Event(), ping_interval, grace)
+        return _run(args, out, stop or Event(), ping_interval, grace, deliver)
     except ConfigError as exc:
         print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -92,11 +103,34 @@ def _secret(settings: Settings, field: str, variable: str, why: str) -> str:
     return str(value.get_secret_value()).strip()
 
 
+def start_loop(perfbot: Perfbot, deliver: Deliver | None) -> Loop:
+    """The incidents loop of ``perfbot``, started; ``deliver`` sends the outbox (None: the
+    effects wait in the outbox, nothing is lost)."""
+    loop = Loop(perfbot, deliver)
+    loop.start()
+    return loop
+
+
+def delivery(perfbot: Perfbot, client: WebClient) -> Deliver | None:
+    """How the loop carries out the outbox: ``bot.notify.outbox.Delivery`` posting through
+    ``client``. None until that module is merged: incidents and their effects are then
+    decided and stored, and wait in the outbox unsent."""
+    # TODO(lead): once bot.notify.outbox is merged, import Delivery at the top and replace
+    # the ``return None`` below with:
+    #     return Delivery(perfbot.incident_store, client, perfbot.settings.zone,
+    #                     perfbot.settings.incidents.default_channel, perfbot.clock,
+    #                     perfbot.settings.incidents.storm_threshold).deliver
+    return None
+
+
 def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float,
-         grace: float) -> int:
+         grace: float, deliver: Deliver | None) -> int:
     # A no-op where logging is already set up (tests); secrets never reach these lines.
-    logging.basicConfig(level=getattr(args, "log_level", "info").upper(), stream=sys.stderr,
+    level = getattr(args, "log_level", "info").upper()
+    logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":  # APScheduler says "Running job…" at every tick (every 5 s)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     try:
         clock = clock_at(getattr(args, "at", None), settings.zone)
@@ -131,9 +165,24 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
     if current_thread() is main_thread():
         # `docker stop` and systemd send SIGTERM: stop as after Ctrl-C, answers first.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    loops: list[Loop] = []
+
+    def connected() -> None:
+        if getattr(args, "no_loop", False):
+            print("perfbot: --no-loop: answering questions only", file=out)
+            return
+        loops.append(start_loop(perfbot, deliver if deliver is not None
+                                else delivery(perfbot, client)))
+        every = loops[0].every
+        print(f"perfbot: incidents loop on: detection every "
+              f"{format_duration(every['detect'])}, escalation sweep every "
+              f"{format_duration(every['sweep'])}", file=out)
+
     try:
-        _serve(args, app, app_token, stop, ping_interval, out)
+        _serve(args, app, app_token, stop, ping_interval, out, connected)
     finally:
+        for loop in loops:  # no tick starts while the answers finish
+            loop.shutdown(wait=True)
         cut = replier.finish(grace)
         print("perfbot: stopped" + (f"; {cut} unanswered question(s) were told to ask again"
                                     if cut else ""), file=out)
@@ -141,11 +190,17 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
 
 
 def _serve(args: argparse.Namespace, app: App, app_token: str | None, stop: Event,
-           ping_interval: float, out: TextIO) -> None:
-    """Serve Slack until ``stop`` is set or Ctrl-C."""
+           ping_interval: float, out: TextIO, connected: Callable[[], None]) -> None:
+    """Serve Slack until ``stop`` is set or Ctrl-C; ``connected`` once Slack can reach the
+    bot (HTTP: the port is open; Socket Mode: the WebSocket is)."""
     if args.http is not None:
         server = make_http_server(app, args.host, args.http)
         print(f"perfbot: HTTP mode on {args.host}:{server.server_port}/slack/events", file=out)
+        try:
+            connected()
+        except BaseException:
+            server.server_close()
+            raise
         stopper = Thread(target=_shutdown_when, args=(stop, server), daemon=True)
         stopper.start()
         try:
@@ -162,6 +217,7 @@ def _serve(args: argparse.Namespace, app: App, app_token: str | None, stop: Even
     try:  # its threads run from here on: close it whatever happens
         _connect(handler)
         print("perfbot: Socket Mode connected", file=out)
+        connected()
         with suppress(KeyboardInterrupt):
             stop.wait()  # the handler's threads do the work
     finally:

@@ -132,6 +132,10 @@ BURN_RULES: tuple[tuple[timedelta, timedelta, float, Severity], ...] = (
     (timedelta(hours=6), timedelta(minutes=30), 6.0, Severity.WARNING),
     (timedelta(days=3), timedelta(hours=6), 1.0, Severity.WARNING),
 )
+# A burn met over a long window this short or shorter is fast: the workbook pages for both
+# of its first two rules (2% and 5% of a month's budget gone in 1h and 6h); the 3-day rule
+# is a slow burn, a ticket.
+FAST_BURN = timedelta(hours=6)
 
 
 class SeriesKey(BaseModel):
@@ -212,7 +216,15 @@ class Anomaly(BaseModel):
     onset_score: float  # the scorer's best score around the onset, 0..1
     severity: Severity
     slo: str = ""  # how it stands against the SLO, for people
+    # The long window of the fastest rule of ``BURN_RULES`` met (None: none was), so an
+    # incident's urgency can follow the burn and not only the severity.
+    burn_window: timedelta | None = None
     chart: ChartData | None = None
+
+    @property
+    def fast_burn(self) -> bool:
+        """The error budget burns fast enough to page at once (see ``FAST_BURN``)."""
+        return self.burn_window is not None and self.burn_window <= FAST_BURN
 
     @property
     def ratio(self) -> float:
@@ -726,14 +738,15 @@ def _anomaly(
     else:
         change = Change.STEP
     z = float(zs[worst])
-    slo_severity, slo_text = _slo(batch, row, key, first + a, first + b, slos)
+    slo_severity, slo_text, burn_window = _slo(batch, row, key, first + a, first + b, slos)
     severity = Severity.INFO if is_surge else _severity(z, slo_severity, config)
     return Anomaly(
         key=key, change=change, start=times[onset_col].to_pydatetime(),
         fired_at=times[first + a].to_pydatetime(), end=end,
         peak_at=times[first + a + worst].to_pydatetime(), value=float(x[worst]),
         baseline=float(base[worst]), z=z, onset_score=onset_score, severity=severity,
-        slo=slo_text, chart=_chart(batch, row, d, first, onset_col, first + b),
+        slo=slo_text, burn_window=burn_window,
+        chart=_chart(batch, row, d, first, onset_col, first + b),
     )
 
 
@@ -765,11 +778,12 @@ def burn_rates(
 
 def _slo(
     batch: SeriesBatch, row: int, key: SeriesKey, a: int, b: int, slos: Mapping[str, SLO]
-) -> tuple[Severity | None, str]:
-    """The worst SLO standing in columns a..b: severity (None: not breached) and a sentence."""
+) -> tuple[Severity | None, str, timedelta | None]:
+    """The worst SLO standing in columns a..b: severity (None: not breached), a sentence,
+    and the long window of the burn rule met (None: none)."""
     slo = slos.get(key.column or "")
     if slo is None:
-        return None, ""
+        return None, "", None
     x = batch.values[row, a : b + 1]
     if key.signal is Signal.ERROR_RATIO and slo.error_ratio:
         rates = burn_rates(batch.values[row], batch.requests[row], slo.error_ratio, batch.step)
@@ -778,19 +792,19 @@ def _slo(
             if hit.any():
                 return severity, (f"error budget burning at {burn:g}× or more over "
                                   f"{format_duration(long)} and {format_duration(short)} "
-                                  f"(SLO {slo.error_ratio:.2%} errors)")
+                                  f"(SLO {slo.error_ratio:.2%} errors)"), long
         peak = float(np.nanmax(rates[timedelta(hours=1)][a : b + 1]))
         if peak >= 1:
-            return Severity.INFO, f"burning the error budget at {peak:.1f}× over 1h"
-        return None, f"within the {slo.error_ratio:.2%} error SLO"
+            return Severity.INFO, f"burning the error budget at {peak:.1f}× over 1h", None
+        return None, f"within the {slo.error_ratio:.2%} error SLO", None
     if key.signal is Signal.LATENCY and slo.latency is not None:
         limit = slo.latency.threshold.total_seconds()
         over = np.sum(x > limit)
         if over >= 3:
             return Severity.INFO, (f"p95 above the {limit * 1000:g} ms SLO for "
-                                   f"{format_duration(batch.step * int(over))}")
-        return None, f"within the {limit * 1000:g} ms SLO"
-    return None, ""
+                                   f"{format_duration(batch.step * int(over))}"), None
+        return None, f"within the {limit * 1000:g} ms SLO", None
+    return None, "", None
 
 
 def _chart(

@@ -83,10 +83,13 @@ class Incidents:
             silenced=(f"silence #{silence.id} ({silence.reason})" if silence else "")))
 
     def cycle(self, firings: Iterable[Firing], source: str, now: datetime,
-              how: Mapping[str, str] | None = None) -> CycleOutcome:
+              how: Mapping[str, str] | None = None, *,
+              judged: Callable[[str], bool] = lambda fingerprint: True) -> CycleOutcome:
         """A detection cycle's alerts: each one fires; the open incidents of ``source``
         whose fingerprint is no longer among them have recovered (``how``: where the
-        signal is now, by fingerprint)."""
+        signal is now, by fingerprint). An incident whose series the cycle could not judge
+        (``judged`` says False: no data, a failed read) stays as it is: silence from the
+        metrics server is not a recovery."""
         outcome = CycleOutcome()
         active: set[str] = set()
         for firing in firings:
@@ -100,7 +103,8 @@ class Incidents:
             else:
                 outcome.updated.append(incident)
         for incident in self.store.listed(open_only=True, limit=10_000):
-            if incident.alert.source != source or incident.fingerprint in active:
+            if (incident.alert.source != source or incident.fingerprint in active
+                    or not judged(incident.fingerprint)):
                 continue
             said = (how or {}).get(incident.fingerprint, "")
             done = self.store.change(incident.id, _recovered(now, said))

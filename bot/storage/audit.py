@@ -41,11 +41,8 @@ class AuditStore:
         self, *, at: datetime, user: str, action: str, target: str, allowed: bool,
         detail: str = "",
     ) -> AuditRecord:
-        if at.tzinfo is None:
-            raise ValueError("audit times must carry a time zone")
-        row = {"at": at.astimezone(UTC), "user": user, "action": action, "target": target,
-               "allowed": allowed, "detail": detail}
-        _check_fits(row)
+        row = audit_row(at=at, user=user, action=action, target=target, allowed=allowed,
+                        detail=detail)
         engine = self.database.engine()
         try:
             with engine.begin() as connection:
@@ -69,6 +66,20 @@ class AuditStore:
             raise StorageError(f"cannot read the audit table at {self.database.masked_url!r}: "
                                f"{self.database.reason(exc)}") from None
         return [AuditRecord(**{**row, "at": utc(row["at"])}) for row in rows]
+
+
+def audit_row(
+    *, at: datetime, user: str, action: str, target: str, allowed: bool, detail: str = "",
+) -> dict[str, Any]:
+    """A record as the ``actions`` table keeps it, checked to fit: what ``record`` writes,
+    and what a change written with its record in one transaction (``IncidentStore.change``'s
+    ``record``) passes. StorageError when a field does not fit."""
+    if at.tzinfo is None:
+        raise ValueError("audit times must carry a time zone")
+    row = {"at": at.astimezone(UTC), "user": user, "action": action, "target": target,
+           "allowed": allowed, "detail": detail}
+    _check_fits(row)
+    return row
 
 
 def _check_fits(row: dict[str, Any]) -> None:

@@ -116,6 +116,8 @@ def test_error_budget_burn_pages() -> None:
     result = find(batch((ERR, errors, BUSY)), SINCE, {ERR.column or "": SLO(error_ratio=0.01)})
     assert result.findings[0].severity is Severity.CRITICAL
     assert "14.4×" in result.findings[0].first_mover.slo
+    assert result.findings[0].first_mover.burn_window == timedelta(hours=1)
+    assert result.findings[0].first_mover.fast_burn
 
 
 def test_bad_series_are_reported_and_never_stop_the_others() -> None:

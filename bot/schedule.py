@@ -1,0 +1,226 @@
+"""The running loop: interval ticks that call detection, the escalation sweep and the catalog
+refresh. The only module that imports APScheduler.
+
+APScheduler only *triggers*. Every tick is a plain function of the bot and of ``now`` taken
+from the injected clock (``detect_once``, ``sweep_once``, ``refresh_catalog_once``), so tests
+call them on a ``FakeClock`` without a scheduler. No state lives in the scheduler or in this
+process: incidents, due escalation steps and the outbox are in the database, so a restart
+(or a tick that failed) loses nothing and the next tick carries on. That is why there are no
+one-shot date jobs: APScheduler 3 writes a date job's next run before the job finishes, so a
+crash between the two would lose the step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
+from threading import Lock
+
+from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
+    BackgroundScheduler,
+)
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
+
+from bot.alerts.explained import DETECTION, CycleReport, Explained
+from bot.alerts.model import fingerprint
+from bot.analytics.findings import BaselineCache, Finding, Severity
+from bot.app import Perfbot
+from bot.detection import run_cycle
+from bot.durations import format_duration
+from bot.incidents.policies import Urgency
+from bot.incidents.service import CycleOutcome, Firing
+from bot.metrics.base import MetricsError
+from bot.render.alert import build_alert
+from bot.render.text import format_value
+from bot.storage import StorageError
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[datetime], int]  # carries out the outbox's due effects; how many
+
+# The sweep claims due escalation steps and delivers the outbox: a page is at most this late.
+SWEEP_EVERY = timedelta(seconds=5)
+# How often the refresh tick asks whether the catalog is older than ``catalog.refresh``
+# (the catalog itself decides; this only bounds how late past its age it is rediscovered).
+REFRESH_CHECK = timedelta(minutes=1)
+
+
+# --- what a detection cycle means for incidents (pure) ------------------------------------
+
+def urgency(finding: Finding) -> Urgency:
+    """``high`` pages at once: the finding is critical (which needs an SLO breach, see
+    ``findings._severity``) or one of its signals burns the error budget fast (a burn rule
+    over 6 h or less, ``findings.FAST_BURN``). Anything else is ``low``: posted, and paging
+    only within the policy's support hours."""
+    if finding.severity is Severity.CRITICAL or any(a.fast_burn for a in finding.anomalies):
+        return "high"
+    return "low"
+
+
+def recovery_text(item: Explained) -> str:
+    """Where the signal that moved first is now against its baseline: the last point of its
+    chart (which runs to the newest data), for the resolution message. Empty when the
+    finding carries no chart or no finite value."""
+    first = item.finding.first_mover
+    chart = first.chart
+    if chart is None:
+        return ""
+    for value, baseline in zip(reversed(chart.values), reversed(chart.baseline), strict=True):
+        if math.isfinite(value) and math.isfinite(baseline):
+            signal = first.key.signal
+            return (f"{first.key.label} at {format_value(signal, value)}, usual "
+                    f"{format_value(signal, baseline)}")
+    return ""
+
+
+def firings(report: CycleReport, zone: tzinfo) -> tuple[list[Firing], dict[str, str]]:
+    """The findings still active, as firings; and for the ones that ended within the window,
+    where their signal is now, by fingerprint (their incidents resolve). A finding that
+    ended is not fired: firing it would keep its incident open for the whole window."""
+    active: list[Firing] = []
+    how: dict[str, str] = {}
+    for item in report.explained:
+        alert = item.alert()
+        if item.finding.end is None:
+            active.append(Firing(alert=alert, message=build_alert(item, zone, chart=False),
+                                 urgency=urgency(item.finding)))
+        else:
+            how.setdefault(alert.fingerprint, recovery_text(item))
+    return active, how
+
+
+def judged(report: CycleReport) -> Callable[[str], bool]:
+    """Whether the cycle judged a fingerprint's series. When a signal could not be read at
+    all, nothing is judged; a series with a problem (no data, too little history, gaps) is
+    not. Their incidents stay open: a metrics outage must not resolve every incident."""
+    if report.problems:
+        return lambda fingerprint: False
+    unjudged = {fingerprint(DETECTION, str(p.key.signal), p.key.service, p.key.column)
+                for p in report.result.problems}
+    return lambda key: key not in unjudged
+
+
+# --- the ticks ----------------------------------------------------------------------------
+
+def detect_once(perfbot: Perfbot, now: datetime,
+                cache: BaselineCache | None = None) -> CycleOutcome:
+    """One detection cycle at the data's "now" over ``detection.window``, turned into
+    incidents at wall time ``now``: new findings open incidents, repeats update them, ended
+    ones resolve them. ``cache``: the earlier days' baselines, kept between ticks."""
+    settings = perfbot.settings
+    report = run_cycle(perfbot.backend, perfbot.data_now(), settings.detection.window,
+                       catalog=perfbot.catalog, playbooks=perfbot.playbooks,
+                       deploys=perfbot.deploys, cache=cache)
+    for problem in report.problems:
+        log.warning("detection: %s (no incident is resolved this cycle)", problem)
+    active, how = firings(report, settings.zone)
+    outcome = perfbot.incidents.cycle(active, DETECTION, now, how, judged=judged(report))
+    if outcome.opened or outcome.reopened or outcome.resolved:
+        log.info("detection: %s", _summary(outcome))
+    return outcome
+
+
+def sweep_once(perfbot: Perfbot, now: datetime, deliver: Deliver | None = None) -> int:
+    """Carry out what is due by ``now`` (snoozes ending, escalation steps, stored in the
+    outbox), then deliver the outbox. One place delivers, so one thread at a time does:
+    the sweep job runs one instance at a time. How many incidents were due."""
+    due = perfbot.incidents.sweep(now)
+    if deliver is not None:
+        deliver(now)
+    return due
+
+
+def refresh_catalog_once(perfbot: Perfbot) -> int:
+    """Rediscover the endpoints when the catalog is older than ``catalog.refresh``, here and
+    not in the middle of somebody's question; how many endpoints it has."""
+    return len(perfbot.catalog.entries)
+
+
+# --- the scheduler ------------------------------------------------------------------------
+
+class Loop:
+    """The ticks on a ``BackgroundScheduler``: detection every ``detection.interval``, the
+    sweep every ``sweep_every``, the catalog check every minute. Each runs at once on
+    ``start`` (a restart posts and escalates without waiting an interval), then on its
+    interval; one instance at a time, a late run coalesced into one, and a run later than
+    its interval dropped (the next one does the same work). A tick that raises is logged
+    and the next one runs. Started once; ``shutdown`` waits for the running ticks."""
+
+    def __init__(
+        self, perfbot: Perfbot, deliver: Deliver | None = None, *,
+        sweep_every: timedelta = SWEEP_EVERY, detect_every: timedelta | None = None,
+        refresh_every: timedelta | None = None,
+    ) -> None:
+        settings = perfbot.settings
+        self.perfbot = perfbot
+        self.deliver = deliver
+        self.cache = BaselineCache()  # only the detection tick uses it, one at a time
+        self.every = {
+            "detect": detect_every or settings.detection.interval,
+            "sweep": sweep_every,
+            "refresh-catalog": refresh_every or min(settings.catalog.refresh, REFRESH_CHECK),
+        }
+        self.failures: dict[str, int] = dict.fromkeys(self.every, 0)
+        self._failures_lock = Lock()
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("the loop was already started; make a new one")
+        self._started = True
+        ticks: dict[str, Callable[[], object]] = {
+            "detect": lambda: detect_once(self.perfbot, self.perfbot.now(), self.cache),
+            "sweep": lambda: sweep_once(self.perfbot, self.perfbot.now(), self.deliver),
+            "refresh-catalog": lambda: refresh_catalog_once(self.perfbot),
+        }
+        # The scheduler's own times are real time (it only triggers); the ticks read the
+        # bot's clock.
+        first = datetime.now(UTC)
+        for name, tick in ticks.items():
+            every = max(self.every[name], timedelta(milliseconds=10))
+            self._scheduler.add_job(
+                self._guarded(name, tick), IntervalTrigger(seconds=every.total_seconds()),
+                id=name, name=name, next_run_time=first, coalesce=True, max_instances=1,
+                misfire_grace_time=max(1, math.ceil(every.total_seconds())),
+            )
+        self._scheduler.start()
+        log.info("loop started: detection every %s, sweep every %s, catalog check every %s",
+                 *(format_duration(self.every[name])
+                   for name in ("detect", "sweep", "refresh-catalog")))
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop triggering; with ``wait``, return after the ticks running now finish. A
+        loop never started (Slack did not connect) has nothing to stop."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+            log.info("loop stopped")
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def _guarded(self, name: str, tick: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                tick()
+            except (MetricsError, StorageError) as exc:  # expected outages: one line
+                self._failed(name)
+                log.error("%s tick failed (the next one runs as usual): %s", name, exc)
+            except Exception:
+                self._failed(name)
+                log.exception("%s tick failed (the next one runs as usual)", name)
+        return run
+
+    def _failed(self, name: str) -> None:
+        with self._failures_lock:
+            self.failures[name] += 1
+
+
+def _summary(outcome: CycleOutcome) -> str:
+    said = [f"{what} {', '.join(i.name for i in incidents)}" for what, incidents in (
+        ("opened", outcome.opened), ("reopened", outcome.reopened),
+        ("resolved", outcome.resolved)) if incidents]
+    return "; ".join(said)

@@ -1,0 +1,257 @@
+"""The running loop's ticks on the demo workload and a simulated clock, and the scheduler
+that triggers them. The demo's data time is moved by hand (``clock.as_of``) to walk through
+its injected incidents; wall time (deadlines, incident times) is a ``FakeClock``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.alerts.explained import DETECTION
+from bot.alerts.model import fingerprint
+from bot.analytics.findings import BaselineCache, Severity
+from bot.app import Perfbot, build
+from bot.clock import FakeClock
+from bot.config import Settings, StorageSettings
+from bot.incidents.lifecycle import State
+from bot.incidents.policies import OnCallSettings
+from bot.metrics.base import MetricsError, Signal, endpoint_column
+from bot.metrics.demo import Scenario
+from bot.schedule import Loop, detect_once, firings, sweep_once, urgency
+
+DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # the demo's data ends here
+WALL = datetime(2026, 11, 23, 12, 5, tzinfo=UTC)  # wall time, when the ticks run
+# Before any injected incident began (the first, menu's leak, is six days before the end).
+QUIET = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
+ORDERS_LATENCY = fingerprint(DETECTION, str(Signal.LATENCY), "orders",
+                             endpoint_column("orders", "GET /api/orders/history"))
+
+ONCALL = OnCallSettings.model_validate({
+    "schedules": [{"name": "primary", "layers": [{
+        "members": ["UANNA"], "start": "2026-01-05 09:00", "length": "1w",
+        "time_zone": "Europe/Berlin"}]}],
+    "policies": [{"name": "sre", "steps": [
+        {"notify_schedule": "primary", "wait": "5m"},
+        {"notify_users": ["UBOSS"], "wait": "10m"},
+    ]}],
+    "routing": {"default": "sre"},
+})
+
+
+@pytest.fixture(scope="module")
+def demo_bot() -> Perfbot:
+    """The demo (30 days: detection reads 28 days of history), built once for the module."""
+    return build(Settings(), FakeClock(DEMO_END), demo=True)
+
+
+@pytest.fixture(scope="module")
+def cache() -> BaselineCache:
+    return BaselineCache()
+
+
+def scenario(bot: Perfbot, kind: str) -> Scenario:
+    assert bot.demo is not None
+    return next(s for s in bot.demo.scenarios if s.kind == kind)
+
+
+@pytest.fixture
+def fresh(demo_bot: Perfbot, tmp_path: Path) -> Callable[..., tuple[Perfbot, FakeClock]]:
+    """The demo bot on its own database and clock; ``as_of`` is the data's time."""
+    def make(as_of: datetime, oncall: OnCallSettings | None = None) -> tuple[Perfbot, FakeClock]:
+        update: dict[str, object] = {"storage": StorageSettings(
+            url=f"sqlite:///{tmp_path / 'perfbot.db'}")}
+        if oncall is not None:
+            update["oncall"] = oncall
+        clock = FakeClock(WALL, as_of=as_of)
+        return replace(demo_bot, settings=demo_bot.settings.model_copy(update=update),
+                       clock=clock), clock
+    return make
+
+
+def test_quiet_data_opens_nothing_and_the_missing_index_opens_its_incident(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]], cache: BaselineCache,
+) -> None:
+    bot, clock = fresh(QUIET)
+    assert detect_once(bot, clock.now(), cache).opened == []
+    assert bot.incident_store.listed(open_only=False) == []
+
+    step = scenario(bot, "latency_step")
+    clock.as_of = step.start + timedelta(minutes=30)
+    outcome = detect_once(bot, clock.advance(timedelta(minutes=5)), cache)
+    opened = {i.fingerprint: i for i in outcome.opened}
+    incident = opened[ORDERS_LATENCY]
+    assert incident.state is State.TRIGGERED and incident.channel == "#orders"
+    assert incident.alert.severity is Severity.CRITICAL and incident.urgency == "high"
+    assert "Slow database query or missing index" in {
+        s.title.removeprefix("Playbook: ") for s in incident.message.sections}
+    # Nothing but the demo's injected incidents that are under way at that moment (menu's
+    # leak and search's CPU began before the missing index).
+    assert bot.demo is not None
+    injected = {(s.service, s.signal) for s in bot.demo.scenarios if s.start <= clock.as_of}
+    assert {(i.alert.service, i.alert.signal) for i in outcome.opened} <= injected
+    assert [e.kind for e in bot.incident_store.timeline(incident.id)] == ["opened"]
+    assert [o.key for o in bot.incident_store.outbox(incident.id)] == [
+        f"{incident.name}:post", f"{incident.name}:chart"]
+
+    # The next tick sees the same problem: the same incidents, updated, none opened.
+    clock.as_of += timedelta(minutes=5)
+    again = detect_once(bot, clock.advance(timedelta(minutes=5)), cache)
+    assert again.opened == [] and ORDERS_LATENCY in {i.fingerprint for i in again.updated}
+    assert len(bot.incident_store.listed()) == len(outcome.opened)
+
+
+def test_a_tick_after_the_recovery_resolves_the_incident_and_says_where_the_signal_is(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]], cache: BaselineCache,
+) -> None:
+    # The missing index never recovers in the demo ("and stays there"); the error spike
+    # after the payments deploy does, at the rollback.
+    bot, clock = fresh(DEMO_END)
+    spike = scenario(bot, "error_spike")
+    assert spike.end is not None
+    clock.as_of = spike.start + timedelta(minutes=30)
+    opened = [i for i in detect_once(bot, clock.now(), cache).opened
+              if i.alert.service == "payments"]
+    assert len(opened) == 1 and opened[0].urgency == "high"
+    assert opened[0].alert.signal is Signal.ERROR_RATIO
+
+    clock.as_of = spike.end + timedelta(minutes=40)  # recovered, still in the window
+    outcome = detect_once(bot, clock.advance(timedelta(minutes=40)), cache)
+    assert [i.id for i in outcome.resolved] == [opened[0].id]
+    resolved = bot.incident_store.get(opened[0].id)
+    assert resolved is not None and resolved.state is State.RESOLVED
+    assert resolved.resolved_by is None
+    assert resolved.resolution.startswith("recovered on its own after 40m: error ratio of "
+                                          "POST /api/checkout (payments) at ")
+    assert ", usual " in resolved.resolution
+    # The other incidents, still under way, stay open.
+    assert {i.alert.service for i in bot.incident_store.listed()} >= {"orders"}
+
+    clock.as_of += timedelta(hours=2)  # gone from the window: nothing changes
+    later = detect_once(bot, clock.advance(timedelta(minutes=5)), cache)
+    assert later.resolved == [] and later.opened == []
+
+
+def test_a_signal_that_cannot_be_read_resolves_nothing(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]], cache: BaselineCache,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot, clock = fresh(DEMO_END)
+    clock.as_of = scenario(bot, "latency_step").start + timedelta(minutes=30)
+    before = {i.fingerprint for i in detect_once(bot, clock.now(), cache).opened}
+    assert ORDERS_LATENCY in before
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise MetricsError("Prometheus is down")
+
+    monkeypatch.setattr(bot.backend, "latency", down)
+    outcome = detect_once(bot, clock.advance(timedelta(minutes=5)), cache)
+    assert outcome.resolved == []
+    assert {i.fingerprint for i in bot.incident_store.listed()} == before
+
+
+def test_urgency_follows_the_severity_and_a_fast_burn(
+    demo_bot: Perfbot, cache: BaselineCache,
+) -> None:
+    from bot.detection import run_cycle
+
+    at = scenario(demo_bot, "latency_step").start + timedelta(minutes=30)
+    report = run_cycle(demo_bot.backend, at, timedelta(hours=1), catalog=demo_bot.catalog,
+                       cache=cache)
+    by_service = {e.finding.service: e.finding for e in report.explained}
+    assert urgency(by_service["orders"]) == "high"  # critical
+    slow = by_service["search"]
+    assert slow.severity is not Severity.CRITICAL and urgency(slow) == "low"
+    burning = slow.model_copy(update={"anomalies": [
+        slow.anomalies[0].model_copy(update={"burn_window": timedelta(hours=6)})]})
+    assert urgency(burning) == "high"
+    three_days = slow.model_copy(update={"anomalies": [
+        slow.anomalies[0].model_copy(update={"burn_window": timedelta(days=3)})]})
+    assert urgency(three_days) == "low"
+    active, how = firings(report, demo_bot.settings.zone)
+    assert how == {} and len(active) == len(report.explained)
+    assert all(f.message.chart_png is None for f in active)  # charts go by the outbox
+
+
+def test_the_sweep_pages_along_the_policy_and_delivers(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]], cache: BaselineCache,
+) -> None:
+    bot, clock = fresh(DEMO_END, ONCALL)
+    step = scenario(bot, "latency_step")
+    clock.as_of = step.start + timedelta(minutes=30)
+    incident = next(i for i in detect_once(bot, clock.now(), cache).opened
+                    if i.fingerprint == ORDERS_LATENCY)
+    assert incident.policy == "sre"
+    delivered: list[datetime] = []
+
+    def deliver(now: datetime) -> int:
+        delivered.append(now)
+        return 0
+
+    def pages() -> list[tuple[int, tuple[str, ...]]]:
+        return [(o.effect.notify.step, o.effect.notify.users)
+                for o in bot.incident_store.outbox(incident.id)
+                if o.effect.kind == "page" and o.effect.notify is not None]
+
+    assert sweep_once(bot, clock.now(), deliver) >= 1
+    assert pages() == [(0, ("UANNA",))]
+    assert delivered == [clock.now()]
+    sweep_once(bot, clock.advance(timedelta(minutes=4)), deliver)
+    assert pages() == [(0, ("UANNA",))]  # the first step's wait is not over
+    sweep_once(bot, clock.advance(timedelta(minutes=1)), deliver)
+    assert pages() == [(0, ("UANNA",)), (1, ("UBOSS",))]
+    stored = bot.incident_store.get(incident.id)
+    assert stored is not None and stored.level == 2
+    assert [e.kind for e in bot.incident_store.timeline(incident.id)].count("paged") == 2
+    assert len(delivered) == 3
+
+
+def test_the_loop_ticks_on_its_own_and_stops_cleanly(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]], caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot, clock = fresh(DEMO_END, ONCALL)
+    clock.as_of = scenario(bot, "latency_step").start + timedelta(minutes=30)
+    calls: list[datetime] = []
+
+    def deliver(now: datetime) -> int:
+        calls.append(now)
+        if len(calls) == 1:
+            raise RuntimeError("Slack is having a moment")
+        return 0
+
+    loop = Loop(bot, deliver, sweep_every=timedelta(milliseconds=20),
+                detect_every=timedelta(hours=1), refresh_every=timedelta(hours=1))
+    caplog.set_level(logging.ERROR, logger="bot.schedule")
+    loop.start()
+    try:
+        # The detection tick runs at once; the sweep pages its incident and delivers, again
+        # after the delivery that raised.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+                len(calls) >= 3 and any(o.effect.kind == "page"
+                                        for o in bot.incident_store.outbox())):
+            time.sleep(0.05)
+    finally:
+        loop.shutdown(wait=True)
+    assert not loop.running
+    assert "APScheduler" not in {t.name for t in threading.enumerate()}
+    assert ORDERS_LATENCY in {i.fingerprint for i in bot.incident_store.listed()}
+    assert any(o.effect.kind == "page" for o in bot.incident_store.outbox())
+    assert len(calls) >= 3 and loop.failures["sweep"] == 1
+    assert "sweep tick failed" in caplog.text
+    with pytest.raises(RuntimeError, match="already started"):
+        loop.start()
+    loop.shutdown()  # stopping twice is harmless
+
+
+def test_a_loop_never_started_has_nothing_to_stop(demo_bot: Perfbot) -> None:
+    loop = Loop(demo_bot)
+    loop.shutdown()
+    assert not loop.running
+    assert loop.every["detect"] == demo_bot.settings.detection.interval
