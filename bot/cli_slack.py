@@ -111,16 +111,10 @@ def start_loop(perfbot: Perfbot, deliver: Deliver | None) -> Loop:
     return loop
 
 
-def delivery(perfbot: Perfbot, client: WebClient) -> Deliver | None:
-    """How the loop carries out the outbox: ``bot.notify.outbox.Delivery`` posting through
-    ``client``. None until that module is merged: incidents and their effects are then
-    decided and stored, and wait in the outbox unsent."""
-    # TODO(lead): once bot.notify.outbox is merged, import Delivery at the top and replace
-    # the ``return None`` below with:
-    #     return Delivery(perfbot.incident_store, client, perfbot.settings.zone,
-    #                     perfbot.settings.incidents.default_channel, perfbot.clock,
-    #                     perfbot.settings.incidents.storm_threshold).deliver
-    return None
+def delivery(perfbot: Perfbot, client: WebClient) -> Deliver:
+    """How the loop carries out the outbox: posting through ``client`` (the same delivery
+    the buttons use, so one process never sends an effect twice)."""
+    return perfbot.delivery_for(client).deliver
 
 
 def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float,
