@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[datetime], int]  # carries out the outbox's due effects; how many
 
-# The sweep claims due escalation steps and delivers the outbox: a page is at most this late.
-SWEEP_EVERY = timedelta(seconds=5)
+# The sweep claims due escalation steps and delivers the outbox: a page is at most this late,
+# and a channel's queue drains at one message per tick (Slack's pace is one per second).
+SWEEP_EVERY = timedelta(seconds=2)
 # How often the refresh tick asks whether the catalog is older than ``catalog.refresh``
 # (the catalog itself decides; this only bounds how late past its age it is rediscovered).
 REFRESH_CHECK = timedelta(minutes=1)
