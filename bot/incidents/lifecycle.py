@@ -265,6 +265,8 @@ def sweep(
                               text="nobody answered the reminder; escalation goes on"))
     incident = _next(incident, now, **update)
     for note in due:
+        if incident.reopened:  # the keys of its earlier lives are taken in the outbox
+            note = note.model_copy(update={"key": f"{note.key}:r{incident.reopened}"})
         who = ", ".join(f"<@{u}>" for u in note.users) or note.group or note.mention or "nobody"
         kind = "reminded" if note.kind == "reminder" else "paged"
         timeline.append(Entry(at=at, kind=kind, text=f"step {note.step + 1}, pass "
