@@ -249,12 +249,21 @@ def sweep(
                          escalation=position or incident.escalation)
         timeline.append(Entry(at=at, kind="unsnoozed", text="the snooze ended"))
         effects.append(_update(incident))
-    if incident.escalation is None or policy is None:
+    escalation = incident.escalation
+    if escalation is None:
         return Change(incident=incident, timeline=timeline, effects=effects)
-    was_acknowledged = incident.escalation.acknowledged
-    position, due = plan(incident.escalation, policy, schedules, overrides, incident.urgency,
-                         at)
-    if position == incident.escalation and not due:
+    if policy is None:
+        if escalation.due is not None and escalation.due <= at:
+            # Its policy is no longer in the settings: nothing can be paged, and an
+            # incident left due would be read again by every sweep.
+            incident = _next(incident, now, escalation=escalation.model_copy(
+                update={"due": None}))
+            timeline.append(Entry(at=at, kind="escalation", text=(
+                f"escalation stopped: the policy {incident.policy!r} is not configured")))
+        return Change(incident=incident, timeline=timeline, effects=effects)
+    was_acknowledged = escalation.acknowledged
+    position, due = plan(escalation, policy, schedules, overrides, incident.urgency, at)
+    if position == escalation and not due:
         return Change(incident=incident, timeline=timeline, effects=effects)
     steps = [n for n in due if n.kind != "reminder"]
     dropped = was_acknowledged and not position.acknowledged
