@@ -160,24 +160,38 @@ def repeat(incident: Incident, alert: Alert, now: datetime) -> Change:
         return Change(incident=updated)
     return Change(incident=updated, timeline=[Entry(
         at=_utc(now), kind="severity", text=f"{incident.alert.severity} → {alert.severity}")],
-        effects=[_update(updated)])
+        effects=_shown(updated, _update(updated)))
 
 
 def reopen(
-    incident: Incident, alert: Alert, policy: Policy | None, now: datetime,
+    incident: Incident, alert: Alert, policy: Policy | None, now: datetime, *,
+    silenced: str = "",
 ) -> Change:
     """A recurrence soon after it was resolved: the same incident, open again, escalating
-    from the start of its policy."""
+    from the start of its policy; under a ``silenced`` (a silence it matches now) it pages
+    nobody. One never posted (silenced when opened) is posted now, unless still silenced."""
     name = incident.name
+    posted = not incident.silenced
     updated = _next(incident, now, alert=alert, state=State.TRIGGERED, acknowledged_by=None,
                     acknowledged_at=None, resolved_by=None, resolved_at=None, resolution="",
                     snoozed_by=None, snoozed_until=None, reopened=incident.reopened + 1,
-                    escalation=begin(name, now) if policy else None, level=0)
+                    escalation=begin(name, now) if policy and not silenced else None, level=0,
+                    silenced=silenced if silenced and not posted else "")
     text = f"reopened: the problem came back {_ago(incident.resolved_at, now)} after it was " \
            "resolved"
-    return Change(incident=updated, timeline=[Entry(at=_utc(now), kind="reopened", text=text)],
-                  effects=[_update(updated), _reply(updated, "reopened", f":repeat: {text}",
-                                                    mention=True)])
+    timeline = [Entry(at=_utc(now), kind="reopened", text=text)]
+    if silenced:
+        timeline.append(Entry(at=_utc(now), kind="silenced", text=(
+            f"not paged: {silenced}" if posted else f"not posted: {silenced}")))
+        effects = [_update(updated)] if posted else []
+    elif posted:
+        effects = [_update(updated), _reply(updated, "reopened", f":repeat: {text}",
+                                            mention=True)]
+    else:  # silenced until now: its first message
+        effects = [Effect(key=f"{name}:post", kind="post")]
+        if alert.chart is not None:
+            effects.append(Effect(key=f"{name}:chart", kind="chart"))
+    return Change(incident=updated, timeline=timeline, effects=effects)
 
 
 def recover(incident: Incident, now: datetime, how: str) -> Change:
@@ -189,8 +203,8 @@ def recover(incident: Incident, now: datetime, how: str) -> Change:
                     resolved_by=None, resolution=resolution, snoozed_until=None)
     return Change(incident=updated,
                   timeline=[Entry(at=_utc(now), kind="resolved", text=resolution)],
-                  effects=[_update(updated), _reply(updated, "resolved",
-                                                    f":white_check_mark: Resolved: {resolution}")])
+                  effects=_shown(updated, _update(updated), _reply(
+                      updated, "resolved", f":white_check_mark: Resolved: {resolution}")))
 
 
 def act(
@@ -228,7 +242,7 @@ def act(
     else:
         return Refused(reason=f"{RULES[what].label} does not change an incident.")
     entry = Entry(at=at, kind=str(what), user=user, text=verb)
-    return Change(incident=updated, timeline=[entry], effects=[_update(updated)])
+    return Change(incident=updated, timeline=[entry], effects=_shown(updated, _update(updated)))
 
 
 def sweep(
@@ -251,13 +265,22 @@ def sweep(
                          acknowledged_at=None, snoozed_by=None, snoozed_until=None,
                          escalation=position or incident.escalation)
         timeline.append(Entry(at=at, kind="unsnoozed", text="the snooze ended"))
-        effects.append(_update(incident))
-    if incident.escalation is None or policy is None:
+        effects.extend(_shown(incident, _update(incident)))
+    escalation = incident.escalation
+    if escalation is None:
         return Change(incident=incident, timeline=timeline, effects=effects)
-    was_acknowledged = incident.escalation.acknowledged
-    position, due = plan(incident.escalation, policy, schedules, overrides, incident.urgency,
-                         at)
-    if position == incident.escalation and not due:
+    if policy is None:
+        if escalation.due is not None and escalation.due <= at:
+            # Its policy is no longer in the settings: nothing can be paged, and an
+            # incident left due would be read again by every sweep.
+            incident = _next(incident, now, escalation=escalation.model_copy(
+                update={"due": None}))
+            timeline.append(Entry(at=at, kind="escalation", text=(
+                f"escalation stopped: the policy {incident.policy!r} is not configured")))
+        return Change(incident=incident, timeline=timeline, effects=effects)
+    was_acknowledged = escalation.acknowledged
+    position, due = plan(escalation, policy, schedules, overrides, incident.urgency, at)
+    if position == escalation and not due:
         return Change(incident=incident, timeline=timeline, effects=effects)
     steps = [n for n in due if n.kind != "reminder"]
     dropped = was_acknowledged and not position.acknowledged
@@ -268,13 +291,15 @@ def sweep(
                               text="nobody answered the reminder; escalation goes on"))
     incident = _next(incident, now, **update)
     for note in due:
+        if incident.reopened:  # the keys of its earlier lives are taken in the outbox
+            note = note.model_copy(update={"key": f"{note.key}:r{incident.reopened}"})
         who = ", ".join(f"<@{u}>" for u in note.users) or note.group or note.mention or "nobody"
         kind = "reminded" if note.kind == "reminder" else "paged"
         timeline.append(Entry(at=at, kind=kind, text=f"step {note.step + 1}, pass "
                               f"{note.pass_number + 1}: {who}"))
         effects.append(Effect(key=note.key, kind="page", notify=note))
     if steps or dropped:
-        effects.append(_update(incident))
+        effects.extend(_shown(incident, _update(incident)))
     return Change(incident=incident, timeline=timeline, effects=effects)
 
 
@@ -286,6 +311,11 @@ def _next(incident: Incident, now: datetime, **changes: object) -> Incident:
 def _update(incident: Incident) -> Effect:
     # Keyed by version: each state is shown once; a later version supersedes it.
     return Effect(key=f"{incident.name}:update:{incident.version}", kind="update")
+
+
+def _shown(incident: Incident, *effects: Effect) -> list[Effect]:
+    """``effects`` on the incident's message: none when it was never posted (silenced)."""
+    return [] if incident.silenced else list(effects)
 
 
 def _reply(incident: Incident, what: str, text: str, *, mention: bool = False) -> Effect:

@@ -68,19 +68,19 @@ class Incidents:
             found = self.store.change(latest.id, lambda i: repeat(i, alert, now))
             return found if isinstance(found, Incident) else latest
         policy = self.policy_for(alert)
-        if (latest is not None and latest.resolved_at is not None
-                and now - latest.resolved_at <= self.reopen_within):
-            found = self.store.change(latest.id, lambda i: reopen(i, alert, policy, now)
-                                      if not i.is_open else None)
-            if isinstance(found, Incident):
-                return found
         silence = next((s for s in self.store.silences(now)
                         if s.matches(alert.service, alert.endpoint)), None)
+        silenced = f"silence #{silence.id} ({silence.reason})" if silence else ""
+        if (latest is not None and latest.resolved_at is not None
+                and now - latest.resolved_at <= self.reopen_within):
+            found = self.store.change(latest.id, lambda i: reopen(
+                i, alert, policy, now, silenced=silenced) if not i.is_open else None)
+            if isinstance(found, Incident):
+                return found
         channel = self.channel_of(alert) or self.default_channel
         return self.store.create(lambda number: open_incident(
             number, alert, firing.message, channel=channel, policy=policy,
-            urgency=firing.urgency, now=now,
-            silenced=(f"silence #{silence.id} ({silence.reason})" if silence else "")))
+            urgency=firing.urgency, now=now, silenced=silenced))
 
     def cycle(self, firings: Iterable[Firing], source: str, now: datetime,
               how: Mapping[str, str] | None = None, *,

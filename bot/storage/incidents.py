@@ -135,6 +135,7 @@ class IncidentStore:
         and effects, if nobody changed the incident in between (else read it again and
         decide again). ``record``: an audit row written in the same transaction. None:
         no such incident, or ``decide`` had nothing to change."""
+        row = _in_utc(record) if record is not None else None
         for _ in range(_CONFLICT_RETRIES):
             current = self.get(incident_id)
             if current is None:
@@ -150,8 +151,8 @@ class IncidentStore:
                 if changed != 1:
                     continue  # someone else won: decide again on what they stored
                 self._append(connection, decided)
-                if record is not None:
-                    connection.execute(insert(actions).values(**record))
+                if row is not None:
+                    connection.execute(insert(actions).values(**row))
             return decided.incident
         raise StorageError(f"INC-{incident_id} kept changing under me; gave up after "
                            f"{_CONFLICT_RETRIES} tries")
@@ -244,9 +245,10 @@ class IncidentStore:
                 incident_id=incident.id, at=entry.at.astimezone(UTC), kind=entry.kind,
                 user=entry.user, text=entry.text))
         for effect in change.effects:
+            at = incident.updated_at.astimezone(UTC)
             row = {"key": effect.key, "incident_id": incident.id, "kind": effect.kind,
-                   "payload": effect.model_dump_json(), "created_at": incident.updated_at,
-                   "not_before": incident.updated_at, "attempts": 0, "last_error": ""}
+                   "payload": effect.model_dump_json(), "created_at": at, "not_before": at,
+                   "attempts": 0, "last_error": ""}
             connection.execute(_insert_once(connection, row))
 
     @contextmanager
@@ -274,8 +276,19 @@ def _columns(incident: Incident) -> dict[str, Any]:
     due = incident.due
     return {"fingerprint": incident.fingerprint, "state": incident.state.value,
             "due_at": due.astimezone(UTC) if due is not None else None,
-            "opened_at": incident.opened_at, "updated_at": incident.updated_at,
+            "opened_at": incident.opened_at.astimezone(UTC),
+            "updated_at": incident.updated_at.astimezone(UTC),
             "version": incident.version, "data": incident.model_dump_json()}
+
+
+def _in_utc(record: dict[str, Any]) -> dict[str, Any]:
+    """An audit row with its times in UTC: SQLite keeps a time's wall clock and drops its
+    zone, and every time is read back as UTC."""
+    for name, value in record.items():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError(f"the audit record's {name} must carry a time zone")
+    return {name: value.astimezone(UTC) if isinstance(value, datetime) else value
+            for name, value in record.items()}
 
 
 def _insert_once(connection: Connection, row: dict[str, Any]) -> Any:
