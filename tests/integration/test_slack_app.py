@@ -91,7 +91,6 @@ def test_unsigned_requests_are_refused_and_do_nothing(
     assert slack.calls("chat.update", delivered=True)
 
 
-@pytest.mark.integration
 def test_slash_command_is_acknowledged_while_prometheus_takes_ten_seconds(
     slack: SlackStandIn, prometheus_server: PrometheusServer
 ) -> None:
