@@ -77,7 +77,6 @@ def instant_query(url: str) -> Any:
     return query
 
 
-@pytest.mark.integration
 def test_diagnostics_run_against_real_prometheus(
     shipped: list[Playbook], prometheus_server: PrometheusServer, demo_workload: DemoWorkload,
     demo_backend: DemoBackend,
@@ -101,7 +100,6 @@ def test_diagnostics_run_against_real_prometheus(
             assert result.values == [], (playbook.id, result)  # hostile text matches nothing
 
 
-@pytest.mark.integration
 def test_a_query_prometheus_rejects_is_reported_not_raised(
     prometheus_server: PrometheusServer,
 ) -> None:
@@ -117,7 +115,6 @@ def test_a_query_prometheus_rejects_is_reported_not_raised(
     assert [v.value for v in fine.values] == [2.0]
 
 
-@pytest.mark.integration
 def test_evidence_from_real_prometheus_picks_the_same_playbooks(
     shipped: list[Playbook], demo_workload: DemoWorkload, demo_backend: DemoBackend,
     prometheus_backend: PrometheusBackend,
