@@ -7,14 +7,17 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Perfbot
 from bot.notify.slack import make_web_client
+from bot.render.blocks import SlackMessage
 from bot.slack.app import build_slack_app
 from bot.slack.http import make_http_server
 from bot.slack.replier import Replier
@@ -23,16 +26,48 @@ from tests.slack_standin import TOKEN, SlackStandIn
 SECRET = "test-signing-secret"
 
 
+class CountingReplier(Replier):
+    """The app's ``Replier``, counting the questions it is done with. ``reply`` returns only
+    after the answer, its chart upload and the release of the asker's in-progress count
+    (``InFlight``), so a finished reply is the signal that the asker may ask again; the
+    Slack calls the stand-in records come earlier (it records before it responds)."""
+
+    def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
+        super().__init__(perfbot, client)
+        self._finished = 0
+        self._done = threading.Condition()
+
+    def reply(
+        self, question: str, *, channel: str, user: str | None, thread_ts: str | None,
+        tell: Callable[[SlackMessage], None],
+    ) -> None:
+        try:
+            super().reply(question, channel=channel, user=user, thread_ts=thread_ts, tell=tell)
+        finally:
+            with self._done:
+                self._finished += 1
+                self._done.notify_all()
+
+    def wait_for_replies(self, count: int, timeout: float = 20.0) -> None:
+        """Block until ``count`` questions were replied to (answered or refused) in all."""
+        with self._done:
+            if not self._done.wait_for(lambda: self._finished >= count, timeout):
+                raise AssertionError(
+                    f"{count} replies never finished; {self._finished} did")
+
+
 class Bot:
     """The Bolt app served over HTTP on loopback, and a way to send it signed requests."""
 
     def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool) -> None:
         """``inline``: listeners finish before the HTTP answer (no waiting in tests). The
-        rest (on-call, audit store, alerts) is ``perfbot``'s, as the composition root built it."""
+        rest (on-call, audit store, incidents) is ``perfbot``'s, as the composition root
+        built it; ``replier`` counts the replies finished, for tests that wait for them."""
         # Short 5xx backoff: the tests count retries, they need not wait Slack-sized pauses.
         self.client = make_web_client(TOKEN, base_url=slack.api_url, server_backoff=0.01)
         self.perfbot, self.slack = perfbot, slack
-        app = build_slack_app(perfbot, client=self.client, replier=Replier(perfbot, self.client),
+        self.replier = CountingReplier(perfbot, self.client)
+        app = build_slack_app(perfbot, client=self.client, replier=self.replier,
                               process_before_response=inline, signing_secret=SECRET)
         self.server = make_http_server(app, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"

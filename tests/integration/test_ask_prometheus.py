@@ -34,8 +34,6 @@ from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, free_port, logged_queries
 from tests.unit.test_answer_help import HOSTILE
 
-pytestmark = pytest.mark.integration
-
 YESTERDAY = (datetime(2026, 11, 22, tzinfo=DEMO_END.tzinfo),
              datetime(2026, 11, 23, tzinfo=DEMO_END.tzinfo))
 CHECKOUT = "POST /api/checkout"

@@ -17,8 +17,6 @@ from bot.storage.audit import AuditStore
 from tests.postgres_server import PostgresServer
 from tests.prometheus_server import free_port
 
-pytestmark = pytest.mark.integration
-
 PASSWORD = "s3cret-Pa55"  # must never show in a message
 # Times in several zones, with microseconds: each must come back equal, in UTC.
 TIMES = [

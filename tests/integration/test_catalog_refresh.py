@@ -16,8 +16,6 @@ from bot.metrics.prometheus import PrometheusBackend
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, find_binaries, tiny_openmetrics
 
-pytestmark = pytest.mark.integration
-
 
 class Counted:
     """The real backend, counting how often discovery asked the server."""

@@ -11,8 +11,6 @@ from bot.cli import main
 from tests.conftest import DEMO_END
 from tests.prometheus_server import PrometheusServer, free_port
 
-pytestmark = pytest.mark.integration
-
 
 def settings_file(tmp_path: Path, url: str) -> Path:
     path = tmp_path / "perfbot.yaml"

@@ -14,8 +14,6 @@ from bot.metrics.base import Endpoint, Window
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, find_binaries
 
-pytestmark = pytest.mark.integration
-
 
 @dataclass(frozen=True)
 class Naming:

@@ -16,8 +16,6 @@ from bot.metrics.prometheus import PrometheusBackend
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, find_binaries
 
-pytestmark = pytest.mark.integration
-
 PRICES = CostSettings(
     per_million_requests=0.6, services={"payments": ServiceCost(fixed_monthly=146)}
 )

@@ -19,9 +19,6 @@ from tests.conftest import DEMO_END
 
 PLAYBOOKS = load_playbooks(Path(__file__).parents[2] / "playbooks").playbooks
 
-pytestmark = pytest.mark.integration
-
-
 def test_the_cycle_on_prometheus_matches_the_demo(
     prometheus_backend: PrometheusBackend, demo_backend: DemoBackend
 ) -> None:

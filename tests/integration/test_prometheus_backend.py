@@ -19,8 +19,6 @@ from bot.metrics.demo import DemoWorkload
 from bot.metrics.prometheus import PrometheusBackend
 from tests.conftest import DEMO_END
 
-pytestmark = pytest.mark.integration
-
 WINDOW = Window(start=DEMO_END - timedelta(hours=6), end=DEMO_END, step=timedelta(minutes=5))
 
 

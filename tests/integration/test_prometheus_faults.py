@@ -35,8 +35,6 @@ from tests.prometheus_server import (
     tiny_openmetrics,
 )
 
-pytestmark = pytest.mark.integration
-
 WINDOW = Window(start=DEMO_END - timedelta(minutes=30), end=DEMO_END, step=timedelta(minutes=5))
 ITEMS = Endpoint(service="shop", route="/api/items", method="GET")
 

@@ -31,8 +31,6 @@ from tests.answer_support import seconds_in
 from tests.conftest import prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, block_spans, find_binaries
 
-pytestmark = pytest.mark.integration
-
 END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 DAYS = 2
 START = END - timedelta(days=DAYS, hours=1)

@@ -24,8 +24,6 @@ from tests.integration.test_slack_actions import (
 )
 from tests.slack_standin import SlackStandIn
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def served(

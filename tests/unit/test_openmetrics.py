@@ -1,10 +1,10 @@
-"""The demo as OpenMetrics: structure, values against the workload, and promtool's verdict."""
+"""The demo as OpenMetrics: structure and values against the workload (promtool's verdict on
+it is in ``tests/integration/test_openmetrics_promtool.py``)."""
 
 from __future__ import annotations
 
 import io
 import re
-import subprocess
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,6 @@ from bot.metrics.openmetrics import (
     write_openmetrics,
     write_openmetrics_file,
 )
-from tests.prometheus_server import find_binaries
 
 END = datetime(2026, 3, 4, 21, 0, tzinfo=UTC)
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+) (\d+)$")
@@ -187,33 +186,3 @@ def test_writes_a_file(workload: DemoWorkload, text: str, tmp_path: Path) -> Non
     count = write_openmetrics_file(workload, path, start=END - timedelta(minutes=30))
     assert path.read_text(encoding="utf-8") == text
     assert count == len(parse(text))
-
-
-def test_promtool_backfills_it_and_reads_back_the_same_values(
-    workload: DemoWorkload, text: str, tmp_path: Path
-) -> None:
-    tool = str(find_binaries().promtool)
-    source = tmp_path / "demo.om"
-    source.write_text(text, encoding="utf-8")
-    data = tmp_path / "data"
-    created = subprocess.run(
-        [tool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert created.returncode == 0, created.stderr + created.stdout
-    (data / "wal").mkdir()  # `tsdb dump` opens the head too
-    selector = ('http_server_request_duration_seconds_bucket{job="payments",'
-                'http_route="/api/checkout",http_response_status_code="200",le="0.5"}')
-    dumped = subprocess.run(
-        [tool, "tsdb", "dump", f"--match={selector}", str(data)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert dumped.returncode == 0, dumped.stderr
-    read_back = [
-        (int(stamp) // 1000, float(value))
-        for value, stamp in re.findall(r"\} (\S+) (\d+)$", dumped.stdout, flags=re.MULTILINE)
-    ]
-    written = series(parse(text), "http_server_request_duration_seconds_bucket",
-                     **CHECKOUT_OK, le="0.5")
-    assert len(written) == 31
-    assert read_back == written

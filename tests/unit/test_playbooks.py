@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,8 +204,19 @@ def test_bad_promql_templates_are_refused(query: str, message: str) -> None:
     assert message in str(info.value)
 
 
-def test_re2_only_regex_syntax_is_left_to_prometheus() -> None:
-    compile_promql(r'm{route=~"\\pL+"}')
+@pytest.mark.parametrize("regex", [r"\pL+", r"\PN", r"\Qa.b\E", r"\C"])
+def test_re2_only_regex_syntax_is_left_to_prometheus(regex: str) -> None:
+    with pytest.raises(re.error):  # Python's re refuses it; Prometheus's RE2 takes it
+        re.compile(regex)
+    literal = regex.replace("\\", "\\\\")  # inside a PromQL string
+    query = f'm{{route=~"{literal}"}}'
+    template = compile_promql(query)
+    # Accepted, and passed on as written: one literal part, rendered unchanged.
+    assert template.parts == (query,)
+    assert template.render({}) == query
+    # Next to a placeholder: the value is escaped as a regex, the RE2 syntax kept as is.
+    template = compile_promql(f'm{{route=~"{{route}}{literal}"}}')
+    assert template.render({"route": "/a.b"}) == f'm{{route=~"/a\\\\.b{literal}"}}'
 
 
 def test_links_are_url_encoded_and_keep_their_host() -> None:
