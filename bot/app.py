@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from slack_sdk import WebClient
@@ -20,7 +20,8 @@ from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
 from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
-from bot.metrics.demo import DemoBackend, DemoWorkload, Deploy
+from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.metrics.deploys import Deploy, DeploySource, NoDeploys
 from bot.metrics.prometheus import PrometheusBackend
 from bot.notify.outbox import Delivery
 from bot.notify.slack import SlackGroupMembers, make_web_client
@@ -31,6 +32,8 @@ from bot.storage.audit import AuditStore
 from bot.storage.incidents import IncidentStore
 
 log = logging.getLogger(__name__)
+# Detection reads four weeks of history; a release older than that explains nothing new.
+DEPLOY_HISTORY = timedelta(days=35)
 
 
 @dataclass
@@ -42,8 +45,10 @@ class Perfbot:
     settings: Settings
     backend: MetricsBackend
     clock: Clock = field(default_factory=Clock)
-    # The embedded workload when the metrics are the demo's (its scenarios and deploys).
+    # The embedded workload when the metrics are the demo's (its scenarios).
     demo: DemoWorkload | None = None
+    # Where releases are read from (the demo's; none yet from Prometheus).
+    deploy_source: DeploySource = field(default_factory=NoDeploys)
     # Who is on call now (authorization); None: the configured rotations' on-call.
     oncall: OnCall | None = None
     # Where Slack's Web API is (tests and proxies); None: Slack's own.
@@ -90,8 +95,9 @@ class Perfbot:
 
     @property
     def deploys(self) -> list[Deploy]:
-        """The deploys known to the bot (the demo's; none yet from Prometheus)."""
-        return list(self.demo.deploys) if self.demo is not None else []
+        """The releases within detection's history before the data's now."""
+        end = self.data_now()
+        return self.deploy_source.deploys(end - DEPLOY_HISTORY, end)
 
     @cached_property
     def playbooks(self) -> list[Playbook]:
@@ -193,9 +199,10 @@ def build(settings: Settings, clock: Clock | None = None, *, demo: bool = False,
         # hour" has data however long the demo runs (a minute ticking over mid-command broke
         # it). Wall time goes on, so deadlines still pass.
         workload = demo_workload(settings, clock)
-        return Perfbot(settings=settings, backend=DemoBackend(workload),
+        backend = DemoBackend(workload)
+        return Perfbot(settings=settings, backend=backend,
                        clock=clock.holding_data_at(workload.end), demo=workload,
-                       slack_api_url=slack_api_url)
+                       deploy_source=backend, slack_api_url=slack_api_url)
     return Perfbot(settings=settings, backend=prometheus_backend(settings, clock), clock=clock,
                    slack_api_url=slack_api_url)
 

@@ -20,7 +20,8 @@ from bot.app import build
 from bot.clock import clock_at
 from bot.config import Settings, load_settings
 from bot.metrics.base import Endpoint, MetricsBackend, Signal, Window
-from bot.metrics.demo import DemoWorkload, Scenario
+from bot.metrics.demo import DemoWorkload
+from bot.metrics.demo.scenarios import Scenario
 from bot.playbooks.diagnostics import gather_evidence
 from bot.playbooks.evidence import format_evidence
 from bot.playbooks.loading import LoadResult, load_playbooks

@@ -33,7 +33,7 @@ from bot.metrics.base import (
     Signal,
     Window,
 )
-from bot.metrics.demo import Deploy
+from bot.metrics.deploys import Deploy
 from bot.metrics.prometheus import PrometheusBackend
 from bot.playbooks.diagnostics import DiagnosticResult, gather_evidence, run_diagnostics
 from bot.playbooks.evidence import AFTER_DEPLOY_WINDOW, CHANGES, EvidenceValue

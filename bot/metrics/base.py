@@ -12,7 +12,7 @@ does, so the demo and Prometheus backends answer alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -255,6 +255,11 @@ def check_summary_arguments(at: datetime, lookback: timedelta) -> None:
         raise MetricsError("the summary time must be timezone-aware")
     if lookback < timedelta(seconds=1):
         raise MetricsError(f"expected a lookback of at least 1s, got {lookback}")
+
+
+def format_utc(moment: datetime) -> str:
+    """A moment in the backends' messages: ``2026-11-23 12:00 UTC``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def latency_quantiles(

@@ -23,7 +23,7 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
-from bot.metrics.demo import MINUTE, DemoWorkload
+from bot.metrics.demo.workload import MINUTE, DemoWorkload
 
 HISTOGRAM = "http_server_request_duration_seconds"
 CPU_USAGE = "container_cpu_usage_seconds"

@@ -224,26 +224,33 @@ def cpu_query(
     saturation: SaturationMetrics, rate_window: timedelta, services: Sequence[str] | None = None
 ) -> str:
     """CPU seconds per second over the CPU limit, per service."""
-    label = check_label_name(saturation.service_label)
-    match = _service_matchers(label, services)
-    usage = selector(saturation.cpu_usage, **match)
-    limit = selector(saturation.cpu_limit, **match)
-    return (
-        f"sum by ({label}) (rate({usage}{range_literal(rate_window)})) "
-        f"/ sum by ({label}) ({limit})"
-    )
+    return _usage_over_limit(saturation, "rate", saturation.cpu_usage, saturation.cpu_limit,
+                             rate_window, services)
 
 
 def memory_query(
     saturation: SaturationMetrics, rate_window: timedelta, services: Sequence[str] | None = None
 ) -> str:
     """Average working set over the window, over the memory limit, per service."""
+    return _usage_over_limit(saturation, "avg_over_time", saturation.memory_usage,
+                             saturation.memory_limit, rate_window, services)
+
+
+def _usage_over_limit(
+    saturation: SaturationMetrics,
+    function: str,
+    usage_metric: str,
+    limit_metric: str,
+    rate_window: timedelta,
+    services: Sequence[str] | None,
+) -> str:
+    """``function`` of the usage over the window, over the limit, summed per service."""
     label = check_label_name(saturation.service_label)
     match = _service_matchers(label, services)
-    usage = selector(saturation.memory_usage, **match)
-    limit = selector(saturation.memory_limit, **match)
+    usage = selector(usage_metric, **match)
+    limit = selector(limit_metric, **match)
     return (
-        f"sum by ({label}) (avg_over_time({usage}{range_literal(rate_window)})) "
+        f"sum by ({label}) ({function}({usage}{range_literal(rate_window)})) "
         f"/ sum by ({label}) ({limit})"
     )
 

@@ -17,7 +17,7 @@ from bot.metrics.base import (
     SeriesValue,
     Window,
 )
-from bot.metrics.demo import Deploy
+from bot.metrics.deploys import Deploy
 from bot.playbooks.evidence import AFTER_DEPLOY_WINDOW, EvidenceValue
 from bot.playbooks.matching import Situation
 from bot.playbooks.rendering import QueryNames, render_diagnostics

@@ -237,7 +237,8 @@ def test_invalid_promql_is_rejected_with_prometheus_own_words(
     backend = prometheus_backend_for(tiny_server.url, sleep=sleeps)
     with pytest.raises(QueryRejectedError) as caught:
         backend._query_range("sum(rate(http_server_request_duration_seconds_count[5m])", WINDOW)
-    assert "rejected the query (HTTP 400)" in str(caught.value)
+    # Prometheus's JSON error body: its errorType, then its error.
+    assert "rejected the query (HTTP 400): bad_data: " in str(caught.value)
     assert "parse error: unclosed left parenthesis" in str(caught.value)
     assert sleeps == []  # a 4xx is never retried
 
@@ -358,6 +359,8 @@ def test_a_password_without_a_user_name_is_a_bearer_token() -> None:
         (200, b'{"status":"success"}', "gave an answer perfbot cannot read"),
         (404, b"404 page not found", "has no such API (HTTP 404)"),
         (502, b"Bad Gateway", "rejected the query (HTTP 502): Bad Gateway"),
+        (503, b'{"status":"error","errorType":"timeout","error":"query timed out"}',
+         "rejected the query (HTTP 503): timeout: query timed out"),
     ],
 )
 def test_something_else_at_the_url_is_explained(status: int, body: bytes, message: str) -> None:

@@ -11,7 +11,8 @@ import pytest
 from bot.config import CostSettings, ServiceCost
 from bot.cost import CostFigures, endpoint_costs, service_costs
 from bot.metrics.base import Endpoint, MetricsError, NoDataError, Resource, Window
-from bot.metrics.demo import MINUTE, DemoBackend, DemoWorkload
+from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.metrics.demo.workload import MINUTE
 from tests.conftest import DEMO_END
 
 GIB = 2**30

@@ -19,7 +19,9 @@ from bot.metrics.base import (
     Signal,
     Window,
 )
-from bot.metrics.demo import BUCKET_BOUNDS, DemoBackend, DemoWorkload, Scenario
+from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.metrics.demo.platform import BUCKET_BOUNDS
+from bot.metrics.demo.scenarios import Scenario
 from bot.metrics.histogram import histogram_quantile
 
 PARIS = ZoneInfo("Europe/Paris")

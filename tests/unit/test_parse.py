@@ -34,7 +34,7 @@ TZ = ZoneInfo(CORPUS["tz"])
 INTERNAL_ERROR = "could not read this question"
 UNSAFE = re.compile(r"[<>\"`\\*~|\x00-\x1f\x7f]")
 
-# The demo's endpoints (bot/metrics/demo.py serves the same list: see the test below);
+# The demo's endpoints (bot/metrics/demo/platform.py serves the same list: see the test below);
 # the catalog's default excludes drop /healthz.
 DEMO_ENDPOINTS = [
     ("web", "GET", "/"),

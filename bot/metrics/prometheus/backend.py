@@ -1,0 +1,338 @@
+"""The Prometheus adapter: PromQL over the HTTP API (Prometheus, Thanos, Mimir, VictoriaMetrics).
+
+``PrometheusBackend`` answers the metrics port with queries built by ``promql``; it asks
+``client`` for the HTTP calls (retries, errors in words), ``discovery`` for the histogram's
+names and the endpoints, and ``buckets`` for the histogram's bucket bounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from bot.config import MetricNames, PrometheusSettings, SaturationMetrics
+from bot.durations import format_duration
+from bot.metrics import promql
+from bot.metrics.base import (
+    SUMMARY_COLUMNS,
+    Check,
+    Endpoint,
+    MetricsError,
+    NoDataError,
+    QueryRejectedError,
+    Resource,
+    SeriesValue,
+    Signal,
+    Window,
+    check_summary_arguments,
+    format_utc,
+)
+from bot.metrics.conventions import HttpMetrics
+from bot.metrics.prometheus.buckets import BucketBounds
+from bot.metrics.prometheus.client import PrometheusClient, Sample
+from bot.metrics.prometheus.discovery import Clock, Discovery, endpoint_of, endpoint_order
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PrometheusBackend:
+    """``MetricsBackend`` over a Prometheus-compatible HTTP API."""
+
+    def __init__(
+        self,
+        settings: PrometheusSettings,
+        names: MetricNames,
+        saturation: SaturationMetrics,
+        password: str | None = None,
+        *,
+        clock: Clock = _utc_now,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.names = names
+        self.saturation = saturation
+        self.url = settings.url.rstrip("/")
+        self.clock = clock
+        self.discovery_lookback = settings.discovery_lookback
+        self._client = PrometheusClient(settings, password, backoff=backoff, sleep=sleep)
+        self._discovery = Discovery(self._client, names, clock, self.discovery_lookback)
+        self._buckets = BucketBounds(self._client, self._discovery.span)
+
+    # ---- health and discovery -------------------------------------------------------------
+
+    def check(self) -> list[Check]:
+        where = f"Prometheus at {self.safe_url}"
+        try:
+            version = self._client.version(self.clock)
+        except MetricsError as exc:
+            return [Check(name="prometheus", ok=False, detail=str(exc))]
+        checks = [Check(name="prometheus", ok=True, detail=f"{where} answers ({version})")]
+        try:
+            http = self.http_metrics()
+        except MetricsError as exc:
+            checks.append(Check(name="metric names", ok=False, detail=str(exc)))
+        else:
+            checks.append(Check(name="metric names", ok=True, detail=http.describe()))
+            checks.append(self._discovery.check_selector(
+                "histogram", promql.histogram_selector(http), http.service_label
+            ))
+        for field in ("cpu_usage", "cpu_limit", "memory_usage", "memory_limit"):
+            checks.append(self._discovery.check_selector(
+                field.replace("_", " "), getattr(self.saturation, field),
+                self.saturation.service_label, setting=f"metrics.saturation.{field}",
+            ))
+        return checks
+
+    def http_metrics(self) -> HttpMetrics:
+        """The histogram's names: configured ones win, the rest detected once and cached."""
+        return self._discovery.http_metrics()
+
+    def endpoints(self, window: Window | None = None) -> list[Endpoint]:
+        """Endpoints with series in ``window`` (default: ``discovery_lookback`` up to now)."""
+        return self._discovery.endpoints(window)
+
+    def services(self, window: Window | None = None) -> list[str]:
+        return sorted({e.service for e in self.endpoints(window)})
+
+    # ---- signals ------------------------------------------------------------------------
+
+    def latency(
+        self, window: Window, quantile: float = 0.95, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        http = self.http_metrics()
+        query = self._build(promql.latency_query, http, quantile, window.lookback, endpoints)
+        return self._endpoint_frame(Signal.LATENCY, query, window, endpoints, http)
+
+    def throughput(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        http = self.http_metrics()
+        query = self._build(promql.throughput_query, http, window.lookback, endpoints)
+        return self._endpoint_frame(Signal.THROUGHPUT, query, window, endpoints, http)
+
+    def error_ratio(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        http = self.http_metrics()
+        query = self._build(promql.error_ratio_query, http, window.lookback, endpoints)
+        return self._endpoint_frame(Signal.ERROR_RATIO, query, window, endpoints, http)
+
+    def cpu(self, window: Window, services: Sequence[str] | None = None) -> pd.DataFrame:
+        query = self._build(promql.cpu_query, self.saturation, window.lookback, services)
+        return self._service_frame(Signal.CPU, query, window, services)
+
+    def memory(self, window: Window, services: Sequence[str] | None = None) -> pd.DataFrame:
+        query = self._build(promql.memory_query, self.saturation, window.lookback, services)
+        return self._service_frame(Signal.MEMORY, query, window, services)
+
+    def busy_time(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        http = self.http_metrics()
+        query = self._build(promql.busy_time_query, http, window.lookback, endpoints)
+        return self._endpoint_frame("busy time", query, window, endpoints, http)
+
+    def latency_within(
+        self, window: Window, threshold: float, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.DataFrame:
+        http = self.http_metrics()
+        le = self._buckets.le(http, threshold / http.seconds_per_unit)
+        query = self._build(promql.latency_within_query, http, le, window.lookback, endpoints)
+        return self._endpoint_frame("latency", query, window, endpoints, http)
+
+    def resource(
+        self, window: Window, resource: Resource, services: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        query = self._build(
+            promql.resource_query, self.saturation, resource, window.lookback, services
+        )
+        return self._service_frame(resource.value.replace("_", " "), query, window, services)
+
+    def opencost_hourly(
+        self, window: Window, services: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        query = self._build(promql.opencost_hourly_query, self.saturation.service_label, services)
+        try:
+            return self._service_frame("OpenCost", query, window, services)
+        except NoDataError:
+            raise NoDataError(
+                f"no OpenCost data ({', '.join(promql.OPENCOST_METRICS)}) for "
+                f"{'the requested services' if services else 'any service'} between "
+                f"{format_utc(window.start)} and {format_utc(window.end)}"
+            ) from None
+
+    def summary(
+        self,
+        at: datetime,
+        lookback: timedelta = timedelta(hours=1),
+        endpoints: Sequence[Endpoint] | None = None,
+    ) -> pd.DataFrame:
+        check_summary_arguments(at, lookback)
+        http = self.http_metrics()
+        wanted = list(endpoints) if endpoints is not None else self.endpoints(
+            Window(start=at - lookback, end=at)
+        )
+        queries = {
+            "p50": self._build(promql.latency_query, http, 0.5, lookback, endpoints),
+            "p95": self._build(promql.latency_query, http, 0.95, lookback, endpoints),
+            "p99": self._build(promql.latency_query, http, 0.99, lookback, endpoints),
+            "throughput": self._build(promql.throughput_query, http, lookback, endpoints),
+            "error_ratio": self._build(promql.error_ratio_query, http, lookback, endpoints),
+        }
+        figures = {
+            column: pd.Series(
+                {
+                    endpoint_of(http, sample["metric"]).column: _number(sample["value"][1])
+                    for sample in self._instant(query, at)
+                },
+                dtype=float,
+            )
+            for column, query in queries.items()
+        }
+        services = pd.Series({e.column: e.service for e in wanted}, dtype=object)
+        frame = pd.DataFrame({"service": services, **figures})
+        frame = frame.reindex([e.column for e in wanted])[SUMMARY_COLUMNS]
+        if frame[SUMMARY_COLUMNS[1:]].isna().all().all():
+            raise NoDataError(
+                f"no requests recorded in the {format_duration(lookback)} "
+                f"before {format_utc(at)}"
+            )
+        return frame
+
+    # ---- queries --------------------------------------------------------------------------
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without any user:password part, for messages."""
+        return self._client.safe_url
+
+    def _build(self, builder: Callable[..., str], *args: Any) -> str:
+        try:
+            return builder(*args)
+        except promql.BadNameError as exc:
+            raise MetricsError(f"cannot build the query: {exc} (check metrics.names and "
+                               "metrics.saturation in the settings)") from None
+        except promql.SelectorError as exc:
+            raise MetricsError(f"cannot build the query: {exc}") from None
+
+    def _endpoint_frame(
+        self,
+        signal: Signal | str,
+        query: str,
+        window: Window,
+        endpoints: Sequence[Endpoint] | None,
+        http: HttpMetrics,
+    ) -> pd.DataFrame:
+        result = self._query_range(query, window)
+        found = {endpoint_of(http, series["metric"]): series["values"] for series in result}
+        # Ordered like ``endpoints()``: by service, route, method.
+        columns = {e.column: found[e] for e in sorted(found, key=endpoint_order)}
+        wanted = None if endpoints is None else [e.column for e in endpoints]
+        return self._frame(signal, window, columns, wanted, "endpoint")
+
+    def _service_frame(
+        self, signal: Signal | str, query: str, window: Window, services: Sequence[str] | None
+    ) -> pd.DataFrame:
+        result = self._query_range(query, window)
+        label = self.saturation.service_label
+        found = {series["metric"].get(label, ""): series["values"] for series in result}
+        columns = {name: found[name] for name in sorted(found)}
+        wanted = None if services is None else list(services)
+        return self._frame(signal, window, columns, wanted, "service")
+
+    def _frame(
+        self,
+        signal: Signal | str,
+        window: Window,
+        columns: dict[str, list[list[Any]]],
+        wanted: list[str] | None,
+        noun: str,
+    ) -> pd.DataFrame:
+        index = _grid(window)
+        frame = pd.DataFrame(
+            {
+                name: pd.Series(
+                    [_number(v) for _, v in values],
+                    index=pd.to_datetime([float(t) for t, _ in values], unit="s", utc=True),
+                    dtype=float,
+                )
+                for name, values in columns.items()
+            },
+            index=index,
+            dtype=float,
+        )
+        if wanted is not None:
+            frame = frame.reindex(columns=wanted)
+        if frame.empty or frame.isna().all().all():
+            subject = f"the requested {noun}s" if wanted else f"any {noun}"
+            what = signal.value.replace("_", " ") if isinstance(signal, Signal) else signal
+            raise NoDataError(
+                f"no {what} data for {subject} between "
+                f"{format_utc(window.start)} and {format_utc(window.end)}"
+            )
+        frame.index.name = "time"
+        return frame
+
+    def _query_range(self, query: str, window: Window) -> list[Sample]:
+        log.debug("query_range %s [%s, %s] step %s", query, window.start, window.end, window.step)
+        start, end = _whole_seconds(window.start), _whole_seconds(window.end)
+        step = f"{window.step.total_seconds():g}"
+        return self._client.query_range(query, start, end, step)
+
+    def instant(self, query: str, at: datetime) -> list[SeriesValue]:
+        """Any PromQL at ``at`` (``InstantQueries``): a vector's series or a scalar."""
+        if at.tzinfo is None:
+            raise MetricsError("the query time must be timezone-aware")
+        return _instant_values(query, self._instant(query, at))
+
+    def _instant(self, query: str, at: datetime) -> list[Sample]:
+        log.debug("query %s at %s", query, at)
+        return self._client.query(query, at)
+
+
+def _instant_values(query: str, result: Any) -> list[SeriesValue]:
+    """The client's ``result`` (vector samples, or ``[t, "v"]`` for a scalar) as values."""
+    try:
+        if (isinstance(result, list) and len(result) == 2
+                and isinstance(result[0], int | float) and isinstance(result[1], str)):
+            return [SeriesValue(labels={}, value=float(result[1]))]
+        return [SeriesValue(labels={str(k): str(v) for k, v in sample["metric"].items()},
+                            value=float(sample["value"][1])) for sample in result]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise QueryRejectedError(
+            f"{query!r} does not give a number per series at one instant (a range vector "
+            "or a string?); a diagnostic needs an instant vector or a scalar"
+        ) from None
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    # The client rounds to whole seconds; the grid below must use the same instants.
+    return datetime.fromtimestamp(round(moment.timestamp()), UTC)
+
+
+def _grid(window: Window) -> pd.DatetimeIndex:
+    """The instants a range query evaluates: start, start + step, ... up to end."""
+    start, end = _whole_seconds(window.start), _whole_seconds(window.end)
+    step = window.step.total_seconds()
+    count = int((end - start).total_seconds() // step) + 1
+    return pd.DatetimeIndex(
+        [pd.Timestamp(start) + pd.Timedelta(seconds=i * step) for i in range(count)],
+        name="time",
+    )
+
+
+def _number(text: str) -> float:
+    """A sample value; ±Inf (e.g. a quantile above the top bucket) becomes NaN."""
+    value = float(text)
+    return value if math.isfinite(value) else math.nan

@@ -1,0 +1,121 @@
+"""Discovery on Prometheus: the HTTP histogram's names (configured or detected by convention)
+and the endpoints and selectors that have series in the discovery lookback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.config import MetricNames
+from bot.durations import format_duration
+from bot.metrics import promql
+from bot.metrics.base import (
+    Check,
+    Endpoint,
+    MetricsError,
+    NoDataError,
+    QueryRejectedError,
+    Window,
+    format_utc,
+)
+from bot.metrics.conventions import DetectionError, HttpMetrics, resolve_http_metrics
+from bot.metrics.prometheus.client import PrometheusClient
+
+Clock = Callable[[], datetime]
+
+
+class Discovery:
+    """What the server has: the histogram's names, cached once found, and its endpoints."""
+
+    def __init__(
+        self, client: PrometheusClient, names: MetricNames, clock: Clock, lookback: timedelta
+    ) -> None:
+        self.names = names
+        self.clock = clock
+        self.lookback = lookback
+        self._client = client
+        self._http: HttpMetrics | None = None
+
+    def span(self, window: Window | None = None) -> tuple[datetime, datetime]:
+        """The window's span, or by default the discovery lookback up to now."""
+        if window is not None:
+            return window.start, window.end
+        end = self.clock()
+        return end - self.lookback, end
+
+    def http_metrics(self) -> HttpMetrics:
+        """The histogram's names: configured ones win, the rest detected once and cached."""
+        if self._http is not None:
+            return self._http
+        names = self.names
+        metric_names: list[str] | None = None
+        if names.convention == "auto" and not names.histogram:
+            metric_names = self._client.metric_names(*self.span())
+        try:
+            base = resolve_http_metrics(names, metric_names)
+            labels = self.label_names(promql.histogram_selector(base))
+            self._http = resolve_http_metrics(names, metric_names, labels or None)
+        except (DetectionError, promql.SelectorError) as exc:
+            raise NoDataError(str(exc)) from None
+        return self._http
+
+    def label_names(self, selector: str) -> list[str]:
+        """The label names of the selector's series in the discovery lookback."""
+        return self._client.label_names(selector, *self.span())
+
+    def endpoints(self, window: Window | None = None) -> list[Endpoint]:
+        """Endpoints with series in ``window`` (default: the discovery lookback up to now)."""
+        http = self.http_metrics()
+        start, end = self.span(window)
+        series = self._client.series(promql.discovery_selector(http), start, end)
+        found = {
+            Endpoint(
+                service=labels.get(http.service_label, ""),
+                route=labels[http.route_label],
+                method=labels.get(http.method_label, ""),
+            )
+            for labels in series
+            if labels.get(http.route_label)
+        }
+        if not found:
+            raise NoDataError(
+                f"no endpoints: {http.histogram}_count has no series with a "
+                f"{http.route_label} label between {format_utc(start)} and {format_utc(end)}"
+            )
+        return sorted(found, key=endpoint_order)
+
+    def check_selector(
+        self, name: str, selector: str, service_label: str, setting: str | None = None
+    ) -> Check:
+        """Whether ``selector`` has series with the service label (``setting``: where the
+        selector comes from in the settings, named when it is at fault)."""
+        where = f" (from {setting} in the settings)" if setting else ""
+        try:
+            promql.split_selector(selector)
+            labels = self.label_names(selector)
+        except (promql.SelectorError, QueryRejectedError) as exc:
+            return Check(name=name, ok=False, detail=f"{selector}: {exc}{where}")
+        except MetricsError as exc:
+            return Check(name=name, ok=False, detail=f"{selector}: {exc}")
+        span = format_duration(self.lookback)
+        if not labels:
+            return Check(name=name, ok=False,
+                         detail=f"{selector}: no series in the last {span}{where}")
+        if service_label not in labels:
+            return Check(name=name, ok=False,
+                         detail=f"{selector}: found, but without the label '{service_label}'")
+        return Check(name=name, ok=True, detail=f"{selector}: found")
+
+
+def endpoint_of(http: HttpMetrics, labels: dict[str, str]) -> Endpoint:
+    """The endpoint a series' labels name."""
+    return Endpoint(
+        service=labels.get(http.service_label, ""),
+        route=labels.get(http.route_label, ""),
+        method=labels.get(http.method_label, ""),
+    )
+
+
+def endpoint_order(endpoint: Endpoint) -> tuple[str, str, str]:
+    """Endpoints in ``endpoints()`` order: by service, route, method."""
+    return endpoint.service, endpoint.route, endpoint.method
