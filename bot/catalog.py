@@ -25,7 +25,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.config import SLO, CatalogSettings, EndpointOverride, ServiceOverride
+from bot.analytics.slo import SLO
+from bot.config import CatalogSettings, EndpointOverride, ServiceOverride
 from bot.metrics.base import Endpoint
 
 Status = Literal["exact", "alias", "fuzzy", "service", "ambiguous", "unknown"]

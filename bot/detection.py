@@ -24,8 +24,8 @@ from bot.analytics.findings import (
     SeriesKey,
     find,
 )
+from bot.analytics.slo import SLO
 from bot.catalog import Catalog
-from bot.config import SLO
 from bot.metrics.base import (
     Endpoint,
     InstantQueries,

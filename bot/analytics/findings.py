@@ -42,7 +42,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.analytics.anomaly import SIGNAL_DIRECTIONS, Direction, daily_slots, score_batch
-from bot.config import SLO
+from bot.analytics.slo import SLO
 from bot.durations import format_duration
 from bot.metrics.base import Signal, endpoint_column
 

@@ -109,7 +109,7 @@ def test_latency_errors_and_cpu_of_one_service_are_one_finding_with_the_first_mo
 
 
 def test_error_budget_burn_pages() -> None:
-    from bot.config import SLO
+    from bot.analytics.slo import SLO
 
     errors = np.abs(0.002 + 0.0005 * np.random.default_rng(5).standard_normal(N))
     errors[CHANGE_AT:] = 0.3
