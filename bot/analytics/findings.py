@@ -41,7 +41,9 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.analytics.anomaly import SIGNAL_DIRECTIONS, Direction, daily_slots, score_batch
+from bot.analytics.anomaly.batch import score_batch
+from bot.analytics.anomaly.config import SIGNAL_DIRECTIONS, Direction
+from bot.analytics.anomaly.slots import daily_slots
 from bot.analytics.slo import SLO
 from bot.durations import format_duration
 from bot.metrics.base import Signal, endpoint_column
