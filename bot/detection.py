@@ -13,16 +13,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from bot.analytics.findings import (
+from bot.analytics.findings.baseline import BaselineCache
+from bot.analytics.findings.grouping import find
+from bot.analytics.findings.model import (
     DEFAULT_FINDINGS,
-    BaselineCache,
     Change,
     Finding,
     FindingsConfig,
     FindingsResult,
     SeriesBatch,
     SeriesKey,
-    find,
 )
 from bot.analytics.slo import SLO
 from bot.catalog import Catalog

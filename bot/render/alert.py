@@ -15,7 +15,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from pydantic import BaseModel, ConfigDict
 
-from bot.analytics.findings import Anomaly, ChartData, Severity
+from bot.analytics.findings.model import Anomaly, ChartData, Severity
 from bot.detection import Explained
 from bot.durations import format_duration
 from bot.metrics.base import Signal

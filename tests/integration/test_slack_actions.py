@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 from bot.app import Perfbot
 from bot.audit import AuditStore
 from bot.config import Settings, SlackSettings, StorageSettings

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 from bot.authz import Act
 from bot.detection import run_cycle
 from bot.metrics.demo import DemoBackend, DemoWorkload

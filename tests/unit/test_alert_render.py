@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.analytics.findings import Anomaly, Change, ChartData, Finding, SeriesKey, Severity
+from bot.analytics.findings.model import Anomaly, Change, ChartData, Finding, SeriesKey, Severity
 from bot.detection import Explained, explain, run_cycle
 from bot.metrics.base import SeriesValue, Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
