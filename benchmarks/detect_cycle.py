@@ -1,7 +1,7 @@
 """Time one detection cycle over 10,000 series with four weeks of 5-minute history each.
 
 Synthetic series (daily rhythm, noise, 1% with an injected step) go straight into
-``bot.analytics.findings.find``: the decision's cost, without the metrics server's. Every
+``bot.analytics.findings.grouping.find``: the decision's cost, without the metrics server's. Every
 series is distinct (one of each signal per service), and each injected step clears its
 signal's guards (the error ratio gains 5 points: tripling 0.3% would stay under the 2-point
 minimum on purpose), so recall should be 100%. Prints, never asserts.
@@ -17,7 +17,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from bot.analytics.findings import BaselineCache, FindingsResult, SeriesBatch, SeriesKey, find
+from bot.analytics.findings.baseline import BaselineCache
+from bot.analytics.findings.grouping import find
+from bot.analytics.findings.model import FindingsResult, SeriesBatch, SeriesKey
 from bot.metrics.base import Signal
 
 PER_DAY = 288

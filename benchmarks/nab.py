@@ -32,14 +32,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from bot.analytics import nab_scoring as nab
-from bot.analytics.anomaly import (
-    DEFAULT_CONFIG,
-    DetectorState,
-    daily_slots,
-    score_batch,
-    score_series,
-    update,
-)
+from bot.analytics.anomaly.batch import score_batch, score_series
+from bot.analytics.anomaly.config import DEFAULT_CONFIG
+from bot.analytics.anomaly.slots import daily_slots
+from bot.analytics.anomaly.streaming import DetectorState, update
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = REPO / "benchmarks" / ".venv-peers" / "bin" / "python"

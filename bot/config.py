@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.analytics.prices import CostSettings
+from bot.analytics.slo import SLO, LatencySLO
 from bot.durations import Duration, parse_duration
 from bot.incidents.policies import OnCallSettings
 
@@ -86,16 +88,6 @@ class MetricsSettings(_Strict):
     demo_days: int = Field(default=30, ge=2, le=90)
 
 
-class LatencySLO(_Strict):
-    quantile: float = Field(default=0.95, gt=0, lt=1)
-    threshold: Duration
-
-
-class SLO(_Strict):
-    latency: LatencySLO | None = None
-    error_ratio: float | None = Field(default=None, ge=0, le=1)
-
-
 class EndpointOverride(_Strict):
     """What people add to a discovered endpoint. ``match`` is a key, route or glob."""
 
@@ -140,28 +132,6 @@ class DetectionSettings(_Strict):
     interval: Duration = parse_duration("5m")
     # Findings active within this span before now are current (older ones have ended).
     window: Duration = parse_duration("1h")
-
-
-class ServiceCost(_Strict):
-    """What a service costs besides its CPU and memory (a managed database, a licence)."""
-
-    fixed_monthly: float = Field(default=0, ge=0)
-
-
-class CostSettings(_Strict):
-    """Where cost figures come from, and the price table used without OpenCost.
-
-    The default prices are OpenCost's own defaults for custom pricing (its
-    ``configs/default.json``: 0.031611 per core-hour and 0.004237 per GiB-hour, "based on
-    GCP us-central1" on-demand prices), rounded.
-    """
-
-    source: Literal["auto", "opencost", "prices"] = "auto"  # auto: OpenCost when present
-    currency: str = Field(default="USD", min_length=1, max_length=8)
-    core_hour: float = Field(default=0.0316, ge=0)
-    gib_hour: float = Field(default=0.0042, ge=0)
-    per_million_requests: float = Field(default=0.0, ge=0)
-    services: dict[str, ServiceCost] = {}
 
 
 class StorageSettings(_Strict):

@@ -24,7 +24,7 @@ from bot.analytics.cost import (
     price_endpoints,
     price_service,
 )
-from bot.config import CostSettings
+from bot.analytics.prices import CostSettings
 from bot.metrics.base import (
     Endpoint,
     MetricsBackend,

@@ -6,16 +6,9 @@ empty, so ``perfbot demo`` shows the catalog the way a configured installation d
 
 from __future__ import annotations
 
-from bot.config import (
-    SLO,
-    CatalogSettings,
-    CostSettings,
-    EndpointOverride,
-    LatencySLO,
-    ServiceCost,
-    ServiceOverride,
-    Settings,
-)
+from bot.analytics.prices import CostSettings, ServiceCost
+from bot.analytics.slo import SLO, LatencySLO
+from bot.config import CatalogSettings, EndpointOverride, ServiceOverride, Settings
 from bot.durations import parse_duration
 
 _TEAMS = {

@@ -13,18 +13,18 @@ import numpy as np
 import pandas as pd
 
 from bot.alerts.explained import CycleReport, Explained
-from bot.analytics.findings import (
+from bot.analytics.findings.baseline import BaselineCache
+from bot.analytics.findings.grouping import find
+from bot.analytics.findings.model import (
     DEFAULT_FINDINGS,
-    BaselineCache,
     Change,
     Finding,
     FindingsConfig,
     SeriesBatch,
     SeriesKey,
-    find,
 )
+from bot.analytics.slo import SLO
 from bot.catalog import Catalog
-from bot.config import SLO
 from bot.metrics.base import (
     Endpoint,
     InstantQueries,

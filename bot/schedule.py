@@ -25,7 +25,8 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 
 from bot.alerts.explained import DETECTION, CycleReport, Explained
 from bot.alerts.model import fingerprint
-from bot.analytics.findings import BaselineCache, Finding, Severity
+from bot.analytics.findings.baseline import BaselineCache
+from bot.analytics.findings.model import Finding, Severity
 from bot.app import Perfbot
 from bot.detection import run_cycle
 from bot.durations import format_duration

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.alerts.message import AlertMessage, Section
 from bot.alerts.model import Alert, AlertChart, fingerprint
-from bot.analytics.findings import Change, ChartData, Severity
+from bot.analytics.findings.model import Change, ChartData, Severity
 from bot.incidents.lifecycle import Incident, open_incident
 from bot.metrics.base import Signal
 from bot.render.alert import actions

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.alerts.message import AlertMessage, Section
 from bot.alerts.model import Alert, AlertChart, fingerprint
-from bot.analytics.findings import Change, ChartData, Severity
+from bot.analytics.findings.model import Change, ChartData, Severity
 from bot.incidents.policies import OnCallSettings, Policy
 from bot.incidents.schedules import Schedule
 from bot.metrics.base import Signal

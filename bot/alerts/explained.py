@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from bot.alerts.model import Alert, AlertChart, Link, fingerprint
-from bot.analytics.findings import Finding, FindingsResult
+from bot.analytics.findings.model import Finding, FindingsResult
 from bot.playbooks.diagnostics import DiagnosticResult
 from bot.playbooks.matching import PlaybookMatch, Situation
 from bot.playbooks.rendering import RenderedDiagnostic

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 
 
 class Action(BaseModel):

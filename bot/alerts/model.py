@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.analytics.findings import Change, ChartData, Severity
+from bot.analytics.findings.model import Change, ChartData, Severity
 from bot.metrics.base import Signal
 
 

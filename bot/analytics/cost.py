@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from bot.config import CostSettings
+from bot.analytics.prices import CostSettings
 from bot.metrics.base import Endpoint, Window
 
 FloatArray = npt.NDArray[np.float64]

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from bot.analytics.prices import CostSettings
 from bot.analytics.stats import relative_change
 from bot.ask.message import Chart
 from bot.ask.query import CostUnit, Measure, Query, Statistic
 from bot.ask.timeexpr import TimeRange, span_text
 from bot.catalog import Catalog, EndpointInfo
-from bot.config import CostSettings
 from bot.metrics.base import Endpoint, MetricsBackend
 from bot.render import charts
 from bot.render.text import (

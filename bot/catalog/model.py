@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.config import SLO
+from bot.analytics.slo import SLO
 from bot.metrics.base import Endpoint
 
 Status = Literal["exact", "alias", "fuzzy", "service", "ambiguous", "unknown"]

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from bot.analytics.slo import SLO
 from bot.catalog.model import EndpointInfo
 from bot.catalog.text import SPACES, normalize, strip_slash
-from bot.config import SLO, CatalogSettings, EndpointOverride, ServiceOverride
+from bot.config import CatalogSettings, EndpointOverride, ServiceOverride
 from bot.metrics.base import Endpoint
 
 

@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from bot.alerts.acts import RULES, Act
 from bot.alerts.message import AlertMessage
 from bot.alerts.model import Alert
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 from bot.durations import format_duration
 from bot.incidents.escalation import Notify, Position, acknowledge, begin, escalate_now, plan
 from bot.incidents.policies import Policy, Urgency

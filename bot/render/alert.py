@@ -18,7 +18,7 @@ from bot.alerts.acts import BUTTONS, RULES
 from bot.alerts.explained import Explained
 from bot.alerts.message import Action, AlertMessage, Section
 from bot.alerts.model import AlertChart
-from bot.analytics.findings import Anomaly, Severity
+from bot.analytics.findings.model import Anomaly, Severity
 from bot.durations import format_duration
 from bot.metrics.base import Signal
 from bot.playbooks.diagnostics import DiagnosticResult, format_unit

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from bot.alerts.acts import BUTTONS, RULES, Act
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 from bot.durations import format_duration
 from bot.incidents.escalation import Notify
 from bot.incidents.lifecycle import Incident, State

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from bot.config import CostSettings, ServiceCost
+from bot.analytics.prices import CostSettings, ServiceCost
 from bot.cost import endpoint_costs, service_costs
 from bot.metrics.base import Endpoint, Resource, Window
 from bot.metrics.demo import DemoBackend

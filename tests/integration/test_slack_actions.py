@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.alerts.message import AlertMessage, Section
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 from bot.app import Perfbot
 from bot.clock import FakeClock
 from bot.config import Settings, SlackSettings, StorageSettings

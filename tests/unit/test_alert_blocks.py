@@ -11,7 +11,7 @@ import pytest
 
 from bot.alerts.acts import Act
 from bot.alerts.message import AlertMessage, Section
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 from bot.detection import run_cycle
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.playbooks.loading import load_playbooks

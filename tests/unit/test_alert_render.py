@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.alerts.explained import Explained
-from bot.analytics.findings import Anomaly, Change, ChartData, Finding, SeriesKey, Severity
+from bot.analytics.findings.model import Anomaly, Change, ChartData, Finding, SeriesKey, Severity
 from bot.detection import explain, run_cycle
 from bot.metrics.base import SeriesValue, Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload

@@ -8,17 +8,15 @@ import numpy.typing as npt
 import pytest
 from pydantic import ValidationError
 
-from bot.analytics.anomaly import (
+from bot.analytics.anomaly.batch import score_batch, score_series
+from bot.analytics.anomaly.config import (
     DEFAULT_CONFIG,
     SIGNAL_DIRECTIONS,
     DetectorConfig,
-    DetectorState,
     Direction,
-    daily_slots,
-    score_batch,
-    score_series,
-    update,
 )
+from bot.analytics.anomaly.slots import daily_slots
+from bot.analytics.anomaly.streaming import DetectorState, update
 from bot.metrics.base import Signal
 
 # Scores at or above this count as an alarm in these tests. On Gaussian noise the detector

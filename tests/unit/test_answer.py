@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.analytics.slo import SLO, LatencySLO
 from bot.ask.answer import AnswerKind, Sources
 from bot.ask.message import Answer
 from bot.catalog import Catalog
-from bot.config import SLO, CatalogSettings, LatencySLO
+from bot.config import CatalogSettings
 from bot.cost import endpoint_costs
 from bot.durations import parse_duration
 from bot.metrics.demo import DemoBackend, DemoWorkload

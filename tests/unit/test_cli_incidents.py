@@ -11,7 +11,7 @@ import pytest
 
 from bot.alerts.message import Action, AlertMessage, Section
 from bot.alerts.model import Alert, AlertChart, fingerprint
-from bot.analytics.findings import Change, ChartData, Severity
+from bot.analytics.findings.model import Change, ChartData, Severity
 from bot.cli import main
 from bot.incidents.lifecycle import Incident, State, recover
 from bot.incidents.policies import OnCallSettings

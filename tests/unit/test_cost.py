@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from bot.config import CostSettings, ServiceCost
+from bot.analytics.prices import CostSettings, ServiceCost
 from bot.cost import CostFigures, endpoint_costs, service_costs
 from bot.metrics.base import Endpoint, MetricsError, NoDataError, Resource, Window
 from bot.metrics.demo import DemoBackend, DemoWorkload

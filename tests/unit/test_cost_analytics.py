@@ -21,7 +21,7 @@ from bot.analytics.cost import (
     price_endpoints,
     price_service,
 )
-from bot.config import CostSettings, ServiceCost
+from bot.analytics.prices import CostSettings, ServiceCost
 
 T0 = datetime(2027, 2, 10, 10, 0, tzinfo=UTC)
 FIVE = timedelta(minutes=5)

@@ -9,14 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.analytics.findings import (
-    Change,
-    SeriesBatch,
-    SeriesKey,
-    Severity,
-    find,
-    find_anomalies,
-)
+from bot.analytics.findings.anomalies import find_anomalies
+from bot.analytics.findings.grouping import find
+from bot.analytics.findings.model import Change, SeriesBatch, SeriesKey, Severity
 from bot.detection import run_cycle
 from bot.metrics.base import Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
@@ -109,7 +104,7 @@ def test_latency_errors_and_cpu_of_one_service_are_one_finding_with_the_first_mo
 
 
 def test_error_budget_burn_pages() -> None:
-    from bot.config import SLO
+    from bot.analytics.slo import SLO
 
     errors = np.abs(0.002 + 0.0005 * np.random.default_rng(5).standard_normal(N))
     errors[CHANGE_AT:] = 0.3
@@ -153,7 +148,7 @@ def test_a_decision_at_t_ignores_what_comes_after() -> None:
         found, _, _ = find_anomalies(batch((LAT, values, BUSY)), SINCE)
         return found[0].start, found[0].fired_at
 
-    from bot.analytics.findings import decide
+    from bot.analytics.findings.decision import decide
 
     full = decide(batch((LAT, x, BUSY)), first=PER_DAY * 7)
     changed = decide(batch((LAT, later, BUSY)), first=PER_DAY * 7)
@@ -209,7 +204,7 @@ def test_a_quiet_week_of_the_demo_has_no_findings(month: DemoBackend) -> None:
 def test_the_seasonal_baseline_is_the_nan_median_of_its_lags(
     days: int, weeks: int, first: int,
 ) -> None:
-    from bot.analytics.findings import seasonal_baseline
+    from bot.analytics.findings.baseline import seasonal_baseline
 
     per_day = 12  # a coarse day keeps the three weeks short
     rng = np.random.default_rng(30)
@@ -232,7 +227,9 @@ def test_the_seasonal_baseline_is_the_nan_median_of_its_lags(
 
 
 def test_cycles_sharing_a_baseline_cache_decide_as_fresh_ones() -> None:
-    from bot.analytics.findings import BaselineCache, FindingsConfig, decide
+    from bot.analytics.findings.baseline import BaselineCache
+    from bot.analytics.findings.decision import decide
+    from bot.analytics.findings.model import FindingsConfig
 
     config = FindingsConfig(baseline_days=2, baseline_weeks=0)  # short lags for short data
     cpu = daily(0.3, 0.2, 0.02, 4)

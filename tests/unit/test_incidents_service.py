@@ -12,7 +12,7 @@ import pytest
 
 from bot.alerts.acts import Act
 from bot.alerts.model import Alert
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 from bot.clock import FakeClock
 from bot.incidents.lifecycle import Incident, State
 from bot.incidents.service import Firing, Incidents

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.alerts.acts import Act
-from bot.analytics.findings import Severity
+from bot.analytics.findings.model import Severity
 from bot.incidents.escalation import Position, begin
 from bot.incidents.lifecycle import (
     Change,

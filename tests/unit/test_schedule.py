@@ -16,7 +16,8 @@ import pytest
 
 from bot.alerts.explained import DETECTION
 from bot.alerts.model import fingerprint
-from bot.analytics.findings import BaselineCache, Severity
+from bot.analytics.findings.baseline import BaselineCache
+from bot.analytics.findings.model import Severity
 from bot.app import Perfbot, build
 from bot.clock import FakeClock
 from bot.config import Settings, StorageSettings
