@@ -12,7 +12,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.app import Perfbot, build, clock_at
-from bot.ask.answer import AnswerKind, ask
+from bot.ask.answer import ask
 from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
 from bot.cli_playbooks import add_playbook_commands
@@ -22,6 +22,7 @@ from bot.durations import parse_duration
 from bot.figures import STATISTICS, human_span, signal_figures
 from bot.metrics.base import SERVICE_SIGNALS, MetricsError, Signal
 from bot.metrics.demo import DemoBackend
+from bot.render.message import AnswerKind
 from bot.render.text import (
     format_rate,
     format_ratio,

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 
 from bot.analytics.stats import relative_change
-from bot.ask.message import Chart
 from bot.ask.query import CostUnit, Measure, Query, Statistic
 from bot.ask.timeexpr import TimeRange, span_text
 from bot.catalog import Catalog, EndpointInfo
 from bot.config import CostSettings
 from bot.metrics.base import Endpoint, MetricsBackend
 from bot.render import charts
+from bot.render.message import Chart
 from bot.render.text import (
     format_change,
     format_count,

@@ -20,10 +20,10 @@ from bot.ask.context import (
     spark,
     subjects_of,
 )
-from bot.ask.message import Answer, AnswerKind, Table
 from bot.catalog import EndpointInfo
 from bot.figures import series_window, whole_window
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_rate, format_ratio, format_seconds
 
 _QUANTILE_COLUMNS = {0.5: "p50", 0.95: "p95", 0.99: "p99"}

@@ -31,12 +31,12 @@ from bot.ask.context import (
     versus,
 )
 from bot.ask.measures import per_service, read_services
-from bot.ask.message import Answer, AnswerKind, Table
 from bot.ask.query import Direction, GroupBy, Measure, RankBy
 from bot.ask.spend import UNIT_WORDS, column_of, cost_notes, name_of, rank_costs
 from bot.ask.spend import table_of as cost_table
 from bot.ask.value import read_subjects
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_change, format_money
 
 

@@ -35,11 +35,11 @@ from bot.ask.context import (
     spark,
     subjects_of,
 )
-from bot.ask.message import Answer, AnswerKind, Table
 from bot.ask.query import Measure
 from bot.catalog import EndpointInfo
 from bot.figures import last_values, series_window, whole_window
 from bot.metrics.base import NoBucketError, NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_ratio, format_seconds
 
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.ask.context import Context, Subject, bars_chart, sentence, subjects_of
-from bot.ask.message import Answer, AnswerKind, Table
 from bot.ask.query import CostUnit, Direction
 from bot.ask.timeexpr import TimeRange
 from bot.cost import CostFigures, endpoint_costs, service_costs
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_money
 
 UNIT_WORDS = {

@@ -36,7 +36,6 @@ from bot.ask.context import (
     value_formatter,
 )
 from bot.ask.measures import Reading, combine, per_service, read_endpoints, read_services
-from bot.ask.message import Answer, AnswerKind, Table
 from bot.ask.overview import overview_answer
 from bot.ask.query import Measure, Statistic
 from bot.ask.spend import cost_answer
@@ -44,6 +43,7 @@ from bot.ask.timeexpr import TimeRange
 from bot.catalog import EndpointInfo
 from bot.figures import series_window
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_share
 
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
-from bot.ask.message import Answer, AnswerKind, Table
 from bot.render.alert import AlertMessage
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import table as text_table
 
 # Slack's limits (https://api.slack.com/reference/block-kit/blocks).

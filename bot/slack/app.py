@@ -23,7 +23,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.app import Perfbot
-from bot.ask.answer import Answer
 from bot.audit import AuditStore
 from bot.authz import OnCall, Rules, nobody_on_call
 from bot.render.blocks import (
@@ -34,6 +33,7 @@ from bot.render.blocks import (
     text_message,
     validate_blocks,
 )
+from bot.render.message import Answer
 from bot.slack.actions import COMMAND_ACTS, AlertBook, GroupMembers, register_alert_actions
 from bot.slack.replier import Replier
 from bot.slack.web import ephemeral, make_web_client

@@ -18,13 +18,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import Perfbot
-from bot.ask.answer import Answer, Sources, ask
+from bot.ask.answer import Sources, ask
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
     clip,
     text_message,
 )
+from bot.render.message import Answer
 from bot.slack.web import api_problem
 
 log = logging.getLogger(__name__)

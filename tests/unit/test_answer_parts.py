@@ -11,10 +11,10 @@ import pytest
 
 from bot.analytics.compare import MIN_SAMPLES, compare_samples, effect_magnitude
 from bot.ask.measures import Reading, combine
-from bot.ask.message import Table
 from bot.ask.query import Measure, Statistic
 from bot.ask.slo import Budget, budget_words, error_budget, latency_budget
 from bot.figures import series_step, series_window, whole_window
+from bot.render.message import Table
 from bot.render.text import format_change, format_count, format_money, format_share
 
 # ---- Mann–Whitney U -------------------------------------------------------------------------
