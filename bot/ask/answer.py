@@ -15,7 +15,7 @@ from datetime import datetime
 from bot.ask.comparison import compare_answer
 from bot.ask.context import Context, Sources, measure_name
 from bot.ask.helping import help_answer
-from bot.ask.parse import parse
+from bot.ask.parsing.parser import parse
 from bot.ask.query import Intent, Query
 from bot.ask.rank import rank_answer
 from bot.ask.slo import slo_answer

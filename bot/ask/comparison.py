@@ -35,7 +35,7 @@ from bot.ask.context import (
 from bot.ask.measures import Reading, per_service, read_services
 from bot.ask.query import Direction, Measure, Query, Statistic
 from bot.ask.spend import UNIT_WORDS, amount, column_of, cost_notes, costs_for, name_of
-from bot.ask.timeexpr import TimeRange
+from bot.ask.timerange import TimeRange
 from bot.ask.value import read_subjects
 from bot.figures import series_window
 from bot.metrics.base import NoDataError

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bot.analytics.stats import relative_change
 from bot.ask.query import CostUnit, Measure, Query, Statistic
-from bot.ask.timeexpr import TimeRange, span_text
+from bot.ask.timerange import TimeRange, span_text
 from bot.catalog import Catalog, EndpointInfo
 from bot.config import CostSettings
 from bot.metrics.base import Endpoint, MetricsBackend

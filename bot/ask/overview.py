@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from bot.ask import timeexpr
+from bot.ask import timerange
 from bot.ask.context import (
     HEADLINE_SPARK,
     Context,
@@ -35,7 +35,7 @@ def overview_answer(ctx: Context) -> Answer:
     if not entries:
         raise NoDataError("the catalog has no endpoints: no traffic was recorded recently")
     window = ctx.window
-    before = timeexpr.previous(window)
+    before = timerange.previous(window)
     whole = whole_window(window.start, window.end)
     endpoints = [e.endpoint for e in entries]
     current = ctx.backend.summary(whole.end, whole.lookback, endpoints)
@@ -107,7 +107,7 @@ def _one(
     current: pd.DataFrame,
     previous: pd.DataFrame | None,
     p95: pd.DataFrame | None,
-    before: timeexpr.TimeRange,
+    before: timerange.TimeRange,
     notes: list[str],
 ) -> Answer:
     key = entry.column
@@ -186,7 +186,7 @@ def _many(
     current: pd.DataFrame,
     previous: pd.DataFrame | None,
     p95: pd.DataFrame | None,
-    before: timeexpr.TimeRange,
+    before: timerange.TimeRange,
     notes: list[str],
 ) -> Answer:
     window = ctx.window

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from bot.ask.context import Context, Subject, bars_chart, sentence, subjects_of
 from bot.ask.query import CostUnit, Direction
-from bot.ask.timeexpr import TimeRange
+from bot.ask.timerange import TimeRange
 from bot.cost import CostFigures, endpoint_costs, service_costs
 from bot.metrics.base import NoDataError
 from bot.render.message import Answer, AnswerKind, Table

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.ask import timeexpr
+from bot.ask import timerange
 from bot.ask.context import (
     HEADLINE_SPARK,
     Context,
@@ -39,7 +39,7 @@ from bot.ask.measures import Reading, combine, per_service, read_endpoints, read
 from bot.ask.overview import overview_answer
 from bot.ask.query import Measure, Statistic
 from bot.ask.spend import cost_answer
-from bot.ask.timeexpr import TimeRange
+from bot.ask.timerange import TimeRange
 from bot.catalog import EndpointInfo
 from bot.figures import series_window
 from bot.metrics.base import NoDataError
@@ -89,7 +89,7 @@ def previous_reading(
     ctx: Context, subjects: Sequence[Subject], window: TimeRange
 ) -> tuple[TimeRange, Reading | None]:
     """The equal span before ``window`` and its figures; None when it has no data."""
-    before = timeexpr.previous(window)
+    before = timerange.previous(window)
     try:
         return before, read_subjects(ctx, subjects, before, step_from=window)[1]
     except NoDataError:
@@ -342,7 +342,7 @@ def _service_measure(ctx: Context, subjects: list[Subject]) -> Answer:
                      f"{'runs' if len(named) == 1 else 'run'} in {', '.join(services)}")
     reading = read_services(ctx.backend, measure, query.statistic, services, window.start,
                             window.end)
-    before = timeexpr.previous(window)
+    before = timerange.previous(window)
     try:
         grid = series_window(window.start, window.end)
         previous: Reading | None = read_services(

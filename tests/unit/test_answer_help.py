@@ -8,7 +8,7 @@ import pytest
 
 from bot.ask.answer import Sources, answer, ask
 from bot.ask.helping import examples_for
-from bot.ask.parse import parse
+from bot.ask.parsing.parser import parse
 from bot.ask.query import ComparisonKind, Direction, Intent
 from bot.metrics.demo import DemoBackend
 from bot.render.message import AnswerKind
