@@ -8,18 +8,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from bot.ask import timerange
-from bot.ask.context import (
-    HEADLINE_SPARK,
-    Context,
-    all_endpoints,
-    bars_chart,
-    change_text,
-    line_chart,
-    onto,
-    sentence,
-    spark,
-    subjects_of,
-)
+from bot.ask.context import Context, all_endpoints, subjects_of
+from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, onto, spark
+from bot.ask.words import change_text, sentence
 from bot.catalog import EndpointInfo
 from bot.figures import series_window, whole_window
 from bot.metrics.base import NoDataError

@@ -200,7 +200,7 @@ def test_windows_across_a_dst_change_use_elapsed_time() -> None:
     from zoneinfo import ZoneInfo
 
     from bot.ask import timerange
-    from bot.ask.context import onto
+    from bot.ask.series import onto
 
     berlin = ZoneInfo("Europe/Berlin")
     now = datetime(2026, 3, 30, 12, 0, tzinfo=berlin)  # clocks went forward on Sun 29 Mar
@@ -220,7 +220,7 @@ def test_windows_across_a_dst_change_use_elapsed_time() -> None:
 
 
 def test_statistic_names() -> None:
-    from bot.ask.context import measure_name
+    from bot.ask.words import measure_name
 
     assert measure_name(Measure.LATENCY, Statistic.P99) == "p99"
     assert measure_name(Measure.LATENCY, Statistic.AVG) == "average latency"
