@@ -55,6 +55,8 @@ class BadTime(ValueError):
 
 @dataclass(frozen=True)
 class Clock:
+    """When and where the question is asked: ``now`` in the asker's zone ``tz``."""
+
     now: datetime  # in tz
     tz: ZoneInfo
 
@@ -73,20 +75,24 @@ def minus(moment: datetime, delta: timedelta) -> datetime:
 
 
 def localise(now: datetime, tz: ZoneInfo) -> datetime:
+    """``now`` in ``tz``."""
     if now.tzinfo is None:  # a naive clock is taken as UTC
         now = now.replace(tzinfo=UTC)
     return now.astimezone(tz)
 
 
 def midnight_of(day: date, tz: ZoneInfo) -> datetime:
+    """00:00 of ``day`` in ``tz``."""
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
 def at_time(day: date, clock: time, tz: ZoneInfo) -> datetime:
+    """``clock`` on ``day`` in ``tz``."""
     return datetime.combine(day, clock, tzinfo=tz)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` moved by calendar months (the day kept, or the month's last)."""
     index = moment.year * 12 + moment.month - 1 + months
     year, month = divmod(index, 12)
     day = min(moment.day, _days_in_month(year, month + 1))
@@ -128,6 +134,7 @@ def moment_label(moment: datetime, today: date, with_time: bool = True) -> str:
 
 
 def capped(start: datetime, end: datetime, label: str, ctx: Clock) -> TimeRange | None:
+    """``[start, end]`` cut off at now; None when nothing of it has passed yet."""
     end = min(end, ctx.now)
     if end <= start:
         return None
@@ -171,6 +178,7 @@ def shifted(window: TimeRange, shift: Shift) -> TimeRange:
 
 
 def shift_back(moment: datetime, shift: Shift) -> datetime:
+    """``moment`` moved back by ``shift``: calendar months, then the delta."""
     moment = add_months(moment, -shift.months)
     if shift.delta % timedelta(days=1) == timedelta(0):
         return moment - shift.delta  # whole days: wall-clock arithmetic keeps "same time of day"
@@ -203,11 +211,13 @@ def around(
 
 
 def month_range(start: datetime, ctx: Clock, label: str) -> TimeRange:
+    """The calendar month from ``start``, cut off at now."""
     end = min(add_months(start, 1), ctx.now)
     return TimeRange(start=start, end=end, label=label)
 
 
 def named_period(name: str, ctx: Clock) -> TimeRange:
+    """The window a period's name means ("today", "last week", "this morning"); raises BadTime."""
     now, tz, today_ = ctx.now, ctx.tz, ctx.today
     midnight = midnight_of(today_, tz)
     monday = midnight_of(today_ - timedelta(days=today_.weekday()), tz)

@@ -40,6 +40,7 @@ def build(
     now: datetime,
     tz: ZoneInfo,
 ) -> Query:
+    """The ``Query`` from the draft, the time expressions and the subjects found."""
     subjects = Subjects(
         endpoints=tuple(found.endpoints),
         services=tuple(found.services),
@@ -252,6 +253,7 @@ def help_query(
     subjects: Subjects,
     hits: list[TimeHit],
 ) -> Query:
+    """A help ``Query`` that says what was understood and what was not."""
     notes = list(draft.understood)
     if draft.help and not draft.not_understood:
         notes.append("asked for help")

@@ -63,6 +63,8 @@ def _runs(tokens: list[str]) -> list[list[str]]:
 
 @dataclass
 class Found:
+    """The endpoints and services named, and the first phrase the catalog could not place."""
+
     endpoints: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     unresolved: str | None = None

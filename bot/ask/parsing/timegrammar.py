@@ -43,10 +43,12 @@ FLAGS = re.IGNORECASE
 
 
 def rx(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled to match whole words and paths only, case-insensitively."""
     return re.compile(rf"(?<![\w/])(?:{pattern})(?![\w/])", FLAGS)
 
 
 def read_number(text: str) -> int | None:
+    """``3``, ``three``, ``a couple of`` → the number; None for other words."""
     text = text.lower().strip()
     if text.isdigit():
         return int(text)

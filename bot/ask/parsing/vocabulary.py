@@ -110,6 +110,7 @@ _LEXICONS: weakref.WeakKeyDictionary[Catalog, Lexicon] = weakref.WeakKeyDictiona
 
 
 def lexicon_for(catalog: Catalog) -> Lexicon:
+    """The catalog's lexicon, built once per catalog."""
     found = _LEXICONS.get(catalog)
     if found is None:
         words: set[str] = set()
@@ -125,6 +126,7 @@ def lexicon_for(catalog: Catalog) -> Lexicon:
 
 
 def spell(text: str, lexicon: Lexicon, notes: list[str]) -> str:
+    """``text`` with near-miss words corrected; each correction is noted in ``notes``."""
     def fix(match: re.Match[str]) -> str:
         word = match[0]
         if (
