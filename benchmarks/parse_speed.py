@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from bot.ask.parse import parse
+from bot.ask.parsing.parser import parse
 from bot.catalog import Catalog
 from bot.config import CatalogSettings
 from bot.metrics.base import Endpoint

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.app import Perfbot, build
-from bot.ask.answer import AnswerKind, ask
+from bot.ask.answer import ask
 from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
 from bot.cli_incidents import add_incident_commands
@@ -23,6 +23,7 @@ from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.durations import parse_duration
 from bot.figures import STATISTICS, human_span, signal_figures
 from bot.metrics.base import SERVICE_SIGNALS, MetricsError, Signal
+from bot.render.message import AnswerKind
 from bot.render.text import (
     format_rate,
     format_ratio,

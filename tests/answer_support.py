@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from bot.ask.answer import Answer, Sources, ask
+from bot.ask.answer import Sources, ask
 from bot.catalog import Catalog
 from bot.config import CatalogSettings
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoWorkload
+from bot.render.message import Answer
 
 UTC_ZONE = ZoneInfo("UTC")
 MINUTE = timedelta(minutes=1)

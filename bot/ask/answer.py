@@ -13,17 +13,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.ask.comparison import compare_answer
-from bot.ask.context import Context, Sources, measure_name
+from bot.ask.context import Context, Sources
 from bot.ask.helping import help_answer
-from bot.ask.message import Answer, AnswerKind, Chart, Table
-from bot.ask.parse import parse
+from bot.ask.parsing.parser import parse
 from bot.ask.query import Intent, Query
 from bot.ask.rank import rank_answer
 from bot.ask.slo import slo_answer
 from bot.ask.value import value_answer
+from bot.ask.words import measure_name
 from bot.metrics.base import MetricsError, NoDataError, UnreachableError
+from bot.render.message import Answer, AnswerKind
 
-__all__ = ["Answer", "AnswerKind", "Chart", "Sources", "Table", "answer", "ask"]
+__all__ = ["Sources", "answer", "ask"]
 
 
 def ask(text: str, sources: Sources, now: datetime, *, chart: bool = False) -> Answer:

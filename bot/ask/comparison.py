@@ -10,78 +10,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from bot.analytics.compare import Difference, compare_samples
 from bot.analytics.stats import relative_change
-from bot.ask.context import (
-    HEADLINE_SPARK,
-    Context,
-    Subject,
-    bars_chart,
+from bot.ask.changes import Change, changes_for, no_comparison
+from bot.ask.context import Context, slo_target, subjects_of
+from bot.ask.query import Direction, Measure, Query, Statistic
+from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, onto, spark
+from bot.ask.spend import amount, column_of, cost_notes, costs_for, name_of
+from bot.ask.timerange import TimeRange
+from bot.ask.words import (
+    UNIT_WORDS,
     how_made,
-    line_chart,
     measure_name,
-    onto,
     series_formatter,
-    services_of,
     signed_percent,
-    slo_target,
-    spark,
-    subjects_of,
     value_formatter,
     versus,
 )
-from bot.ask.measures import Reading, per_service, read_services
-from bot.ask.message import Answer, AnswerKind, Chart, Table
-from bot.ask.query import Direction, Measure, Query, Statistic
-from bot.ask.spend import UNIT_WORDS, amount, column_of, cost_notes, costs_for, name_of
-from bot.ask.timeexpr import TimeRange
-from bot.ask.value import read_subjects
-from bot.figures import series_window
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Chart, Table
 from bot.render.text import format_change, format_money
-
-
-@dataclass(frozen=True)
-class Change:
-    """One subject's figure in both windows, and whether the difference is real."""
-
-    subject: Subject
-    measure: Measure
-    statistic: Statistic | None
-    old: float
-    new: float
-    difference: Difference | None  # None: too few per-step values to test
-    after: Reading
-    before: Reading
-
-    @property
-    def relative(self) -> float | None:
-        return relative_change(self.new, self.old)
-
-    @property
-    def real(self) -> bool:
-        return self.difference is not None and self.difference.real
-
-    @property
-    def strength(self) -> float:
-        return abs(self.difference.effect) if self.difference is not None else 0.0
-
-    def verdict(self) -> str:
-        """``significant, p<0.001`` / ``not a significant difference, p=0.41``."""
-        d = self.difference
-        if d is None:
-            return "too few points to test"
-        if d.real:
-            return f"significant, {d.p_text()}"
-        if d.p_value < 0.05:
-            return f"too small to matter: {d.magnitude} effect, {d.p_text()}"
-        relative = self.relative
-        if relative is not None and abs(relative) >= 0.25:
-            # The window's figure moved, yet most steps did not: a burst, not a shift.
-            return f"a burst, not a lasting shift: not significant, {d.p_text()}"
-        return f"not a significant difference, {d.p_text()}"
 
 
 def compare_answer(ctx: Context) -> Answer:
@@ -127,57 +75,6 @@ def compare_answer(ctx: Context) -> Answer:
                         HEADLINE_SPARK),
         notes=tuple(notes),
     )
-
-
-def changes_for(
-    ctx: Context,
-    subjects: Sequence[Subject],
-    measure: Measure,
-    statistic: Statistic | None,
-    comparison: TimeRange,
-) -> list[Change]:
-    """The figures of ``subjects`` in the window and in ``comparison``, on the same step.
-
-    Raises NoDataError when either window has no data at all.
-    """
-    window = ctx.window
-    scoped = ctx.query.model_copy(update={"measure": measure, "statistic": statistic})
-    local = Context(scoped, ctx.sources, ctx.now, ctx.chart)
-    if per_service(measure):
-        services = services_of(subjects)
-        grid = series_window(window.start, window.end)
-        after = read_services(ctx.backend, measure, statistic, services, window.start,
-                              window.end, series=grid)
-        try:
-            before = read_services(
-                ctx.backend, measure, statistic, services, comparison.start, comparison.end,
-                series=series_window(comparison.start, comparison.end, grid.step),
-            )
-        except NoDataError as exc:
-            raise _no_comparison(comparison) from exc
-        targets = [Subject(s, f"the {s} service", (), s) for s in services]
-    else:
-        after = read_subjects(local, subjects, window)[1]
-        try:
-            before = read_subjects(local, subjects, comparison, step_from=window)[1]
-        except NoDataError as exc:
-            raise _no_comparison(comparison) from exc
-        targets = list(subjects)
-    return [
-        Change(
-            subject=s, measure=measure, statistic=statistic, old=before.value(s.column),
-            new=after.value(s.column),
-            difference=compare_samples(before.column(s.column).to_numpy(dtype=float),
-                                       after.column(s.column).to_numpy(dtype=float)),
-            after=after, before=before,
-        )
-        for s in targets
-    ]
-
-
-def _no_comparison(comparison: TimeRange) -> NoDataError:
-    """Raised ``from exc``: the answer keeps the metrics' own words as a note."""
-    return NoDataError(f"nothing to compare with in {comparison.label}")
 
 
 def _moved(change: Change) -> str:
@@ -286,7 +183,7 @@ def _cost(ctx: Context, comparison: TimeRange) -> Answer:
         before = {column_of(f): f for f in costs_for(earlier_ctx, subjects, everything,
                                                   by_service=everything)}
     except NoDataError as exc:
-        raise _no_comparison(comparison) from exc
+        raise no_comparison(comparison) from exc
     name = UNIT_WORDS[unit]
     rows = []
     labels = {s.column: s.label for s in subjects}

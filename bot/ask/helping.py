@@ -7,9 +7,9 @@ use names the catalog knows. Nothing here reads metrics: help is never a guessed
 
 from __future__ import annotations
 
-from bot.ask.message import Answer, AnswerKind
 from bot.ask.query import Measure, Query
 from bot.catalog import Catalog
+from bot.render.message import Answer, AnswerKind
 
 MAX_EXAMPLES = 5
 MIN_EXAMPLES = 3

@@ -14,6 +14,8 @@ tests). How each measure and statistic is made:
 
 Several endpoints fold into one subject (a service) with ``combine``: counts and rates add
 up, ratios are weighted by traffic, and latency, which cannot be added, is the slowest member's.
+``read_subjects`` reads a question's measure for its subjects that way, on another window's grid
+when one is given (to set two windows side by side).
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from bot.ask import timerange
+from bot.ask.context import Context, Subject, all_endpoints
 from bot.ask.query import Measure, Statistic
+from bot.ask.timerange import TimeRange
 from bot.figures import (
     last_values,
     series_window,
     service_signal,
     whole_window,
 )
-from bot.metrics.base import Endpoint, MetricsBackend, Signal, Window
+from bot.metrics.base import Endpoint, MetricsBackend, NoDataError, Signal, Window
 
 MAX_QUANTILE = 0.99  # "max latency": the peak of the per-step p99
 
@@ -207,6 +212,44 @@ def _weighted(reading: Reading, columns: list[str], members: Sequence[str]) -> t
     total = requests[seen].sum()
     overall = float((ratios[seen] * requests[seen]).sum() / total) if total > 0 else np.nan
     return per_step, overall
+
+
+# ---- for a question's subjects -----------------------------------------------------------
+
+
+def read_subjects(
+    ctx: Context, subjects: Sequence[Subject], window: TimeRange, step_from: TimeRange | None = None
+) -> tuple[Reading, Reading]:
+    """The measure per endpoint, and per subject (services folded); same grid as ``step_from``."""
+    query = ctx.query
+    assert query.measure is not None
+    folding = any(s.service is not None for s in subjects)
+    steps = None
+    if step_from is not None:
+        grid = series_window(step_from.start, step_from.end)
+        steps = series_window(window.start, window.end, grid.step)
+    raw = read_endpoints(
+        ctx.backend, query.measure, query.statistic,
+        [entry.endpoint for entry in all_endpoints(subjects)], window.start, window.end,
+        with_traffic=folding and query.measure is Measure.ERROR_RATIO, series=steps,
+    )
+    if not folding:
+        return raw, raw
+    return raw, combine(raw, {s.column: s.columns for s in subjects})
+
+
+def previous_reading(
+    ctx: Context, subjects: Sequence[Subject], window: TimeRange
+) -> tuple[TimeRange, Reading | None]:
+    """The equal span before ``window`` and its figures; None when it has no data."""
+    before = timerange.previous(window)
+    try:
+        return before, read_subjects(ctx, subjects, before, step_from=window)[1]
+    except NoDataError:
+        return before, None
+
+
+# ---- helpers ---------------------------------------------------------------------------
 
 
 def _known(values: dict[str, float] | None) -> dict[str, float]:

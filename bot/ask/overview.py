@@ -7,23 +7,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from bot.ask import timeexpr
-from bot.ask.context import (
-    HEADLINE_SPARK,
-    Context,
-    all_endpoints,
-    bars_chart,
-    change_text,
-    line_chart,
-    onto,
-    sentence,
-    spark,
-    subjects_of,
-)
-from bot.ask.message import Answer, AnswerKind, Table
+from bot.ask import timerange
+from bot.ask.context import Context, all_endpoints, subjects_of
+from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, onto, spark
+from bot.ask.words import change_text, sentence
 from bot.catalog import EndpointInfo
 from bot.figures import series_window, whole_window
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_rate, format_ratio, format_seconds
 
 _QUANTILE_COLUMNS = {0.5: "p50", 0.95: "p95", 0.99: "p99"}
@@ -35,7 +26,7 @@ def overview_answer(ctx: Context) -> Answer:
     if not entries:
         raise NoDataError("the catalog has no endpoints: no traffic was recorded recently")
     window = ctx.window
-    before = timeexpr.previous(window)
+    before = timerange.previous(window)
     whole = whole_window(window.start, window.end)
     endpoints = [e.endpoint for e in entries]
     current = ctx.backend.summary(whole.end, whole.lookback, endpoints)
@@ -107,7 +98,7 @@ def _one(
     current: pd.DataFrame,
     previous: pd.DataFrame | None,
     p95: pd.DataFrame | None,
-    before: timeexpr.TimeRange,
+    before: timerange.TimeRange,
     notes: list[str],
 ) -> Answer:
     key = entry.column
@@ -186,7 +177,7 @@ def _many(
     current: pd.DataFrame,
     previous: pd.DataFrame | None,
     p95: pd.DataFrame | None,
-    before: timeexpr.TimeRange,
+    before: timerange.TimeRange,
     notes: list[str],
 ) -> Answer:
     window = ctx.window

@@ -1,6 +1,6 @@
 """A question as data: what the asker wants, about what, over which time.
 
-The parser (``bot.ask.parse``) fills a ``Query`` from text; the answering side reads only the
+The parser (``bot.ask.parsing``) fills a ``Query`` from text; the answering side reads only the
 ``Query`` and never the text again. Every model is frozen and serialises to JSON.
 """
 
@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.ask.timeexpr import TimeRange
+from bot.ask.timerange import TimeRange
 from bot.metrics.base import Signal
 
 DEFAULT_LIMIT = 5

@@ -12,31 +12,32 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from bot.ask.comparison import Change, changes_for
+from bot.ask.changes import Change, changes_for
 from bot.ask.context import (
     Context,
     Subject,
     all_endpoints,
-    bars_chart,
     endpoint_subject,
+    service_subject,
+    slo_target,
+    subjects_of,
+)
+from bot.ask.measures import per_service, read_services, read_subjects
+from bot.ask.query import Direction, GroupBy, Measure, RankBy
+from bot.ask.series import bars_chart, spark
+from bot.ask.spend import column_of, cost_notes, name_of, rank_costs
+from bot.ask.spend import table_of as cost_table
+from bot.ask.words import (
+    UNIT_WORDS,
     how_made,
     measure_name,
-    service_subject,
     signed_percent,
-    slo_target,
     slo_words,
-    spark,
-    subjects_of,
     value_formatter,
     versus,
 )
-from bot.ask.measures import per_service, read_services
-from bot.ask.message import Answer, AnswerKind, Table
-from bot.ask.query import Direction, GroupBy, Measure, RankBy
-from bot.ask.spend import UNIT_WORDS, column_of, cost_notes, name_of, rank_costs
-from bot.ask.spend import table_of as cost_table
-from bot.ask.value import read_subjects
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_change, format_money
 
 

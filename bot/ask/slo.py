@@ -24,22 +24,14 @@ from dataclasses import dataclass
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from bot.ask.context import (
-    HEADLINE_SPARK,
-    Context,
-    Formatter,
-    all_endpoints,
-    bars_chart,
-    line_chart,
-    sentence,
-    spark,
-    subjects_of,
-)
-from bot.ask.message import Answer, AnswerKind, Table
+from bot.ask.context import Context, all_endpoints, subjects_of
 from bot.ask.query import Measure
+from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, spark
+from bot.ask.words import Formatter, sentence
 from bot.catalog import EndpointInfo
 from bot.figures import last_values, series_window, whole_window
 from bot.metrics.base import NoBucketError, NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_ratio, format_seconds
 
 

@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-from bot.ask.context import Context, Subject, bars_chart, sentence, subjects_of
-from bot.ask.message import Answer, AnswerKind, Table
+from bot.ask.context import Context, Subject, subjects_of
 from bot.ask.query import CostUnit, Direction
-from bot.ask.timeexpr import TimeRange
+from bot.ask.series import bars_chart
+from bot.ask.words import UNIT_WORDS, sentence
 from bot.cost import CostFigures, endpoint_costs, service_costs
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_money
-
-UNIT_WORDS = {
-    CostUnit.TOTAL: "cost",
-    CostUnit.PER_DAY: "cost per day",
-    CostUnit.PER_1K_REQUESTS: "cost per 1k requests",
-    CostUnit.PROJECTED_MONTH: "projected monthly cost",
-}
 
 
 def amount(figures: CostFigures, unit: CostUnit, ctx: Context) -> float:
@@ -45,16 +38,16 @@ def costs_for(ctx: Context, subjects: Sequence[Subject], everything: bool,
     backend, prices = ctx.backend, ctx.sources.cost
     if everything:
         if by_service:
-            return service_costs(backend, prices, *_utc(window))
-        return endpoint_costs(backend, prices, *_utc(window))
+            return service_costs(backend, prices, window.start, window.end)
+        return endpoint_costs(backend, prices, window.start, window.end)
     figures: dict[str, CostFigures] = {}
     endpoints = [s.entries[0].endpoint for s in subjects if s.service is None]
     services = [s.service for s in subjects if s.service is not None]
     if endpoints:
-        for f in endpoint_costs(backend, prices, *_utc(window), endpoints):
+        for f in endpoint_costs(backend, prices, window.start, window.end, endpoints):
             figures[column_of(f)] = f
     if services:
-        for f in service_costs(backend, prices, *_utc(window), services):
+        for f in service_costs(backend, prices, window.start, window.end, services):
             figures[column_of(f)] = f
     return [figures[s.column] for s in subjects if s.column in figures]
 
@@ -139,11 +132,11 @@ def rank_costs(ctx: Context, subjects: Sequence[Subject], by_service: bool
     if by_service:
         names = None if everything else list(dict.fromkeys(e.service for s in subjects
                                                              for e in s.entries))
-        figures = service_costs(backend, prices, *_utc(window), names)
+        figures = service_costs(backend, prices, window.start, window.end, names)
     else:
         # "costliest endpoints in payments": the services' endpoints, each on its own.
         endpoints = None if everything else [e.endpoint for s in subjects for e in s.entries]
-        figures = endpoint_costs(backend, prices, *_utc(window), endpoints)
+        figures = endpoint_costs(backend, prices, window.start, window.end, endpoints)
     values = {column_of(f): amount(f, unit, ctx) for f in figures}
     known = [f for f in figures if math.isfinite(values[column_of(f)])]
     known.sort(key=lambda f: values[column_of(f)],
@@ -179,11 +172,6 @@ def table_of(ctx: Context, figures: Sequence[CostFigures]) -> Table:
                  "PROJECTED MONTH", "REQUESTS"),
         rows=tuple(rows), numeric=(1, 2, 3, 4, 5),
     )
-
-
-def _utc(window: TimeRange) -> tuple[datetime, datetime]:
-    """The window in UTC: its days are then elapsed days, also across a DST change."""
-    return window.start.astimezone(UTC), window.end.astimezone(UTC)
 
 
 def _when(ctx: Context, unit: CostUnit) -> str:

@@ -11,39 +11,36 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.ask import timeexpr
+from bot.ask import timerange
 from bot.ask.context import (
-    HEADLINE_SPARK,
     Context,
     Subject,
-    all_endpoints,
-    bars_chart,
-    change_on,
-    change_text,
     endpoint_subject,
-    how_made,
-    line_chart,
-    measure_name,
-    onto,
-    sentence,
-    series_formatter,
     services_of,
     slo_target,
-    slo_words,
-    spark,
-    spread_rows,
     subjects_of,
-    value_formatter,
 )
-from bot.ask.measures import Reading, combine, per_service, read_endpoints, read_services
-from bot.ask.message import Answer, AnswerKind, Table
+from bot.ask.measures import Reading, per_service, previous_reading, read_services, read_subjects
 from bot.ask.overview import overview_answer
 from bot.ask.query import Measure, Statistic
+from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, onto, spark, spread_rows
 from bot.ask.spend import cost_answer
-from bot.ask.timeexpr import TimeRange
+from bot.ask.timerange import TimeRange
+from bot.ask.words import (
+    Formatter,
+    change_on,
+    change_text,
+    how_made,
+    measure_name,
+    sentence,
+    series_formatter,
+    slo_words,
+    value_formatter,
+)
 from bot.catalog import EndpointInfo
 from bot.figures import series_window
 from bot.metrics.base import NoDataError
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_share
 
 
@@ -64,38 +61,6 @@ def value_answer(ctx: Context) -> Answer:
 # ---- latency, errors, traffic ----------------------------------------------------------------
 
 
-def read_subjects(
-    ctx: Context, subjects: Sequence[Subject], window: TimeRange, step_from: TimeRange | None = None
-) -> tuple[Reading, Reading]:
-    """The measure per endpoint, and per subject (services folded); same grid as ``step_from``."""
-    query = ctx.query
-    assert query.measure is not None
-    folding = any(s.service is not None for s in subjects)
-    steps = None
-    if step_from is not None:
-        grid = series_window(step_from.start, step_from.end)
-        steps = series_window(window.start, window.end, grid.step)
-    raw = read_endpoints(
-        ctx.backend, query.measure, query.statistic,
-        [entry.endpoint for entry in all_endpoints(subjects)], window.start, window.end,
-        with_traffic=folding and query.measure is Measure.ERROR_RATIO, series=steps,
-    )
-    if not folding:
-        return raw, raw
-    return raw, combine(raw, {s.column: s.columns for s in subjects})
-
-
-def previous_reading(
-    ctx: Context, subjects: Sequence[Subject], window: TimeRange
-) -> tuple[TimeRange, Reading | None]:
-    """The equal span before ``window`` and its figures; None when it has no data."""
-    before = timeexpr.previous(window)
-    try:
-        return before, read_subjects(ctx, subjects, before, step_from=window)[1]
-    except NoDataError:
-        return before, None
-
-
 def _endpoint_measure(ctx: Context, subjects: list[Subject]) -> Answer:
     query = ctx.query
     measure = query.measure
@@ -111,6 +76,13 @@ def _endpoint_measure(ctx: Context, subjects: list[Subject]) -> Answer:
     if len(subjects) == 1:
         return _one_service(ctx, subjects[0], raw, reading, before, previous, notes)
     return _side_by_side(ctx, subjects, reading, before, previous, notes)
+
+
+def _figure_words(ctx: Context) -> tuple[Measure, str, Formatter]:
+    """The question's measure, its name in sentences, and how its figures are written."""
+    measure = ctx.query.measure
+    assert measure is not None
+    return measure, measure_name(measure, ctx.query.statistic), value_formatter(measure)
 
 
 def _no_figure(ctx: Context, what: str) -> Answer:
@@ -130,14 +102,11 @@ def _one_endpoint(
     notes: list[str],
 ) -> Answer:
     query = ctx.query
-    measure = query.measure
-    assert measure is not None
-    name = measure_name(measure, query.statistic)
+    measure, name, fmt = _figure_words(ctx)
     column = subject.column
     value = reading.value(column)
     if not math.isfinite(value):
         return _no_figure(ctx, f"{name} of {subject.label}")
-    fmt = value_formatter(measure)
     target = slo_target(measure, query.statistic, subject)
     old = previous.value(column) if previous is not None else math.nan
     series = reading.column(column)
@@ -176,10 +145,7 @@ def _one_service(
 ) -> Answer:
     """A service: its figure when figures add up (counts, ratios), else its endpoints' range."""
     query = ctx.query
-    measure = query.measure
-    assert measure is not None
-    name = measure_name(measure, query.statistic)
-    fmt = value_formatter(measure)
+    measure, name, fmt = _figure_words(ctx)
     entries = {entry.column: entry for entry in subject.entries}
     values = {column: raw.value(column) for column in entries}
     known = {k: v for k, v in values.items() if math.isfinite(v)}
@@ -225,10 +191,7 @@ def _side_by_side(
     notes: list[str],
 ) -> Answer:
     query = ctx.query
-    measure = query.measure
-    assert measure is not None
-    name = measure_name(measure, query.statistic)
-    fmt = value_formatter(measure)
+    measure, name, fmt = _figure_words(ctx)
     values = {s.column: reading.value(s.column) for s in subjects}
     known = {k: v for k, v in values.items() if math.isfinite(v)}
     if not known:
@@ -342,7 +305,7 @@ def _service_measure(ctx: Context, subjects: list[Subject]) -> Answer:
                      f"{'runs' if len(named) == 1 else 'run'} in {', '.join(services)}")
     reading = read_services(ctx.backend, measure, query.statistic, services, window.start,
                             window.end)
-    before = timeexpr.previous(window)
+    before = timerange.previous(window)
     try:
         grid = series_window(window.start, window.end)
         previous: Reading | None = read_services(

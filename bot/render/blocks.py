@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.alerts.acts import RULES, SNOOZE_CHOICES, Act
 from bot.alerts.message import AlertMessage
-from bot.ask.message import Answer, AnswerKind, Table
+from bot.render.message import Answer, AnswerKind, Table
 from bot.render.mrkdwn import clip, escape
 from bot.render.text import table as text_table
 

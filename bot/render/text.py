@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.ask.message import Answer, AnswerKind
 from bot.figures import SignalFigures, human_span
 from bot.metrics.base import Signal
+from bot.render.message import Answer, AnswerKind
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 

@@ -24,7 +24,6 @@ from slack_sdk.errors import SlackApiError
 
 from bot.alerts.acts import COMMAND_WORDS
 from bot.app import Perfbot
-from bot.ask.answer import Answer
 from bot.incidents.lifecycle import Incident
 from bot.render.blocks import (
     SlackMessage,
@@ -34,6 +33,7 @@ from bot.render.blocks import (
     validate_blocks,
 )
 from bot.render.incident import state_word
+from bot.render.message import Answer
 from bot.render.mrkdwn import clip, escape, inert, slack_time
 from bot.slack.actions import register_alert_actions
 from bot.slack.incident_commands import IncidentCommands

@@ -18,12 +18,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import Perfbot
-from bot.ask.answer import Answer, Sources, ask
+from bot.ask.answer import Sources, ask
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
     text_message,
 )
+from bot.render.message import Answer
 from bot.render.mrkdwn import clip
 from bot.slack.web import api_problem
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.ask.answer import AnswerKind, Sources, ask
+from bot.ask.answer import Sources, ask
 from bot.cli import main
 from bot.figures import whole_window
 from bot.metrics.base import NoBucketError
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.prometheus import PrometheusBackend
+from bot.render.message import AnswerKind
 from tests.answer_support import (
     column,
     errors,

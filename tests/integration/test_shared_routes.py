@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from bot.ask.answer import AnswerKind, Sources, ask
+from bot.ask.answer import Sources, ask
 from bot.catalog import Catalog
 from bot.config import CatalogSettings
 from bot.detection import read_batch, run_cycle
@@ -27,6 +27,7 @@ from bot.figures import whole_window
 from bot.metrics.base import Endpoint, Signal
 from bot.metrics.histogram import histogram_quantile
 from bot.metrics.prometheus import PrometheusBackend
+from bot.render.message import AnswerKind
 from tests.answer_support import seconds_in
 from tests.conftest import prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, block_spans, find_binaries

@@ -23,7 +23,7 @@ import yaml
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Perfbot
-from bot.ask.answer import Answer, ask
+from bot.ask.answer import ask
 from bot.cli import _parser
 from bot.clock import FakeClock
 from bot.config import Settings
@@ -31,6 +31,7 @@ from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoBackend
 from bot.notify.slack import make_web_client
 from bot.render.blocks import answer_message, validate_blocks
+from bot.render.message import Answer
 from bot.slack.app import NO_INCIDENTS, NO_ONCALL
 from bot.slack.replier import UserZones
 from bot.slack.web import INVITE

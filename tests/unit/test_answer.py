@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.analytics.slo import SLO, LatencySLO
-from bot.ask.answer import AnswerKind, Sources
-from bot.ask.message import Answer
+from bot.ask.answer import Sources
 from bot.catalog import Catalog
 from bot.config import CatalogSettings
 from bot.cost import endpoint_costs
 from bot.durations import parse_duration
 from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.render.message import Answer, AnswerKind
 from bot.render.text import (
     format_change,
     format_count,

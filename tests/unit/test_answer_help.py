@@ -6,11 +6,12 @@ from datetime import datetime
 
 import pytest
 
-from bot.ask.answer import AnswerKind, Sources, answer, ask
+from bot.ask.answer import Sources, answer, ask
 from bot.ask.helping import examples_for
-from bot.ask.parse import parse
+from bot.ask.parsing.parser import parse
 from bot.ask.query import ComparisonKind, Direction, Intent
 from bot.metrics.demo import DemoBackend
+from bot.render.message import AnswerKind
 from tests.answer_support import UTC_ZONE, sources_for
 from tests.conftest import DEMO_END
 

@@ -11,10 +11,10 @@ import pytest
 
 from bot.analytics.compare import MIN_SAMPLES, compare_samples, effect_magnitude
 from bot.ask.measures import Reading, combine
-from bot.ask.message import Table
 from bot.ask.query import Measure, Statistic
 from bot.ask.slo import Budget, budget_words, error_budget, latency_budget
 from bot.figures import series_step, series_window, whole_window
+from bot.render.message import Table
 from bot.render.text import format_change, format_count, format_money, format_share
 
 # ---- Mann–Whitney U -------------------------------------------------------------------------
@@ -199,20 +199,20 @@ def test_whole_and_series_windows() -> None:
 def test_windows_across_a_dst_change_use_elapsed_time() -> None:
     from zoneinfo import ZoneInfo
 
-    from bot.ask import timeexpr
-    from bot.ask.context import onto
+    from bot.ask import timerange
+    from bot.ask.series import onto
 
     berlin = ZoneInfo("Europe/Berlin")
     now = datetime(2026, 3, 30, 12, 0, tzinfo=berlin)  # clocks went forward on Sun 29 Mar
-    window = timeexpr.last(timedelta(hours=48), now, berlin)
+    window = timerange.last(timedelta(hours=48), now, berlin)
     assert window.end - window.start == timedelta(hours=49)  # wall-clock: the trap
     assert whole_window(window.start, window.end).lookback == timedelta(hours=48)
     grid = series_window(window.start, window.end)
     assert (grid.end - grid.start) / grid.step + 1 == 240
     # A day earlier, overlaid at the same local clock time: moved by 23 elapsed hours.
-    today = timeexpr.today(now, berlin)
+    today = timerange.today(now, berlin)
     assert today is not None
-    before = timeexpr.shifted(today, timeexpr.Shift(delta=timedelta(days=1), label="a day"))
+    before = timerange.shifted(today, timerange.Shift(delta=timedelta(days=1), label="a day"))
     index = pd.DatetimeIndex([before.end.astimezone(UTC)])
     moved = onto(pd.Series([1.0], index=index), today, before)
     assert moved is not None
@@ -220,7 +220,7 @@ def test_windows_across_a_dst_change_use_elapsed_time() -> None:
 
 
 def test_statistic_names() -> None:
-    from bot.ask.context import measure_name
+    from bot.ask.words import measure_name
 
     assert measure_name(Measure.LATENCY, Statistic.P99) == "p99"
     assert measure_name(Measure.LATENCY, Statistic.AVG) == "average latency"

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from bot.ask.message import Answer, AnswerKind, Table
 from bot.render.blocks import (
     MAX_BLOCKS,
     MAX_CONTEXT_ELEMENTS,
@@ -18,6 +17,7 @@ from bot.render.blocks import (
     text_message,
     validate_blocks,
 )
+from bot.render.message import Answer, AnswerKind, Table
 
 
 def big_table(rows: int, width: int = 40) -> Table:

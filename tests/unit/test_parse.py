@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot.ask.parse import MAX_TEXT, normalise, parse
+from bot.ask.parsing.normalise import MAX_TEXT, normalise
+from bot.ask.parsing.parser import parse
 from bot.ask.query import (
     MAX_LIMIT,
     CostUnit,

@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.ask.timeexpr import (
+from bot.ask.parsing.timeexpr import TimeHit, find_times
+from bot.ask.timerange import (
     Shift,
-    TimeHit,
     TimeRange,
     around,
     day_label,
-    find_times,
     last,
     previous,
     shifted,

@@ -1,0 +1,78 @@
+"""Step 1 of parsing: Slack message text → plain lowercase ASCII words, paths, times, symbols."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+MAX_TEXT = 500  # characters of meaningful text read; the rest is ignored (and said so)
+MAX_RAW = 20_000  # characters of raw input looked at, before any markup is removed
+
+_MENTION = re.compile(r"<[@!][^<>]{0,200}>")  # <@U123>, <@U123|name>, <!here>
+_CHANNEL = re.compile(r"<#[^<>]{0,200}>")
+_LINK = re.compile(r"<((?:https?|mailto|ftp):[^<>|]{0,2000})(?:\|([^<>]{0,500}))?>")
+_STRUCK = re.compile(r"(?<![\w~])~[^~\n]{1,200}~(?![\w~])")
+_CODE_FENCE = re.compile(r"```")
+_SHORTCODE = re.compile(r":[a-z0-9_+'-]*[a-z][a-z0-9_+'-]*:", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"'s\b")
+_EDGE_UNDERSCORE = re.compile(r"(?<![a-z0-9])_+|_+(?![a-z0-9])")
+_LONE_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)")
+_DISALLOWED = re.compile(r"[^a-z0-9 /{}:.,%$&_-]")
+_SPACE_BEFORE_COMMA = re.compile(r"\s*,+\s*")
+SPACES = re.compile(r"\s+")
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TRANSLATE = str.maketrans({
+    "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'",
+    "“": " ", "”": " ", "„": " ", "«": " ", "»": " ", '"': " ", "`": " ", "*": " ",
+    "–": "-", "—": "-", "−": "-", "‐": "-", "‑": "-",
+    "€": "$",  # currency only marks a cost question; one symbol is enough
+    "?": " ", "!": " ", ";": ",", "(": " ", ")": " ", "[": " ", "]": " ", "|": " ",
+    "<": " ", ">": " ", "=": " ", "~": " ", "^": " ", "\\": " ", "#": " ", "@": " ",
+    "+": " ",
+})  # fmt: skip
+
+
+def normalise(text: str) -> str:
+    """Slack message text → lowercase ASCII words, paths, times and a few symbols."""
+    text = text[:MAX_RAW]
+    text = _MENTION.sub(" ", text)
+    text = _CHANNEL.sub(" ", text)
+    text = _LINK.sub(_link_text, text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text = _CODE_FENCE.sub(" ", text)
+    text = _STRUCK.sub(" ", text)  # struck-out words were taken back by the asker
+    text = _SHORTCODE.sub(" ", text)
+    text = SPACES.sub(" ", text)[: 8 * MAX_TEXT]  # plenty: at most MAX_TEXT are read
+    if text.isascii():
+        text = _ASCII_CONTROL.sub(" ", text)
+    else:
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(_plain_char(ch) for ch in text)
+    text = text.casefold()
+    text = text.translate(_TRANSLATE)
+    text = _POSSESSIVE.sub("", text).replace("'", " ")
+    text = _EDGE_UNDERSCORE.sub(" ", text)
+    text = _LONE_DOT.sub(" ", text)  # keep decimals ("p99.9"), drop sentence dots
+    text = _DISALLOWED.sub(" ", text)
+    text = _SPACE_BEFORE_COMMA.sub(", ", text)
+    return SPACES.sub(" ", text).strip(" ,.:-")
+
+
+def _link_text(match: re.Match[str]) -> str:
+    label = match[2]
+    if label:
+        return f" {label} "
+    path = urlsplit(match[1]).path if match[1].startswith("http") else ""
+    return f" {path} " if path not in ("", "/") else " "
+
+
+def _plain_char(ch: str) -> str:
+    if ch.isascii():
+        return ch if ch.isprintable() else " "
+    category = unicodedata.category(ch)
+    if category == "Mn":  # accents split off by NFKD, variation selectors
+        return ""
+    if ch in "‘’‚‛′“”„«»–—−‐‑€":
+        return ch
+    return " "  # emoji, symbols, controls, other scripts
