@@ -34,9 +34,10 @@ sys.path.insert(0, str(REPO))  # tests/prometheus_server.py starts the server
 
 from bot.ask.answer import Sources, ask  # noqa: E402
 from bot.catalog import Catalog  # noqa: E402
-from bot.config import CatalogSettings, MetricNames, PrometheusSettings, SaturationMetrics  # noqa: E402
+from bot.catalog.settings import CatalogSettings  # noqa: E402
 from bot.metrics.demo import DemoWorkload  # noqa: E402
 from bot.metrics.prometheus import PrometheusBackend  # noqa: E402
+from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics  # noqa: E402
 from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks  # noqa: E402
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ import yaml
 
 from bot.ask.parsing.parser import parse
 from bot.catalog import Catalog
-from bot.config import CatalogSettings
+from bot.catalog.settings import CatalogSettings
 from bot.metrics.base import Endpoint
 from bot.metrics.demo import DemoWorkload
 

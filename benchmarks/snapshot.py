@@ -20,6 +20,22 @@ from pathlib import Path
 import yaml
 
 from bot.cli import main
+from bot.metrics.demo import DemoWorkload
+
+# Each command builds the demo's 30 days anew (seconds each); the same arguments give the
+# same workload, so the snapshot makes each one once.
+_generate = DemoWorkload.generate.__func__  # type: ignore[attr-defined]
+_made: dict[str, DemoWorkload] = {}
+
+
+def _generate_once(cls: type[DemoWorkload], **kwargs: object) -> DemoWorkload:
+    key = repr(sorted(kwargs.items()))
+    if key not in _made:
+        _made[key] = _generate(cls, **kwargs)
+    return _made[key]
+
+
+DemoWorkload.generate = classmethod(_generate_once)  # type: ignore[assignment,method-assign]
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = "2026-11-24T10:00:00+01:00"

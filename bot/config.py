@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,9 +27,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.analytics.prices import CostSettings
-from bot.analytics.slo import SLO, LatencySLO
+from bot.catalog.settings import CatalogSettings
 from bot.durations import Duration, parse_duration
 from bot.incidents.policies import OnCallSettings
+from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
+from bot.validation import field_path
 
 DEFAULT_FILE = Path("perfbot.yaml")
 
@@ -42,43 +44,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PrometheusSettings(_Strict):
-    url: str = "http://localhost:9090"
-    timeout: Duration = parse_duration("10s")
-    retries: int = Field(default=2, ge=0, le=10)
-    verify_tls: bool = True
-    username: str | None = None
-    # How far back an endpoint's series count as "there": a day keeps nightly batch
-    # endpoints and quiet hours in the catalog.
-    discovery_lookback: Duration = parse_duration("1d")
-
-
-class MetricNames(_Strict):
-    """How the HTTP histogram and its labels are named. Unset fields are auto-detected."""
-
-    convention: Literal["auto", "otel", "otel_legacy", "prometheus"] = "auto"
-    histogram: str | None = None
-    unit: Literal["seconds", "milliseconds"] | None = None
-    route_label: str | None = None
-    method_label: str | None = None
-    status_label: str | None = None
-    service_label: str | None = None
-
-
-class SaturationMetrics(_Strict):
-    """cAdvisor usage and kube-state-metrics limits by default, keyed by a service label.
-
-    Each value is a metric name, optionally with a fixed selector written by the operator
-    (never by a chat user), e.g. ``kube_pod_container_resource_limits{resource="cpu"}``.
-    """
-
-    service_label: str = "container"
-    cpu_usage: str = "container_cpu_usage_seconds_total"
-    cpu_limit: str = 'kube_pod_container_resource_limits{resource="cpu"}'
-    memory_usage: str = "container_memory_working_set_bytes"
-    memory_limit: str = 'kube_pod_container_resource_limits{resource="memory"}'
-
-
 class MetricsSettings(_Strict):
     backend: Literal["demo", "prometheus"] = "demo"
     prometheus: PrometheusSettings = PrometheusSettings()
@@ -86,33 +51,6 @@ class MetricsSettings(_Strict):
     saturation: SaturationMetrics = SaturationMetrics()
     demo_seed: int = 7
     demo_days: int = Field(default=30, ge=2, le=90)
-
-
-class EndpointOverride(_Strict):
-    """What people add to a discovered endpoint. ``match`` is a key, route or glob."""
-
-    match: str
-    owner: str | None = None
-    channel: str | None = None
-    aliases: list[str] = []
-    slo: SLO | None = None
-
-
-class ServiceOverride(_Strict):
-    owner: str | None = None
-    channel: str | None = None
-    slo: SLO | None = None
-
-
-class CatalogSettings(_Strict):
-    # How often a running bot asks the metrics server again for its endpoints.
-    refresh: Duration = parse_duration("10m")
-    exclude: list[str] = ["/metrics", "/healthz", "/readyz", "/livez", "/favicon.ico"]
-    endpoints: list[EndpointOverride] = []
-    services: dict[str, ServiceOverride] = {}
-    default_slo: SLO = SLO(
-        latency=LatencySLO(quantile=0.95, threshold=parse_duration("500ms")), error_ratio=0.01
-    )
 
 
 class IncidentsSettings(_Strict):
@@ -334,14 +272,3 @@ def format_validation_error(exc: ValidationError, source: Path | None) -> str:
             message = f"{message[0].lower()}{message[1:]}, got {error.get('input')!r}"
         lines.append(f"{where}: {path}: {message}")
     return "\n".join(lines)
-
-
-def field_path(loc: Sequence[int | str]) -> str:
-    """``("oncall", "policies", 1, "steps")`` → ``oncall.policies[1].steps``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(top)"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from bot.analytics.prices import CostSettings, ServiceCost
 from bot.analytics.slo import SLO, LatencySLO
-from bot.config import CatalogSettings, EndpointOverride, ServiceOverride, Settings
+from bot.catalog.settings import CatalogSettings, EndpointOverride, ServiceOverride
+from bot.config import Settings
 from bot.durations import parse_duration
 
 _TEAMS = {

@@ -30,11 +30,11 @@ from bot.metrics.base import (
     InstantQueries,
     MetricsBackend,
     MetricsError,
+    NamedMetrics,
     Signal,
     Window,
 )
 from bot.metrics.deploys import Deploy
-from bot.metrics.prometheus import PrometheusBackend
 from bot.playbooks.diagnostics import DiagnosticResult, gather_evidence, run_diagnostics
 from bot.playbooks.evidence import AFTER_DEPLOY_WINDOW, CHANGES, EvidenceValue
 from bot.playbooks.matching import Situation, match_playbooks
@@ -163,8 +163,8 @@ def explain(
 
 
 def query_names(backend: MetricsBackend) -> QueryNames | None:
-    """The metric and label names a Prometheus backend found (None: the defaults)."""
-    if not isinstance(backend, PrometheusBackend):
+    """The metric and label names the backend found (None: it knows none; the defaults)."""
+    if not isinstance(backend, NamedMetrics):
         return None
     try:
         return QueryNames.of(backend.http_metrics(), backend.saturation)

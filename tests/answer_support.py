@@ -14,7 +14,7 @@ import numpy as np
 
 from bot.ask.answer import Sources, ask
 from bot.catalog import Catalog
-from bot.config import CatalogSettings
+from bot.catalog.settings import CatalogSettings
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoWorkload
 from bot.render.message import Answer

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import MetricNames, PrometheusSettings, SaturationMetrics
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.prometheus import PrometheusBackend
+from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 from tests.postgres_server import PostgresServer
 from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks
 

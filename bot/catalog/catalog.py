@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from bot.catalog.model import EndpointInfo, Resolution
 from bot.catalog.overrides import apply_overrides
 from bot.catalog.resolve import Resolver
+from bot.catalog.settings import CatalogSettings
 from bot.catalog.text import normalize
-from bot.config import CatalogSettings
 from bot.metrics.base import Endpoint
 
 

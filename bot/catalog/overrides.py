@@ -17,8 +17,8 @@ from fnmatch import fnmatchcase
 
 from bot.analytics.slo import SLO
 from bot.catalog.model import EndpointInfo
+from bot.catalog.settings import CatalogSettings, EndpointOverride, ServiceOverride
 from bot.catalog.text import SPACES, normalize, strip_slash
-from bot.config import CatalogSettings, EndpointOverride, ServiceOverride
 from bot.metrics.base import Endpoint
 
 

@@ -14,10 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
+
+if TYPE_CHECKING:
+    from bot.metrics.conventions import HttpMetrics
+    from bot.metrics.settings import SaturationMetrics
 
 
 class Signal(StrEnum):
@@ -149,6 +153,19 @@ class InstantQueries(Protocol):
     def instant(self, query: str, at: datetime) -> list[SeriesValue]:
         """The query's answer at ``at``: a vector's series, or a scalar as one series
         without labels. Raises ``MetricsError`` (``QueryRejectedError`` for bad PromQL)."""
+        ...
+
+
+@runtime_checkable
+class NamedMetrics(Protocol):
+    """A backend that knows its servers' metric and label names (playbook diagnostics
+    write their PromQL with them)."""
+
+    saturation: SaturationMetrics
+
+    def http_metrics(self) -> HttpMetrics:
+        """The HTTP histogram and its labels as found on the server; ``MetricsError`` when
+        they cannot be found."""
         ...
 
 

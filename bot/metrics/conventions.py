@@ -16,7 +16,7 @@ from collections.abc import Collection
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.config import MetricNames
+from bot.metrics.settings import MetricNames
 
 
 class HttpMetrics(BaseModel):

@@ -12,10 +12,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
-from bot.config import SaturationMetrics
 from bot.durations import format_duration
 from bot.metrics.base import Endpoint, Resource
 from bot.metrics.conventions import HttpMetrics
+from bot.metrics.settings import SaturationMetrics
 
 # Everything RE2 treats as special outside a character class.
 RE2_METACHARACTERS = frozenset("\\.+*?()|[]{}^$")

@@ -9,10 +9,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.config import field_path
 from bot.playbooks.evidence import suggest
 from bot.playbooks.schema import Diagnostic, Link, Match, Playbook
 from bot.playbooks.templates import TemplateError
+from bot.validation import field_path
 
 _MODELS: dict[str, type[BaseModel]] = {
     "": Playbook, "match": Match, "diagnostics": Diagnostic, "links": Link,

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from bot.config import SaturationMetrics
 from bot.durations import format_duration
 from bot.metrics.conventions import CONVENTIONS, HttpMetrics
+from bot.metrics.settings import SaturationMetrics
 from bot.playbooks.matching import Situation
 from bot.playbooks.schema import Playbook, Unit
 from bot.playbooks.templates import LABEL_NAME, METRIC_NAME, MissingValue, compile_text

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import MetricNames
 from bot.metrics.base import Endpoint, Window
+from bot.metrics.settings import MetricNames
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, find_binaries
 

@@ -15,7 +15,6 @@ from types import TracebackType
 
 import pytest
 
-from bot.config import MetricNames, PrometheusSettings, SaturationMetrics
 from bot.metrics.base import (
     Endpoint,
     MetricsError,
@@ -25,6 +24,7 @@ from bot.metrics.base import (
     Window,
 )
 from bot.metrics.prometheus import PrometheusBackend
+from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import (
     TINY_ENDPOINTS,

@@ -21,7 +21,7 @@ import pytest
 
 from bot.ask.answer import Sources, ask
 from bot.catalog import Catalog
-from bot.config import CatalogSettings
+from bot.catalog.settings import CatalogSettings
 from bot.detection import read_batch, run_cycle
 from bot.figures import whole_window
 from bot.metrics.base import Endpoint, Signal

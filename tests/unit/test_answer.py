@@ -15,7 +15,7 @@ import pytest
 from bot.analytics.slo import SLO, LatencySLO
 from bot.ask.answer import Sources
 from bot.catalog import Catalog
-from bot.config import CatalogSettings
+from bot.catalog.settings import CatalogSettings
 from bot.cost import endpoint_costs
 from bot.durations import parse_duration
 from bot.metrics.demo import DemoBackend, DemoWorkload

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from bot.catalog import Catalog, Resolution
-from bot.config import CatalogSettings, load_settings
+from bot.catalog.settings import CatalogSettings
+from bot.config import load_settings
 from bot.metrics.base import Endpoint
 
 REPO = Path(__file__).resolve().parents[2]

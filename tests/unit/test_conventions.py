@@ -1,7 +1,7 @@
 import pytest
 
-from bot.config import MetricNames
 from bot.metrics.conventions import DetectionError, detect_convention, resolve_http_metrics
+from bot.metrics.settings import MetricNames
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from bot.ask.query import (
     Statistic,
 )
 from bot.catalog import Catalog
-from bot.config import CatalogSettings, EndpointOverride
+from bot.catalog.settings import CatalogSettings, EndpointOverride
 from bot.metrics.base import Endpoint, Signal
 from bot.metrics.demo import DemoWorkload
 

@@ -3,10 +3,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.config import MetricNames, SaturationMetrics
 from bot.metrics import promql
 from bot.metrics.base import Endpoint, Resource
 from bot.metrics.conventions import CONVENTIONS, resolve_http_metrics
+from bot.metrics.settings import MetricNames, SaturationMetrics
 
 OTEL = CONVENTIONS["otel"]
 LEGACY = CONVENTIONS["otel_legacy"]

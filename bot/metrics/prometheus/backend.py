@@ -16,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 
-from bot.config import MetricNames, PrometheusSettings, SaturationMetrics
 from bot.durations import format_duration
 from bot.metrics import promql
 from bot.metrics.base import (
@@ -37,6 +36,7 @@ from bot.metrics.conventions import HttpMetrics
 from bot.metrics.prometheus.buckets import BucketBounds
 from bot.metrics.prometheus.client import PrometheusClient, Sample
 from bot.metrics.prometheus.discovery import Clock, Discovery, endpoint_of, endpoint_order
+from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 
 log = logging.getLogger(__name__)
 

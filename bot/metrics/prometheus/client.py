@@ -20,9 +20,9 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from bot.config import PrometheusSettings
 from bot.metrics.base import QueryRejectedError, UnreachableError
 from bot.metrics.prometheus.errors import ApiError, raise_api_errors, reason, rejection
+from bot.metrics.settings import PrometheusSettings
 
 log = logging.getLogger(__name__)
 

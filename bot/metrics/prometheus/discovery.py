@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.config import MetricNames
 from bot.durations import format_duration
 from bot.metrics import promql
 from bot.metrics.base import (
@@ -20,6 +19,7 @@ from bot.metrics.base import (
 )
 from bot.metrics.conventions import DetectionError, HttpMetrics, resolve_http_metrics
 from bot.metrics.prometheus.client import PrometheusClient
+from bot.metrics.settings import MetricNames
 
 Clock = Callable[[], datetime]
 
