@@ -20,8 +20,8 @@ from bot.cli_playbooks import add_playbook_commands
 from bot.cli_slack import add_slack_commands
 from bot.clock import clock_at
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
-from bot.durations import parse_duration
-from bot.figures import STATISTICS, human_span, signal_figures
+from bot.durations import human_span, parse_duration
+from bot.figures import STATISTICS, signal_figures
 from bot.metrics.base import SERVICE_SIGNALS, MetricsError, Signal
 from bot.render.message import AnswerKind
 from bot.render.text import (

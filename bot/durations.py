@@ -50,3 +50,17 @@ Duration = Annotated[
     BeforeValidator(_to_timedelta),
     PlainSerializer(format_duration, return_type=str),
 ]
+
+
+def human_span(span: timedelta) -> str:
+    """24h stays ``24h`` (people say so); whole days beyond two days become ``7d``."""
+    hours = span.total_seconds() / 3600
+    if hours < 1:
+        return f"{span.total_seconds() / 60:g}m"
+    if hours <= 48 and hours == int(hours):
+        return f"{int(hours)}h"
+    days = hours / 24
+    return f"{days:g}d" if days == int(days) else f"{hours:g}h"
+
+
+# ---- windows and readings for many endpoints -----------------------------------------------

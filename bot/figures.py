@@ -13,37 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
-from bot.analytics.stats import SeriesStats, describe_series
+from bot.analytics.stats import SignalFigures, describe_series
 from bot.catalog import EndpointInfo
+from bot.durations import human_span
 from bot.metrics.base import MetricsBackend, NoDataError, Signal, Window
 
 STATISTICS: dict[str, float] = {"p50": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 SERIES_POINTS = 240  # per-step points in a series: enough for a chart, small for a query
 MIN_STEP = timedelta(minutes=2)  # a rate needs two samples at a 1m scrape interval
-
-
-class SignalFigures(BaseModel):
-    """One signal of one subject over a window: the overall figure, the series, the SLO verdict."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    signal: Signal
-    subject: str
-    statistic: str
-    span: timedelta
-    end: datetime
-    overall: float
-    series: pd.Series
-    stats: SeriesStats
-    slo_target: float | None = None
-
-    @property
-    def slo_met(self) -> bool | None:
-        if self.slo_target is None:
-            return None
-        return self.overall <= self.slo_target
 
 
 def statistic_name(signal: Signal, quantile: float) -> str:
@@ -115,20 +93,6 @@ def _slo_target(entry: EndpointInfo, signal: Signal, quantile: float) -> float |
     if signal is Signal.ERROR_RATIO:
         return slo.error_ratio
     return None
-
-
-def human_span(span: timedelta) -> str:
-    """24h stays ``24h`` (people say so); whole days beyond two days become ``7d``."""
-    hours = span.total_seconds() / 3600
-    if hours < 1:
-        return f"{span.total_seconds() / 60:g}m"
-    if hours <= 48 and hours == int(hours):
-        return f"{int(hours)}h"
-    days = hours / 24
-    return f"{days:g}d" if days == int(days) else f"{hours:g}h"
-
-
-# ---- windows and readings for many endpoints -----------------------------------------------
 
 
 def _whole_seconds(moment: datetime) -> datetime:

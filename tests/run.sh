@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine, then runs
-# lint (ruff), types (mypy) and the whole pytest suite against real Prometheus and
+# lint (ruff), types (mypy), the layers' import contracts (import-linter) and the whole pytest suite against real Prometheus and
 # PostgreSQL processes.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k catalog`.
 set -euo pipefail
@@ -22,4 +22,5 @@ fi
 
 echo "== ruff"; .venv/bin/ruff check bot tests benchmarks
 echo "== mypy"; .venv/bin/mypy bot
+echo "== import contracts"; .venv/bin/lint-imports --no-cache
 echo "== pytest"; .venv/bin/pytest "$@"

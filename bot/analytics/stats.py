@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+from bot.metrics.base import Signal
 
 
 class SeriesStats(BaseModel):
@@ -41,3 +44,25 @@ def relative_change(new: float, old: float) -> float | None:
     if not (math.isfinite(new) and math.isfinite(old)) or old == 0:
         return None
     return (new - old) / old
+
+
+class SignalFigures(BaseModel):
+    """One signal of one subject over a window: the overall figure, the series, the SLO verdict."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    signal: Signal
+    subject: str
+    statistic: str
+    span: timedelta
+    end: datetime
+    overall: float
+    series: pd.Series
+    stats: SeriesStats
+    slo_target: float | None = None
+
+    @property
+    def slo_met(self) -> bool | None:
+        if self.slo_target is None:
+            return None
+        return self.overall <= self.slo_target

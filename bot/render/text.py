@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.figures import SignalFigures, human_span
+from bot.analytics.stats import SignalFigures
+from bot.durations import human_span
 from bot.metrics.base import Signal
 from bot.render.message import Answer, AnswerKind
 
