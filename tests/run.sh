@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine, then runs
-# lint (ruff), types (mypy), the layers' import contracts (import-linter) and the whole pytest suite against real Prometheus and
-# PostgreSQL processes.
+# lint (ruff), types (mypy), the import contracts between layers (import-linter) and the whole
+# pytest suite against real Prometheus and PostgreSQL processes.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k catalog`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
