@@ -115,6 +115,7 @@ SLASH_COMMANDS = (
     ("/perf escalate INC-42", "page the next step of its escalation policy now", None),
     ("/perf incidents", "the open incidents, newest first", None),
     ("/perf incident INC-42", "one incident and its timeline", None),
+    ("/perf postmortem INC-42", "its markdown postmortem, in its thread", None),
     ("/perf silence checkout 2h deploy in progress",
      "store and list matching incidents without posting them, for a while", None),
     ("/perf oncall", "who is on call now and next, per schedule", None),
@@ -208,12 +209,14 @@ def build_slack_app(
             # Already mrkdwn (mentions in refusals), user input escaped: not text_message.
             acts.command(word, "".join(rest), user=user,
                          tell=lambda said: tell(SlackMessage(text=said, blocks=(section(said),))))
-        elif word in ("incidents", "incident", "oncall", "silence"):
+        elif word in ("incidents", "incident", "postmortem", "oncall", "silence"):
             args = "".join(rest)
             if word == "incidents":
                 incident_commands.incidents(args, tell)
             elif word == "incident":
                 incident_commands.incident(args, tell)
+            elif word == "postmortem":
+                incident_commands.postmortem(args, tell)
             elif word == "oncall":
                 incident_commands.oncall(args, user, tell)
             else:

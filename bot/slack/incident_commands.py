@@ -1,4 +1,5 @@
-"""``/perf incidents``, ``/perf incident INC-42``, ``/perf silence …`` and ``/perf oncall …``:
+"""``/perf incidents``, ``/perf incident INC-42``, ``/perf postmortem INC-42``, ``/perf silence …``
+and ``/perf oncall …``:
 reading the stored incidents and on-call, and the two changes people make from Slack
 (silences and on-call overrides), authorized and recorded like the incident buttons."""
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.alerts.acts import Act
 from bot.app import Perfbot
@@ -19,6 +21,7 @@ from bot.incidents.schedules import next_shift, on_call
 from bot.render.blocks import SlackMessage, section, validate_blocks
 from bot.render.incident_lists import incident_timeline, incidents_list
 from bot.render.mrkdwn import escape, slack_time
+from bot.render.postmortem import postmortem
 from bot.slack.actions import incident_number
 from bot.storage import StorageError
 
@@ -36,7 +39,7 @@ def said(text: str) -> SlackMessage:
 
 class IncidentCommands:
     def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
-        self.perfbot = perfbot
+        self.perfbot, self.client = perfbot, client
         self.members = perfbot.group_members(client)
 
     def incidents(self, args: str, tell: Tell) -> None:
@@ -52,6 +55,27 @@ class IncidentCommands:
             return
         entries = self.perfbot.incident_store.timeline(found.id)
         tell(incident_timeline(found, entries, self.perfbot.settings.zone))
+
+    def postmortem(self, args: str, tell: Tell) -> None:
+        """``/perf postmortem INC-42``: its markdown postmortem uploaded in its thread."""
+        number = incident_number(args)
+        found = self.perfbot.incident_store.get(number) if number is not None else None
+        if found is None:
+            tell(said(f"Usage: `/perf postmortem INC-42`; there is no incident "
+                      f"`{escape(args.strip() or '(none given)')}`."))
+            return
+        entries = self.perfbot.incident_store.timeline(found.id)
+        text = postmortem(found, entries, self.perfbot.settings.zone)
+        try:
+            self.client.files_upload_v2(
+                channel=found.channel, thread_ts=found.message_ts, content=text.encode(),
+                filename=f"{found.name}-postmortem.md", title=f"Postmortem of {found.name}")
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else str(exc)
+            tell(said(f"I could not post the postmortem ({escape(str(error))}); "
+                      f"`perfbot incidents export {found.name}` writes it to a file."))
+            return
+        tell(said(f"The postmortem of {found.name} is in its thread."))
 
     def silence(self, args: str, user: str, tell: Tell) -> None:
         """``/perf silence SERVICE|ROUTE DURATION [reason]``: matching incidents are stored
