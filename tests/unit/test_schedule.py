@@ -24,7 +24,7 @@ from bot.config import Settings, StorageSettings
 from bot.incidents.lifecycle import State
 from bot.incidents.policies import OnCallSettings
 from bot.metrics.base import MetricsError, Signal, endpoint_column
-from bot.metrics.demo import Scenario
+from bot.metrics.demo.scenarios import Scenario
 from bot.schedule import Loop, detect_once, firings, sweep_once, urgency
 
 DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # the demo's data ends here
