@@ -79,11 +79,11 @@ def test_a_bad_config_file_exits_2_naming_file_and_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("escalation:\n  levels:\n    - after: soon\n      notify: [a]\n")
+    bad.write_text("detection:\n  interval: soon\n")
     code, _ = run(["check-config", "--config", str(bad)])
     assert code == 2
     err = capsys.readouterr().err
-    assert f"{bad}: escalation.levels[0].after: expected a duration like '10m', got 'soon'" in err
+    assert f"{bad}: detection.interval: expected a duration like '10m', got 'soon'" in err
     assert "Traceback" not in err
 
 
