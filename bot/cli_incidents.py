@@ -14,7 +14,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import TextIO
 
@@ -28,7 +28,7 @@ from bot.durations import format_duration
 from bot.incidents.lifecycle import Incident, Refused
 from bot.render.alert import alert_chart
 from bot.render.postmortem import markdown, postmortem, times
-from bot.render.text import table
+from bot.render.text import format_local, table
 from bot.storage import StorageError
 from bot.storage.audit import audit_row
 from bot.storage.incidents import OutboxItem
@@ -152,7 +152,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     if not found:
         print("No incidents." if args.all else "No open incidents.", file=out)
         return EXIT_OK
-    rows = [[i.name, _state(i, zone), str(i.alert.severity), _when(i.opened_at, zone),
+    rows = [[i.name, _state(i, zone), str(i.alert.severity), format_local(i.opened_at, zone),
              i.alert.service, i.channel, markdown(i.alert.title)] for i in found]
     print(table(["ID", "STATE", "SEVERITY", "OPENED", "SERVICE", "CHANNEL", "TITLE"], rows),
           file=out)
@@ -179,7 +179,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     if incident.policy:
         where.append(f"policy {incident.policy}, level {incident.level}")
     print("  " + " · ".join(where), file=out)
-    print(f"  opened {_when(incident.opened_at, zone)}"
+    print(f"  opened {format_local(incident.opened_at, zone)}"
           + (f"; acknowledged after {format_duration(to_ack)}" if to_ack is not None else "")
           + (f"; resolved after {format_duration(to_resolve)}" if to_resolve is not None
              else ""), file=out)
@@ -187,7 +187,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         print(f"  {markdown(incident.resolution)}", file=out)
     print(f"  Slack message: {incident.message_ts or 'not posted yet'}", file=out)
     print("\nTimeline:", file=out)
-    rows = [[_when(e.at, zone), e.kind, e.user or "", markdown(e.text)] for e in timeline]
+    rows = [[format_local(e.at, zone), e.kind, e.user or "", markdown(e.text)] for e in timeline]
     print(table(["TIME", "EVENT", "BY", "DETAILS"], rows) if rows else "  (empty)", file=out)
     items = store.outbox(incident.id)
     print("\nOutbox:", file=out)
@@ -246,7 +246,7 @@ def _state(incident: Incident, zone: tzinfo) -> str:
     if incident.silenced:
         return f"{incident.state} (silenced)"
     if incident.snoozed_until is not None and incident.is_open:
-        return f"snoozed until {_when(incident.snoozed_until, zone)}"
+        return f"snoozed until {format_local(incident.snoozed_until, zone)}"
     return str(incident.state)
 
 
@@ -254,11 +254,9 @@ def _delivery(item: OutboxItem, zone: tzinfo) -> str:
     if item.sent_at is not None and item.last_error:
         return f"given up after {item.attempts} attempt(s): {item.last_error}"
     if item.sent_at is not None:
-        return f"sent {_when(item.sent_at, zone)}"
+        return f"sent {format_local(item.sent_at, zone)}"
     if item.attempts:
         return f"waiting, {item.attempts} failed attempt(s): {item.last_error}"
     return "waiting"
 
 
-def _when(at: datetime, zone: tzinfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

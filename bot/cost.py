@@ -32,6 +32,7 @@ from bot.metrics.base import (
     NoDataError,
     Resource,
     Window,
+    format_utc,
 )
 
 __all__ = ["CostFigures", "endpoint_costs", "service_costs"]
@@ -112,7 +113,8 @@ def _span(start: datetime, end: datetime) -> tuple[Window, datetime, datetime]:
         raise MetricsError("the cost window's times must be timezone-aware")
     if end <= start:
         raise MetricsError(
-            f"the cost window must end after it starts, got {_when(start)} to {_when(end)}"
+            "the cost window must end after it starts, got "
+            f"{format_utc(start)} to {format_utc(end)}"
         )
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     return integration_window(start, end), start, end
@@ -172,15 +174,15 @@ def _measure(
         if nothing and service not in settings.services:
             if strict:
                 raise NoDataError(
-                    f"no cost figures for service {service!r} between {_when(start)} and "
-                    f"{_when(end)}: no CPU or memory figures, no requests, and no fixed cost "
+                    f"no cost figures for service {service!r} between {format_utc(start)} and "
+                    f"{format_utc(end)}: no CPU or memory figures, no requests, and no fixed cost "
                     "in cost.services"
                 )
             continue
         usages[service] = usage
     if not usages:
         raise NoDataError(
-            f"no cost figures for any service between {_when(start)} and {_when(end)}"
+            f"no cost figures for any service between {format_utc(start)} and {format_utc(end)}"
         )
     return usages
 
@@ -297,5 +299,3 @@ def _endpoint_amounts(
     return amounts
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 
 from bot.alerts.message import Section
 from bot.durations import format_duration
 from bot.incidents.lifecycle import Entry, Incident
+from bot.render.text import format_local
 
 _ACKNOWLEDGING = frozenset({"acknowledge", "snooze"})  # snoozing is acknowledging for a while
 _PLAYBOOK = "Playbook: "
@@ -38,7 +39,7 @@ def postmortem(incident: Incident, timeline: Sequence[Entry], zone: tzinfo, *,
     lines += ["", "## Timeline", ""]
     if timeline:
         lines += ["| Time | Event | By | Details |", "|---|---|---|---|"]
-        lines += [f"| {_when(e.at, zone)} | {e.kind} | {_cell(e.user or '')} | "
+        lines += [f"| {format_local(e.at, zone)} | {e.kind} | {_cell(e.user or '')} | "
                   f"{_cell(e.text)} |" for e in timeline]
     else:
         lines.append("Nothing was recorded.")
@@ -95,12 +96,12 @@ def _facts(incident: Incident, timeline: Sequence[Entry], zone: tzinfo) -> list[
         rows.append(("Endpoint", alert.labels["endpoint"]))
     if alert.signal is not None:
         rows.append(("Signal", str(alert.signal)))
-    rows += [("Channel", incident.channel), ("Opened", _when(incident.opened_at, zone))]
+    rows += [("Channel", incident.channel), ("Opened", format_local(incident.opened_at, zone))]
     if incident.acknowledged_by is not None and incident.acknowledged_at is not None:
         rows.append(("Acknowledged", f"by {incident.acknowledged_by}, "
-                                     f"{_when(incident.acknowledged_at, zone)}"))
+                                     f"{format_local(incident.acknowledged_at, zone)}"))
     if incident.resolved_at is not None and not incident.is_open:
-        rows.append(("Resolved", f"{_when(incident.resolved_at, zone)}: "
+        rows.append(("Resolved", f"{format_local(incident.resolved_at, zone)}: "
                                  f"{incident.resolution or 'by ' + str(incident.resolved_by)}"))
     recovered = not incident.is_open and incident.resolved_by is None
     rows.append(("Time to acknowledge", format_duration(to_ack) if to_ack is not None else
@@ -145,5 +146,3 @@ def _cell(text: str) -> str:
     return " ".join(markdown(text).replace("|", "\\|").split())
 
 
-def _when(at: datetime, zone: tzinfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime, tzinfo
 
 import numpy as np
 
@@ -185,3 +186,8 @@ def render_answer(answer: Answer, *, chart_path: str | None = None) -> str:
     if chart_path and answer.chart is not None:
         lines.append(f"\nchart: {chart_path} — {answer.chart.alt}")
     return "\n".join(lines)
+
+
+def format_local(at: datetime, zone: tzinfo) -> str:
+    """A moment for people reading a file or a terminal: ``2026-11-23 13:00 CET``."""
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.alerts.acts import COMMAND_WORDS
 from bot.app import Perfbot
+from bot.clock import Now
 from bot.incidents.lifecycle import Incident
 from bot.render.blocks import (
     SlackMessage,
@@ -54,7 +55,7 @@ class RecentIds:
     """Ids seen within ``ttl``: Slack retries a delivery (``X-Slack-Retry-Num``) it thinks
     went unanswered, and a replayed request carries the same signature."""
 
-    def __init__(self, clock: Callable[[], datetime], ttl: timedelta = timedelta(minutes=10)):
+    def __init__(self, clock: Now, ttl: timedelta = timedelta(minutes=10)):
         self._clock = clock
         self._ttl = ttl
         self._seen: dict[str, datetime] = {}

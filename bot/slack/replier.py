@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import Perfbot
 from bot.ask.answer import Sources, ask
+from bot.clock import Now
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
@@ -42,7 +43,7 @@ class UserZones:
     ``retry``, so one Slack hiccup does not leave someone in the wrong zone for hours."""
 
     def __init__(
-        self, client: WebClient, default: ZoneInfo, clock: Callable[[], datetime], *,
+        self, client: WebClient, default: ZoneInfo, clock: Now, *,
         ttl: timedelta = timedelta(hours=6), retry: timedelta = timedelta(minutes=1),
     ) -> None:
         self._client, self._default, self._clock = client, default, clock

@@ -29,6 +29,7 @@ from bot.analytics.findings.model import (
 from bot.analytics.findings.severity import severity_of, slo_standing
 from bot.analytics.slo import SLO
 from bot.durations import format_duration
+from bot.metrics.base import format_utc
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -114,7 +115,7 @@ def _problems(batch: SeriesBatch, first: int, config: FindingsConfig) -> list[Se
 
 
 def _when(t: pd.Timestamp | datetime) -> str:
-    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M UTC")
+    return format_utc(pd.Timestamp(t).to_pydatetime())
 
 
 def _series_anomalies(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from bot.clock import Now
 from bot.durations import format_duration
 from bot.metrics import promql
 from bot.metrics.base import (
@@ -35,7 +36,7 @@ from bot.metrics.base import (
 from bot.metrics.conventions import HttpMetrics
 from bot.metrics.prometheus.buckets import BucketBounds
 from bot.metrics.prometheus.client import PrometheusClient, Sample
-from bot.metrics.prometheus.discovery import Clock, Discovery, endpoint_of, endpoint_order
+from bot.metrics.prometheus.discovery import Discovery, endpoint_of, endpoint_order
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class PrometheusBackend:
         saturation: SaturationMetrics,
         password: str | None = None,
         *,
-        clock: Clock = _utc_now,
+        clock: Now = _utc_now,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

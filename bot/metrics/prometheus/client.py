@@ -20,6 +20,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from bot.clock import Now
 from bot.metrics.base import QueryRejectedError, UnreachableError
 from bot.metrics.prometheus.errors import ApiError, raise_api_errors, reason, rejection
 from bot.metrics.settings import PrometheusSettings
@@ -111,11 +112,11 @@ class PrometheusClient:
         values: list[str] = self.call(lambda: self._prom.get_label_values(label, params=params))
         return values
 
-    def version(self, clock: Callable[[], datetime]) -> str:
+    def version(self, clock: Now) -> str:
         """The server's version, if it says (Thanos, Mimir and friends may not)."""
         return self.call(lambda: self._version(clock))
 
-    def _version(self, clock: Callable[[], datetime]) -> str:
+    def _version(self, clock: Now) -> str:
         try:
             response = self._session.get(
                 f"{self.url}/api/v1/status/buildinfo", timeout=self.timeout

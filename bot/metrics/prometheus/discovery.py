@@ -3,9 +3,9 @@ and the endpoints and selectors that have series in the discovery lookback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.clock import Now
 from bot.durations import format_duration
 from bot.metrics import promql
 from bot.metrics.base import (
@@ -21,14 +21,12 @@ from bot.metrics.conventions import DetectionError, HttpMetrics, resolve_http_me
 from bot.metrics.prometheus.client import PrometheusClient
 from bot.metrics.settings import MetricNames
 
-Clock = Callable[[], datetime]
-
 
 class Discovery:
     """What the server has: the histogram's names, cached once found, and its endpoints."""
 
     def __init__(
-        self, client: PrometheusClient, names: MetricNames, clock: Clock, lookback: timedelta
+        self, client: PrometheusClient, names: MetricNames, clock: Now, lookback: timedelta
     ) -> None:
         self.names = names
         self.clock = clock
