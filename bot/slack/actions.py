@@ -121,14 +121,15 @@ class IncidentActs:
         self.perform(act, user=user, incident=parts[0], snooze=snooze, tell=tell)
 
     def _show_chart(self, incident: Incident, tell: Callable[[str], None]) -> str:
-        """Upload the incident's chart in its thread; what happened, for the record."""
+        """Upload the incident's chart in its thread (an alert storm's, when its message is
+        in one: a reply's ts starts no thread); what happened, for the record."""
         chart = incident.alert.chart
         if chart is None:
             tell(f"{incident.name} has no chart.")
             return "no chart"
         try:
             self.client.files_upload_v2(
-                channel=incident.channel, thread_ts=incident.message_ts,
+                channel=incident.channel, thread_ts=incident.thread_ts or incident.message_ts,
                 content=alert_chart(chart, self.perfbot.settings.zone),
                 filename=f"{incident.name}.png", title=f"{incident.name}: {incident.alert.title}",
                 alt_txt=f"Chart of {chart.label}",

@@ -283,6 +283,23 @@ def test_a_stranger_may_show_the_chart_in_the_incidents_thread(
         STRANGER, "show_chart", "INC-1", True, "chart posted")
 
 
+def test_show_chart_on_an_incident_in_a_storm_thread_uploads_in_that_thread(
+    database: str, demo_backend: DemoBackend, slack: SlackStandIn,
+) -> None:
+    # Two incidents at once over a threshold of one: one summary, each message in its thread.
+    with Served(perfbot_on(database, demo_backend, storm_threshold=1), slack) as served:
+        first, _ = served.fire(1), served.fire(2)
+        served.drain()
+        stored = served.incident(first.id)
+        assert stored.thread_ts is not None and stored.message_ts != stored.thread_ts
+        charts = len(slack.calls("files.completeUploadExternal"))
+        assert served.press(STRANGER, "show_chart", stored).status_code == 200
+        shown = slack.calls("files.completeUploadExternal", delivered=True)[charts:]
+    # A reply's ts is no thread: the file goes in the thread the message is in.
+    assert [(c.args["channel_id"], c.args["thread_ts"]) for c in shown] == [
+        (CHANNEL, stored.thread_ts)]
+
+
 def test_a_forged_block_action_is_refused_and_records_nothing(
     served: Served, slack: SlackStandIn, opened: Incident,
 ) -> None:
