@@ -269,6 +269,24 @@ def test_after_a_restart_a_new_bot_acts_on_the_message_the_old_one_posted(
     assert len(slack.calls("chat.postMessage")) == posts  # nothing posted again
 
 
+def test_replicas_edit_the_message_to_what_is_stored_whoever_edited_it_last(
+    database: str, demo_backend: DemoBackend, slack: SlackStandIn,
+) -> None:
+    # Two bots on one database (replicas behind a load balancer), each pressed in turn.
+    with (Served(perfbot_on(database, demo_backend), slack) as one,
+          Served(perfbot_on(database, demo_backend), slack) as two):
+        opened = one.open()
+        assert two.press(ADMIN, "acknowledge", opened).status_code == 200
+        assert status(one.shown(opened)["blocks"]).startswith(":eyes: Acknowledged")
+        # Escalating draws the message as one first posted it, but two's edit is on show.
+        assert one.press(ADMIN, "escalate", opened).status_code == 200
+        stored = one.incident(opened.id)
+        assert stored.state is State.TRIGGERED and stored.acknowledged_by is None
+        assert shows(one.shown(stored), stored)
+        assert [u.args["ts"] for u in slack.calls("chat.update", delivered=True)] == [
+            opened.message_ts] * 2
+
+
 def test_a_stranger_may_show_the_chart_in_the_incidents_thread(
     served: Served, slack: SlackStandIn, opened: Incident,
 ) -> None:
