@@ -99,15 +99,16 @@ class IncidentCommands:
             return
         tell(self._who_is_on_call())
 
-    def _who_is_on_call(self) -> SlackMessage:
-        oncall = self.perfbot.settings.oncall
-        if not oncall.schedules:
-            return said("No on-call schedule is configured: add `oncall.schedules` to "
-                        "perfbot.yaml (see perfbot.example.yaml).")
+    def on_call_lines(self) -> list[str]:
+        """Who is on call now and next, a line per configured schedule (overrides
+        included); none when no schedule is configured. ``/perf oncall`` and App Home."""
+        schedules = self.perfbot.settings.oncall.schedules
+        if not schedules:
+            return []
         now, zone = self.perfbot.now(), self.perfbot.settings.zone
         overrides = self.perfbot.incidents.overrides(now)
         lines = []
-        for schedule in oncall.schedules:
+        for schedule in schedules:
             mine = [o for o in overrides if o.schedule == schedule.name]
             who = ", ".join(f"<@{u}>" for u in on_call(schedule, mine, now)) or "nobody"
             upcoming = next_shift(schedule, mine, now)
@@ -115,6 +116,13 @@ class IncidentCommands:
                      f"from {slack_time(upcoming.starts_at, zone, day=True)}"
                      if upcoming is not None else "")
             lines.append(f"• *{escape(schedule.name)}*: {who}{after}")
+        return lines
+
+    def _who_is_on_call(self) -> SlackMessage:
+        lines = self.on_call_lines()
+        if not lines:
+            return said("No on-call schedule is configured: add `oncall.schedules` to "
+                        "perfbot.yaml (see perfbot.example.yaml).")
         message = SlackMessage(text="Who is on call",
                                blocks=(section("*On call now*\n" + "\n".join(lines)),))
         validate_blocks(message.blocks)

@@ -332,3 +332,14 @@ def test_app_home_shows_the_open_incidents_and_who_is_on_call(
                    user=ADMIN)
     assert f"<@{MEMBER}>" in home_of(served, slack, MEMBER)["On call now"]
 
+
+def test_app_home_names_the_on_call_of_a_schedule_no_policy_pages_yet(
+    database: str, demo_backend: DemoBackend, slack: SlackStandIn,
+) -> None:
+    schedules_only = OnCallSettings(schedules=ONCALL.schedules)
+    with Served(perfbot_on(database, demo_backend, oncall=schedules_only), slack) as served:
+        served.command("oncall")
+        said = reply(slack)["mrkdwn"]
+        home = home_of(served, slack, ADMIN)
+    assert "*primary*: <@UBEN>" in said
+    assert "<@UBEN>" in home["On call now"]
