@@ -80,10 +80,11 @@ class IncidentCommands:
         if not self._allowed(user, Act.SILENCE, f"silence:{matcher}", tell):
             return
         now = self.perfbot.now()
+        detail = f"{matcher} for {format_duration(span)}: {reason}"[:2000]
         try:
-            made = self.perfbot.incident_store.silence(matcher, reason, user, now, now + span)
-            self._record(user, Act.SILENCE, f"silence:{made.id}", True,
-                         f"{matcher} for {format_duration(span)}: {reason}"[:2000])
+            made = self.perfbot.incident_store.silence(
+                matcher, reason, user, now, now + span,
+                record=lambda new: self._row(user, Act.SILENCE, f"silence:{new}", detail))
         except StorageError as exc:
             tell(said(f"Nothing changed: I could not store the silence ({escape(str(exc))})."))
             return
@@ -139,12 +140,11 @@ class IncidentCommands:
         who, start, end, schedule = parsed
         if not self._allowed(user, Act.SILENCE, f"override:{schedule}", tell):
             return
+        detail = f"{who} on call for {schedule} from {start.isoformat()} to {end.isoformat()}"
         try:
-            made = self.perfbot.incident_store.override(schedule, who, start, end, user,
-                                                        self.perfbot.now())
-            self._record(user, Act.SILENCE, f"override:{made.id}", True,
-                         f"{who} on call for {schedule} from {start.isoformat()} to "
-                         f"{end.isoformat()}")
+            self.perfbot.incident_store.override(
+                schedule, who, start, end, user, self.perfbot.now(),
+                record=lambda new: self._row(user, Act.SILENCE, f"override:{new}", detail))
         except StorageError as exc:
             tell(said(f"Nothing changed: I could not store the override ({escape(str(exc))})."))
             return
@@ -206,3 +206,8 @@ class IncidentCommands:
     def _record(self, user: str, act: Act, target: str, allowed: bool, detail: str) -> None:
         self.perfbot.audit.record(at=self.perfbot.now(), user=user, action=act.value,
                                   target=target[:255], allowed=allowed, detail=detail)
+
+    def _row(self, user: str, act: Act, target: str, detail: str) -> dict[str, object]:
+        """The audit row of a permitted change, stored with it."""
+        return {"at": self.perfbot.now().astimezone(UTC), "user": user, "action": act.value,
+                "target": target[:255], "allowed": True, "detail": detail}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bot.alerts.model import fingerprint
 from bot.app import Perfbot
@@ -343,3 +344,18 @@ def test_app_home_names_the_on_call_of_a_schedule_no_policy_pages_yet(
         home = home_of(served, slack, ADMIN)
     assert "*primary*: <@UBEN>" in said
     assert "<@UBEN>" in home["On call now"]
+
+
+def test_a_silence_or_override_that_cannot_be_recorded_is_not_stored(
+    served: Served, slack: SlackStandIn,
+) -> None:
+    # Stored with its audit row or not at all, as the buttons' changes are.
+    with served.perfbot.database.engine().begin() as connection:
+        connection.execute(text("ALTER TABLE actions RENAME TO actions_elsewhere"))
+    served.command("silence orders 2h deploy", user=ADMIN)
+    served.command("oncall override <@U2> 2026-11-24 09:00 to 2026-11-25 09:00", user=ADMIN)
+    silence, override = told(slack)
+    assert silence.startswith("Nothing changed: I could not store the silence (")
+    assert override.startswith("Nothing changed: I could not store the override (")
+    now = served.perfbot.now()
+    assert served.store.silences(now) == [] and served.store.overrides(now) == []
