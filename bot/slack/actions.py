@@ -27,7 +27,7 @@ from bot.durations import parse_duration
 from bot.incidents.lifecycle import Incident, Refused
 from bot.render.alert import alert_chart
 from bot.render.blocks import parse_alert_action_id
-from bot.render.mrkdwn import escape
+from bot.render.mrkdwn import escape, inert_but_mentions
 from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class IncidentActs:
             return
         if isinstance(done, Refused):
             record(False, done.reason)
-            tell(done.reason)
+            # The reason may quote the metrics (how it recovered): only mentions stay markup.
+            tell(inert_but_mentions(done.reason))
             return
         try:
             self.delivery.deliver_for(found.id, perfbot.now())

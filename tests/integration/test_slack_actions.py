@@ -203,6 +203,26 @@ def test_resolved_is_final_a_late_acknowledge_is_refused_privately_and_recorded(
     assert [e.kind for e in served.store.timeline(opened.id)] == ["opened", "resolve"]
 
 
+def test_a_late_press_on_an_incident_that_recovered_says_how_with_the_metrics_words_inert(
+    served: Served, slack: SlackStandIn, opened: Incident,
+) -> None:
+    served.clock.advance(timedelta(minutes=40))
+    how = "p95 back to 230 ms <!here> <https://evil.example|click>"
+    served.perfbot.incidents.cycle([], "detection", served.perfbot.now(),
+                                   how={opened.fingerprint: how})
+    served.drain()
+    assert served.press(ADMIN, "acknowledge", opened).status_code == 200
+    served.command("resolve INC-1", user=MEMBER)
+    pressed = slack.calls("chat.postEphemeral", delivered=True)[0].args["text"]
+    (typed,) = told(slack)
+    for note in (pressed, typed):
+        assert note.startswith("INC-1 is already resolved (recovered on its own after 40m")
+        assert note.endswith(": p95 back to 230 ms &lt;!here&gt; &lt;https://evil.example|click"
+                             "&gt;).")
+    assert [(r.action, r.allowed) for r in served.audit.recent()] == [
+        ("resolve", False), ("acknowledge", False)]
+
+
 def check_acknowledge_and_resolve_at_once(served: Served, slack: SlackStandIn) -> None:
     """ADMIN presses Acknowledge and MEMBER Resolve at the same moment: one consistent
     state, the message showing it, and two audit rows that agree with the store."""
