@@ -280,9 +280,10 @@ def test_after_a_restart_a_new_bot_acts_on_the_message_the_old_one_posted(
         _, again = slack.calls("files.completeUploadExternal", delivered=True)
         assert again.args["channel_id"] == CHANNEL and again.args["thread_ts"] == \
             opened.message_ts
-        uploads = slack.calls("upload")
-        assert uploads[-1].args["bytes"] == len(alert_chart(stored.alert.chart, ZONE)) \
-            == uploads[0].args["bytes"]
+        uploads, chart = slack.calls("upload"), stored.alert.chart
+        assert chart is not None
+        assert uploads[-1].args["bytes"] == len(alert_chart(chart, ZONE)) == \
+            uploads[0].args["bytes"]
         assert [(r.user, r.action, r.allowed, r.detail) for r in after.audit.recent()] == [
             (STRANGER, "show_chart", True, "chart posted"), (ADMIN, "acknowledge", True,
                                                              "admin")]
