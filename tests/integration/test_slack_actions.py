@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from bot.app import Perfbot
 from bot.incidents.lifecycle import Incident, State
+from bot.incidents.policies import OnCallSettings
 from bot.metrics.demo import DemoBackend
 from bot.render.alert import alert_chart
 from tests.slack_incidents import (
@@ -37,6 +38,9 @@ from tests.slack_incidents import (
 from tests.slack_standin import SlackStandIn
 
 EVERY_BUTTON = ["acknowledge", "snooze", "resolve", "escalate", "show_chart"]
+PAGING = OnCallSettings.model_validate({
+    "policies": [{"name": "sre", "steps": [{"notify_users": ["U9"], "wait": "10m"}]}],
+    "routing": {"default": "sre"}})
 
 
 @pytest.fixture
@@ -135,6 +139,32 @@ def test_an_admin_acknowledging_changes_the_stored_incident_and_edits_its_messag
         ADMIN, "acknowledge", "INC-1", True, "admin")
     assert [(e.kind, e.user) for e in served.store.timeline(opened.id)] == [
         ("opened", None), ("acknowledge", ADMIN)]
+
+
+@pytest.mark.parametrize(("act", "option", "state"), [
+    ("acknowledge", None, State.ACKNOWLEDGED), ("snooze", "15m", State.ACKNOWLEDGED),
+    ("resolve", None, State.RESOLVED), ("escalate", None, State.TRIGGERED)])
+def test_each_act_changes_the_stored_incident_with_one_record_and_one_edit(
+    database: str, demo_backend: DemoBackend, slack: SlackStandIn, act: str,
+    option: str | None, state: State,
+) -> None:
+    # With a policy, so that escalating now has something to show (its next step is due).
+    with Served(perfbot_on(database, demo_backend, oncall=PAGING), slack) as served:
+        opened = served.open()
+        served.clock.advance(timedelta(minutes=3))
+        assert served.press(ADMIN, act, opened, option=option).status_code == 200
+        stored = served.incident(opened.id)
+        assert stored.state is state and stored.version == opened.version + 1
+        (update,) = slack.calls("chat.update", delivered=True)
+        assert (update.args["channel"], update.args["ts"]) == (CHANNEL, opened.message_ts)
+        shown = served.shown(stored)
+        assert shows(shown, stored) and not shows(shown, opened)
+        (row,) = served.audit.recent()
+        assert (row.user, row.action, row.target, row.allowed, row.at) == (
+            ADMIN, act, "INC-1", True, served.perfbot.now())
+        assert [e.kind for e in served.store.timeline(opened.id)] == ["opened", act]
+        assert len(slack.calls("chat.postMessage")) == 1
+        assert slack.calls("chat.postEphemeral") == []
 
 
 def test_a_user_group_member_may_act_and_the_group_is_looked_up_once(
