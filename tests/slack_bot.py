@@ -85,8 +85,10 @@ class Bot:
         self.thread.join()
 
     def send(self, body: bytes, content_type: str, *, timestamp: str | None = "now",
-             signature: str | None = None, headers: dict[str, str] | None = None
-             ) -> httpx.Response:
+             signature: str | None = None, headers: dict[str, str] | None = None,
+             http: httpx.Client | None = None) -> httpx.Response:
+        """``body`` signed (or with ``signature``), as Slack sends it; ``http``: a client of
+        the caller's own (one per thread, for requests sent at the same moment)."""
         sent = {"Content-Type": content_type, **(headers or {})}
         if timestamp == "now":
             timestamp = str(int(time.time()))
@@ -96,7 +98,7 @@ class Bot:
             stamp = timestamp if timestamp and timestamp.isdigit() else "0"
             signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
         sent["X-Slack-Signature"] = str(signature)
-        return self.http.post(self.url, content=body, headers=sent)
+        return (http or self.http).post(self.url, content=body, headers=sent)
 
     def command(self, text: str, *, channel: str = "C1", user: str = "U1",
                 **kwargs: Any) -> httpx.Response:

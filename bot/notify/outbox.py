@@ -76,8 +76,10 @@ class Delivery:
         self._lock = threading.Lock()  # one delivery at a time in this process
         self._last_post: dict[str, datetime] = {}
         self._storms: dict[str, Storm] = {}
-        # What each incident's message shows now, so an edit that changes nothing is skipped.
-        self._shown: OrderedDict[int, SlackMessage] = OrderedDict()
+        # What each incident's message shows now and the version it was drawn from, so an
+        # edit that changes nothing is skipped. The version tells whether anyone changed the
+        # incident since: another replica may have edited the message to another state.
+        self._shown: OrderedDict[int, tuple[int, SlackMessage]] = OrderedDict()
         # The parts of a page already sent (DMs), so a retry does not DM the same person
         # twice; kept in memory only: a crash between a DM and the page's end repeats it.
         self._paged: dict[int, set[str]] = {}
@@ -160,16 +162,16 @@ class Delivery:
         stored = self._remember(incident.id, message_ts=str(response["ts"]),
                                 channel=str(response["channel"]), thread_ts=thread)
         if stored is not None:
-            self._show(stored.id, message)
+            self._show(stored, message)
         return _Done.SENT
 
     def _update(self, incident: Incident, ts: str) -> _Done:
         message = self._render(incident)
-        if self._shown.get(incident.id) == message:
-            return _Done.SENT  # an earlier edit already shows this state
+        if self._shown.get(incident.id) == (incident.version, message):
+            return _Done.SENT  # an earlier edit already shows this state, and nobody changed it
         self.client.chat_update(channel=incident.channel, ts=ts,
                                 text=message.text, blocks=list(message.blocks))
-        self._show(incident.id, message)
+        self._show(incident, message)
         return _Done.SENT
 
     def _reply(self, incident: Incident, text: str, ping: bool, now: datetime) -> _Done:
@@ -336,9 +338,9 @@ class Delivery:
         stored = self.store.change(incident_id, decide)
         return stored if isinstance(stored, Incident) else None
 
-    def _show(self, incident_id: int, message: SlackMessage) -> None:
-        self._shown[incident_id] = message
-        self._shown.move_to_end(incident_id)
+    def _show(self, incident: Incident, message: SlackMessage) -> None:
+        self._shown[incident.id] = (incident.version, message)
+        self._shown.move_to_end(incident.id)
         while len(self._shown) > _SHOWN_LIMIT:
             self._shown.popitem(last=False)
 

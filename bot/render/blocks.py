@@ -6,7 +6,6 @@ Pure: no network. Every message is checked with slack_sdk's own block models
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -14,7 +13,6 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
 from bot.alerts.acts import RULES, SNOOZE_CHOICES, Act
-from bot.alerts.message import AlertMessage
 from bot.render.message import Answer, AnswerKind, Table
 from bot.render.mrkdwn import clip, escape
 from bot.render.text import table as text_table
@@ -172,54 +170,6 @@ def parse_alert_action_id(action_id: str) -> tuple[str, str]:
     if not action_id.startswith(_ACTION_PREFIX) or not sep or not finding_id:
         raise ValueError(f"not an alert action: {action_id!r}")
     return act, finding_id
-
-
-def alert_message(alert: AlertMessage) -> SlackMessage:
-    """The alert as Block Kit: header, one section per part, then its buttons (Acknowledge,
-    a Snooze menu, Resolve, Escalate now, and Show chart when there is a chart)."""
-    blocks: list[dict[str, Any]] = [{
-        "type": "header",
-        "text": {"type": "plain_text", "text": clip(alert.title, MAX_HEADER_CHARS)},
-    }]
-    room = MAX_BLOCKS - 2  # the header and the actions
-    blocks += [section(f"*{part.title}*\n{part.text}") for part in alert.sections[:room]]
-    acts = [action.id for action in alert.actions]
-    if alert.chart_png is not None:
-        acts.append(Act.SHOW_CHART.value)
-    elements = [alert_element(act, alert.finding_id) for act in acts]
-    if elements:
-        blocks.append({"type": "actions", "block_id": ALERT_ACTIONS_BLOCK, "elements": elements})
-    message = SlackMessage(text=clip(alert.title, MAX_FALLBACK_CHARS), blocks=tuple(blocks))
-    validate_blocks(message.blocks)
-    return message
-
-
-def alert_update(
-    blocks: Sequence[dict[str, Any]], act: str, status: str
-) -> list[dict[str, Any]]:
-    """The alert's blocks after ``act``: the same parts, ``status`` added to its status
-    lines ("Resolved by …"), and the buttons ``act`` makes pointless removed."""
-    kept = [b for b in blocks if b.get("block_id") not in (ALERT_STATUS_BLOCK,
-                                                           ALERT_ACTIONS_BLOCK)]
-    old_status = next((b for b in blocks if b.get("block_id") == ALERT_STATUS_BLOCK), None)
-    old_actions = next((b for b in blocks if b.get("block_id") == ALERT_ACTIONS_BLOCK), None)
-    lines = [e for e in (old_status or {}).get("elements", [])]
-    lines = [*lines, {"type": "mrkdwn", "text": clip(status, MAX_SECTION_CHARS)}]
-    kept.append({"type": "context", "block_id": ALERT_STATUS_BLOCK,
-                 "elements": lines[-MAX_CONTEXT_ELEMENTS:]})
-    removed = {str(gone) for gone in RULES[Act(act)].removes} if act in set(Act) else set()
-    elements = []
-    for element in (old_actions or {}).get("elements", []):
-        try:
-            element_act = parse_alert_action_id(str(element.get("action_id", "")))[0]
-        except ValueError:
-            element_act = ""
-        if element_act not in removed:
-            elements.append(element)
-    if elements:
-        kept.append({"type": "actions", "block_id": ALERT_ACTIONS_BLOCK, "elements": elements})
-    validate_blocks(kept)
-    return kept
 
 
 def alert_element(act: str, finding_id: str) -> dict[str, Any]:

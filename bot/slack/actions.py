@@ -27,7 +27,7 @@ from bot.durations import parse_duration
 from bot.incidents.lifecycle import Incident, Refused
 from bot.render.alert import alert_chart
 from bot.render.blocks import parse_alert_action_id
-from bot.render.mrkdwn import escape
+from bot.render.mrkdwn import escape, inert_but_mentions
 from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class IncidentActs:
             return
         if isinstance(done, Refused):
             record(False, done.reason)
-            tell(done.reason)
+            # The reason may quote the metrics (how it recovered): only mentions stay markup.
+            tell(inert_but_mentions(done.reason))
             return
         try:
             self.delivery.deliver_for(found.id, perfbot.now())
@@ -121,14 +122,15 @@ class IncidentActs:
         self.perform(act, user=user, incident=parts[0], snooze=snooze, tell=tell)
 
     def _show_chart(self, incident: Incident, tell: Callable[[str], None]) -> str:
-        """Upload the incident's chart in its thread; what happened, for the record."""
+        """Upload the incident's chart in its thread (an alert storm's, when its message is
+        in one: a reply's ts starts no thread); what happened, for the record."""
         chart = incident.alert.chart
         if chart is None:
             tell(f"{incident.name} has no chart.")
             return "no chart"
         try:
             self.client.files_upload_v2(
-                channel=incident.channel, thread_ts=incident.message_ts,
+                channel=incident.channel, thread_ts=incident.thread_ts or incident.message_ts,
                 content=alert_chart(chart, self.perfbot.settings.zone),
                 filename=f"{incident.name}.png", title=f"{incident.name}: {incident.alert.title}",
                 alt_txt=f"Chart of {chart.label}",

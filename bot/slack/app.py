@@ -253,9 +253,11 @@ def build_slack_app(
         user = str(event["user"])
 
         def publish() -> None:
-            view = home_view(replier.answer("help", user), perfbot.on_call_now(),
+            schedules = incident_commands.on_call_lines()
+            view = home_view(replier.answer("help", user),
+                             [] if schedules else perfbot.on_call_now(),
                              perfbot.incident_store.listed(open_only=True, limit=10),
-                             perfbot.settings.zone)
+                             perfbot.settings.zone, schedules=schedules)
             try:
                 client.views_publish(user_id=user, view=view)
             except SlackApiError as exc:
@@ -275,11 +277,14 @@ NO_SUBSCRIPTIONS = ("None yet. Daily and weekly digests come with the digests fe
 
 def home_view(
     help_reply: Answer, on_call: Sequence[str], incidents: Sequence[Incident] = (),
-    zone: tzinfo = UTC,
+    zone: tzinfo = UTC, *, schedules: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The App Home tab: who is on call, open incidents, example questions, the user's
-    subscriptions; the parts not built yet say so and what they will be."""
-    who = ", ".join(f"<@{user}>" for user in on_call) or NO_ONCALL
+    subscriptions; the parts not built yet say so and what they will be. ``schedules``:
+    who is on call now and next per configured schedule (``/perf oncall``'s lines), shown
+    instead of ``on_call`` (the on-call hook's people) when there are any."""
+    who = ("\n".join(schedules) or ", ".join(f"<@{user}>" for user in on_call)
+           or NO_ONCALL)
     open_ones = "\n".join(
         f"• *{i.name}* {state_word(i)}: {inert(clip(i.alert.title, 120))} "
         f"(since {slack_time(i.opened_at, zone, day=True)})" for i in incidents) or NO_INCIDENTS

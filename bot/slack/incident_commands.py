@@ -104,10 +104,11 @@ class IncidentCommands:
         if not self._allowed(user, Act.SILENCE, f"silence:{matcher}", tell):
             return
         now = self.perfbot.now()
+        detail = f"{matcher} for {format_duration(span)}: {reason}"[:2000]
         try:
-            made = self.perfbot.incident_store.silence(matcher, reason, user, now, now + span)
-            self._record(user, Act.SILENCE, f"silence:{made.id}", True,
-                         f"{matcher} for {format_duration(span)}: {reason}"[:2000])
+            made = self.perfbot.incident_store.silence(
+                matcher, reason, user, now, now + span,
+                record=lambda new: self._row(user, Act.SILENCE, f"silence:{new}", detail))
         except StorageError as exc:
             tell(said(f"Nothing changed: I could not store the silence ({escape(str(exc))})."))
             return
@@ -123,15 +124,16 @@ class IncidentCommands:
             return
         tell(self._who_is_on_call())
 
-    def _who_is_on_call(self) -> SlackMessage:
-        oncall = self.perfbot.settings.oncall
-        if not oncall.schedules:
-            return said("No on-call schedule is configured: add `oncall.schedules` to "
-                        "perfbot.yaml (see perfbot.example.yaml).")
+    def on_call_lines(self) -> list[str]:
+        """Who is on call now and next, a line per configured schedule (overrides
+        included); none when no schedule is configured. ``/perf oncall`` and App Home."""
+        schedules = self.perfbot.settings.oncall.schedules
+        if not schedules:
+            return []
         now, zone = self.perfbot.now(), self.perfbot.settings.zone
         overrides = self.perfbot.incidents.overrides(now)
         lines = []
-        for schedule in oncall.schedules:
+        for schedule in schedules:
             mine = [o for o in overrides if o.schedule == schedule.name]
             who = ", ".join(f"<@{u}>" for u in on_call(schedule, mine, now)) or "nobody"
             upcoming = next_shift(schedule, mine, now)
@@ -139,6 +141,13 @@ class IncidentCommands:
                      f"from {slack_time(upcoming.starts_at, zone, day=True)}"
                      if upcoming is not None else "")
             lines.append(f"• *{escape(schedule.name)}*: {who}{after}")
+        return lines
+
+    def _who_is_on_call(self) -> SlackMessage:
+        lines = self.on_call_lines()
+        if not lines:
+            return said("No on-call schedule is configured: add `oncall.schedules` to "
+                        "perfbot.yaml (see perfbot.example.yaml).")
         message = SlackMessage(text="Who is on call",
                                blocks=(section("*On call now*\n" + "\n".join(lines)),))
         validate_blocks(message.blocks)
@@ -155,12 +164,11 @@ class IncidentCommands:
         who, start, end, schedule = parsed
         if not self._allowed(user, Act.SILENCE, f"override:{schedule}", tell):
             return
+        detail = f"{who} on call for {schedule} from {start.isoformat()} to {end.isoformat()}"
         try:
-            made = self.perfbot.incident_store.override(schedule, who, start, end, user,
-                                                        self.perfbot.now())
-            self._record(user, Act.SILENCE, f"override:{made.id}", True,
-                         f"{who} on call for {schedule} from {start.isoformat()} to "
-                         f"{end.isoformat()}")
+            self.perfbot.incident_store.override(
+                schedule, who, start, end, user, self.perfbot.now(),
+                record=lambda new: self._row(user, Act.SILENCE, f"override:{new}", detail))
         except StorageError as exc:
             tell(said(f"Nothing changed: I could not store the override ({escape(str(exc))})."))
             return
@@ -222,3 +230,8 @@ class IncidentCommands:
     def _record(self, user: str, act: Act, target: str, allowed: bool, detail: str) -> None:
         self.perfbot.audit.record(at=self.perfbot.now(), user=user, action=act.value,
                                   target=target[:255], allowed=allowed, detail=detail)
+
+    def _row(self, user: str, act: Act, target: str, detail: str) -> dict[str, object]:
+        """The audit row of a permitted change, stored with it."""
+        return {"at": self.perfbot.now().astimezone(UTC), "user": user, "action": act.value,
+                "target": target[:255], "allowed": True, "detail": detail}

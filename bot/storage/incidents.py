@@ -21,6 +21,8 @@ from bot.storage.database import Database, StorageError, utc
 from bot.storage.schema import actions, incidents, outbox, overrides, silences, timeline
 
 _CONFLICT_RETRIES = 10
+# The audit row of something new, given its id (written in the same transaction).
+Record = Callable[[int], dict[str, Any]]
 
 
 class OutboxItem(BaseModel):
@@ -200,12 +202,16 @@ class IncidentStore:
     # --- silences and overrides -------------------------------------------------------------
 
     def silence(self, matcher: str, reason: str, user: str, now: datetime,
-                ends_at: datetime) -> Silence:
+                ends_at: datetime, *, record: Record | None = None) -> Silence:
+        """A new silence; ``record``: its audit row, given its id, written in the same
+        transaction (both stored, or neither)."""
         row = {"matcher": matcher, "reason": reason, "created_by": user,
                "created_at": now.astimezone(UTC), "ends_at": ends_at.astimezone(UTC)}
         with self._writing("add a silence") as connection:
             key = connection.execute(insert(silences).values(**row)).inserted_primary_key
-        assert key is not None
+            assert key is not None
+            if record is not None:
+                connection.execute(insert(actions).values(**record(int(key[0]))))
         return Silence(id=int(key[0]), **row)
 
     def silences(self, now: datetime) -> list[Silence]:
@@ -217,13 +223,17 @@ class IncidentStore:
                            "ends_at": utc(row["ends_at"])}) for row in rows]
 
     def override(self, schedule: str, user: str, starts_at: datetime, ends_at: datetime,
-                 created_by: str, now: datetime) -> StoredOverride:
+                 created_by: str, now: datetime, *, record: Record | None = None
+                 ) -> StoredOverride:
+        """A new on-call override; ``record`` as for ``silence``."""
         row = {"schedule": schedule, "user": user, "starts_at": starts_at.astimezone(UTC),
                "ends_at": ends_at.astimezone(UTC), "created_by": created_by}
         with self._writing("add an override") as connection:
             key = connection.execute(insert(overrides).values(
                 **row, created_at=now.astimezone(UTC))).inserted_primary_key
-        assert key is not None
+            assert key is not None
+            if record is not None:
+                connection.execute(insert(actions).values(**record(int(key[0]))))
         return StoredOverride(id=int(key[0]), **row)
 
     def overrides(self, now: datetime) -> list[StoredOverride]:

@@ -1,64 +1,77 @@
-"""Alert buttons, end to end, recorded in a real PostgreSQL: the real Bolt app in HTTP mode is
-sent signed ``block_actions`` and writes its audit records to the database ``storage.url``
-names, where PostgreSQL itself is asked for them."""
+"""Incident buttons, end to end, on a real PostgreSQL: incidents stored in the database
+``storage.url`` names, the real Bolt app in HTTP mode sent signed ``block_actions``, and
+PostgreSQL itself asked, in plain SQL, what was stored and recorded."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from bot.app import Perfbot
-from bot.clock import FakeClock
-from bot.config import Settings, SlackSettings, StorageSettings
 from bot.metrics.demo import DemoBackend
 from tests.conftest import DEMO_END
-from tests.integration.test_slack_actions import (
-    ADMIN,
-    FINDING,
-    GROUP,
-    STRANGER,
-    Served,
-    acts_left,
-    slack,  # noqa: F401  # the stand-in fixture, shared
-)
+from tests.integration.test_slack_actions import check_acknowledge_and_resolve_at_once
+from tests.slack_incidents import ADMIN, STRANGER, Served, acts_left, perfbot_on, standin
 from tests.slack_standin import SlackStandIn
 
 
 @pytest.fixture
-def served(
-    slack: SlackStandIn,  # noqa: F811
-    demo_backend: DemoBackend, postgres_db: str,
-) -> Iterator[Served]:
-    settings = Settings(
-        timezone="Europe/Berlin",
-        storage=StorageSettings(url=postgres_db),
-        slack=SlackSettings(admins=[ADMIN], allowed_groups=[GROUP]),
-    )
-    perfbot = Perfbot(settings=settings, backend=demo_backend, clock=FakeClock(DEMO_END))
-    with Served(perfbot, slack) as bot:
-        yield bot
+def slack() -> Iterator[SlackStandIn]:
+    with standin() as running:
+        yield running
 
 
-def test_an_admin_press_and_a_refused_one_are_recorded_in_postgresql(
-    served: Served, slack: SlackStandIn, postgres_db: str  # noqa: F811
-) -> None:
-    assert served.press(STRANGER, "resolve").status_code == 200
-    assert slack.calls("chat.update") == []  # refused: the alert is untouched
-    assert served.press(ADMIN, "acknowledge").status_code == 200
-    assert acts_left(slack.message("C1", served.ts)["blocks"]) == [
-        "snooze", "resolve", "escalate", "show_chart"]
+@pytest.fixture
+def perfbot(postgres_db: str, demo_backend: DemoBackend) -> Perfbot:
+    return perfbot_on(postgres_db, demo_backend)
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
     import psycopg  # installed: the postgres_db fixture checked
 
-    conninfo = postgres_db.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo) as connection:
-        rows = connection.execute(
-            'SELECT "user", action, target, allowed, detail, at FROM actions ORDER BY id'
-        ).fetchall()
-    assert rows == [
-        (STRANGER, "resolve", FINDING, False, "not allowed", DEMO_END),
-        (ADMIN, "acknowledge", FINDING, True, "admin", DEMO_END),
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_an_admin_press_and_a_refused_one_are_stored_in_postgresql(
+    perfbot: Perfbot, slack: SlackStandIn, postgres_db: str,
+) -> None:
+    with Served(perfbot, slack) as served:
+        opened = served.open()
+        assert served.press(STRANGER, "resolve", opened).status_code == 200
+        assert slack.calls("chat.update") == []  # refused: the message is untouched
+        assert served.press(ADMIN, "acknowledge", opened).status_code == 200
+        assert acts_left(served.shown(opened)["blocks"]) == [
+            "snooze", "resolve", "escalate", "show_chart"]
+        now = served.perfbot.now()
+        # The bot reads back what it wrote, newest first.
+        assert [(r.user, r.allowed) for r in served.audit.recent()] == [
+            (ADMIN, True), (STRANGER, False)]
+    assert now > DEMO_END  # the post and its chart took a second each on the fake clock
+    assert query(postgres_db, 'SELECT "user", action, target, allowed, detail, at '
+                              "FROM actions ORDER BY id") == [
+        (STRANGER, "resolve", "INC-1", False, "not allowed", now),
+        (ADMIN, "acknowledge", "INC-1", True, "admin", now),
     ]
-    # The bot reads back what it wrote, newest first.
-    assert [(r.user, r.allowed) for r in served.audit.recent()] == [
-        (ADMIN, True), (STRANGER, False)]
+    assert query(postgres_db, "SELECT id, state, version > 0 FROM incidents") == [
+        (1, "acknowledged", True)]
+    assert query(postgres_db, 'SELECT kind, "user" FROM timeline WHERE incident_id = 1 '
+                              "ORDER BY id") == [("opened", None), ("acknowledge", ADMIN)]
+    # What was decided for Slack was all carried out: the post, the chart, one edit.
+    assert query(postgres_db, "SELECT key, sent_at IS NOT NULL FROM outbox ORDER BY id") == [
+        ("INC-1:post", True), ("INC-1:chart", True), (f"INC-1:update:{opened.version + 1}",
+                                                      True)]
+
+
+def test_acknowledge_and_resolve_pressed_at_the_same_moment_on_postgresql(
+    perfbot: Perfbot, slack: SlackStandIn, postgres_db: str,
+) -> None:
+    with Served(perfbot, slack, inline=False) as served:
+        check_acknowledge_and_resolve_at_once(served, slack)
+    (state, resolved_by), = query(postgres_db, "SELECT state, data::json->>'resolved_by' "
+                                               "FROM incidents")
+    assert (state, resolved_by) == ("resolved", "U3")
+    assert sorted(query(postgres_db, "SELECT action FROM actions")) == [
+        ("acknowledge",), ("resolve",)]

@@ -26,7 +26,7 @@ from bot.app import Perfbot
 from bot.ask.answer import ask
 from bot.cli import _parser
 from bot.clock import FakeClock
-from bot.config import Settings
+from bot.config import Settings, StorageSettings
 from bot.metrics.base import MetricsBackend
 from bot.metrics.demo import DemoBackend
 from bot.notify.slack import make_web_client
@@ -60,14 +60,19 @@ def slack() -> Iterator[SlackStandIn]:
         yield standin
 
 
-def perfbot_for(backend: MetricsBackend) -> Perfbot:
-    return Perfbot(settings=Settings(), backend=backend, clock=FakeClock(DEMO_END))
+def perfbot_for(backend: MetricsBackend, database: Path | None = None) -> Perfbot:
+    """The bot on ``backend``; its incidents and audit records in the SQLite file
+    ``database`` (App Home and the incident commands read them), else in none at all: a
+    test that reaches for the database then fails instead of writing ./perfbot.db."""
+    url = f"sqlite:///{database or Path('/nonexistent/perfbot.db')}"
+    return Perfbot(settings=Settings(storage=StorageSettings(url=url)), backend=backend,
+                   clock=FakeClock(DEMO_END))
 
 
 @pytest.fixture
-def bot(slack: SlackStandIn, demo_backend: DemoBackend) -> Iterator[Bot]:
+def bot(slack: SlackStandIn, demo_backend: DemoBackend, tmp_path: Path) -> Iterator[Bot]:
     """Listeners run before the HTTP answer, so a test sees all their calls once it returns."""
-    with Bot(perfbot_for(demo_backend), slack, inline=True) as served:
+    with Bot(perfbot_for(demo_backend, tmp_path / "perfbot.db"), slack, inline=True) as served:
         yield served
 
 
@@ -317,18 +322,29 @@ def test_command_in_a_channel_without_the_bot_asks_for_an_invite(
     assert told[0].args["response_type"] == "ephemeral"
 
 
-def test_help_and_unconfigured_commands_are_ephemeral(bot: Bot, slack: SlackStandIn) -> None:
+def test_help_incident_commands_and_unconfigured_ones_are_ephemeral(
+    bot: Bot, slack: SlackStandIn
+) -> None:
     bot.command("help")
     bot.command("incidents")
     bot.command("ack INC-7")
-    help_reply, incidents, ack = slack.calls("response_url")
-    assert all(c.args["response_type"] == "ephemeral" for c in (help_reply, incidents, ack))
+    bot.command("oncall")
+    bot.command("digest preview")
+    help_reply, incidents, ack, oncall, digest = slack.calls("response_url")
+    assert all(c.args["response_type"] == "ephemeral"
+               for c in (help_reply, incidents, ack, oncall, digest))
     assert help_reply.args["text"] == answer_message(expected(bot.perfbot, "help")).text
     commands = section_texts(help_reply.args["blocks"])["Commands"]
-    assert "`/perf ack ID`: acknowledge an alert" in commands
-    assert "`/perf incidents`: the open incidents _(not configured yet)_" in commands
-    assert "not configured" in incidents.args["text"]
-    assert "/perf ack" in ack.args["text"]
+    assert "• `/perf ack INC-42`: acknowledge an incident, as its button does" in commands
+    assert "• `/perf incidents`: the open incidents, newest first\n" in commands
+    assert "• `/perf oncall`: who is on call now and next, per schedule\n" in commands
+    # Only the digests are still to come.
+    assert [line for line in commands.split("\n") if "not configured" in line] == [
+        "• `/perf digest preview`: the daily digest, now _(not configured yet)_"]
+    assert incidents.args["text"] == "No open incidents."
+    assert ack.args["text"].startswith("There is no incident `INC-7`.")
+    assert oncall.args["text"].startswith("No on-call schedule is configured")
+    assert digest.args["text"].startswith("`/perf digest` is not configured yet")
     assert slack.calls("chat.postMessage") == []
 
 
@@ -516,7 +532,7 @@ def section_texts(blocks: list[dict[str, Any]]) -> dict[str, str]:
     return found
 
 
-def test_app_home_shows_examples_and_what_is_not_configured(
+def test_app_home_shows_examples_and_that_nothing_is_open_or_on_call(
     bot: Bot, slack: SlackStandIn
 ) -> None:
     sections = section_texts(home_opened(bot, slack, "U2"))
@@ -532,9 +548,10 @@ def test_app_home_shows_examples_and_what_is_not_configured(
 
 
 def test_app_home_names_who_is_on_call(
-    slack: SlackStandIn, demo_backend: DemoBackend
+    slack: SlackStandIn, demo_backend: DemoBackend, tmp_path: Path
 ) -> None:
-    perfbot = replace(perfbot_for(demo_backend), oncall=lambda: ["U1", "U3"])
+    perfbot = replace(perfbot_for(demo_backend, tmp_path / "perfbot.db"),
+                      oncall=lambda: ["U1", "U3"])
     with Bot(perfbot, slack, inline=True) as served:
         sections = section_texts(home_opened(served, slack, "U1"))
     assert sections["On call now"] == "<@U1>, <@U3>"
