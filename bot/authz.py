@@ -61,7 +61,7 @@ def who_may(rules: Rules, act: Act) -> str:
         who.append("members of " + ", ".join(f"<!subteam^{g}>" for g in rules.groups))
     who.append("the on-call of the alert's policy")
     if len(who) == 1:
-        return (f"Only the on-call of the alert's policy may {verb} this alert; to allow "
+        return (f"Only the on-call of the alert's policy may {verb} {RULES[act].target}; to allow "
                 "others, list them under `slack:` (`admins`, `allowed_users` or "
                 "`allowed_groups`) in perfbot.yaml.")
-    return f"Only {', '.join(who[:-1])} or {who[-1]} may {verb} this alert."
+    return f"Only {', '.join(who[:-1])} or {who[-1]} may {verb} {RULES[act].target}."

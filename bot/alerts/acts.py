@@ -13,33 +13,30 @@ class Act(StrEnum):
     RESOLVE = "resolve"
     ESCALATE = "escalate"
     SILENCE = "silence"
+    OVERRIDE = "override"  # who is on call, for a while
     SHOW_CHART = "show_chart"
 
 
 @dataclass(frozen=True)
 class ActRule:
     label: str  # on its button
-    verb: str  # "Only … may <verb> this alert"
-    done: str  # the status line: "<done> by @ana at 14:02"
+    verb: str  # "Only … may <verb> <target>"
+    done: str  # the timeline: "<done> by @ana at 14:02"
     open_to_all: bool  # changes nothing for anyone else, so needs no permission
-    removes: frozenset[Act]  # the buttons it makes pointless
     style: str | None = None  # Block Kit button style
+    target: str = "this alert"  # what the refusal says it is about
 
-
-_ALL_OPEN_ACTS = frozenset({Act.ACKNOWLEDGE, Act.SNOOZE, Act.RESOLVE, Act.ESCALATE})
 
 RULES: dict[Act, ActRule] = {
-    Act.ACKNOWLEDGE: ActRule("Acknowledge", "acknowledge", "Acknowledged", False,
-                             frozenset({Act.ACKNOWLEDGE})),
+    Act.ACKNOWLEDGE: ActRule("Acknowledge", "acknowledge", "Acknowledged", False),
     # Snoozing is acknowledging for a while.
-    Act.SNOOZE: ActRule("Snooze", "snooze", "Snoozed", False, frozenset({Act.ACKNOWLEDGE})),
-    # A resolved alert keeps only "Show chart".
-    Act.RESOLVE: ActRule("Resolve", "resolve", "Resolved", False, _ALL_OPEN_ACTS, "primary"),
-    Act.ESCALATE: ActRule("Escalate now", "escalate", "Escalated", False,
-                          frozenset({Act.ESCALATE}), "danger"),
-    Act.SILENCE: ActRule("Silence", "silence", "Silenced", False, _ALL_OPEN_ACTS),
-    Act.SHOW_CHART: ActRule("Show chart", "show the chart of", "Chart shown", True,
-                            frozenset()),
+    Act.SNOOZE: ActRule("Snooze", "snooze", "Snoozed", False),
+    Act.RESOLVE: ActRule("Resolve", "resolve", "Resolved", False, "primary"),
+    Act.ESCALATE: ActRule("Escalate now", "escalate", "Escalated", False, "danger"),
+    Act.SILENCE: ActRule("Silence", "silence", "Silenced", False, target="alerts"),
+    Act.OVERRIDE: ActRule("Override", "change", "Overridden", False,
+                          target="who is on call"),
+    Act.SHOW_CHART: ActRule("Show chart", "show the chart of", "Chart shown", True),
 }
 
 # The buttons of an open alert, in order; "Show chart" follows when there is a chart.

@@ -20,7 +20,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.alerts.acts import COMMAND_WORDS, DEFAULT_SNOOZE, SNOOZE_CHOICES, Act
+from bot.alerts.acts import BUTTONS, COMMAND_WORDS, DEFAULT_SNOOZE, SNOOZE_CHOICES, Act
 from bot.app import Perfbot
 from bot.authz import decide, who_may
 from bot.durations import parse_duration
@@ -32,7 +32,8 @@ from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
-ALERT_ACTION = re.compile(rf"^alert\.({'|'.join(act.value for act in Act)}):")
+# Only the acts that are buttons: anything else in an action id is not ours to route.
+ALERT_ACTION = re.compile(rf"^alert\.({'|'.join(a.value for a in (*BUTTONS, Act.SHOW_CHART))}):")
 
 
 def incident_number(text: str) -> int | None:

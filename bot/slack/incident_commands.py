@@ -162,13 +162,13 @@ class IncidentCommands:
             tell(said(f"{parsed} {usage}"))
             return
         who, start, end, schedule = parsed
-        if not self._allowed(user, Act.SILENCE, f"override:{schedule}", tell):
+        if not self._allowed(user, Act.OVERRIDE, f"override:{schedule}", tell):
             return
         detail = f"{who} on call for {schedule} from {start.isoformat()} to {end.isoformat()}"
         try:
             self.perfbot.incident_store.override(
                 schedule, who, start, end, user, self.perfbot.now(),
-                record=lambda new: self._row(user, Act.SILENCE, f"override:{new}", detail))
+                record=lambda new: self._row(user, Act.OVERRIDE, f"override:{new}", detail))
         except StorageError as exc:
             tell(said(f"Nothing changed: I could not store the override ({escape(str(exc))})."))
             return
