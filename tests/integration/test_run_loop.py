@@ -13,6 +13,8 @@ import pytest
 
 from bot.cli import _parser
 from bot.cli_slack import cmd_run
+from bot.durations import format_duration
+from bot.schedule import SWEEP_EVERY
 from tests.integration.test_slack_socket_mode import AT, bots_threads
 from tests.slack_standin import TOKEN, SlackStandIn
 
@@ -63,7 +65,7 @@ def test_the_loop_runs_once_connected_and_stops_with_the_bot(slack: SlackStandIn
     lines = out.splitlines()
     assert lines[1].startswith("perfbot: HTTP mode on 127.0.0.1:")
     assert lines[2] == ("perfbot: incidents loop on: detection every 5m, escalation sweep "
-                        "every 5s")
+                        f"every {format_duration(SWEEP_EVERY)}")
     assert lines[-1] == "perfbot: stopped"
 
 
