@@ -197,7 +197,7 @@ def test_silence_is_stored_and_a_matching_incident_is_listed_not_posted(
     (ADMIN, "silence inventory 2h", "No service or endpoint matches `inventory`;"),
     (STRANGER, "silence orders 2h", f":no_entry: Only <@{ADMIN}>, members of "
                                     "<!subteam^S1> or the on-call of the alert's policy may "
-                                    "silence this alert."),
+                                    "silence alerts."),
 ])
 def test_a_silence_that_cannot_be_is_told_and_nothing_is_stored(
     served: Served, slack: SlackStandIn, user: str, typed: str, says: str,
@@ -250,7 +250,8 @@ def test_an_override_is_stored_recorded_and_shown_and_its_person_may_act(
     assert (override.schedule, override.user, override.starts_at, override.ends_at,
             override.created_by) == ("primary", STRANGER, start, end, ADMIN)
     (row,) = served.audit.recent()
-    assert (row.user, row.target, row.allowed) == (ADMIN, f"override:{override.id}", True)
+    assert (row.user, row.action, row.target, row.allowed) == (
+        ADMIN, "override", f"override:{override.id}", True)
     assert row.detail == (f"{STRANGER} on call for primary from 2026-11-23T11:00:00+00:00 to "
                           "2026-11-24T08:00:00+00:00")
     served.command("oncall", user=MEMBER)
