@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if level != "DEBUG":  # APScheduler says "Running job…" at every tick (every 5 s)
+    if level != "DEBUG":  # APScheduler says "Running job…" at every tick (every 2 s)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     try:
