@@ -78,8 +78,8 @@ class Delivery:
         self._storms: dict[str, Storm] = {}
         # What each incident's message shows now, so an edit that changes nothing is skipped.
         self._shown: OrderedDict[int, SlackMessage] = OrderedDict()
-        # The parts of a page already sent (DMs), so a retry does not DM the same person
-        # twice; kept in memory only: a crash between a DM and the page's end repeats it.
+        # The DMs of a page sent in this process: the store has them too (``part_done``),
+        # this covers a store that failed to record one.
         self._paged: dict[int, set[str]] = {}
 
     def deliver(self, now: datetime | None = None) -> int:
@@ -133,7 +133,7 @@ class Delivery:
         if incident.message_ts is None and self._post_pending(incident):
             return _Done.WAITING  # it runs once the message is there
         if effect.kind == "page":
-            return self._page(item.id, incident, effect.notify, now)
+            return self._page(item, incident, effect.notify, now)
         if incident.message_ts is None:
             why = "it is silenced" if incident.silenced else "its message was never posted"
             log.log(logging.INFO if incident.silenced else logging.WARNING,
@@ -203,16 +203,19 @@ class Delivery:
         self._last_post[incident.channel] = now
         return _Done.SENT
 
-    def _page(self, item_id: int, incident: Incident, note: Notify | None,
+    def _page(self, item: OutboxItem, incident: Incident, note: Notify | None,
               now: datetime) -> _Done:
         """A DM to each person (the urgent part, not paced: each DM is its own channel),
-        then one line in the incident's thread with the group and channel mentions."""
+        then one line in the incident's thread with the group and channel mentions. Each
+        DM is recorded once Slack took it, so neither a retry of the page (its line waited
+        for the channel's pace, or failed) nor a restart DMs the same person twice."""
         wanted = State.ACKNOWLEDGED if note is not None and note.kind == "reminder" \
             else State.TRIGGERED
         if note is None or incident.state is not wanted:  # someone acted since: no noise
             log.info("not paged for %s: it is %s now", incident.name, incident.state)
             return _Done.SENT
-        done = self._paged.setdefault(item_id, set())
+        done = self._paged.setdefault(item.id, set())
+        done |= item.done
         todo = [user for user in note.users if user not in done]
         link = self._permalink(incident) if todo else None
         for user in todo:
@@ -221,6 +224,7 @@ class Delivery:
             self.client.chat_postMessage(channel=str(opened["channel"]["id"]),
                                          text=message.text, blocks=list(message.blocks))
             done.add(user)
+            self.store.part_done(item.id, user)
         if not self._may_post(incident.channel, now):
             return _Done.HELD
         thread = incident.thread_ts or incident.message_ts  # None: its post was given up
