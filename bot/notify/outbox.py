@@ -81,6 +81,11 @@ class Delivery:
         # The DMs of a page sent in this process: the store has them too (``part_done``),
         # this covers a store that failed to record one.
         self._paged: dict[int, set[str]] = {}
+        # What Slack took but the store could not record (it was down, or locked beyond its
+        # wait): recorded on a later call instead of being sent again. In memory only: a
+        # crash before the store is back sends them again (at least once, never lost).
+        self._taken: set[int] = set()  # effects carried out, not yet marked sent
+        self._placed: dict[int, dict[str, str | None]] = {}  # posts, where they went
 
     def deliver(self, now: datetime | None = None) -> int:
         """Carry out the pending effects, oldest first; how many were sent."""
@@ -103,6 +108,10 @@ class Delivery:
     def _run(self, items: Sequence[OutboxItem], now: datetime) -> int:
         sent = self.held_back = 0
         for item in items:
+            if item.id in self._taken:  # Slack took it; only the mark is missing
+                self._mark_sent(item, now)
+                sent += 1
+                continue
             try:
                 done = self._carry_out(item, now)
             except StorageError:
@@ -115,12 +124,17 @@ class Delivery:
                 self._failed(item, _error_of(exc), now)
                 continue
             if done is _Done.SENT:
-                self.store.sent(item.id, now)
-                self._paged.pop(item.id, None)
+                self._taken.add(item.id)
+                self._mark_sent(item, now)
                 sent += 1
             elif done is _Done.HELD:
                 self.held_back += 1
         return sent
+
+    def _mark_sent(self, item: OutboxItem, now: datetime) -> None:
+        self.store.sent(item.id, now)  # StorageError: still taken, marked on a later call
+        self._taken.discard(item.id)
+        self._paged.pop(item.id, None)
 
     def _carry_out(self, item: OutboxItem, now: datetime) -> _Done:
         incident = self.store.get(item.incident_id)
@@ -148,6 +162,11 @@ class Delivery:
     def _post(self, incident: Incident, now: datetime) -> _Done:
         if incident.message_ts is not None:
             return _Done.SENT  # posted before a crash, not marked sent: not twice
+        placed = self._placed.get(incident.id)
+        if placed is not None:  # posted; where it went could not be stored then
+            self._remember(incident.id, **placed)
+            del self._placed[incident.id]
+            return _Done.SENT
         if not self._may_post(incident.channel, now):
             return _Done.HELD
         message = self._render(incident)
@@ -157,8 +176,12 @@ class Delivery:
             return _Done.HELD
         response, channel = posted
         thread = incident.thread_ts if channel == incident.channel else None
-        stored = self._remember(incident.id, message_ts=str(response["ts"]),
-                                channel=str(response["channel"]), thread_ts=thread)
+        where: dict[str, str | None] = {"message_ts": str(response["ts"]),
+                                        "channel": str(response["channel"]),
+                                        "thread_ts": thread}
+        self._placed[incident.id] = where
+        stored = self._remember(incident.id, **where)  # StorageError: kept in _placed
+        del self._placed[incident.id]
         if stored is not None:
             self._show(stored.id, message)
         return _Done.SENT

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, insert
 
 from bot.notify.outbox import Delivery
-from bot.storage import Database
+from bot.storage import Database, StorageError
 from bot.storage.database import MIGRATIONS
 from bot.storage.incidents import IncidentStore
 from bot.storage.schema import outbox
@@ -113,3 +113,48 @@ def test_a_database_of_the_last_version_keeps_its_outbox_and_gains_the_parts(
             last_error=""))
     assert store.outbox()[1].done == frozenset()
     store.database.close()
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch, store: IncidentStore, method: str) -> None:
+    """The store's ``method`` raises StorageError at its next call (the database went
+    down, or another writer held its lock too long), then works again."""
+    real = getattr(store, method)
+    calls = []
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        if len(calls) == 1:
+            raise StorageError("cannot write: OperationalError: database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, method, flaky)
+
+
+def test_an_effect_slack_took_whose_mark_failed_is_marked_not_sent_again(
+    bot: Setup, slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot.fire(with_chart=False)
+    bot.deliver()
+    bot.incidents.sweep(bot.clock.advance(timedelta(seconds=5)))
+    fail_once(monkeypatch, bot.store, "sent")
+    with pytest.raises(StorageError):
+        bot.deliver()  # the DMs and the line went out; marking the page sent failed
+    assert dms(slack) == ["DU1", "DU2"] and len(bot.posts(top=False)) == 1
+    bot.drain()
+    assert dms(slack) == ["DU1", "DU2"] and len(bot.posts(top=False)) == 1
+    assert bot.store.pending(bot.clock.now()) == []
+
+
+def test_a_post_slack_took_whose_ts_could_not_be_stored_is_not_posted_again(
+    bot: Setup, slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened = bot.fire(with_chart=False)
+    fail_once(monkeypatch, bot.store, "change")
+    with pytest.raises(StorageError):
+        bot.deliver()  # posted; storing where (its ts) failed
+    assert len(bot.posts(top=True)) == 1
+    bot.drain()
+    assert len(bot.posts(top=True)) == 1
+    stored = bot.store.get(opened.id)  # where it is, stored once the store took it
+    assert stored is not None and stored.message_ts is not None
+    assert slack.message(OWN, stored.message_ts)["text"] == bot.posts(top=True)[0].args["text"]
