@@ -172,6 +172,10 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
                          since=getattr(args, "speed_from", None))
     except ValueError as exc:
         raise NotReady(str(exc)) from None
+    if clock.rate != 1 and level != "DEBUG":
+        # Ticks N times as often: one still running when the next is due is the rule, and
+        # APScheduler would warn of each one skipped.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",
             "the bot token (xoxb-…) from your app's OAuth & Permissions page")
     app_token: str | None = None
