@@ -3,7 +3,8 @@
 Before connecting it checks what it needs and says exactly what is missing: the variable
 to set, or what Slack's ``auth.test`` answered for the token. Never a traceback.
 ``--at`` holds the bot's data at that moment, as for the other commands (wall time goes
-on, so deadlines pass).
+on, so deadlines pass). ``--speed N``, for testing and demos, runs wall time N times faster
+than real time (from ``--speed-from``, so a restarted bot's time goes on where it was).
 
 Once Slack is connected the incidents loop runs beside the answers (``bot.schedule``:
 detection, escalation sweep, catalog refresh); ``--no-loop`` only answers questions. On the
@@ -18,6 +19,7 @@ import signal
 import sys
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import datetime
 from threading import Event, Thread, current_thread, main_thread
 from typing import TYPE_CHECKING, TextIO
 
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PING_INTERVAL = 10.0  # seconds between Socket Mode pings (slack_bolt's default)
 GRACE = 10.0  # seconds answers in progress get when the bot stops
+# --speed: beyond this, one real millisecond is minutes of the bot's time, and the loop's
+# sweep could not keep up with the waits it is meant to keep.
+MAX_SPEED = 3600.0
 
 
 class NotReady(Exception):
@@ -73,7 +78,42 @@ def add_slack_commands(
                      help="Slack Web API base URL (default Slack's; for tests and proxies)")
     run.add_argument("--no-loop", action="store_true",
                      help="only answer questions: no detection, no incidents, no escalation")
+    testing = run.add_argument_group(
+        "for testing and demos",
+        "A clock faster than real time, so escalation waits pass in seconds. Data time\n"
+        "is as usual (real time, or --at). Not for a bot people rely on: its deadlines\n"
+        "are not theirs.")
+    testing.add_argument("--speed", metavar="N", type=_speed, default=1.0,
+                         help="wall time runs N times faster than real time (waits, snoozes, "
+                         "the loop's intervals); default 1")
+    testing.add_argument("--speed-from", metavar="TIME", type=_moment, default=None,
+                         help="the real moment the fast clock counts from (default: when the "
+                         "bot starts); give a restarted bot the same one and its time goes "
+                         "on from where the last one's was")
     run.set_defaults(func=cmd_run)
+
+
+def _speed(text: str) -> float:
+    try:
+        speed = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 60, got {text!r}") from None
+    if not 0 < speed <= MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"expected a speed above 0 and at most {MAX_SPEED:g}, "
+                                         f"got {text!r}")
+    return speed
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a time like 2026-11-20T14:00:00+00:00, got {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"expected a time with its offset (+00:00), got "
+                                         f"{text!r}")
+    return moment
 
 
 def cmd_run(
@@ -123,13 +163,19 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if level != "DEBUG":  # APScheduler says "Running job…" at every tick (every 5 s)
+    if level != "DEBUG":  # APScheduler says "Running job…" at every tick (every 2 s)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     try:
-        clock = clock_at(getattr(args, "at", None), settings.zone)
+        clock = clock_at(getattr(args, "at", None), settings.zone,
+                         speed=getattr(args, "speed", 1.0),
+                         since=getattr(args, "speed_from", None))
     except ValueError as exc:
         raise NotReady(str(exc)) from None
+    if clock.rate != 1 and level != "DEBUG":
+        # Ticks N times as often: one still running when the next is due is the rule, and
+        # APScheduler would warn of each one skipped.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     _secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN",
             "the bot token (xoxb-…) from your app's OAuth & Permissions page")
     app_token: str | None = None
@@ -168,9 +214,10 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
         loops.append(start_loop(perfbot, deliver if deliver is not None
                                 else delivery(perfbot, client)))
         every = loops[0].every
+        fast = f" (the clock runs at {clock.rate:g}x)" if clock.rate != 1 else ""
         print(f"perfbot: incidents loop on: detection every "
               f"{format_duration(every['detect'])}, escalation sweep every "
-              f"{format_duration(every['sweep'])}", file=out)
+              f"{format_duration(every['sweep'])}{fast}", file=out)
 
     try:
         _serve(args, app, app_token, stop, ping_interval, out, connected)

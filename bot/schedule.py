@@ -144,7 +144,8 @@ def refresh_catalog_once(perfbot: Perfbot) -> int:
 
 class Loop:
     """The ticks on a ``BackgroundScheduler``: detection every ``detection.interval``, the
-    sweep every ``sweep_every``, the catalog check every minute. Each runs at once on
+    sweep every ``sweep_every``, the catalog check every minute (of the bot's clock: a
+    clock at N× real time ticks N times as often). Each runs at once on
     ``start`` (a restart posts and escalates without waiting an interval), then on its
     interval; one instance at a time, a late run coalesced into one, and a run later than
     its interval dropped (the next one does the same work). A tick that raises is logged
@@ -181,8 +182,9 @@ class Loop:
         # The scheduler's own times are real time (it only triggers); the ticks read the
         # bot's clock.
         first = datetime.now(UTC)
+        real = self.real_every()
         for name, tick in ticks.items():
-            every = max(self.every[name], timedelta(milliseconds=10))
+            every = real[name]
             self._scheduler.add_job(
                 self._guarded(name, tick), IntervalTrigger(seconds=every.total_seconds()),
                 id=name, name=name, next_run_time=first, coalesce=True, max_instances=1,
@@ -192,6 +194,14 @@ class Loop:
         log.info("loop started: detection every %s, sweep every %s, catalog check every %s",
                  *(format_duration(self.every[name])
                    for name in ("detect", "sweep", "refresh-catalog")))
+
+    def real_every(self) -> dict[str, timedelta]:
+        """The ticks' intervals in real time, which the scheduler keeps: ``every`` is in
+        the bot's clock's time, and a clock faster than real time (``perfbot run --speed``)
+        needs its ticks that much more often (10 ms at the least)."""
+        rate = self.perfbot.clock.rate
+        return {name: max(every / rate, timedelta(milliseconds=10))
+                for name, every in self.every.items()}
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop triggering; with ``wait``, return after the ticks running now finish. A

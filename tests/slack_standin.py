@@ -13,6 +13,7 @@ import itertools
 import json
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -43,6 +44,16 @@ class Fault:
     status: int = 200
     error: str | None = None
     retry_after: int | None = None
+    where: Callable[[dict[str, Any]], bool] | None = None  # None: any call of the method
+
+
+@dataclass
+class _Hold:
+    release: threading.Event
+    where: Callable[[dict[str, Any]], bool] | None = None  # None: any call of the method
+
+    def catches(self, args: dict[str, Any]) -> bool:
+        return self.where is None or self.where(args)
 
 
 @dataclass
@@ -51,7 +62,8 @@ class _State:
     faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
-    holds: dict[str, deque[threading.Event]] = field(default_factory=lambda: defaultdict(deque))
+    holds: dict[str, deque[_Hold]] = field(default_factory=lambda: defaultdict(deque))
+    held: list[Call] = field(default_factory=list)  # the calls holds caught, as they came
 
 
 class SlackStandIn:
@@ -100,7 +112,7 @@ class SlackStandIn:
         tb: TracebackType | None,
     ) -> None:
         with self._changed:
-            held = [event for queue in self.state.holds.values() for event in queue]
+            held = [hold.release for queue in self.state.holds.values() for hold in queue]
         for event in held:
             event.set()
         self.socket_mode.close()
@@ -110,9 +122,11 @@ class SlackStandIn:
 
     # --- what tests use -----------------------------------------------------------------
 
-    def fail(self, method: str, error: str, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
-        self._queue(method, Fault(error=error), times)
+    def fail(self, method: str, error: str, times: int = 1,
+             where: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """The next ``times`` calls of ``method`` (whose arguments ``where`` accepts, if
+        given) answer ``{"ok": false, "error": error}``."""
+        self._queue(method, Fault(error=error, where=where), times)
 
     def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         self._queue(method, Fault(status=429, error="ratelimited", retry_after=retry_after), times)
@@ -120,13 +134,21 @@ class SlackStandIn:
     def server_error(self, method: str, status: int = 503, times: int = 1) -> None:
         self._queue(method, Fault(status=status, error="service_unavailable"), times)
 
-    def hold(self, method: str) -> threading.Event:
-        """The next call of ``method`` waits, unanswered, until the returned event is set
-        (or 30 s pass): Slack being slow, so a test can see what happens meanwhile."""
+    def hold(self, method: str,
+             where: Callable[[dict[str, Any]], bool] | None = None) -> threading.Event:
+        """The next call of ``method`` (whose arguments ``where`` accepts, if given) waits,
+        unanswered, until the returned event is set (or 30 s pass): Slack being slow, so a
+        test can see what happens meanwhile. Once released it is answered and recorded
+        like any call, even if the caller is gone by then (Slack did it; the ok was lost)."""
         release = threading.Event()
         with self._changed:
-            self.state.holds[method].append(release)
+            self.state.holds[method].append(_Hold(release, where))
         return release
+
+    def held(self) -> list[Call]:
+        """The calls holds caught so far, in the order they came."""
+        with self._changed:
+            return list(self.state.held)
 
     def wait_until_held(self, method: str, timeout: float = 20.0) -> None:
         """Block until every call ``hold`` prepared for ``method`` has arrived and waits."""
@@ -166,10 +188,13 @@ class SlackStandIn:
             self.state.calls.append(call)
             self._changed.notify_all()
 
-    def _next_fault(self, method: str) -> Fault | None:
+    def _next_fault(self, method: str, args: dict[str, Any]) -> Fault | None:
         with self._changed:
-            queue = self.state.faults.get(method)
-            return queue.popleft() if queue else None
+            queue = self.state.faults.get(method) or deque()
+            fault = next((f for f in queue if f.where is None or f.where(args)), None)
+            if fault is not None:
+                queue.remove(fault)
+            return fault
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -213,12 +238,15 @@ class SlackStandIn:
         self, handler: BaseHTTPRequestHandler, method: str, args: dict[str, Any], token: str
     ) -> None:
         with self._changed:
-            holds = self.state.holds.get(method)
-            held = holds.popleft() if holds else None
+            holds = self.state.holds.get(method) or deque()
+            held = next((hold for hold in holds if hold.catches(args)), None)
+            if held is not None:
+                holds.remove(held)
+                self.state.held.append(Call(method, args))
             self._changed.notify_all()
         if held is not None:
-            held.wait(timeout=30)
-        fault = self._next_fault(method)
+            held.release.wait(timeout=30)
+        fault = self._next_fault(method, args)
         if fault is not None and fault.status != 200:
             self._record(Call(method, args, fault.status, fault.error))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None \
@@ -391,10 +419,13 @@ def _send(
     headers: dict[str, str] | None = None, content_type: str = "application/json",
 ) -> None:
     data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", f"{content_type}; charset=utf-8")
-    handler.send_header("Content-Length", str(len(data)))
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(data)
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the caller is gone (killed while a call was held): it was done all the same

@@ -80,9 +80,14 @@ class Delivery:
         # edit that changes nothing is skipped. The version tells whether anyone changed the
         # incident since: another replica may have edited the message to another state.
         self._shown: OrderedDict[int, tuple[int, SlackMessage]] = OrderedDict()
-        # The parts of a page already sent (DMs), so a retry does not DM the same person
-        # twice; kept in memory only: a crash between a DM and the page's end repeats it.
+        # The DMs of a page sent in this process: the store has them too (``part_done``),
+        # this covers a store that failed to record one.
         self._paged: dict[int, set[str]] = {}
+        # What Slack took but the store could not record (it was down, or locked beyond its
+        # wait): recorded on a later call instead of being sent again. In memory only: a
+        # crash before the store is back sends them again (at least once, never lost).
+        self._taken: set[int] = set()  # effects carried out, not yet marked sent
+        self._placed: dict[int, dict[str, str | None]] = {}  # posts, where they went
 
     def deliver(self, now: datetime | None = None) -> int:
         """Carry out the pending effects, oldest first; how many were sent."""
@@ -105,6 +110,10 @@ class Delivery:
     def _run(self, items: Sequence[OutboxItem], now: datetime) -> int:
         sent = self.held_back = 0
         for item in items:
+            if item.id in self._taken:  # Slack took it; only the mark is missing
+                self._mark_sent(item, now)
+                sent += 1
+                continue
             try:
                 done = self._carry_out(item, now)
             except StorageError:
@@ -117,12 +126,17 @@ class Delivery:
                 self._failed(item, _error_of(exc), now)
                 continue
             if done is _Done.SENT:
-                self.store.sent(item.id, now)
-                self._paged.pop(item.id, None)
+                self._taken.add(item.id)
+                self._mark_sent(item, now)
                 sent += 1
             elif done is _Done.HELD:
                 self.held_back += 1
         return sent
+
+    def _mark_sent(self, item: OutboxItem, now: datetime) -> None:
+        self.store.sent(item.id, now)  # StorageError: still taken, marked on a later call
+        self._taken.discard(item.id)
+        self._paged.pop(item.id, None)
 
     def _carry_out(self, item: OutboxItem, now: datetime) -> _Done:
         incident = self.store.get(item.incident_id)
@@ -135,7 +149,7 @@ class Delivery:
         if incident.message_ts is None and self._post_pending(incident):
             return _Done.WAITING  # it runs once the message is there
         if effect.kind == "page":
-            return self._page(item.id, incident, effect.notify, now)
+            return self._page(item, incident, effect.notify, now)
         if incident.message_ts is None:
             why = "it is silenced" if incident.silenced else "its message was never posted"
             log.log(logging.INFO if incident.silenced else logging.WARNING,
@@ -150,6 +164,11 @@ class Delivery:
     def _post(self, incident: Incident, now: datetime) -> _Done:
         if incident.message_ts is not None:
             return _Done.SENT  # posted before a crash, not marked sent: not twice
+        placed = self._placed.get(incident.id)
+        if placed is not None:  # posted; where it went could not be stored then
+            self._remember(incident.id, **placed)
+            del self._placed[incident.id]
+            return _Done.SENT
         if not self._may_post(incident.channel, now):
             return _Done.HELD
         message = self._render(incident)
@@ -159,8 +178,12 @@ class Delivery:
             return _Done.HELD
         response, channel = posted
         thread = incident.thread_ts if channel == incident.channel else None
-        stored = self._remember(incident.id, message_ts=str(response["ts"]),
-                                channel=str(response["channel"]), thread_ts=thread)
+        where: dict[str, str | None] = {"message_ts": str(response["ts"]),
+                                        "channel": str(response["channel"]),
+                                        "thread_ts": thread}
+        self._placed[incident.id] = where
+        stored = self._remember(incident.id, **where)  # StorageError: kept in _placed
+        del self._placed[incident.id]
         if stored is not None:
             self._show(stored, message)
         return _Done.SENT
@@ -205,16 +228,19 @@ class Delivery:
         self._last_post[incident.channel] = now
         return _Done.SENT
 
-    def _page(self, item_id: int, incident: Incident, note: Notify | None,
+    def _page(self, item: OutboxItem, incident: Incident, note: Notify | None,
               now: datetime) -> _Done:
         """A DM to each person (the urgent part, not paced: each DM is its own channel),
-        then one line in the incident's thread with the group and channel mentions."""
+        then one line in the incident's thread with the group and channel mentions. Each
+        DM is recorded once Slack took it, so neither a retry of the page (its line waited
+        for the channel's pace, or failed) nor a restart DMs the same person twice."""
         wanted = State.ACKNOWLEDGED if note is not None and note.kind == "reminder" \
             else State.TRIGGERED
         if note is None or incident.state is not wanted:  # someone acted since: no noise
             log.info("not paged for %s: it is %s now", incident.name, incident.state)
             return _Done.SENT
-        done = self._paged.setdefault(item_id, set())
+        done = self._paged.setdefault(item.id, set())
+        done |= item.done
         todo = [user for user in note.users if user not in done]
         link = self._permalink(incident) if todo else None
         for user in todo:
@@ -223,6 +249,7 @@ class Delivery:
             self.client.chat_postMessage(channel=str(opened["channel"]["id"]),
                                          text=message.text, blocks=list(message.blocks))
             done.add(user)
+            self.store.part_done(item.id, user)
         if not self._may_post(incident.channel, now):
             return _Done.HELD
         thread = incident.thread_ts or incident.message_ts  # None: its post was given up

@@ -89,8 +89,9 @@ def _connect_args(url: str) -> dict[str, Any]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         # SQLite has one writer at a time: the others wait for the lock this long (the
-        # driver's default, 5 s, was exceeded by 8 busy threads on a loaded machine).
-        return {"timeout": _SQLITE_BUSY_S}
+        # driver's default, 5 s, was exceeded by 8 busy threads on a loaded machine), unless
+        # the URL says how long (``?timeout=``; connect_args would override it).
+        return {} if "timeout" in parsed.query else {"timeout": _SQLITE_BUSY_S}
     if (parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS
             and "connect_timeout" not in parsed.query):
         return {"connect_timeout": _CONNECT_TIMEOUT_S}

@@ -38,6 +38,7 @@ class OutboxItem(BaseModel):
     attempts: int
     sent_at: datetime | None = None
     last_error: str = ""
+    done: frozenset[str] = frozenset()  # its parts carried out already (a page's DMs)
 
 
 class Silence(BaseModel):
@@ -180,6 +181,15 @@ class IncidentStore:
             connection.execute(update(outbox).where(outbox.c.id == item_id)
                                .values(sent_at=at.astimezone(UTC), last_error=""))
 
+    def part_done(self, item_id: int, part: str) -> None:
+        """One part of an effect was carried out (a page's DM to ``part``, a user id): a
+        retry, in this process or after a restart, skips it. One statement, no read."""
+        if not part or part != part.strip() or " " in part:
+            raise ValueError(f"a part is one word, got {part!r}")
+        with self._writing("record part of an effect") as connection:
+            connection.execute(update(outbox).where(outbox.c.id == item_id)
+                               .values(done=outbox.c.done + f"{part} "))
+
     def failed(self, item_id: int, error: str, retry_at: datetime | None) -> None:
         """Not carried out: tried again at ``retry_at``, or never (None: given up)."""
         values: dict[str, Any] = {"attempts": outbox.c.attempts + 1,
@@ -320,7 +330,7 @@ def _item(row: Any) -> OutboxItem:
         effect=Effect.model_validate(json.loads(row["payload"])),
         created_at=utc(row["created_at"]), attempts=row["attempts"],
         sent_at=utc(row["sent_at"]) if row["sent_at"] is not None else None,
-        last_error=row["last_error"],
+        last_error=row["last_error"], done=frozenset(row["done"].split()),
     )
 
 

@@ -61,6 +61,9 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=False, default=""),
+    # The parts of the effect carried out so far, each followed by a space: a page's DMs by
+    # user id, so a page retried or resumed after a restart DMs nobody twice.
+    Column("done", Text, nullable=False, default="", server_default=""),
 )
 
 # ``/perf silence``: incidents matching one are stored and listed, not posted.

@@ -81,3 +81,28 @@ def test_the_composition_root_builds_it_from_storage_url(
     assert (tmp_path / "bot.db").exists()
     assert perfbot.audit is perfbot.audit
     perfbot.audit.database.close()
+
+
+def test_a_sqlite_busy_timeout_in_the_url_is_kept(tmp_path: Path) -> None:
+    """``storage.url``'s own ``?timeout=`` decides how long a writer waits for another's
+    lock; the default wait (30 s) applies only when the URL says none."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "audit.db"
+    audit = AuditStore(Database(f"sqlite:///{path}?timeout=0.2"))
+    audit.recent()  # the table
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")  # another process, mid-write
+    released = threading.Timer(3, locker.execute, args=("ROLLBACK",))
+    released.start()
+    try:
+        with pytest.raises(StorageError, match="database is locked"):
+            audit.record(at=AT, user="U1", action="resolve", target="f1", allowed=True)
+    finally:
+        released.join()
+        locker.close()
+    assert audit.recent() == []  # and once the lock is gone, it works
+    audit.record(at=AT, user="U1", action="resolve", target="f1", allowed=True)
+    assert len(audit.recent()) == 1
+    audit.database.close()

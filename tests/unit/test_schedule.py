@@ -19,7 +19,7 @@ from bot.alerts.model import fingerprint
 from bot.analytics.findings.baseline import BaselineCache
 from bot.analytics.findings.model import Severity
 from bot.app import Perfbot, build
-from bot.clock import FakeClock
+from bot.clock import Clock, FakeClock, accelerated
 from bot.config import Settings, StorageSettings
 from bot.incidents.lifecycle import State
 from bot.incidents.policies import OnCallSettings
@@ -256,3 +256,14 @@ def test_a_loop_never_started_has_nothing_to_stop(demo_bot: Perfbot) -> None:
     loop.shutdown()
     assert not loop.running
     assert loop.every["detect"] == demo_bot.settings.detection.interval
+
+
+def test_a_clock_faster_than_real_time_ticks_that_much_more_often(demo_bot: Perfbot) -> None:
+    fast = replace(demo_bot, clock=Clock(accelerated(WALL, 60), rate=60))
+    loop = Loop(fast, sweep_every=timedelta(seconds=2), detect_every=timedelta(minutes=5),
+                refresh_every=timedelta(seconds=0.3))
+    assert loop.real_every() == {"detect": timedelta(seconds=5),
+                                 "sweep": timedelta(seconds=2) / 60,
+                                 "refresh-catalog": timedelta(milliseconds=10)}  # the least
+    assert Loop(demo_bot, sweep_every=timedelta(seconds=2)).real_every()["sweep"] == \
+        timedelta(seconds=2)
