@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta, tzinfo
 from threading import Lock
 
+from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
 from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
     BackgroundScheduler,
 )
@@ -175,7 +177,7 @@ class Loop:
             raise RuntimeError("the loop was already started; make a new one")
         self._started = True
         ticks: dict[str, Callable[[], object]] = {
-            "detect": lambda: detect_once(self.perfbot, self.perfbot.now(), self.cache),
+            "detect": self._detect,
             "sweep": lambda: sweep_once(self.perfbot, self.perfbot.now(), self.deliver),
             "refresh-catalog": lambda: refresh_catalog_once(self.perfbot),
         }
@@ -194,6 +196,16 @@ class Loop:
         log.info("loop started: detection every %s, sweep every %s, catalog check every %s",
                  *(format_duration(self.every[name])
                    for name in ("detect", "sweep", "refresh-catalog")))
+
+    def _detect(self) -> CycleOutcome:
+        """The detection tick; when it opened, reopened or resolved incidents, the sweep
+        runs at once to post them. Its own next run, started with the detection's and
+        quicker, had just found nothing: the message waited a whole sweep interval."""
+        outcome = detect_once(self.perfbot, self.perfbot.now(), self.cache)
+        if outcome.opened or outcome.reopened or outcome.resolved:
+            with suppress(JobLookupError):  # the loop is stopping
+                self._scheduler.modify_job("sweep", next_run_time=datetime.now(UTC))
+        return outcome
 
     def real_every(self) -> dict[str, timedelta]:
         """The ticks' intervals in real time, which the scheduler keeps: ``every`` is in

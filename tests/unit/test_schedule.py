@@ -267,3 +267,30 @@ def test_a_clock_faster_than_real_time_ticks_that_much_more_often(demo_bot: Perf
                                  "refresh-catalog": timedelta(milliseconds=10)}  # the least
     assert Loop(demo_bot, sweep_every=timedelta(seconds=2)).real_every()["sweep"] == \
         timedelta(seconds=2)
+
+
+def test_a_detection_tick_that_opens_incidents_has_them_delivered_without_waiting(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]],
+) -> None:
+    """The sweep that delivers runs right after a detection tick that opened something,
+    not at its next interval (which, started with the detection, always came a whole
+    interval later)."""
+    bot, clock = fresh(DEMO_END)
+    clock.as_of = scenario(bot, "latency_step").start + timedelta(minutes=30)
+    delivered = threading.Event()
+    pending: list[int] = []
+
+    def deliver(now: datetime) -> int:
+        pending.append(len(bot.incident_store.pending(now)))
+        if pending[-1]:
+            delivered.set()
+        return 0
+
+    loop = Loop(bot, deliver, sweep_every=timedelta(hours=1), detect_every=timedelta(hours=1),
+                refresh_every=timedelta(hours=1))
+    loop.start()
+    try:
+        assert delivered.wait(120), f"the sweep never ran after the detection: {pending}"
+    finally:
+        loop.shutdown(wait=True)
+    assert pending[0] == 0  # the sweep at start found nothing yet; the one woken did
