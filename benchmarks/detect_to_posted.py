@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the Slack stand-in lives in tests/
 
 import bot.schedule as schedule  # noqa: E402
-from bot.analytics.findings import BaselineCache  # noqa: E402
+from bot.analytics.findings.baseline import BaselineCache  # noqa: E402
 from bot.app import Perfbot, build  # noqa: E402
 from bot.clock import Clock  # noqa: E402
 from bot.config import MetricsSettings, Settings, StorageSettings  # noqa: E402
