@@ -17,6 +17,7 @@ from bot.alerts.acts import Act
 from bot.app import Perfbot
 from bot.authz import decide, who_may
 from bot.durations import format_duration, parse_duration
+from bot.incidents.lifecycle import Incident
 from bot.incidents.schedules import next_shift, on_call
 from bot.render.blocks import SlackMessage, section, validate_blocks
 from bot.render.incident_lists import incident_timeline, incidents_list
@@ -46,23 +47,26 @@ class IncidentCommands:
         incidents = self.perfbot.incident_store.listed(open_only=True, limit=200)
         tell(incidents_list(incidents, self.perfbot.settings.zone, now=self.perfbot.now()))
 
-    def incident(self, args: str, tell: Tell) -> None:
+    def _named(self, word: str, args: str, tell: Tell) -> Incident | None:
+        """The incident ``args`` names, or None after telling the person usage."""
         number = incident_number(args)
         found = self.perfbot.incident_store.get(number) if number is not None else None
         if found is None:
-            tell(said(f"Usage: `/perf incident INC-42`; there is no incident "
+            tell(said(f"Usage: `/perf {word} INC-42`; there is no incident "
                       f"`{escape(args.strip() or '(none given)')}`."))
+        return found
+
+    def incident(self, args: str, tell: Tell) -> None:
+        found = self._named("incident", args, tell)
+        if found is None:
             return
         entries = self.perfbot.incident_store.timeline(found.id)
         tell(incident_timeline(found, entries, self.perfbot.settings.zone))
 
     def postmortem(self, args: str, tell: Tell) -> None:
         """``/perf postmortem INC-42``: its markdown postmortem uploaded in its thread."""
-        number = incident_number(args)
-        found = self.perfbot.incident_store.get(number) if number is not None else None
+        found = self._named("postmortem", args, tell)
         if found is None:
-            tell(said(f"Usage: `/perf postmortem INC-42`; there is no incident "
-                      f"`{escape(args.strip() or '(none given)')}`."))
             return
         entries = self.perfbot.incident_store.timeline(found.id)
         text = postmortem(found, entries, self.perfbot.settings.zone)
