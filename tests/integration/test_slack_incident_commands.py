@@ -139,6 +139,24 @@ def test_incident_shows_where_it_stands_and_its_timeline(
     assert len(lines) == 3
 
 
+def test_postmortem_is_uploaded_in_the_incidents_thread(
+    served: Served, slack: SlackStandIn,
+) -> None:
+    opened = served.open()
+    served.command("ack INC-1", user=ADMIN)
+    uploads = len(slack.calls("files.completeUploadExternal"))
+    served.command("postmortem INC-1", user=STRANGER)
+    assert reply(slack)["mrkdwn"] == "The postmortem of INC-1 is in its thread."
+    done = slack.calls("files.completeUploadExternal")[uploads:]
+    assert len(done) == 1
+    assert done[0].args.get("thread_ts") == opened.message_ts
+    (uploaded,) = json.loads(done[0].args["files"])
+    assert uploaded["title"] == "Postmortem of INC-1"
+    markdown = bytes(slack.state.uploads[uploaded["id"]]).decode()
+    assert markdown.startswith("# INC-1: orders p95 latency up")
+    assert "acknowledge" in markdown
+
+
 @pytest.mark.parametrize(("typed", "says"), [
     ("incident INC-9", "Usage: `/perf incident INC-42`; there is no incident `INC-9`."),
     ("incident", "Usage: `/perf incident INC-42`; there is no incident `(none given)`."),
