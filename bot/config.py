@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.analytics.prices import CostSettings
 from bot.catalog.settings import CatalogSettings
+from bot.digests.settings import DigestSettings
 from bot.durations import Duration, parse_duration
 from bot.incidents.policies import OnCallSettings
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
@@ -130,6 +131,8 @@ class Settings(BaseSettings):
     incidents: IncidentsSettings = IncidentsSettings()
     # On-call schedules, escalation policies and the routes from alerts to policies.
     oncall: OnCallSettings = OnCallSettings()
+    # Scheduled digests: configured schedules, grace, saturation thresholds, SLO window.
+    digests: DigestSettings = DigestSettings()
     slack: SlackSettings = SlackSettings()
     # Unset: ./playbooks, else the playbooks installed with perfbot (see default_playbooks_dir).
     playbooks_dir: Path = Field(default_factory=lambda: default_playbooks_dir())
