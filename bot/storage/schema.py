@@ -90,3 +90,36 @@ overrides = Table(
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Digest subscriptions made in Slack (configured ones live in the settings); ``key`` is
+# the channel, kind and scope: one per channel+kind+scope.
+digest_subscriptions = Table(
+    "digest_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("channel", String(255), nullable=False, index=True),
+    Column("when", String(128), nullable=False),  # a reserved word: quoted
+    Column("team", String(255), nullable=True),
+    Column("service", String(255), nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per subscription and period: claimed before posting (``token`` proves whose
+# claim it is), then the Slack ts when posted, or skipped past the grace.
+digest_posts = Table(
+    "digest_posts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(512), nullable=False, unique=True),
+    Column("subscription_key", String(255), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # claimed | posted | skipped
+    Column("token", String(32), nullable=False),
+    Column("first_claimed_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("ts", String(64), nullable=True),
+    Column("posted_at", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+)
