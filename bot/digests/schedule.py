@@ -47,7 +47,7 @@ def parse_when(text: str, default_zone: str = "UTC") -> When:
     if kind == "weekly":
         if not rest or rest[0].lower()[:3] not in DAYS:
             raise ValueError(f"{USAGE}: a weekly digest needs a day (mon..sun), got {text!r}")
-        day = DAYS[DAYS.index(rest[0].lower()[:3])]  # type: ignore[arg-type]
+        day = DAYS[DAYS.index(rest[0].lower()[:3])]
         rest = rest[1:]
     if not rest or not (match := _CLOCK.match(rest[0])):
         raise ValueError(f"{USAGE}: expected a time like 09:00, got {text!r}")

@@ -13,9 +13,14 @@ import pytest
 from bot.clock import FakeClock
 from bot.digests.model import Digest, DigestKind, Period, Scope
 from bot.digests.schedule import parse_when
-from bot.digests.service import Claim, DigestService, Subscription, subscription
+from bot.digests.service import (
+    Claim,
+    DigestService,
+    Subscription,
+    configured_subscriptions,
+    subscription,
+)
 from bot.digests.settings import DigestSettings
-from bot.digests.service import configured_subscriptions
 from bot.storage.database import Database
 from bot.storage.digests import DigestStore
 
@@ -56,8 +61,8 @@ def url(tmp_path: Path) -> str:
 
 
 def subscribed(store: DigestStore, when: str, channel: str = "C1",
-               scope: Scope = Scope(), at: datetime = MONDAY_9 - timedelta(days=3)) -> None:
-    store.subscribe(subscription(channel, parse_when(when, BERLIN), scope,
+               scope: Scope | None = None, at: datetime = MONDAY_9 - timedelta(days=3)) -> None:
+    store.subscribe(subscription(channel, parse_when(when, BERLIN), scope or Scope(),
                                  created_by="UANNA", created_at=at))
 
 

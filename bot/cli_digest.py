@@ -1,0 +1,1 @@
+"""`perfbot digest`: filled in by the digests work (issue 11)."""

@@ -1,0 +1,1 @@
+"""Filled in by the digests work (issue 11)."""
