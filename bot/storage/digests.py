@@ -86,7 +86,7 @@ class DigestStore:
             row = {"key": key, "subscription_key": subscription_key, "status": "claimed",
                    "token": token, "first_claimed_at": now, "claimed_at": now,
                    "attempts": 0, "last_error": ""}
-            if connection.execute(_insert_once(connection, row)).rowcount == 1:
+            if _inserted(connection, row):
                 return Claim(key=key, token=token, first_claimed_at=now)
             old = connection.execute(select(digest_posts).where(
                 digest_posts.c.key == key)).mappings().one()
@@ -126,7 +126,7 @@ class DigestStore:
             row = {"key": key, "subscription_key": subscription_key, "status": "skipped",
                    "token": "", "first_claimed_at": now, "claimed_at": now,
                    "attempts": 0, "last_error": ""}
-            if connection.execute(_insert_once(connection, row)).rowcount == 1:
+            if _inserted(connection, row):
                 return True
             # A stale claim that never posted: skipped too (nobody holds it).
             return bool(connection.execute(update(digest_posts).where(
@@ -174,6 +174,13 @@ def _subscription(row: Any) -> Subscription:
     return Subscription(key=row["key"], channel=row["channel"], when=row["when"],
                         team=row["team"], service=row["service"],
                         created_by=row["created_by"], created_at=utc(row["created_at"]))
+
+
+def _inserted(connection: Connection, row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless its key is there; whether it was (RETURNING: PostgreSQL's
+    driver gives no usable rowcount for ON CONFLICT DO NOTHING)."""
+    statement = _insert_once(connection, row).returning(digest_posts.c.id)
+    return connection.execute(statement).first() is not None
 
 
 def _insert_once(connection: Connection, row: dict[str, Any]) -> Any:

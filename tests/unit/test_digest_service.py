@@ -216,6 +216,9 @@ def race(url: str, replicas: int = 2, minutes: int = 5) -> Poster:
         thread.start()
     for thread in threads:
         thread.join()
+    for service in services:
+        service.store.database.close()  # type: ignore[attr-defined]
+    setup.database.close()
     assert [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] == []
     return poster
 
