@@ -18,6 +18,9 @@ from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
+from bot.digests.model import Digest, DigestKind, Period, Scope
+from bot.digests.schedule import period_length
+from bot.digests.service import DigestService, configured_subscriptions
 from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
 from bot.metrics.demo import DemoBackend, DemoWorkload
@@ -29,6 +32,7 @@ from bot.playbooks.loading import load_playbooks
 from bot.playbooks.schema import Playbook
 from bot.storage import Database
 from bot.storage.audit import AuditStore
+from bot.storage.digests import DigestStore
 from bot.storage.incidents import IncidentStore
 
 log = logging.getLogger(__name__)
@@ -139,6 +143,23 @@ class Perfbot:
         return Incidents(store=self.incident_store, oncall=self.settings.oncall,
                          default_channel=settings.default_channel,
                          reopen_within=settings.reopen_within, channel_of=self.channel_of)
+
+    @cached_property
+    def digest_store(self) -> DigestStore:
+        return DigestStore(self.database)
+
+    @cached_property
+    def digests(self) -> DigestService:
+        """Scheduled digests: the stored subscriptions and the configured schedules."""
+        settings = self.settings.digests
+        return DigestService(
+            store=self.digest_store, build=self.build_digest, grace=settings.grace,
+            configured=configured_subscriptions(settings, self.settings.timezone))
+
+    def build_digest(self, kind: DigestKind, end: datetime, scope: Scope) -> Digest:
+        # STAND-IN: replaced by the digest-content branch at merge
+        return Digest(period=Period(kind=kind, start=end - period_length(kind), end=end),
+                      scope=scope)
 
     def channel_of(self, alert: Alert) -> str | None:
         """The owning channel of ``alert``: its endpoint's, else its service's, if set."""

@@ -31,7 +31,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.app import Perfbot, build
 from bot.clock import clock_at
 from bot.config import ConfigError, Settings, load_settings
+from bot.digests.service import Post as PostDigest
 from bot.durations import format_duration
+from bot.notify.digests import SlackDigestPoster
 from bot.schedule import Deliver, Loop
 from bot.slack.app import build_slack_app
 from bot.slack.http import make_http_server
@@ -143,10 +145,12 @@ def _secret(settings: Settings, field: str, variable: str, why: str) -> str:
     return str(value.get_secret_value()).strip()
 
 
-def start_loop(perfbot: Perfbot, deliver: Deliver | None) -> Loop:
+def start_loop(perfbot: Perfbot, deliver: Deliver | None,
+               post_digest: PostDigest | None = None) -> Loop:
     """The incidents loop of ``perfbot``, started; ``deliver`` sends the outbox (None: the
-    effects wait in the outbox, nothing is lost)."""
-    loop = Loop(perfbot, deliver)
+    effects wait in the outbox, nothing is lost); ``post_digest`` posts scheduled digests
+    (None: none are posted)."""
+    loop = Loop(perfbot, deliver, post_digest=post_digest)
     loop.start()
     return loop
 
@@ -212,7 +216,8 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
             print("perfbot: --no-loop: answering questions only", file=out)
             return
         loops.append(start_loop(perfbot, deliver if deliver is not None
-                                else delivery(perfbot, client)))
+                                else delivery(perfbot, client),
+                                SlackDigestPoster(client, perfbot.settings.zone)))
         every = loops[0].every
         fast = f" (the clock runs at {clock.rate:g}x)" if clock.rate != 1 else ""
         print(f"perfbot: incidents loop on: detection every "

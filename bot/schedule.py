@@ -31,6 +31,8 @@ from bot.analytics.findings.baseline import BaselineCache
 from bot.analytics.findings.model import Finding, Severity
 from bot.app import Perfbot
 from bot.detection import run_cycle
+from bot.digests.service import Post as PostDigest
+from bot.digests.service import TickReport
 from bot.durations import format_duration
 from bot.incidents.policies import Urgency
 from bot.incidents.service import CycleOutcome, Firing
@@ -41,6 +43,8 @@ from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
+# Digests are scheduled to the minute: the tick looks every minute of the bot's clock.
+DIGEST_CHECK = timedelta(minutes=1)
 Deliver = Callable[[datetime], int]  # carries out the outbox's due effects; how many
 
 # The sweep claims due escalation steps and delivers the outbox: a page is at most this late,
@@ -136,6 +140,14 @@ def sweep_once(perfbot: Perfbot, now: datetime, deliver: Deliver | None = None) 
     return due
 
 
+def digest_once(perfbot: Perfbot, now: datetime, post: PostDigest | None) -> TickReport:
+    """Post the digests due at ``now`` (each once, across replicas); the period ends at its
+    scheduled time but never after the data's now. Without a poster nothing is due."""
+    if post is None:
+        return TickReport()
+    return perfbot.digests.tick(now, post, data_now=perfbot.data_now())
+
+
 def refresh_catalog_once(perfbot: Perfbot) -> int:
     """Rediscover the endpoints when the catalog is older than ``catalog.refresh``, here and
     not in the middle of somebody's question; how many endpoints it has."""
@@ -156,16 +168,18 @@ class Loop:
     def __init__(
         self, perfbot: Perfbot, deliver: Deliver | None = None, *,
         sweep_every: timedelta = SWEEP_EVERY, detect_every: timedelta | None = None,
-        refresh_every: timedelta | None = None,
+        refresh_every: timedelta | None = None, post_digest: PostDigest | None = None,
     ) -> None:
         settings = perfbot.settings
         self.perfbot = perfbot
         self.deliver = deliver
+        self.post_digest = post_digest
         self.cache = BaselineCache()  # only the detection tick uses it, one at a time
         self.every = {
             "detect": detect_every or settings.detection.interval,
             "sweep": sweep_every,
             "refresh-catalog": refresh_every or min(settings.catalog.refresh, REFRESH_CHECK),
+            "digests": DIGEST_CHECK,
         }
         self.failures: dict[str, int] = dict.fromkeys(self.every, 0)
         self._failures_lock = Lock()
@@ -180,6 +194,7 @@ class Loop:
             "detect": self._detect,
             "sweep": lambda: sweep_once(self.perfbot, self.perfbot.now(), self.deliver),
             "refresh-catalog": lambda: refresh_catalog_once(self.perfbot),
+            "digests": lambda: digest_once(self.perfbot, self.perfbot.now(), self.post_digest),
         }
         # The scheduler's own times are real time (it only triggers); the ticks read the
         # bot's clock.
