@@ -57,7 +57,7 @@ class RecordingClient:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.history = history or []
 
-    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:  # noqa: N802
+    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(("chat.postMessage", kwargs))
         return {"ok": True, "ts": "1765.000100", "channel": "C123"}
 

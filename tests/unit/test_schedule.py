@@ -264,7 +264,8 @@ def test_a_clock_faster_than_real_time_ticks_that_much_more_often(demo_bot: Perf
                 refresh_every=timedelta(seconds=0.3))
     assert loop.real_every() == {"detect": timedelta(seconds=5),
                                  "sweep": timedelta(seconds=2) / 60,
-                                 "refresh-catalog": timedelta(milliseconds=10)}  # the least
+                                 "refresh-catalog": timedelta(milliseconds=10),  # the least
+                                 "digests": timedelta(minutes=1) / 60}
     assert Loop(demo_bot, sweep_every=timedelta(seconds=2)).real_every()["sweep"] == \
         timedelta(seconds=2)
 
