@@ -15,6 +15,7 @@ from bot.app import Perfbot, build
 from bot.ask.answer import ask
 from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
+from bot.cli_digest import add_digest_commands
 from bot.cli_incidents import add_incident_commands
 from bot.cli_playbooks import add_playbook_commands
 from bot.cli_slack import add_slack_commands
@@ -148,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     add_playbook_commands(sub, common)
     add_slack_commands(sub, common)
     add_incident_commands(sub, common)
+    add_digest_commands(sub, common)
     return parser
 
 
