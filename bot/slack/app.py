@@ -37,15 +37,14 @@ from bot.render.incident import state_word
 from bot.render.message import Answer
 from bot.render.mrkdwn import clip, escape, inert, slack_time
 from bot.slack.actions import register_alert_actions
+from bot.slack.digest_commands import DigestCommands, subscription_lines
 from bot.slack.incident_commands import IncidentCommands
 from bot.slack.replier import Replier
 from bot.slack.web import ephemeral
 
 log = logging.getLogger(__name__)
 
-NOT_CONFIGURED = {
-    "digest": "digests",
-}
+NOT_CONFIGURED: dict[str, str] = {}
 
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
@@ -122,7 +121,11 @@ SLASH_COMMANDS = (
     ("/perf oncall", "who is on call now and next, per schedule", None),
     ("/perf oncall override @ana 2026-12-24 09:00 to 2026-12-27 09:00",
      "someone covers a schedule for a while", None),
-    ("/perf digest preview", "the daily digest, now", "digest"),
+    ("/perf digest subscribe daily 09:00 [team T | service S]",
+     "post a digest in this channel every day (or `weekly mon 09:00`)", None),
+    ("/perf digest unsubscribe [daily|weekly]", "stop this channel's digests", None),
+    ("/perf digest list", "this channel's and the configured digests", None),
+    ("/perf digest preview [daily|weekly]", "a digest, now, only to you", None),
 )
 
 
@@ -188,6 +191,7 @@ def build_slack_app(
 
     acts = register_alert_actions(app, perfbot, client, later)
     incident_commands = IncidentCommands(perfbot, client)
+    digest_commands = DigestCommands(perfbot)
 
     @app.command("/perf")
     def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -222,6 +226,8 @@ def build_slack_app(
                 incident_commands.oncall(args, user, tell)
             else:
                 incident_commands.silence(args, user, tell)
+        elif word == "digest":
+            digest_commands.command("".join(rest), channel, user, tell)
         elif word in NOT_CONFIGURED:
             tell(text_message(not_configured(word)))
         else:
@@ -257,7 +263,8 @@ def build_slack_app(
             view = home_view(replier.answer("help", user),
                              [] if schedules else perfbot.on_call_now(),
                              perfbot.incident_store.listed(open_only=True, limit=10),
-                             perfbot.settings.zone, schedules=schedules)
+                             perfbot.settings.zone, schedules=schedules,
+                             subscriptions=subscription_lines(perfbot))
             try:
                 client.views_publish(user_id=user, view=view)
             except SlackApiError as exc:
@@ -270,14 +277,13 @@ def build_slack_app(
 
 NO_ONCALL = "Nobody: no on-call schedule is configured (`oncall.schedules` in perfbot.yaml)."
 NO_INCIDENTS = ":white_check_mark: No open incidents."
-NO_SUBSCRIPTIONS = ("None yet. Daily and weekly digests come with the digests feature: "
-                    "you will subscribe from here or with `/perf digest`, and "
-                    "`/perf digest preview` will show one before you do.")
+NO_SUBSCRIPTIONS = ("None yet: `/perf digest subscribe daily 09:00` in a channel posts its "
+                    "digest there every day; `/perf digest preview` shows one now.")
 
 
 def home_view(
     help_reply: Answer, on_call: Sequence[str], incidents: Sequence[Incident] = (),
-    zone: tzinfo = UTC, *, schedules: Sequence[str] = (),
+    zone: tzinfo = UTC, *, schedules: Sequence[str] = (), subscriptions: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The App Home tab: who is on call, open incidents, example questions, the user's
     subscriptions; the parts not built yet say so and what they will be. ``schedules``:
@@ -299,7 +305,7 @@ def home_view(
         {"type": "divider"},
         commands_section(),
         {"type": "divider"},
-        section(f"*Your subscriptions*\n{NO_SUBSCRIPTIONS}"),
+        section("*Your subscriptions*\n" + ("\n".join(subscriptions) or NO_SUBSCRIPTIONS)),
     ]
     validate_blocks(blocks)
     return {"type": "home", "blocks": blocks}
