@@ -338,13 +338,13 @@ def test_help_incident_commands_and_unconfigured_ones_are_ephemeral(
     assert "• `/perf ack INC-42`: acknowledge an incident, as its button does" in commands
     assert "• `/perf incidents`: the open incidents, newest first\n" in commands
     assert "• `/perf oncall`: who is on call now and next, per schedule\n" in commands
-    # Only the digests are still to come.
-    assert [line for line in commands.split("\n") if "not configured" in line] == [
-        "• `/perf digest preview`: the daily digest, now _(not configured yet)_"]
+    # Nothing is still to come: the digests are there.
+    assert [line for line in commands.split("\n") if "not configured" in line] == []
+    assert "• `/perf digest list`: this channel's and the configured digests" in commands
     assert incidents.args["text"] == "No open incidents."
     assert ack.args["text"].startswith("There is no incident `INC-7`.")
     assert oncall.args["text"].startswith("No on-call schedule is configured")
-    assert digest.args["text"].startswith("`/perf digest` is not configured yet")
+    assert "not configured" not in digest.args["text"]  # a preview, shown only to the asker
     assert slack.calls("chat.postMessage") == []
 
 

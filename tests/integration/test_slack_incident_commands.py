@@ -346,8 +346,7 @@ def test_app_home_shows_the_open_incidents_and_who_is_on_call(
     since = slack_time(two.opened_at, ZONE, day=True)
     assert home["Open incidents"] == f"• *INC-2* snoozed: orders error ratio up (since {since})"
     assert "<@UBEN>" in home["On call now"]
-    assert [line for line in home["Commands"].split("\n") if "not configured" in line] == [
-        "• `/perf digest preview`: the daily digest, now _(not configured yet)_"]
+    assert [line for line in home["Commands"].split("\n") if "not configured" in line] == []
     served.command(f"oncall override <@{MEMBER}> 2026-11-23 12:00 to 2026-11-23 18:00",
                    user=ADMIN)
     assert f"<@{MEMBER}>" in home_of(served, slack, MEMBER)["On call now"]
