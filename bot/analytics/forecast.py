@@ -4,27 +4,33 @@ Method, and why:
 
 1. **Daily peaks.** Saturation hurts at the peak, and the daily cycle dwarfs slow growth, so
    each local day is reduced to a high quantile (99th percentile) of its samples, placed at
-   the time of that day's maximum. This removes the daily cycle without a seasonal model,
-   and is robust to a single spike. Days with under 75% of a full day's samples (the
-   current, partial day; gaps) are left out of the fit.
-2. **The recent regime.** A leak that began 6 days ago must not be diluted by flat weeks
-   before it. A two-segment (hinge) least-squares fit is tried at every day that leaves at
-   least ``min_days`` days after it; the best hinge is kept when it explains clearly more
-   than one straight line (an F-test, p < 1%), and the trend is fitted after it.
-3. **Robust trend with an interval.** Theil–Sen (``scipy.stats.theilslopes``), the median
-   of pairwise slopes, ignores outlying days; its 95% confidence interval on the slope
-   gives the interval of the crossing (the line pivots on the median day and peak, where
-   Theil–Sen anchors it). Growth whose interval includes zero is not growth.
-4. **The crossing** is the first time the line plus the day's shape (the median distance
-   below the line per local time of day, over the fitted days) reaches the threshold, so
-   it lands on the hour the daily ramp gets there; the bounds are the same under the
-   slope's upper and lower limit. Beyond ``horizon`` (90 days by default) it is "not in
-   sight".
+   the time of that day's maximum: the daily cycle is gone without a seasonal model, and a
+   single spike does not count. Days with under 90% of a full day's samples (today; gaps)
+   are left out of the fit: they may miss their peak hours.
+2. **The weekly cycle** (busier Friday and Saturday evenings) is a classical additive
+   decomposition of the daily peaks, period 7: peaks minus their centred 7-day moving
+   average, the median per weekday. It needs 13 days of one regime; without them it is
+   left in the peaks, where it widens the interval.
+3. **The recent regime.** A leak that began 6 days ago must not be diluted by flat weeks
+   before it. Every split leaving ``min_days`` (4) after it is tried; two separate lines
+   (a change of level, of slope or both) are kept over one when the best split explains
+   clearly more (F-test on the two added terms, p < 1%), and the trend is fitted after it.
+4. **Robust trend with an interval.** Theil–Sen (``scipy.stats.theilslopes``), the median
+   of pairwise slopes, ignores an outlying day; growth whose 95% interval on the slope
+   includes zero is not growth ("no saturation in sight").
+5. **The crossing** is the first time, from now, that the line (through the median day and
+   peak, where Theil–Sen anchors it) plus the weekly cycle plus that weekday's shape below
+   its peak (per local time of day, from the whole history) reaches the threshold: it
+   lands on the hour the evening ramp gets there. ``earliest`` and ``latest`` use the
+   slope's 95% bounds, shifted up and down by the day-to-day scatter of the peaks around
+   the line (1.96 × 1.4826 × MAD), and widened by one sample step (the data's resolution).
+   Past ``horizon`` (90 days) no crossing is reported.
 
-Limits: a straight-line extrapolation — no weekly cycle, no capacity changes to come, no
-acceleration; the interval reflects the slope's uncertainty only (not the level's, which
-with daily peaks is small next to it); a threshold crossed already is reported, not
-forecast.
+Limits: a straight line — no acceleration, no capacity change or deploy to come; the
+interval is the slope's and the peaks' scatter, not a full predictive distribution; with
+under two weeks of a regime the weekly cycle is not modelled (the interval is wider); a
+threshold already reached is reported as such ("already"), from the first day of the run of
+peaks at or above it, not forecast.
 """
 
 from __future__ import annotations
@@ -34,12 +40,16 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats  # type: ignore[import-untyped]
 
 Outcome = Literal["crossing", "already", "flat", "falling", "beyond horizon", "too little data"]
 
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 DAY = timedelta(days=1)
+EPOCH = pd.Timestamp(0, tz="UTC")
 PEAK_QUANTILE = 0.99
 METHOD = "Theil–Sen trend of daily peaks"
 
@@ -60,9 +70,10 @@ class Crossing:
     method: str = METHOD
 
 
-def daily_peaks(series: pd.Series, zone: tzinfo, *, full: float = 0.75) -> pd.DataFrame:
+def daily_peaks(series: pd.Series, zone: tzinfo, *, full: float = 0.9) -> pd.DataFrame:
     """Per local day: ``peak`` (the 99th percentile), ``at`` (when the day's maximum was)
-    and ``full`` (whether the day has at least ``full`` of a full day's samples)."""
+    and ``full`` (whether the day has at least ``full`` of a full day's samples: a partial
+    day may miss its peak hours)."""
     values = series.dropna().astype(float)
     if values.empty:
         return pd.DataFrame({"peak": [], "at": [], "full": []})
@@ -70,8 +81,7 @@ def daily_peaks(series: pd.Series, zone: tzinfo, *, full: float = 0.75) -> pd.Da
     local.index = pd.DatetimeIndex(values.index).tz_convert(zone)
     grouped = local.groupby(local.index.date)
     counts = grouped.size()
-    step = pd.Series(local.index).diff().median()
-    per_day = DAY / step if isinstance(step, pd.Timedelta) and step > pd.Timedelta(0) else 1.0
+    per_day = DAY / _step(local.index)
     return pd.DataFrame({
         "peak": grouped.quantile(PEAK_QUANTILE),
         "at": grouped.idxmax(),
@@ -79,34 +89,66 @@ def daily_peaks(series: pd.Series, zone: tzinfo, *, full: float = 0.75) -> pd.Da
     })
 
 
-def _hinge_start(x: np.ndarray, y: np.ndarray, min_days: int) -> int:
-    """Index of the first point of the recent regime: 0 unless a hinge fits clearly better
-    than one line (F-test on the extra parameter, p < 1%)."""
+def _step(index: pd.DatetimeIndex) -> timedelta:
+    step = pd.Series(index).diff().median()
+    if isinstance(step, pd.Timedelta) and step > pd.Timedelta(0):
+        return step.to_pytimedelta()
+    return timedelta(hours=1)
+
+
+def weekly_cycle(peaks: FloatArray, weekdays: IntArray) -> FloatArray:
+    """Each weekday's typical deviation of the daily peak (classical additive decomposition,
+    period 7): the peaks minus their centred 7-day moving average, the median per weekday,
+    centred. A moving average follows any slow trend, a leak's included, so the cycle is
+    not confused with growth. Zeros until every weekday has a centred average (13 days)."""
+    effect = np.zeros(7)
+    n = len(peaks)
+    if n < 13:
+        return effect
+    average = np.convolve(peaks, np.ones(7) / 7, mode="valid")  # centred on days 3..n-4
+    return _centred_medians(peaks[3:n - 3] - average, weekdays[3:n - 3])
+
+
+def _centred_medians(residual: FloatArray, weekdays: IntArray) -> FloatArray:
+    effect = np.zeros(7)
+    for day in range(7):
+        if np.any(weekdays == day):
+            effect[day] = float(np.median(residual[weekdays == day]))
+    centred: FloatArray = effect - effect.mean()
+    return centred
+
+
+def _regime(x: FloatArray, y: FloatArray, min_days: int) -> int:
+    """Where the recent regime starts: 0 unless two separate lines (a change of level, of
+    slope or both), split where they fit best leaving ``min_days`` after it, explain
+    clearly more than one (F-test on the two added terms, p < 1%)."""
     n = len(x)
-    one = np.polyfit(x, y, 1)
-    sse_one = float(np.sum((y - np.polyval(one, x)) ** 2))
+    if n <= 4:
+        return 0
+    sse_one = float(np.sum((y - np.polyval(np.polyfit(x, y, 1), x)) ** 2))
     best, best_sse = 0, sse_one
-    for k in range(1, n - min_days):
-        design = np.column_stack([np.ones(n), x, np.maximum(x - x[k], 0)])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        sse = float(np.sum((y - design @ coef) ** 2))
+    for k in range(2, n - min_days + 1):
+        fit = np.concatenate([np.polyval(np.polyfit(x[:k], y[:k], 1), x[:k]),
+                              np.polyval(np.polyfit(x[k:], y[k:], 1), x[k:])])
+        sse = float(np.sum((y - fit) ** 2))
         if sse < best_sse:
             best, best_sse = k, sse
-    if best == 0 or n <= 4:
+    if best == 0:
         return 0
-    # The hinge day itself may still be the old regime (a leak deployed after its peak).
-    if best_sse > 1e-12:
-        f = (sse_one - best_sse) / (best_sse / (n - 3))
-        if stats.f.sf(f, 1, n - 3) >= 0.01:
-            return 0
-    return best + 1
+    f = ((sse_one - best_sse) / 2) / (max(best_sse, 1e-12) / (n - 4))
+    return best if stats.f.sf(f, 2, n - 4) < 0.01 else 0
 
 
-def _slot(index: pd.DatetimeIndex, zone: tzinfo, minutes: int) -> np.ndarray:
+def _slot(index: pd.DatetimeIndex, zone: tzinfo, minutes: int) -> IntArray:
     """Local time of day of each time, floored to ``minutes``: the daily profile's key."""
     local = index.tz_convert(zone)
     of_day = local.hour.to_numpy() * 60 + local.minute.to_numpy()
-    return np.asarray(of_day // minutes * minutes)
+    return np.asarray(of_day // minutes * minutes, dtype=np.int64)
+
+
+def _days(times: pd.DatetimeIndex | pd.Series) -> FloatArray:
+    """Days since the epoch, as floats (the trend's x axis)."""
+    return np.asarray((pd.DatetimeIndex(times) - EPOCH) / pd.Timedelta(days=1), dtype=float)
 
 
 def forecast_crossing(
@@ -126,7 +168,7 @@ def forecast_crossing(
         return Crossing("too little data", threshold, None, 0.0,
                         sentence=f"Too little data: {len(full)} full days, {min_days} needed.")
     current = float(full["peak"].iloc[-1])
-    # Already there: the latest peak (the partial day counts when it is over) is at or above.
+    # Already there: the latest peak (today's counts once it is over) is at or above.
     seen = peaks if bool(peaks["peak"].iloc[-1] >= threshold) else full
     latest_peak = float(seen["peak"].iloc[-1])
     if latest_peak >= threshold:
@@ -143,11 +185,20 @@ def forecast_crossing(
                       f"at or above {threshold:.0%} on {days} day{'s' if days != 1 else ''}."),
         )
 
-    epoch = pd.Timestamp(0, tz="UTC")
-    x = np.array([(pd.Timestamp(t) - epoch) / pd.Timedelta(days=1) for t in full["at"]])
+    x = _days(full["at"])
     y = full["peak"].to_numpy(dtype=float)
-    start = _hinge_start(x, y, min_days)
-    x, y = x[start:], y[start:]
+    weekdays = np.asarray(pd.DatetimeIndex(full.index.astype(str)).day_of_week, dtype=np.int64)
+    # The weekly cycle, from the whole history, keeps a quiet Monday to a busy Saturday from
+    # reading as a new regime. Once a regime is found, the cycle is taken from one regime
+    # alone (its moving average bends at the change): the days before it, or the regime
+    # itself, when either has the 13 days it needs; otherwise it is left in, and shows in
+    # the scatter that widens the interval.
+    effect = weekly_cycle(y, weekdays)
+    start = _regime(x, y - effect[weekdays], min_days)
+    if start:
+        before = weekly_cycle(y[:start], weekdays[:start])
+        effect = before if start >= 13 else weekly_cycle(y[start:], weekdays[start:])
+    x, y = x[start:], (y - effect[weekdays])[start:]
     days = len(x)
     slope, _, low, high = stats.theilslopes(y, x, alpha=0.95)
     slope, low, high = float(slope), float(low), float(high)
@@ -160,28 +211,49 @@ def forecast_crossing(
         return Crossing("flat", threshold, current, slope, days=days,
                         sentence=f"No saturation in sight: no clear growth {regime}.")
 
-    # The day's shape below its peak, from the fitted days: the line is where peaks go, the
-    # profile says how far below the peak each time of day sits, so a crossing lands on the
-    # hour the day's ramp reaches the threshold, not only on the peak's hour.
+    # The day's shape below its peak, per weekday and local time of day, from the whole
+    # history (how far below that day's peak each sample sits, the trend within the day
+    # taken out): a crossing lands on the hour that weekday's ramp reaches the threshold —
+    # a busy Saturday evening, not a quiet Saturday lunch.
+    x0, y0 = float(np.median(x)), float(np.median(y))
     values = series.dropna().astype(float)
     index = pd.DatetimeIndex(values.index)
-    step = pd.Series(index).diff().median()
-    minutes = max(1, int(step / pd.Timedelta(minutes=1))) if isinstance(step, pd.Timedelta) else 60
-    fitted = index >= pd.Timestamp(full["at"].iloc[start]).normalize() - pd.Timedelta(days=1)
-    x_all = (index - epoch) / pd.Timedelta(days=1)
-    x0, y0 = float(np.median(x)), float(np.median(y))
-    below = values.to_numpy() - (y0 + slope * (np.asarray(x_all) - x0))
-    profile = pd.Series(below[fitted]).groupby(_slot(index[fitted], zone, minutes)).median()
+    minutes = max(1, round(_step(index) / timedelta(minutes=1)))
+    local = index.tz_convert(zone)
+    dates = np.asarray(local.date)
+    day_peak = peaks["peak"].reindex(dates).to_numpy(dtype=float)
+    day_at = _days(pd.DatetimeIndex(peaks["at"].reindex(dates)))
+    in_regime = local >= pd.Timestamp(full.index[start].isoformat()).tz_localize(zone)
+    drift = np.where(in_regime, slope, 0.0) * (_days(index) - day_at)
+    below = pd.Series(values.to_numpy() - day_peak - drift)
+    slots = _slot(index, zone, minutes)
+    weekday_of = np.asarray(local.day_of_week)
+    by_day = below.groupby([weekday_of, slots]).median()
+    by_slot = below.groupby(slots).median()
     future = pd.date_range(pd.Timestamp(now), pd.Timestamp(now) + horizon,
                            freq=pd.Timedelta(minutes=minutes))
-    x_future = np.asarray((future - epoch) / pd.Timedelta(days=1))
-    shape = profile.reindex(_slot(future, zone, minutes)).fillna(profile.min()).to_numpy()
+    future_weekday = np.asarray(future.tz_convert(zone).day_of_week)
+    future_slots = _slot(future, zone, minutes)
+    keys = pd.MultiIndex.from_arrays([future_weekday, future_slots])
+    fallback = by_slot.reindex(future_slots).fillna(by_slot.min()).to_numpy()
+    profile = by_day.reindex(keys).to_numpy()
+    shape = np.where(np.isnan(profile), fallback, profile) + effect[future_weekday]
+    x_future = _days(future)
 
-    def when(s: float) -> datetime | None:
-        hit = np.flatnonzero(y0 + s * (x_future - x0) + shape >= threshold)
+    # A day's peak scatters around the trend: the bounds add a robust 95% band of that
+    # scatter (1.96 × 1.4826 × MAD of the fitted days' residuals) to the slope's interval.
+    residuals = y - (y0 + slope * (x - x0))
+    margin = 1.96 * 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
+
+    def when(s: float, level: float = 0.0) -> datetime | None:
+        hit = np.flatnonzero(y0 + level + s * (x_future - x0) + shape >= threshold)
         return None if hit.size == 0 else pd.Timestamp(future[hit[0]]).to_pydatetime()
 
-    at, earliest, latest = when(slope), when(high), when(low)
+    at, earliest, latest = when(slope), when(high, margin), when(low, -margin)
+    # Samples average a step (a rate or a mean over it): a crossing is placed no finer.
+    resolution = timedelta(minutes=minutes)
+    earliest = earliest - resolution if earliest else None
+    latest = latest + resolution if latest else None
     if at is None:
         return Crossing("beyond horizon", threshold, current, slope, days=days,
                         sentence=(f"No saturation in sight within {horizon.days} days: "
@@ -190,7 +262,8 @@ def forecast_crossing(
         "crossing", threshold, current, slope, at=at, earliest=earliest, latest=latest,
         days=days,
         sentence=(f"Growing {slope:.1%} of the limit a day {regime}; the interval is the "
-                  f"slope's 95% interval ({low:.1%} to {high:.1%} a day)"
+                  f"slope's 95% interval ({low:.1%} to {high:.1%} a day) and the daily peaks' "
+                  f"scatter (±{margin:.1%})"
                   + ("" if latest else f", whose slow end does not cross within "
                      f"{horizon.days} days") + "."),
     )
