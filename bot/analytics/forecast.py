@@ -17,7 +17,8 @@ Method, and why:
    clearly more (F-test on the two added terms, p < 1%), and the trend is fitted after it.
 4. **Robust trend with an interval.** Theil–Sen (``scipy.stats.theilslopes``), the median
    of pairwise slopes, ignores an outlying day; growth whose 95% interval on the slope
-   includes zero is not growth ("no saturation in sight").
+   includes zero is not growth ("no saturation in sight"), nor is one that moved the peak
+   by less than the peaks' own scatter (below) over the fitted days.
 5. **The crossing** is the first time, from now, that the line (through the median day and
    peak, where Theil–Sen anchors it) plus the weekly cycle plus that weekday's shape below
    its peak (per local time of day, from the whole history) reaches the threshold: it
@@ -198,16 +199,27 @@ def forecast_crossing(
     if start:
         before = weekly_cycle(y[:start], weekdays[:start])
         effect = before if start >= 13 else weekly_cycle(y[start:], weekdays[start:])
+    raw = y[start:]
     x, y = x[start:], (y - effect[weekdays])[start:]
     days = len(x)
-    slope, _, low, high = stats.theilslopes(y, x, alpha=0.95)
-    slope, low, high = float(slope), float(low), float(high)
+    slope = float(stats.theilslopes(y, x, alpha=0.95)[0])
+    # Whether it grows, and the interval, come from the peaks as measured: the weekly cycle
+    # estimated from a week or two of days would also soak up noise and feign certainty.
+    raw_slope, raw_intercept, low, high = (float(v) for v in stats.theilslopes(raw, x, 0.95))
+    low, high = min(low, slope), max(high, slope)
     regime = (f"from {days} days of daily peaks"
               + (" since the trend changed" if start else ""))
-    if high < 0:
+    x0, y0 = float(np.median(x)), float(np.median(y))
+    # A day's peak scatters around the trend: a robust 95% band of that scatter
+    # (1.96 × 1.4826 × MAD of the fitted days' residuals) widens the crossing's interval,
+    # and a trend that moved the peak by less than it over the fitted days is not material.
+    residuals = raw - (raw_intercept + raw_slope * x)
+    margin = 1.96 * 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
+    material = abs(slope) * float(x[-1] - x[0]) > margin
+    if high < 0 and material:
         return Crossing("falling", threshold, current, slope, days=days,
                         sentence=f"No saturation in sight: falling {regime}.")
-    if low <= 0 or slope <= 0:
+    if low <= 0 or slope <= 0 or not material:
         return Crossing("flat", threshold, current, slope, days=days,
                         sentence=f"No saturation in sight: no clear growth {regime}.")
 
@@ -215,7 +227,6 @@ def forecast_crossing(
     # history (how far below that day's peak each sample sits, the trend within the day
     # taken out): a crossing lands on the hour that weekday's ramp reaches the threshold —
     # a busy Saturday evening, not a quiet Saturday lunch.
-    x0, y0 = float(np.median(x)), float(np.median(y))
     values = series.dropna().astype(float)
     index = pd.DatetimeIndex(values.index)
     minutes = max(1, round(_step(index) / timedelta(minutes=1)))
@@ -239,11 +250,6 @@ def forecast_crossing(
     profile = by_day.reindex(keys).to_numpy()
     shape = np.where(np.isnan(profile), fallback, profile) + effect[future_weekday]
     x_future = _days(future)
-
-    # A day's peak scatters around the trend: the bounds add a robust 95% band of that
-    # scatter (1.96 × 1.4826 × MAD of the fitted days' residuals) to the slope's interval.
-    residuals = y - (y0 + slope * (x - x0))
-    margin = 1.96 * 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
 
     def when(s: float, level: float = 0.0) -> datetime | None:
         hit = np.flatnonzero(y0 + level + s * (x_future - x0) + shape >= threshold)
