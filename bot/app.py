@@ -18,6 +18,9 @@ from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
+from bot.digests.build import DigestSources
+from bot.digests.build import build_digest as _build_digest
+from bot.digests.model import Digest, DigestKind, Scope
 from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
 from bot.metrics.demo import DemoBackend, DemoWorkload
@@ -92,6 +95,19 @@ class Perfbot:
             backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
             cost=self.settings.cost,
         )
+
+    @property
+    def digest_sources(self) -> DigestSources:
+        """What a digest reads: the answers' sources plus incidents, deploys and playbooks.
+        The capacity forecast is passed in by whoever wires it (None: no capacity section)."""
+        return DigestSources(
+            backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
+            cost=self.settings.cost, incidents=self.incident_store, deploys=self.deploys,
+            playbooks=self.playbooks,
+        )
+
+    def build_digest(self, kind: DigestKind, end: datetime, scope: Scope = Scope()) -> Digest:  # noqa: B008
+        return _build_digest(self.digest_sources, kind, end, scope)
 
     @property
     def deploys(self) -> list[Deploy]:
