@@ -6,7 +6,7 @@ Each section is read on its own: one that fails leaves a note, the others stay.
 
 from __future__ import annotations
 
-import statistics
+import calendar
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from bot.digests.model import (
     Headline,
     IncidentSummary,
     Movement,
+    OnCallLoad,
     OpenIncident,
     Period,
     Recommendation,
@@ -294,7 +295,7 @@ def _cause(sources: DigestSources, frames: _Frames, entry: EndpointInfo, series:
             opened = [i for i in sources.incidents.listed(open_only=False, limit=1000)
                       if i.alert.service == service
                       and abs(i.opened_at - since) <= DEPLOY_BEFORE]
-        except Exception:  # noqa: BLE001 - the store is optional evidence here
+        except Exception:  # the store is optional evidence here
             opened = []
         if opened:
             causes.append(f"INC-{opened[0].id} opened then")
@@ -371,8 +372,6 @@ def _cost(sources: DigestSources, entries: Sequence[EndpointInfo], services: lis
     total = sum(f.total for f in now)
     days = period.length / timedelta(days=1)
     local = period.end.astimezone(sources.tz)
-    import calendar  # noqa: PLC0415 - only here
-
     month_days = calendar.monthrange(local.year, local.month)[1]
     return CostSection(
         currency=now[0].currency, total=total,
@@ -390,7 +389,7 @@ def _incidents(sources: DigestSources, period: Period, services: list[str],
         return IncidentSummary(total=0)
     try:
         listed = sources.incidents.listed(open_only=False, limit=10_000)
-    except Exception as error:  # noqa: BLE001 - the digest says what could not be read
+    except Exception as error:  # the digest says what could not be read
         notes.append(f"no incidents: {type(error).__name__}")
         return IncidentSummary(total=0)
     wanted = set(services)
@@ -416,8 +415,6 @@ def summarise_incidents(incidents: Sequence[Incident], period: Period,
             for entry in store.timeline(incident.id):
                 if entry.kind == "paged" and entry.user and period.start < entry.at <= period.end:
                     pages[entry.user].append(entry.at)
-    from bot.digests.model import OnCallLoad  # noqa: PLC0415
-
     load = sorted((OnCallLoad(user=user, pages=len(at),
                               off_hours=sum(1 for t in at if _off_hours(t, tz)))
                    for user, at in pages.items()), key=lambda line: -line.pages)
@@ -440,7 +437,10 @@ def _duration(items: list[tuple[timedelta, str]]) -> Duration | None:
     if not items:
         return None
     worst = max(items, key=lambda item: item[0])
-    return Duration(median=statistics.median(d for d, _ in items), worst=worst[0],
+    spans = sorted(d for d, _ in items)
+    middle = len(spans) // 2
+    median = spans[middle] if len(spans) % 2 else (spans[middle - 1] + spans[middle]) / 2
+    return Duration(median=median, worst=worst[0],
                     worst_incident=worst[1])
 
 

@@ -79,3 +79,52 @@ def test_a_scope_without_a_scenario_is_quiet(sources: DigestSources) -> None:
     assert digest.quiet
     assert {h.name for h in digest.headline} >= {"requests", "p95", "error ratio"}
     assert not digest.regressions
+
+
+def test_incident_stats_from_a_sqlite_store(tmp_path: Path) -> None:
+    from bot.digests.build import period_of, summarise_incidents
+    from bot.incidents.lifecycle import Change, Entry, Incident, open_incident, recover
+    from bot.storage import Database
+    from bot.storage.incidents import IncidentStore
+    from tests.incident_factory import alert, message
+
+    store = IncidentStore(Database(f"sqlite:///{tmp_path / 'perfbot.db'}"))
+    period = period_of("weekly", END)
+    # END is Thursday 06:00 UTC: Tuesday 10:00, Saturday 03:00 (off hours), and one still
+    # open since Wednesday 10:00.
+    opens = [END - timedelta(days=1, hours=20), END - timedelta(days=5, hours=3),
+             END - timedelta(hours=20)]
+    acked = [timedelta(minutes=4), timedelta(minutes=30), None]
+    resolved = [timedelta(hours=1), timedelta(hours=3), None]
+    titles = ["orders p95 latency up", "orders p95 latency up", "menu memory leak"]
+    made: list[Incident] = []
+    for n, (at, ack, res, title) in enumerate(zip(opens, acked, resolved, titles, strict=True)):
+        raised = alert(n + 1, at=at, title=title,
+                       service="orders" if "orders" in title else "menu")
+        incident = store.create(lambda number, raised=raised, at=at: open_incident(
+            number, raised, message(raised), channel="C1", policy=None, urgency="high",
+            silenced="", now=at))
+        user = "UANNA" if n != 1 else "UBOB"
+        store.change(incident.id, lambda i, at=at, user=user: Change(
+            incident=i.model_copy(update={"version": i.version + 1}),
+            timeline=[Entry(at=at + timedelta(minutes=1), kind="paged", user=user)]))
+        if ack is not None:
+            store.change(incident.id, lambda i, at=at, ack=ack: Change(
+                incident=i.model_copy(update={"version": i.version + 1,
+                                              "acknowledged_at": at + ack,
+                                              "acknowledged_by": "UANNA"})))
+        if res is not None:
+            store.change(incident.id, lambda i, at=at, res=res: recover(i, at + res, "fine"))
+        made.append(incident)
+    listed = store.listed(open_only=False, limit=100)
+    summary = summarise_incidents(listed, period, store, UTC)
+    assert summary.total == 3
+    assert summary.by_service == {"orders": 2, "menu": 1}
+    assert summary.to_acknowledge is not None
+    assert summary.to_acknowledge.median == timedelta(minutes=17)  # (4 + 30) / 2
+    assert summary.to_acknowledge.worst == timedelta(minutes=30)
+    assert summary.to_resolve is not None and summary.to_resolve.worst == timedelta(hours=3)
+    assert [(r.title, r.count) for r in summary.recurring] == [("orders p95 latency up", 2)]
+    assert [o.title for o in summary.still_open] == ["menu memory leak"]
+    load = {line.user: (line.pages, line.off_hours) for line in summary.load}
+    assert load == {"UANNA": (2, 0), "UBOB": (1, 1)}
