@@ -128,3 +128,20 @@ def test_incident_stats_from_a_sqlite_store(tmp_path: Path) -> None:
     assert [o.title for o in summary.still_open] == ["menu memory leak"]
     load = {line.user: (line.pages, line.off_hours) for line in summary.load}
     assert load == {"UANNA": (2, 0), "UBOB": (1, 1)}
+
+
+def test_error_budget_attainment_matches_the_generated_arrays(
+        workload: DemoWorkload, sources: DigestSources) -> None:
+    digest = build_digest(sources, "weekly", END)
+    line = next(s for s in digest.slos if s.endpoint == "POST /api/orders")
+    assert "without a 5xx" in line.objective
+    # The SLO window (28 days) holds all 15 generated days.
+    index = next(i for i, e in enumerate(workload.endpoints) if e.key == "POST /api/orders")
+    rows = np.flatnonzero(workload.series_endpoint == index)
+    counts = workload.bucket_counts[rows].sum(axis=(1, 2))
+    bad = sum(c for c, r in zip(counts, rows, strict=True)
+              if workload.series_status[r].startswith("5"))
+    attainment = 1 - bad / counts.sum()
+    assert line.attainment == pytest.approx(attainment, abs=2e-4)
+    allowed = 1 - line.target
+    assert line.budget_remaining == pytest.approx(1 - (1 - attainment) / allowed, abs=0.03)
