@@ -296,7 +296,8 @@ def _cause(sources: DigestSources, frames: _Frames, entry: EndpointInfo, series:
                                                                    else ""))
     if sources.incidents is not None:
         try:
-            opened = [i for i in sources.incidents.listed(open_only=False, limit=1000)
+            opened = [i for i in sources.incidents.touching(since - DEPLOY_BEFORE,
+                                                             since + DEPLOY_BEFORE)
                       if i.alert.service == service
                       and abs(i.opened_at - since) <= DEPLOY_BEFORE]
         except Exception:  # the store is optional evidence here
@@ -392,13 +393,12 @@ def _incidents(sources: DigestSources, period: Period, services: list[str],
     if sources.incidents is None:
         return IncidentSummary(total=0)
     try:
-        listed = sources.incidents.listed(open_only=False, limit=10_000)
+        listed = sources.incidents.touching(period.start, period.end)
     except Exception as error:  # the digest says what could not be read
         notes.append(f"no incidents: {type(error).__name__}")
         return IncidentSummary(total=0)
     wanted = set(services)
-    touching = [i for i in listed if i.alert.service in wanted and i.opened_at <= period.end
-                and (i.resolved_at is None or i.resolved_at >= period.start)]
+    touching = [i for i in listed if i.alert.service in wanted]
     return summarise_incidents(touching, period, sources.incidents, sources.tz)
 
 

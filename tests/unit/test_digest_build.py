@@ -116,7 +116,14 @@ def test_incident_stats_from_a_sqlite_store(tmp_path: Path) -> None:
         if res is not None:
             store.change(incident.id, lambda i, at=at, res=res: recover(i, at + res, "fine"))
         made.append(incident)
-    listed = store.listed(open_only=False, limit=100)
+    # One resolved before the period starts: not in it.
+    old = alert(9, at=END - timedelta(days=9))
+    early = store.create(lambda number: open_incident(
+        number, old, message(old), channel="C1", policy=None, urgency="high", silenced="",
+        now=END - timedelta(days=9)))
+    store.change(early.id, lambda i: recover(i, END - timedelta(days=8), "fine"))
+    listed = store.touching(period.start, period.end)
+    assert early.id not in {i.id for i in listed}
     summary = summarise_incidents(listed, period, store, UTC)
     assert summary.total == 3
     assert summary.by_service == {"orders": 2, "menu": 1}
