@@ -152,3 +152,17 @@ def test_error_budget_attainment_matches_the_generated_arrays(
     assert line.attainment == pytest.approx(attainment, abs=2e-4)
     allowed = 1 - line.target
     assert line.budget_remaining == pytest.approx(1 - (1 - attainment) / allowed, abs=0.03)
+
+
+def test_the_composition_root_builds_the_digest(tmp_path: Path) -> None:
+    from bot.app import build
+    from bot.clock import FakeClock
+    from bot.config import MetricsSettings, StorageSettings
+
+    settings = Settings(metrics=MetricsSettings(demo_days=15),
+                        storage=StorageSettings(url=f"sqlite:///{tmp_path / 'perfbot.db'}"))
+    bot = build(settings, FakeClock(END), demo=True)
+    assert bot.digest_sources.playbooks and bot.digest_sources.deploys
+    digest = bot.build_digest("weekly", bot.data_now())
+    assert digest.regressions[0].endpoint == "GET /api/orders/history"
+    assert digest.incidents.total == 0  # a fresh store
