@@ -106,6 +106,10 @@ def build_digest(
                       incidents=_incidents(sources, period, services, notes))
     frames = _read(sources.backend, entries, period, notes)
     headline = list(_headline(frames, period)) if frames else []
+    if frames:
+        notes.append("p95 headline: the traffic-weighted mean of the endpoints' p95 per "
+                      f"{_minutes(frames.step)}-minute step; change points are dated to the "
+                      "step")
     regressions: list[Movement] = []
     improvements: list[Movement] = []
     if frames:
@@ -168,6 +172,10 @@ def _read(backend: MetricsBackend, entries: Sequence[EndpointInfo], period: Peri
     except MetricsError:
         cpu = None
     return _Frames(p95=p95, rps=rps, errors=errors, cpu=cpu, step=step, split=period.start)
+
+
+def _minutes(step: timedelta) -> int:
+    return int(step / timedelta(minutes=1))
 
 
 def _halves(frame: pd.DataFrame, split: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
