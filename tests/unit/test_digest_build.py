@@ -16,6 +16,8 @@ from bot.digests.build import DigestSources, build_digest
 from bot.digests.model import Scope
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.playbooks.loading import load_playbooks
+from bot.render.blocks import validate_blocks
+from bot.render.digest import digest_chart, digest_message, digest_text
 
 END = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -57,6 +59,12 @@ def test_the_missing_index_is_the_top_weekly_regression_tied_to_its_deploy(
     first = digest.recommendations[0]
     assert first.subject == top.endpoint and first.playbook == top.playbook
     assert digest.audience == "manager" and digest.chart is not None
+    message = digest_message(digest, UTC)
+    validate_blocks(message.blocks)
+    shown = "\n".join(b["text"]["text"] for b in message.blocks if b["type"] == "section")
+    assert "GET /api/orders/history" in shown and top.playbook in shown
+    png = digest_chart(digest)
+    assert png is not None and png.startswith(b"\x89PNG")
 
 
 def test_headline_figures_match_the_generated_arrays(
@@ -79,6 +87,8 @@ def test_a_scope_without_a_scenario_is_quiet(sources: DigestSources) -> None:
     assert digest.quiet
     assert {h.name for h in digest.headline} >= {"requests", "p95", "error ratio"}
     assert not digest.regressions
+    assert len(digest_text(digest, UTC).splitlines()) == 2
+    assert len(digest_message(digest, UTC).blocks) == 1
 
 
 def test_incident_stats_from_a_sqlite_store(tmp_path: Path) -> None:
