@@ -109,7 +109,7 @@ def build_digest(
     if frames:
         notes.append("p95 headline: the traffic-weighted mean of the endpoints' p95 per "
                       f"{_minutes(frames.step)}-minute step; change points are dated to the "
-                      "step")
+                      "5-minute step")
     regressions: list[Movement] = []
     improvements: list[Movement] = []
     if frames:
@@ -292,7 +292,7 @@ def _cause(sources: DigestSources, frames: _Frames, entry: EndpointInfo, series:
     k = change_point(series.to_numpy(dtype=float))
     if k is None:
         return None, "", False
-    since = series.index[k].to_pydatetime()
+    since = _refine(sources.backend, entry, series.index[k].to_pydatetime(), frames.step)
     service = entry.endpoint.service
     causes: list[str] = []
     deploys = [d for d in sources.deploys if d.service == service
@@ -320,6 +320,26 @@ def _cause(sources: DigestSources, frames: _Frames, entry: EndpointInfo, series:
                 after / before > 1.5 or after / before < 1 / 1.5):
             causes.append(f"traffic {after / before - 1:+.0%} then")
     return since, "; ".join(causes), bool(deploys)
+
+
+def _refine(backend: MetricsBackend, entry: EndpointInfo, coarse: datetime,
+            step: timedelta) -> datetime:
+    """The change point again at 5-minute steps around the coarse one (its step and the
+    one before): one small read per movement, so the deploy and incident it is tied to are
+    looked for at the right time."""
+    fine = timedelta(minutes=5)
+    if step <= fine:
+        return coarse
+    try:
+        frame = backend.latency(Window(start=coarse - 2 * step, end=coarse + step, step=fine),
+                                0.95, [entry.endpoint])
+    except MetricsError:
+        return coarse
+    if entry.column not in frame.columns:
+        return coarse
+    values = frame[entry.column]
+    k = change_point(values.to_numpy(dtype=float))
+    return coarse if k is None else values.index[k].to_pydatetime()
 
 
 def _playbook(sources: DigestSources, frames: _Frames, entry: EndpointInfo, old: float,

@@ -50,8 +50,9 @@ def test_the_missing_index_is_the_top_weekly_regression_tied_to_its_deploy(
     top = digest.regressions[0]
     assert top.endpoint == scenario.endpoint_key == "GET /api/orders/history"
     assert top.new > top.old * 1.2 and top.p_value < 0.05 and top.effect > 0
-    # Dated within an hour of the injected step (30-minute steps over a week).
-    assert top.since is not None and abs(top.since - scenario.start) <= timedelta(hours=1)
+    # Dated to the 5-minute step holding the injected step (refined from 30-minute steps).
+    assert top.since is not None
+    assert timedelta(0) <= top.since - scenario.start <= timedelta(minutes=5)
     deploy = next(d for d in workload.deploys if d.service == "orders"
                   and d.time <= scenario.start and scenario.start - d.time < timedelta(hours=3))
     assert f"orders {deploy.version}" in top.cause
