@@ -103,7 +103,7 @@ def build_digest(
     if not entries:
         notes.append(f"no endpoint in the catalog for {scope.label}")
         return Digest(period=period, scope=scope, audience=audience, notes=tuple(notes),
-                      incidents=_incidents(sources, period, services, notes))
+                      incidents=_incidents(sources, period, scope, services, notes))
     frames = _read(sources.backend, entries, period, notes)
     headline = list(_headline(frames, period)) if frames else []
     if frames:
@@ -130,7 +130,7 @@ def build_digest(
             forecasts = sources.forecasts(services, period.end)
         except MetricsError as error:
             notes.append(f"no capacity forecast: {error}")
-    incidents = _incidents(sources, period, services, notes)
+    incidents = _incidents(sources, period, scope, services, notes)
     recommendations = _recommend(regressions, cost)
     chart = _chart(frames, regressions, entries) if frames and audience == "manager" else None
     return Digest(
@@ -416,7 +416,7 @@ def _cost(sources: DigestSources, entries: Sequence[EndpointInfo], services: lis
     )
 
 
-def _incidents(sources: DigestSources, period: Period, services: list[str],
+def _incidents(sources: DigestSources, period: Period, scope: Scope, services: list[str],
                notes: list[str]) -> IncidentSummary:
     if sources.incidents is None:
         return IncidentSummary(total=0)
@@ -425,8 +425,10 @@ def _incidents(sources: DigestSources, period: Period, services: list[str],
     except Exception as error:  # the digest says what could not be read
         notes.append(f"no incidents: {type(error).__name__}")
         return IncidentSummary(total=0)
+    # Everyone's digest counts every incident, also of services the catalog lost.
+    everyone = not (scope.team or scope.service)
     wanted = set(services)
-    touching = [i for i in listed if i.alert.service in wanted]
+    touching = [i for i in listed if everyone or i.alert.service in wanted]
     return summarise_incidents(touching, period, sources.incidents, sources.tz)
 
 
