@@ -266,7 +266,8 @@ def _movements(sources: DigestSources, frames: _Frames, entries: Sequence[Endpoi
         diff = compare_samples(old_v, new_v)
         if diff is None or not diff.real:
             continue
-        since, cause, after_deploy = _cause(sources, frames, entry, series, period)
+        k = change_point(series.to_numpy(dtype=float))
+        since = None if k is None else series.index[k].to_pydatetime()
         old = float(np.nanmedian(old_v))
         # A change inside the period is sized by the level since it (a step three days
         # before the end is diluted in the week's median), else by the period's median.
@@ -277,6 +278,7 @@ def _movements(sources: DigestSources, frames: _Frames, entries: Sequence[Endpoi
             continue
         if (new > old) != (diff.effect > 0):
             continue  # the test and the level disagree: not a clear movement
+        since, cause, after_deploy = _cause(sources, frames, entry, since, frames.step)
         playbook = _playbook(sources, frames, entry, old, new, since, after_deploy)
         found.append(Movement(
             endpoint=entry.label, service=entry.endpoint.service, measure="p95",
@@ -287,12 +289,11 @@ def _movements(sources: DigestSources, frames: _Frames, entries: Sequence[Endpoi
     return regressions[:TOP], improvements[:TOP]
 
 
-def _cause(sources: DigestSources, frames: _Frames, entry: EndpointInfo, series: pd.Series,
-           period: Period) -> tuple[datetime | None, str, bool]:
-    k = change_point(series.to_numpy(dtype=float))
-    if k is None:
+def _cause(sources: DigestSources, frames: _Frames, entry: EndpointInfo,
+           coarse: datetime | None, step: timedelta) -> tuple[datetime | None, str, bool]:
+    if coarse is None:
         return None, "", False
-    since = _refine(sources.backend, entry, series.index[k].to_pydatetime(), frames.step)
+    since = _refine(sources.backend, entry, coarse, step)
     service = entry.endpoint.service
     causes: list[str] = []
     deploys = [d for d in sources.deploys if d.service == service

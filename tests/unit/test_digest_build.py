@@ -177,3 +177,33 @@ def test_the_composition_root_builds_the_digest(tmp_path: Path) -> None:
     digest = bot.build_digest("weekly", bot.data_now())
     assert digest.regressions[0].endpoint == "GET /api/orders/history"
     assert digest.incidents.total == 0  # a fresh store
+
+
+class _Counting:
+    """The demo backend, counting the calls per method (to see no read per endpoint)."""
+
+    def __init__(self, inner: DemoBackend) -> None:
+        self.inner = inner
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self.inner, name)
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return method(*args, **kwargs)
+        return counted
+
+
+def test_latency_and_errors_are_read_once_for_all_endpoints(
+        workload: DemoWorkload, sources: DigestSources) -> None:
+    from dataclasses import replace
+
+    counting = _Counting(DemoBackend(workload))
+    digest = build_digest(replace(sources, backend=counting), "weekly", END)  # type: ignore[arg-type]
+    moved = len(digest.regressions) + len(digest.improvements)
+    assert len(sources.catalog.entries) > 10
+    # One p95 read for both periods, one 5-minute read per movement to date its change.
+    assert counting.calls["latency"] == 1 + moved
+    # The period's error ratio and the SLO window's.
+    assert counting.calls["error_ratio"] == 2
