@@ -18,8 +18,10 @@ from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
-from bot.digests.model import Digest, DigestKind, Period, Scope
-from bot.digests.schedule import period_length
+from bot.digests.build import DigestSources
+from bot.digests.build import build_digest as _build_digest
+from bot.digests.capacity import capacity_forecasts
+from bot.digests.model import Digest, DigestKind, Forecast, Scope
 from bot.digests.service import DigestService, configured_subscriptions
 from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
@@ -98,6 +100,26 @@ class Perfbot:
         )
 
     @property
+    def digest_sources(self) -> DigestSources:
+        """What a digest reads: the answers' sources plus incidents, deploys, playbooks,
+        the SLO window and the capacity forecasts at the configured saturation thresholds."""
+        settings = self.settings.digests
+        return DigestSources(
+            backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
+            cost=self.settings.cost, incidents=self.incident_store, deploys=self.deploys,
+            playbooks=self.playbooks, slo_window=settings.slo_window,
+            forecasts=self._forecasts,
+        )
+
+    def _forecasts(self, services: list[str], end: datetime) -> list[Forecast]:
+        saturation = self.settings.digests.saturation
+        return capacity_forecasts(self.backend, services, end, zone=self.settings.zone,
+                                  thresholds=saturation.model_dump())
+
+    def build_digest(self, kind: DigestKind, end: datetime, scope: Scope = Scope()) -> Digest:  # noqa: B008
+        return _build_digest(self.digest_sources, kind, end, scope)
+
+    @property
     def deploys(self) -> list[Deploy]:
         """The releases within detection's history before the data's now."""
         end = self.data_now()
@@ -155,11 +177,6 @@ class Perfbot:
         return DigestService(
             store=self.digest_store, build=self.build_digest, grace=settings.grace,
             configured=configured_subscriptions(settings, self.settings.timezone))
-
-    def build_digest(self, kind: DigestKind, end: datetime, scope: Scope) -> Digest:
-        # STAND-IN: replaced by the digest-content branch at merge
-        return Digest(period=Period(kind=kind, start=end - period_length(kind), end=end),
-                      scope=scope)
 
     def channel_of(self, alert: Alert) -> str | None:
         """The owning channel of ``alert``: its endpoint's, else its service's, if set."""

@@ -176,6 +176,22 @@ class StoreContract:
         assert store.due(T0 + 30 * MINUTE) == [second.id, third.id]
         assert store.due(T0 + 31 * MINUTE) == [second.id, third.id, first.id]
 
+    def test_touching_finds_the_incidents_open_at_some_moment_of_a_period(
+        self, store: IncidentStore
+    ) -> None:
+        before = opened(store, endpoint="/a", now=T0 - 60 * MINUTE)
+        store.change(before.id, lambda i: recover(i, T0 - 30 * MINUTE, ""))
+        across = opened(store, endpoint="/b", now=T0 - 10 * MINUTE)
+        store.change(across.id, lambda i: recover(i, T0 + 10 * MINUTE, ""))
+        inside = opened(store, endpoint="/c", now=T0 + 5 * MINUTE)
+        still = opened(store, endpoint="/d", now=T0 - 90 * MINUTE)
+        opened(store, endpoint="/e", now=T0 + 2 * 60 * MINUTE)  # after the period
+        found = store.touching(T0, T0 + 60 * MINUTE)
+        assert [i.id for i in found] == [across.id, inside.id, still.id]
+        # The period may come in any zone.
+        again = store.touching(T0.astimezone(BERLIN), (T0 + 60 * MINUTE).astimezone(BERLIN))
+        assert [i.id for i in again] == [i.id for i in found]
+
     def test_silences_and_overrides_round_trip(self, store: IncidentStore) -> None:
         silence = store.silence("checkout", "deploy in progress", "UANNA",
                                 T0.astimezone(BERLIN), T0 + timedelta(hours=2))

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
+from bot.analytics.budget import Budget, error_budget
+from bot.analytics.budget import latency_budget as _latency_budget
 from bot.ask.context import Context, all_endpoints, subjects_of
 from bot.ask.query import Measure
 from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, spark
@@ -35,58 +36,9 @@ from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_ratio, format_seconds
 
 
-class Budget(BaseModel):
-    """One objective over a window: how many bad requests it allowed and how many there were."""
-
-    model_config = ConfigDict(frozen=True)
-
-    objective: str  # "99% of requests without a 5xx"
-    allowed_ratio: float  # share of requests allowed to be bad
-    requests: float
-    bad: float
-
-    @property
-    def allowed(self) -> float:
-        return self.allowed_ratio * self.requests
-
-    @property
-    def bad_ratio(self) -> float:
-        return self.bad / self.requests if self.requests > 0 else math.nan
-
-    @property
-    def spent(self) -> float | None:
-        """Share of the budget used (1.0 = all of it); None with no budget at all."""
-        return self.bad / self.allowed if self.allowed > 0 else None
-
-    @property
-    def remaining(self) -> float | None:
-        spent = self.spent
-        return None if spent is None else 1 - spent
-
-    @property
-    def burn_rate(self) -> float | None:
-        if self.allowed_ratio <= 0 or not math.isfinite(self.bad_ratio):
-            return None
-        return self.bad_ratio / self.allowed_ratio
-
-    @property
-    def met(self) -> bool:
-        return self.bad <= self.allowed
-
-
-def error_budget(target: float, requests: float, error_ratio: float) -> Budget:
-    """The 5xx objective: ``target`` is the allowed error ratio (0.01 for 99%)."""
-    bad = (error_ratio if math.isfinite(error_ratio) else 0.0) * requests
-    return Budget(objective=f"{_objective(1 - target)} of requests without a 5xx",
-                  allowed_ratio=target, requests=requests, bad=bad)
-
-
 def latency_budget(quantile: float, threshold: float, requests: float, within: float) -> Budget:
-    """The latency objective from the share of requests ``within`` the threshold."""
-    slow = (1 - within) * requests if math.isfinite(within) else 0.0
-    objective = f"{_objective(quantile)} of requests within {format_seconds(threshold)}"
-    return Budget(objective=objective, allowed_ratio=1 - quantile, requests=requests,
-                  bad=max(0.0, slow))
+    """The latency objective from the share of requests ``within`` the threshold (seconds)."""
+    return _latency_budget(quantile, format_seconds(threshold), requests, within)
 
 
 def budget_words(budget: Budget) -> str:
@@ -370,11 +322,6 @@ def _short(verdict: Verdict) -> str:
         c = verdict.latency_check
         problems.append(f"{c.quantile_name} {format_seconds(c.value)}")
     return ", ".join(problems)
-
-
-def _objective(share: float) -> str:
-    """99.9% stays 99.9%: objectives are written with the digits they were set with."""
-    return f"{round(share * 100, 6):g}%"
 
 
 def _pct(share: float) -> str:

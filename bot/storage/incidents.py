@@ -99,6 +99,20 @@ class IncidentStore:
             rows = connection.execute(query).all()
         return [Incident.model_validate_json(row[0]) for row in rows]
 
+    def touching(self, start: datetime, end: datetime) -> list[Incident]:
+        """The incidents open at some moment of ``[start, end]``: opened by ``end`` and not
+        resolved before ``start``, oldest first (a digest's period)."""
+        # updated_at bounds resolved_at from above, so the index narrows the rows read.
+        query = (select(incidents.c.data)
+                 .where(incidents.c.opened_at <= end.astimezone(UTC))
+                 .where((incidents.c.state != State.RESOLVED.value)
+                        | (incidents.c.updated_at >= start.astimezone(UTC)))
+                 .order_by(incidents.c.id))
+        with self._reading("list the incidents of a period") as connection:
+            rows = connection.execute(query).all()
+        found = [Incident.model_validate_json(row[0]) for row in rows]
+        return [i for i in found if i.resolved_at is None or i.resolved_at >= start]
+
     def due(self, now: datetime, limit: int = 500) -> list[int]:
         """Ids of the open incidents with something due by ``now``, most overdue first."""
         query = (select(incidents.c.id).where(incidents.c.due_at <= now.astimezone(UTC))
