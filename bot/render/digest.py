@@ -112,12 +112,19 @@ def _parts(digest: Digest, zone: tzinfo, name: Name) -> list[tuple[str, list[str
         parts.append(("Cost", lines))
     if digest.forecasts:
         lines = []
-        for f in digest.forecasts[:rows * 2]:
-            when = (f"crosses {format_ratio(f.threshold)} around "
-                    f"{f.crossing.astimezone(zone):%a %d %b}" if f.crossing
-                    else "no saturation in sight")
+        coming = [f for f in digest.forecasts if f.crossing]
+        for f in coming[:rows * 2]:
+            assert f.crossing is not None
+            at = f"{f.crossing.astimezone(zone):%a %d %b}"
+            when = (f"at or above {format_ratio(f.threshold)} since {at}"
+                    if f.crossing <= digest.period.end
+                    else f"crosses {format_ratio(f.threshold)} around {at}")
             lines.append(f"{name(f.service)} {f.resource}: {when}"
                          + (f". {name(f.confidence)}" if f.confidence else ""))
+        calm = len(digest.forecasts) - len(coming)
+        if calm:
+            lines.append(f"no saturation in sight for the other {calm} "
+                         f"(service, resource) pair{'s' if calm > 1 else ''}")
         parts.append(("Capacity", lines))
     inc = digest.incidents
     if inc.total or inc.still_open:
