@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -65,6 +67,26 @@ class Database:
         cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
         text = _hidden(" ".join(str(cause).split()), self._password)
         return f"{cause.__class__.__name__}: {text}"
+
+    @contextmanager
+    def reading(self, what: str) -> Iterator[Connection]:
+        """A connection for reads; a database error becomes a StorageError saying ``what``."""
+        try:
+            with self.engine().connect() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot {what} at {self.masked_url!r}: "
+                               f"{self.reason(exc)}") from None
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[Connection]:
+        """One transaction, committed at the end; errors as in ``reading``."""
+        try:
+            with self.engine().begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot {what} at {self.masked_url!r}: "
+                               f"{self.reason(exc)}") from None
 
     def close(self) -> None:
         self._engine.dispose()

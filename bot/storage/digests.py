@@ -10,14 +10,11 @@ one process only.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.digests.model import DigestKind
 from bot.digests.service import Claim, Subscription
@@ -40,7 +37,7 @@ class DigestStore:
         query = select(digest_subscriptions).order_by(digest_subscriptions.c.id)
         if channel is not None:
             query = query.where(digest_subscriptions.c.channel == channel)
-        with self._reading("read digest subscriptions") as connection:
+        with self.database.reading("read digest subscriptions") as connection:
             rows = connection.execute(query).mappings().all()
         return [_subscription(row) for row in rows]
 
@@ -49,7 +46,7 @@ class DigestStore:
         with its audit row in the same transaction."""
         if sub.created_at is None:
             raise ValueError("a stored subscription needs its created_at")
-        with self._writing("store a digest subscription") as connection:
+        with self.database.writing("store a digest subscription") as connection:
             connection.execute(delete(digest_subscriptions)
                                .where(digest_subscriptions.c.key == sub.key))
             connection.execute(insert(digest_subscriptions).values(
@@ -63,7 +60,7 @@ class DigestStore:
                     audit: Any = None) -> list[Subscription]:
         """Remove this channel's subscriptions (of ``kind``, or all); the removed ones.
         ``audit(removed)`` gives the audit row written in the same transaction."""
-        with self._writing("remove digest subscriptions") as connection:
+        with self.database.writing("remove digest subscriptions") as connection:
             rows = connection.execute(select(digest_subscriptions).where(
                 digest_subscriptions.c.channel == channel)).mappings().all()
             removed = [s for s in map(_subscription, rows) if kind in (None, s.kind)]
@@ -82,7 +79,7 @@ class DigestStore:
         process within the lease."""
         now = now.astimezone(UTC)
         token = uuid.uuid4().hex
-        with self._writing("claim a digest post") as connection:
+        with self.database.writing("claim a digest post") as connection:
             row = {"key": key, "subscription_key": subscription_key, "status": "claimed",
                    "token": token, "first_claimed_at": now, "claimed_at": now,
                    "attempts": 0, "last_error": ""}
@@ -103,7 +100,7 @@ class DigestStore:
 
     def posted(self, claim: Claim, ts: str, now: datetime) -> bool:
         """Record the post; False when the claim was no longer ours."""
-        with self._writing("record a digest post") as connection:
+        with self.database.writing("record a digest post") as connection:
             return bool(connection.execute(update(digest_posts).where(
                 digest_posts.c.key == claim.key, digest_posts.c.token == claim.token,
                 digest_posts.c.status == "claimed",
@@ -111,7 +108,7 @@ class DigestStore:
 
     def release(self, claim: Claim, error: str) -> None:
         """Give the claim back after a failure: the next tick re-takes it."""
-        with self._writing("release a digest claim") as connection:
+        with self.database.writing("release a digest claim") as connection:
             connection.execute(update(digest_posts).where(
                 digest_posts.c.key == claim.key, digest_posts.c.token == claim.token,
                 digest_posts.c.status == "claimed",
@@ -122,7 +119,7 @@ class DigestStore:
              lease: timedelta) -> bool:
         """Record post ``key`` as skipped (past its grace); True the one time it is."""
         now = now.astimezone(UTC)
-        with self._writing("record a skipped digest") as connection:
+        with self.database.writing("record a skipped digest") as connection:
             row = {"key": key, "subscription_key": subscription_key, "status": "skipped",
                    "token": "", "first_claimed_at": now, "claimed_at": now,
                    "attempts": 0, "last_error": ""}
@@ -135,7 +132,7 @@ class DigestStore:
             ).values(status="skipped")).rowcount)
 
     def post_status(self, key: str) -> dict[str, Any] | None:
-        with self._reading("read a digest post") as connection:
+        with self.database.reading("read a digest post") as connection:
             row = connection.execute(select(digest_posts).where(
                 digest_posts.c.key == key)).mappings().one_or_none()
         return dict(row) if row is not None else None
@@ -144,30 +141,10 @@ class DigestStore:
         query = select(digest_posts).order_by(digest_posts.c.id)
         if subscription_key is not None:
             query = query.where(digest_posts.c.subscription_key == subscription_key)
-        with self._reading("read digest posts") as connection:
+        with self.database.reading("read digest posts") as connection:
             return [dict(row) for row in connection.execute(query).mappings().all()]
 
     # --- plumbing ----------------------------------------------------------------------
-
-    @contextmanager
-    def _reading(self, what: str) -> Iterator[Connection]:
-        engine = self.database.engine()
-        try:
-            with engine.connect() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot {what} at {self.database.masked_url!r}: "
-                               f"{self.database.reason(exc)}") from None
-
-    @contextmanager
-    def _writing(self, what: str) -> Iterator[Connection]:
-        engine = self.database.engine()
-        try:
-            with engine.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot {what} at {self.database.masked_url!r}: "
-                               f"{self.database.reason(exc)}") from None
 
 
 def _subscription(row: Any) -> Subscription:

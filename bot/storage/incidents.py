@@ -5,15 +5,13 @@ so two presses at the same moment get one winner and a crash loses nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.incidents.lifecycle import Change, Effect, Entry, Incident, Refused, State
 from bot.incidents.ports import Decide
@@ -77,14 +75,14 @@ class IncidentStore:
     # --- reading -------------------------------------------------------------------------
 
     def get(self, incident_id: int) -> Incident | None:
-        with self._reading("read incident") as connection:
+        with self.database.reading("read incident") as connection:
             row = connection.execute(
                 select(incidents.c.data).where(incidents.c.id == incident_id)).first()
         return Incident.model_validate_json(row[0]) if row else None
 
     def latest(self, fingerprint: str) -> Incident | None:
         """The newest incident of ``fingerprint``, open or not."""
-        with self._reading("read incidents") as connection:
+        with self.database.reading("read incidents") as connection:
             row = connection.execute(
                 select(incidents.c.data).where(incidents.c.fingerprint == fingerprint)
                 .order_by(incidents.c.id.desc()).limit(1)).first()
@@ -95,7 +93,7 @@ class IncidentStore:
         query = select(incidents.c.data).order_by(incidents.c.id.desc()).limit(limit)
         if open_only:
             query = query.where(incidents.c.state != State.RESOLVED.value)
-        with self._reading("list incidents") as connection:
+        with self.database.reading("list incidents") as connection:
             rows = connection.execute(query).all()
         return [Incident.model_validate_json(row[0]) for row in rows]
 
@@ -108,7 +106,7 @@ class IncidentStore:
                  .where((incidents.c.state != State.RESOLVED.value)
                         | (incidents.c.updated_at >= start.astimezone(UTC)))
                  .order_by(incidents.c.id))
-        with self._reading("list the incidents of a period") as connection:
+        with self.database.reading("list the incidents of a period") as connection:
             rows = connection.execute(query).all()
         found = [Incident.model_validate_json(row[0]) for row in rows]
         return [i for i in found if i.resolved_at is None or i.resolved_at >= start]
@@ -118,13 +116,13 @@ class IncidentStore:
         query = (select(incidents.c.id).where(incidents.c.due_at <= now.astimezone(UTC))
                  .where(incidents.c.state != State.RESOLVED.value)
                  .order_by(incidents.c.due_at).limit(limit))
-        with self._reading("find due incidents") as connection:
+        with self.database.reading("find due incidents") as connection:
             return [int(row[0]) for row in connection.execute(query).all()]
 
     def timeline(self, incident_id: int) -> list[Entry]:
         query = (select(timeline).where(timeline.c.incident_id == incident_id)
                  .order_by(timeline.c.id))
-        with self._reading("read the timeline") as connection:
+        with self.database.reading("read the timeline") as connection:
             rows = connection.execute(query).mappings().all()
         return [Entry(at=utc(r["at"]), kind=r["kind"], user=r["user"], text=r["text"])
                 for r in rows]
@@ -133,7 +131,7 @@ class IncidentStore:
 
     def create(self, build: Callable[[int], Change]) -> Incident:
         """A new incident: ``build`` gets its id and returns what to store."""
-        with self._writing("open an incident") as connection:
+        with self.database.writing("open an incident") as connection:
             now = datetime.now(UTC)
             key = connection.execute(insert(incidents).values(
                 fingerprint="", state=State.TRIGGERED.value, opened_at=now, updated_at=now,
@@ -160,7 +158,7 @@ class IncidentStore:
             decided = decide(current)
             if decided is None or isinstance(decided, Refused):
                 return decided
-            with self._writing("change an incident") as connection:
+            with self.database.writing("change an incident") as connection:
                 changed = connection.execute(
                     update(incidents).where(incidents.c.id == incident_id)
                     .where(incidents.c.version == current.version)
@@ -186,12 +184,12 @@ class IncidentStore:
                  .order_by(outbox.c.id).limit(limit))
         if incident_id is not None:
             query = query.where(outbox.c.incident_id == incident_id)
-        with self._reading("read the outbox") as connection:
+        with self.database.reading("read the outbox") as connection:
             rows = connection.execute(query).mappings().all()
         return [_item(row) for row in rows]
 
     def sent(self, item_id: int, at: datetime) -> None:
-        with self._writing("mark an effect sent") as connection:
+        with self.database.writing("mark an effect sent") as connection:
             connection.execute(update(outbox).where(outbox.c.id == item_id)
                                .values(sent_at=at.astimezone(UTC), last_error=""))
 
@@ -200,7 +198,7 @@ class IncidentStore:
         retry, in this process or after a restart, skips it. One statement, no read."""
         if not part or part != part.strip() or " " in part:
             raise ValueError(f"a part is one word, got {part!r}")
-        with self._writing("record part of an effect") as connection:
+        with self.database.writing("record part of an effect") as connection:
             connection.execute(update(outbox).where(outbox.c.id == item_id)
                                .values(done=outbox.c.done + f"{part} "))
 
@@ -212,7 +210,7 @@ class IncidentStore:
             values["sent_at"] = datetime.now(UTC)  # given up: out of the queue, error kept
         else:
             values["not_before"] = retry_at.astimezone(UTC)
-        with self._writing("mark an effect failed") as connection:
+        with self.database.writing("mark an effect failed") as connection:
             connection.execute(update(outbox).where(outbox.c.id == item_id).values(**values))
 
     def outbox(self, incident_id: int | None = None) -> list[OutboxItem]:
@@ -220,7 +218,7 @@ class IncidentStore:
         query = select(outbox).order_by(outbox.c.id)
         if incident_id is not None:
             query = query.where(outbox.c.incident_id == incident_id)
-        with self._reading("read the outbox") as connection:
+        with self.database.reading("read the outbox") as connection:
             return [_item(row) for row in connection.execute(query).mappings().all()]
 
     # --- silences and overrides -------------------------------------------------------------
@@ -231,7 +229,7 @@ class IncidentStore:
         transaction (both stored, or neither)."""
         row = {"matcher": matcher, "reason": reason, "created_by": user,
                "created_at": now.astimezone(UTC), "ends_at": ends_at.astimezone(UTC)}
-        with self._writing("add a silence") as connection:
+        with self.database.writing("add a silence") as connection:
             key = connection.execute(insert(silences).values(**row)).inserted_primary_key
             assert key is not None
             if record is not None:
@@ -241,7 +239,7 @@ class IncidentStore:
     def silences(self, now: datetime) -> list[Silence]:
         query = (select(silences).where(silences.c.ends_at > now.astimezone(UTC))
                  .order_by(silences.c.id))
-        with self._reading("read silences") as connection:
+        with self.database.reading("read silences") as connection:
             rows = connection.execute(query).mappings().all()
         return [Silence(**{**row, "created_at": utc(row["created_at"]),
                            "ends_at": utc(row["ends_at"])}) for row in rows]
@@ -252,7 +250,7 @@ class IncidentStore:
         """A new on-call override; ``record`` as for ``silence``."""
         row = {"schedule": schedule, "user": user, "starts_at": starts_at.astimezone(UTC),
                "ends_at": ends_at.astimezone(UTC), "created_by": created_by}
-        with self._writing("add an override") as connection:
+        with self.database.writing("add an override") as connection:
             key = connection.execute(insert(overrides).values(
                 **row, created_at=now.astimezone(UTC))).inserted_primary_key
             assert key is not None
@@ -264,7 +262,7 @@ class IncidentStore:
         """The overrides not yet over, oldest first (a later one wins where they overlap)."""
         query = (select(overrides).where(overrides.c.ends_at > now.astimezone(UTC))
                  .order_by(overrides.c.id))
-        with self._reading("read overrides") as connection:
+        with self.database.reading("read overrides") as connection:
             rows = connection.execute(query).mappings().all()
         return [StoredOverride(id=r["id"], schedule=r["schedule"], user=r["user"],
                                starts_at=utc(r["starts_at"]), ends_at=utc(r["ends_at"]),
@@ -284,26 +282,6 @@ class IncidentStore:
                    "payload": effect.model_dump_json(), "created_at": at, "not_before": at,
                    "attempts": 0, "last_error": ""}
             connection.execute(_insert_once(connection, row))
-
-    @contextmanager
-    def _reading(self, what: str) -> Iterator[Connection]:
-        engine = self.database.engine()
-        try:
-            with engine.connect() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot {what} at {self.database.masked_url!r}: "
-                               f"{self.database.reason(exc)}") from None
-
-    @contextmanager
-    def _writing(self, what: str) -> Iterator[Connection]:
-        engine = self.database.engine()
-        try:
-            with engine.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot {what} at {self.database.masked_url!r}: "
-                               f"{self.database.reason(exc)}") from None
 
 
 def _columns(incident: Incident) -> dict[str, Any]:
