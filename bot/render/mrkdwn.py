@@ -2,7 +2,13 @@
 sentences (which may use `code` and *bold* on purpose) and ``inert`` for any text that came
 from the metrics or from people (a label value must not format, mention or link). Also the
 two tokens the bot writes on purpose: a user mention and a date each reader sees in their
-own time zone."""
+own time zone.
+
+The rule, for every renderer: a label (service, route, endpoint, title, anything a metric or
+a person wrote) enters mrkdwn, a code block or a message's fallback ``text`` only through
+``inert``. Inside a code block Slack still reads ``<!channel>`` and a run of backticks ends
+the block, so table cells go through it too. tests/unit/test_render_escaping.py renders
+every message with hostile labels and finds each ``<`` and backtick the bot did not write."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from datetime import datetime, tzinfo
 
 # A Slack user id (``U…``, or ``W…`` in Enterprise Grid): only these become mentions.
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]+")
 _INERT_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
 
 
@@ -20,8 +27,10 @@ def escape(text: str) -> str:
 
 
 def inert(text: str) -> str:
-    """``escape``, and backticks and stars, which would start code or bold in a name."""
-    return escape(text).replace("`", "'").replace("*", "∗")
+    """``escape``, and backticks and stars, which would start (or, in a table, end) code or
+    start bold in a name, as look-alikes. Character for character, so a table's columns
+    stay aligned."""
+    return escape(text).replace("`", "ˋ").replace("*", "∗")
 
 
 def inert_but_mentions(text: str) -> str:
@@ -30,6 +39,12 @@ def inert_but_mentions(text: str) -> str:
     where the one piece of markup meant is who did it. Nothing else (links, ``<!here>``,
     group mentions) survives."""
     return _INERT_MENTION.sub(r"<@\1>", inert(text))
+
+
+def channel(channel_id: str) -> str:
+    """``<#C123>`` for a Slack channel id; anything else (a name from the settings) shown as
+    inert text."""
+    return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else inert(channel_id)
 
 
 def mention(user: str) -> str:

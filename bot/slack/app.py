@@ -131,7 +131,7 @@ SLASH_COMMANDS = (
 
 def commands_section() -> dict[str, Any]:
     """What ``/perf`` does besides questions; the parts not built yet are marked."""
-    lines = [f"• `{usage}`: {what}" + (" _(not configured yet)_" if word in NOT_CONFIGURED
+    lines = [f"• `{escape(usage)}`: {what}" + (" _(not configured yet)_" if word in NOT_CONFIGURED
                                          else "")
              for usage, what, word in SLASH_COMMANDS]
     return section("*Commands*\n" + "\n".join(lines))
@@ -294,13 +294,13 @@ def home_view(
     open_ones = "\n".join(
         f"• *{i.name}* {state_word(i)}: {inert(clip(i.alert.title, 120))} "
         f"(since {slack_time(i.opened_at, zone, day=True)})" for i in incidents) or NO_INCIDENTS
-    examples = "\n".join(f"• {escape(example)}" for example in help_reply.examples)
+    examples = "\n".join(f"• {inert(example)}" for example in help_reply.examples)
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "perfbot"}},
         section(f"*On call now*\n{who}"),
         section(f"*Open incidents*\n{open_ones}"),
         {"type": "divider"},
-        section("*Ask me*, with `/perf <question>`, by mentioning @perfbot in a channel, "
+        section("*Ask me*, with `/perf &lt;question&gt;`, by mentioning @perfbot in a channel, "
                 f"or in the Messages tab. For example:\n{examples}"),
         {"type": "divider"},
         commands_section(),
