@@ -22,6 +22,7 @@ MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK_CHARS = 3000  # the notification text; Slack allows more, people read less
+MAX_CELL_CHARS = 120  # a table cell: longer names are cut
 
 _KIND_ICON = {
     AnswerKind.ANSWER: "",
@@ -101,12 +102,13 @@ def table_blocks(table: Table, *, max_blocks: int = MAX_BLOCKS) -> list[dict[str
     Cells are one line each and ``inert``: a name with backticks or ``<!channel>`` in it
     neither ends the block nor pings anyone.
     """
-    headers = tuple(_one_line(cell) for cell in table.headers)
-    rows = [tuple(_one_line(cell) for cell in row) for row in table.rows]
-    rendered = [inert(line) for line in
-                text_table(headers, rows, right=table.numeric).split("\n")]
-    header, rows = rendered[:2], rendered[2:]
+    cells = [tuple(_one_line(cell) for cell in row) for row in table.rows]
+    rendered = [inert(line) for line in text_table(
+        [_one_line(cell) for cell in table.headers], cells, right=table.numeric).split("\n")]
     budget = MAX_SECTION_CHARS - 2 * len(_FENCE) - 2 - len("\n… 100000 more rows")
+    # However wide the names, the header leaves room for rows and the closing fence.
+    header = [clip(line, budget // 3) for line in rendered[:2]]
+    rows = rendered[2:]
     chunks: list[list[str]] = []
     for row in rows:
         row = clip(row, budget - sum(len(h) + 1 for h in header))
@@ -127,8 +129,9 @@ def table_blocks(table: Table, *, max_blocks: int = MAX_BLOCKS) -> list[dict[str
 
 
 def _one_line(cell: str) -> str:
-    """A cell on one line: a line break in a name would start a row of its own."""
-    return " ".join(cell.splitlines())
+    """A cell on one line (a line break in a name would start a row of its own), and short
+    enough for the table to stay a table."""
+    return clip(" ".join(cell.splitlines()), MAX_CELL_CHARS)
 
 
 def validate_blocks(blocks: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime, tzinfo
 
 # A Slack user id (``U…``, or ``W…`` in Enterprise Grid): only these become mentions.
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
+_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]+")
 _INERT_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
 
@@ -28,9 +29,10 @@ def escape(text: str) -> str:
 
 def inert(text: str) -> str:
     """``escape``, and backticks and stars, which would start (or, in a table, end) code or
-    start bold in a name, as look-alikes. Character for character, so a table's columns
-    stay aligned."""
-    return escape(text).replace("`", "ˋ").replace("*", "∗")
+    start bold in a name, as look-alikes, character for character (a table's columns stay
+    aligned). Line breaks become spaces: a name is one line, and a break in it would start
+    a line that looks like the bot's own."""
+    return _BREAKS.sub(" ", escape(text)).replace("`", "ˋ").replace("*", "∗")
 
 
 def inert_but_mentions(text: str) -> str:
@@ -69,5 +71,16 @@ def slack_ago(at: datetime, fallback: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut. Never inside one
+    of Slack's ``<…>`` tokens or an entity (``&amp;``): half a token would swallow what
+    follows, or show as a broken mention."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    opened = cut.rfind("<")
+    if opened > cut.rfind(">"):
+        cut = cut[:opened]
+    entity = cut.rfind("&")
+    if entity > cut.rfind(";") and len(cut) - entity < len("&amp;"):
+        cut = cut[:entity]
+    return cut + "…"

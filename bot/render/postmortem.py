@@ -31,7 +31,8 @@ def postmortem(incident: Incident, timeline: Sequence[Entry], zone: tzinfo, *,
     and the matched playbook, from the message as it was posted."""
     alert = incident.alert
     sections = incident.message.sections
-    lines = [f"# {incident.name}: {markdown(alert.title)}", "", "## Summary", ""]
+    lines = [f"# {incident.name}: {' '.join(markdown(alert.title).split())}", "",
+             "## Summary", ""]
     lines += _facts(incident, timeline, zone)
     seen = [s for s in sections if s.title in _SEEN]
     for section in seen:
@@ -135,8 +136,10 @@ def _playbook(sections: Sequence[Section]) -> list[str]:
 
 def _block(text: str) -> str:
     """A section's text as markdown: Slack's "• " lines become a list (markdown would run
-    them into one paragraph)."""
-    lines = [f"- {line[2:]}" if line.startswith("• ") else line
+    them into one paragraph); a line that would start a heading, a table, a quote or a
+    rule is escaped (the bot's sections never start one)."""
+    lines = [f"- {line[2:]}" if line.startswith("• ") else
+             "\\" + line if line.startswith(("#", "|", ">", "---", "===")) else line
              for line in markdown(text).strip().splitlines()]
     return "\n".join(lines)
 
