@@ -21,11 +21,14 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.alerts.acts import Act
 from bot.alerts.explained import Explained
+from bot.alerts.model import AlertChart
 from bot.analytics.findings.model import Anomaly, Change, ChartData, Finding, SeriesKey, Severity
 from bot.digests.model import (
     CostLine,
@@ -49,8 +52,9 @@ from bot.metrics.base import Endpoint, SeriesValue, Signal
 from bot.playbooks.diagnostics import DiagnosticResult
 from bot.playbooks.matching import Situation
 from bot.playbooks.rendering import RenderedDiagnostic
-from bot.render.alert import build_alert
+from bot.render.alert import alert_chart, build_alert
 from bot.render.blocks import SlackMessage, answer_message, validate_blocks
+from bot.render.charts import bar_chart, timeseries_chart
 from bot.render.digest import digest_message
 from bot.render.incident import (
     incident_message,
@@ -62,6 +66,7 @@ from bot.render.incident import (
 from bot.render.incident_lists import incident_timeline, incidents_list
 from bot.render.message import Answer, AnswerKind, Table
 from bot.render.postmortem import postmortem
+from bot.render.text import format_seconds
 from bot.slack.app import home_view
 from bot.slack.digest_commands import describe
 
@@ -334,3 +339,24 @@ def test_a_label_starts_no_line_of_its_own_in_a_postmortem(a: str, b: str) -> No
     rows = [line for line in lines if line.startswith("|")]
     # The facts table (two columns) and the timeline (four): no row split by a label.
     assert all(len(re.findall(r"(?<!\\)\|", row)) in (3, 5) for row in rows), rows
+
+
+# --- charts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["GET /a_$^$", "GET /price/$\\frac$", "/x```<!channel> $"])
+def test_a_name_matplotlib_would_read_as_mathtext_still_gets_its_chart(name: str) -> None:
+    """The chart's title, legend and bars say the name as written, and are drawn."""
+    times = pd.date_range(AT - timedelta(hours=2), AT, freq="10min")
+    series = pd.Series([0.2] * len(times), index=times)
+    png = b"\x89PNG"
+    assert timeseries_chart(series, f"p95 of {name}", format_seconds, UTC,
+                            label=name).startswith(png)
+    assert bar_chart([name, "GET /ok"], [0.9, 0.2], f"p95 by endpoint: {name}",
+                     format_seconds).startswith(png)
+    chart = AlertChart(label=name, change=Change.STEP, start=AT - timedelta(hours=1),
+                       confirmed_at=AT, data=ChartData(
+                           times=list(times), values=[0.2] * len(times),
+                           baseline=[0.2] * len(times), low=[0.1] * len(times),
+                           high=[0.3] * len(times)))
+    assert alert_chart(chart, UTC).startswith(png)
