@@ -36,6 +36,7 @@ from bot.render.blocks import (
 from bot.render.incident import state_word
 from bot.render.message import Answer
 from bot.render.mrkdwn import clip, escape, inert, slack_time
+from bot.render.mrkdwn import mention as mention_of
 from bot.slack.actions import register_alert_actions
 from bot.slack.digest_commands import DigestCommands, subscription_lines
 from bot.slack.incident_commands import IncidentCommands
@@ -289,7 +290,7 @@ def home_view(
     subscriptions; the parts not built yet say so and what they will be. ``schedules``:
     who is on call now and next per configured schedule (``/perf oncall``'s lines), shown
     instead of ``on_call`` (the on-call hook's people) when there are any."""
-    who = ("\n".join(schedules) or ", ".join(f"<@{user}>" for user in on_call)
+    who = ("\n".join(schedules) or ", ".join(mention_of(user) for user in on_call)
            or NO_ONCALL)
     open_ones = "\n".join(
         f"• *{i.name}* {state_word(i)}: {inert(clip(i.alert.title, 120))} "

@@ -84,7 +84,8 @@ PIECES = ["`", "``", "```", "<!channel>", "<!here>", "<!everyone>", "<!subteam^S
           "<@U123>", "<@U999|bob>", "<#C999>", "<http://x|y>", "<mailto:a@b.c>", "&",
           "&lt;!here&gt;", "&amp;", "<", ">", "|", "*", "_", "~", "\n", "\r\n", " ", "é",
           "🔥", "\u202e", "\u200b", "{x}", "/", "\n# ", "\n## ", "\n| a |", "\n---\n",
-          "\u2028", "\n• *INC-9* resolved"]
+          "\u2028", "\n• *INC-9* resolved", "[a](http://e.example)", "](http://e.example/x.png",
+          "![", "\n- "]
 LABELS = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=4)),
                   min_size=1, max_size=12).map("".join).filter(lambda text: text.strip())
 LONG = st.tuples(LABELS, st.integers(min_value=200, max_value=400)).map(
@@ -217,8 +218,7 @@ def states(a: str, b: str) -> list[Incident]:
                                   "acknowledged_at": AT, "reopened": 2}),
         opened.model_copy(update={"state": State.ACKNOWLEDGED, "snoozed_by": b,
                                   "snoozed_until": AT + timedelta(hours=1)}),
-        opened.model_copy(update={"state": State.RESOLVED, "resolved_at": AT,
-                                  "resolution": f"recovered on its own after 40m: {a}"}),
+        recover(opened, AT + timedelta(minutes=40), f"{b} back to {a}").incident,
         opened.model_copy(update={"state": State.RESOLVED, "resolved_at": AT,
                                   "resolved_by": b, "channel": f"C1><!channel>{a}"}),
     ]
@@ -330,15 +330,21 @@ HEADINGS = {"## Summary", "## Timeline", "## Chart", "## Evidence", "## Playbook
 @given(LABELS, LABELS)
 def test_a_label_starts_no_line_of_its_own_in_a_postmortem(a: str, b: str) -> None:
     """Markdown, not Slack: a label may not add a heading or a table row to the file."""
-    one = states(a, b)[3]
-    entries = [Entry(at=AT, kind="opened", text=a), Entry(at=AT, kind="resolved", user=b)]
-    lines = postmortem(one, entries, UTC).splitlines()
+    opened = open_incident(7, incident(a, b).alert, incident(a, b).message, channel=CHANNEL,
+                           policy=None, urgency="high", silenced=b, now=AT)
+    recovered = recover(opened.incident, AT + timedelta(minutes=40), f"{b} back to {a}")
+    entries = [*opened.timeline, Entry(at=AT, kind="acknowledged", user=b),
+               *recovered.timeline]
+    lines = postmortem(recovered.incident, entries, UTC).splitlines()
     assert lines[0].startswith("# INC-7: ")
     assert [line for line in lines[1:] if line.startswith("#")] == [
         h for h in ("## Summary", "## Timeline", "## Chart", "## Evidence", "## Playbook")]
     rows = [line for line in lines if line.startswith("|")]
     # The facts table (two columns) and the timeline (four): no row split by a label.
     assert all(len(re.findall(r"(?<!\\)\|", row)) in (3, 5) for row in rows), rows
+    # No link or image but the chart's, no Slack token turned into a link.
+    links = [line for line in lines if re.search(r"(?<!\\)\]\(", line)]
+    assert links == [], links
 
 
 # --- charts ------------------------------------------------------------------------------
