@@ -50,10 +50,9 @@ class Resolver:
         """What ``text`` names. Never raises: anything unrecognised is ``unknown``.
 
         Steps, first hit wins: a name as written (key, route, alias, service, short route);
-        the same after correcting near-miss words; a concrete path of a templated route
-        (``/api/orders/123``); the words of routes; those words corrected; the closest
-        whole name. A path is corrected before it is taken as a template's value, so
-        ``/api/orders/histry`` is the history route, not an order called "histry".
+        for one typed path, a concrete path of a templated route (``/api/orders/123``), else
+        "did you mean" (``_path``); for words, the same names after correcting near-miss
+        words; the words of routes; those words corrected; the closest whole name.
         """
         said = echo(text)
         if len(text) > 4 * MAX_TEXT:

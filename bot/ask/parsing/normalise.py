@@ -1,4 +1,7 @@
-"""Step 1 of parsing: Slack message text → plain lowercase ASCII words, paths, times, symbols."""
+"""Step 1 of parsing: Slack message text → plain lowercase ASCII words, paths, times, symbols.
+
+Words are flattened (punctuation, accents, markup out); a typed path is kept as typed, so
+that the catalog can tell a route named as written from one that only resembles it."""
 
 from __future__ import annotations
 
