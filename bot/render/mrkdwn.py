@@ -17,6 +17,8 @@ from datetime import datetime, tzinfo
 
 # A Slack user id (``U…``, or ``W…`` in Enterprise Grid): only these become mentions.
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
+# A Slack token or an entity left open at the end of a cut text.
+_CUT_TOKEN = re.compile(r"(?:<[@!#][^<>]*|<(?:https?|mailto):[^<>]*|&[a-z#0-9]{0,4})\Z")
 _BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]+")
 _INERT_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
@@ -76,11 +78,5 @@ def clip(text: str, limit: int) -> str:
     follows, or show as a broken mention."""
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1]
-    opened = cut.rfind("<")
-    if opened > cut.rfind(">"):
-        cut = cut[:opened]
-    entity = cut.rfind("&")
-    if entity > cut.rfind(";") and len(cut) - entity < len("&amp;"):
-        cut = cut[:entity]
+    cut = _CUT_TOKEN.sub("", text[: limit - 1])
     return cut + "…"

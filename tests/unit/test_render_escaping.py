@@ -65,6 +65,7 @@ from bot.render.incident import (
 )
 from bot.render.incident_lists import incident_timeline, incidents_list
 from bot.render.message import Answer, AnswerKind, Table
+from bot.render.mrkdwn import clip
 from bot.render.postmortem import postmortem
 from bot.render.text import format_seconds
 from bot.slack.app import home_view
@@ -366,3 +367,14 @@ def test_a_name_matplotlib_would_read_as_mathtext_still_gets_its_chart(name: str
                            baseline=[0.2] * len(times), low=[0.1] * len(times),
                            high=[0.3] * len(times)))
     assert alert_chart(chart, UTC).startswith(png)
+
+
+@pytest.mark.parametrize(("text", "limit", "clipped"), [
+    ("opened <!date^1^{ago}|5m ago> in <#C0ALERTS>", 40, "opened <!date^1^{ago}|5m ago> in …"),
+    ("see <https://a.example/long|here> now", 25, "see …"),
+    ("by <@UONCALL1> at noon", 10, "by …"),
+    ("x &amp; y", 5, "x …"),
+    ("p95 < 500 ms, not more than that", 20, "p95 < 500 ms, not m…"),  # a plain "<" is text
+])
+def test_clip_never_leaves_half_a_token(text: str, limit: int, clipped: str) -> None:
+    assert clip(text, limit) == clipped
