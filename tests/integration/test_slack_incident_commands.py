@@ -390,8 +390,8 @@ def test_what_people_typed_is_quoted_inert(served: Served, slack: SlackStandIn) 
     for answer in replies:
         blocks = answer.args["blocks"]
         blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
-        for text in (answer.args["text"], *(b["text"]["text"] for b in blocks)):
-            assert "<!" not in text and "<@" not in text, text
+        for said in (answer.args["text"], *(b["text"]["text"] for b in blocks)):
+            assert "<!" not in said and "<@" not in said, said
             # Only the bot's own code spans: `/perf incident INC-42` and the quote, or the
             # quote and `/perf help`, or the quote and the usage.
-            assert text.count("`") == 4, text
+            assert said.count("`") == 4, said
