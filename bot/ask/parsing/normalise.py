@@ -24,10 +24,11 @@ _LONE_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)")
 _DISALLOWED = re.compile(r"[^a-z0-9 /{}:.,%$&_-]")
 _SPACE_BEFORE_COMMA = re.compile(r"\s*,+\s*")
 SPACES = re.compile(r"\s+")
-# A path typed as a word of its own (after an opening bracket or quote at most), to its
-# query string, fragment or closing punctuation; a dot ends it only before a space.
-_PATH = re.compile(r"(?<![^\s(\[\"'`*_“‘«])(?P<path>/[^\s?#]*?)"
-                   r"(?=[.,;:!?)\]\"'`*_”’»]*(?:[?#]|\s|$))")
+# A path typed as a word of its own (after an opening bracket, a quote or a list's comma at
+# most), to its query string, fragment, comma or closing punctuation; a dot ends it only
+# before a space.
+_PATH = re.compile(r"(?<![^\s(\[\"'`*_“‘«,;])(?P<path>/[^\s?#,;]*?)"
+                   r"(?=[.,;:!?)\]\"'`*_”’»]*(?:[?#,;]|\s|$))")
 _ANGLED = re.compile(r"<([a-z0-9_]+)>")
 _NOT_PATH = re.compile(r"[^a-z0-9/{}_.:%-]")
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
