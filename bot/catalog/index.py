@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.catalog.model import EndpointInfo
 from bot.catalog.text import (
+    LOOSE_VALUE,
     PLACEHOLDER,
     STOPWORDS,
     content_stems,
@@ -37,7 +38,10 @@ class Index:
     short: dict[str, list[int]] = field(default_factory=dict)  # routes without / or api/
     alias: dict[str, list[int]] = field(default_factory=dict)
     service: dict[str, str] = field(default_factory=dict)
+    # Templated routes: matching concrete paths (a placeholder's value a plain word or
+    # number), and loosely (any value: for suggestions only).
     templates: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
+    loose_templates: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
     literal_words: dict[str, set[int]] = field(default_factory=dict)  # segments + service
     all_words: dict[str, set[int]] = field(default_factory=dict)  # + placeholder words
     literal_sets: list[frozenset[str]] = field(default_factory=list)
@@ -73,7 +77,12 @@ def build_index(entries: Sequence[EndpointInfo]) -> Index:
     for i, entry in enumerate(entries):
         route = normalize(entry.endpoint.route) or "/"
         key = f"{entry.endpoint.method.casefold()} {route}" if entry.endpoint.method else route
-        for name in dict.fromkeys([key, route]):
+        # ``/<page>`` and ``/:page`` also as ``/{page}``: how a question's path writes them.
+        braced = "/".join(f"{{{part.strip('<>:')}}}" if PLACEHOLDER.match(part) else part
+                          for part in route.split("/"))
+        method = entry.endpoint.method.casefold()
+        for name in dict.fromkeys([key, route, f"{method} {braced}" if method else braced,
+                                   braced]):
             index.full.setdefault(name, []).append(i)
         forms = short_forms(route)
         for name in forms:
@@ -84,6 +93,7 @@ def build_index(entries: Sequence[EndpointInfo]) -> Index:
         template = route_template(route)
         if template is not None:
             index.templates.append((template, i))
+            index.loose_templates.append((route_template(route, LOOSE_VALUE) or template, i))
         for alias in entry.aliases:
             for name in dict.fromkeys([normalize(alias), word_key(alias)]):
                 if name:

@@ -50,10 +50,9 @@ class Resolver:
         """What ``text`` names. Never raises: anything unrecognised is ``unknown``.
 
         Steps, first hit wins: a name as written (key, route, alias, service, short route);
-        the same after correcting near-miss words; a concrete path of a templated route
-        (``/api/orders/123``); the words of routes; those words corrected; the closest
-        whole name. A path is corrected before it is taken as a template's value, so
-        ``/api/orders/histry`` is the history route, not an order called "histry".
+        for one typed path, a concrete path of a templated route (``/api/orders/123``), else
+        "did you mean" (``_path``); for words, the same names after correcting near-miss
+        words; the words of routes; those words corrected; the closest whole name.
         """
         said = echo(text)
         if len(text) > 4 * MAX_TEXT:
@@ -66,6 +65,40 @@ class Resolver:
             return Resolution(text=said, status="unknown", suggestions=found[:MAX_SUGGESTIONS])
         if found:
             return self._answer(said, found)
+        if _is_path(norm):
+            return self._path(said, norm)
+        return self._loosely(said, norm)
+
+    def _path(self, said: str, norm: str) -> Resolution:
+        """A typed path that is not a catalog route as written: a concrete path of a
+        templated route (``/api/orders/123``: the placeholder's value a plain word or
+        number), else unknown, with what a looser reading would have matched as
+        suggestions. A path only matched after its characters were changed (a typo
+        corrected, ``.`` or ``(`` read as a space) is a "did you mean", never an answer:
+        ``/robots.txt`` is not ``GET /<page>``, ``/api/orders/histry`` not an order."""
+        corrected = self._correct_words(norm)
+        typo = self._by_name(corrected) if corrected else None
+        if not isinstance(typo, _Found):
+            found = self._by_template(norm)
+            if found:
+                return self._answer(said, found)
+        method, rest = _split_method(norm)
+        skeleton = re.sub(r"[^a-z0-9/{}_-]+", "", rest)  # the odd characters left out
+        near = self._index.full.get(skeleton, [])
+        if isinstance(typo, _Found):
+            near = [*near, *typo.positions]
+        near += [i for pattern, i in self._index.loose_templates if pattern.fullmatch(rest)]
+        labels = [self.entries[i].key for i in near
+                  if not method or self.entries[i].endpoint.method == method.upper()]
+        loose = self._loosely(said, norm)
+        if loose.service:
+            labels.append(loose.service)
+        labels += [entry.key for entry in loose.matches] + list(loose.suggestions)
+        return Resolution(text=said, status="unknown",
+                          suggestions=list(dict.fromkeys(labels))[:MAX_SUGGESTIONS])
+
+    def _loosely(self, said: str, norm: str) -> Resolution:
+        """Words, not a path: near misses corrected, route words, the closest name."""
         corrected = self._correct_words(norm)
         again = self._by_name(corrected) if corrected else None
         if isinstance(again, _Found):
@@ -244,6 +277,12 @@ class _Found:
     positions: tuple[int, ...]
     status: Status
     service: str | None = None
+
+
+def _is_path(norm: str) -> bool:
+    """One typed path (``/api/x``, ``get /api/x``), not a path followed by words."""
+    rest = _split_method(norm)[1]
+    return rest.startswith("/") and " " not in rest
 
 
 def _split_method(norm: str) -> tuple[str, str]:

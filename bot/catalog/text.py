@@ -77,13 +77,20 @@ def short_forms(route: str) -> list[str]:
     return [form for form in forms if form]
 
 
-def route_template(route: str) -> re.Pattern[str] | None:
-    """A regex matching concrete paths of a templated route (``/api/orders/123``)."""
+# What a placeholder of a templated route stands for in a concrete path people type: an id,
+# a number, a slug. ``robots.txt`` is not a value of ``/<page>`` (see ``Resolver._path``).
+VALUE = r"[a-z0-9_-]+"
+LOOSE_VALUE = r"[^/\s]+"
+
+
+def route_template(route: str, value: str = VALUE) -> re.Pattern[str] | None:
+    """A regex matching concrete paths of a (normalized) templated route
+    (``/api/orders/123``), each placeholder's value matched by ``value``."""
     parts = route.split("/")
     if not any(PLACEHOLDER.match(part) for part in parts):
         return None
     return re.compile(
-        "/".join("[^/]+" if PLACEHOLDER.match(part) else re.escape(part) for part in parts)
+        "/".join(value if PLACEHOLDER.match(part) else re.escape(part) for part in parts)
     )
 
 

@@ -141,10 +141,11 @@ def open_incident(
         policy=policy.name if policy else None, urgency=urgency, silenced=silenced,
         escalation=begin(name, now) if policy and not silenced else None,
     )
-    opened = Entry(at=_utc(now), kind="opened", text=f"{alert.severity}: {alert.title}")
+    opened = Entry(at=_utc(now), kind="opened",
+                   text=f"{alert.severity}: {_quoted(alert.title)}")
     if silenced:
         return Change(incident=incident, timeline=[opened, Entry(
-            at=_utc(now), kind="silenced", text=f"not posted: {silenced}")])
+            at=_utc(now), kind="silenced", text=f"not posted: {_quoted(silenced)}")])
     effects = [Effect(key=f"{name}:post", kind="post")]
     if alert.chart is not None:
         effects.append(Effect(key=f"{name}:chart", kind="chart"))
@@ -182,7 +183,8 @@ def reopen(
     timeline = [Entry(at=_utc(now), kind="reopened", text=text)]
     if silenced:
         timeline.append(Entry(at=_utc(now), kind="silenced", text=(
-            f"not paged: {silenced}" if posted else f"not posted: {silenced}")))
+            f"not paged: {_quoted(silenced)}" if posted
+            else f"not posted: {_quoted(silenced)}")))
         effects = [_update(updated)] if posted else []
     elif posted:
         effects = [_update(updated), _reply(updated, "reopened", f":repeat: {text}",
@@ -198,7 +200,7 @@ def recover(incident: Incident, now: datetime, how: str) -> Change:
     """The alert's signal is back to normal: resolved on its own. The message says how
     long it lasted and where the signal is now (``how``); nobody is pinged."""
     lasted = format_duration(_utc(now) - incident.opened_at)
-    resolution = f"recovered on its own after {lasted}" + (f": {how}" if how else "")
+    resolution = f"recovered on its own after {lasted}" + (f": {_quoted(how)}" if how else "")
     updated = _next(incident, now, state=State.RESOLVED, resolved_at=_utc(now),
                     resolved_by=None, resolution=resolution, snoozed_until=None)
     return Change(incident=updated,
@@ -321,6 +323,14 @@ def _shown(incident: Incident, *effects: Effect) -> list[Effect]:
 def _reply(incident: Incident, what: str, text: str, *, mention: bool = False) -> Effect:
     return Effect(key=f"{incident.name}:{what}:{incident.version}", kind="reply", text=text,
                   mention=mention)
+
+
+def _quoted(text: str) -> str:
+    """Words from the metrics or people in a text that may also mention someone (timeline
+    lines, resolutions, thread replies): their angle brackets as look-alikes, so a
+    ``<@U1>`` in a route is never taken for the bot's own mention when the text is shown
+    (``bot.render.mrkdwn.inert_but_mentions`` keeps mentions, nothing else)."""
+    return text.replace("<", "‹").replace(">", "›")
 
 
 def _ago(then: datetime | None, now: datetime) -> str:

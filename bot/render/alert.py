@@ -23,6 +23,7 @@ from bot.durations import format_duration
 from bot.metrics.base import Signal
 from bot.playbooks.diagnostics import DiagnosticResult, format_unit
 from bot.playbooks.rendering import render_steps
+from bot.render.charts import literal_text
 from bot.render.mrkdwn import clip, inert
 
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
@@ -132,6 +133,7 @@ def alert_text(message: AlertMessage) -> str:
     return "\n".join(lines)
 
 
+@literal_text
 def alert_chart(chart: AlertChart, tz: tzinfo) -> bytes:
     """The series around the change with its baseline and ±3-spread band, as PNG."""
     data = chart.data

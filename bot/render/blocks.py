@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.alerts.acts import RULES, SNOOZE_CHOICES, Act
 from bot.render.message import Answer, AnswerKind, Table
-from bot.render.mrkdwn import clip, escape
+from bot.render.mrkdwn import clip, escape, inert
 from bot.render.text import table as text_table
 
 # Slack's limits (https://api.slack.com/reference/block-kit/blocks).
@@ -22,6 +22,7 @@ MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK_CHARS = 3000  # the notification text; Slack allows more, people read less
+MAX_CELL_CHARS = 120  # a table cell: longer names are cut
 
 _KIND_ICON = {
     AnswerKind.ANSWER: "",
@@ -59,31 +60,37 @@ def context(texts: list[str]) -> dict[str, Any]:
 
 
 def text_message(text: str) -> SlackMessage:
-    """A plain reply (help lines, errors, "looking…") as one or more sections."""
+    """A plain reply (help lines, errors, "looking…") as one or more sections: the bot's
+    own sentences (`code` meant), anything quoted in them already ``inert``."""
     chunks = _split_lines(escape(text), MAX_SECTION_CHARS)[:MAX_BLOCKS]
     blocks = tuple(section(chunk) for chunk in chunks if chunk.strip())
-    return SlackMessage(text=clip(text, MAX_FALLBACK_CHARS), blocks=blocks)
+    return SlackMessage(text=clip(escape(text), MAX_FALLBACK_CHARS), blocks=blocks)
 
 
 def answer_message(answer: Answer) -> SlackMessage:
-    """The Slack message for an answer: headline, sparkline, table, examples, notes."""
-    head = _KIND_ICON[answer.kind] + escape(answer.headline)
+    """The Slack message for an answer: headline, sparkline, table, examples, notes.
+
+    An ``Answer`` is plain text with the metrics' names in it and no markup meant, so every
+    text of it is ``inert`` here, the one place it becomes mrkdwn (the fallback ``text``,
+    which Slack shows in notifications, too)."""
+    head = _KIND_ICON[answer.kind] + inert(answer.headline)
     if answer.sparkline:
         head += f"\n`{answer.sparkline}`"
     blocks = [section(chunk) for chunk in _split_lines(head, MAX_SECTION_CHARS)]
     tail: list[dict[str, Any]] = []
     if answer.examples:
-        lines = "\n".join(f"• {escape(example)}" for example in answer.examples)
+        lines = "\n".join(f"• {inert(example)}" for example in answer.examples)
         tail.extend(section(chunk) for chunk in _split_lines("*Try:*\n" + lines,
                                                              MAX_SECTION_CHARS))
     if answer.notes:
-        tail.append(context([escape(note) for note in answer.notes]))
+        tail.append(context([inert(note) for note in answer.notes]))
     room = MAX_BLOCKS - len(blocks) - len(tail)
     if answer.table is not None and answer.table.rows:
         blocks.extend(table_blocks(answer.table, max_blocks=max(room, 1)))
     blocks.extend(tail)
     blocks = blocks[:MAX_BLOCKS]
-    message = SlackMessage(text=clip(answer.headline, MAX_FALLBACK_CHARS), blocks=tuple(blocks))
+    message = SlackMessage(text=clip(inert(answer.headline), MAX_FALLBACK_CHARS),
+                           blocks=tuple(blocks))
     validate_blocks(message.blocks)
     return message
 
@@ -92,10 +99,16 @@ def table_blocks(table: Table, *, max_blocks: int = MAX_BLOCKS) -> list[dict[str
     """A table as code-block sections, split between rows (header repeated) when long.
 
     Rows that do not fit in ``max_blocks`` sections are dropped and counted in the last one.
+    Cells are one line each and ``inert``: a name with backticks or ``<!channel>`` in it
+    neither ends the block nor pings anyone.
     """
-    rendered = text_table(table.headers, table.rows, right=table.numeric).split("\n")
-    header, rows = rendered[:2], rendered[2:]
+    cells = [tuple(_one_line(cell) for cell in row) for row in table.rows]
+    rendered = [inert(line) for line in text_table(
+        [_one_line(cell) for cell in table.headers], cells, right=table.numeric).split("\n")]
     budget = MAX_SECTION_CHARS - 2 * len(_FENCE) - 2 - len("\n… 100000 more rows")
+    # However wide the names, the header leaves room for rows and the closing fence.
+    header = [clip(line, budget // 3) for line in rendered[:2]]
+    rows = rendered[2:]
     chunks: list[list[str]] = []
     for row in rows:
         row = clip(row, budget - sum(len(h) + 1 for h in header))
@@ -113,6 +126,12 @@ def table_blocks(table: Table, *, max_blocks: int = MAX_BLOCKS) -> list[dict[str
             body += f"\n… {dropped} more rows"
         blocks.append(section(f"{_FENCE}\n{body}\n{_FENCE}"))
     return blocks
+
+
+def _one_line(cell: str) -> str:
+    """A cell on one line (a line break in a name would start a row of its own), and short
+    enough for the table to stay a table."""
+    return clip(" ".join(cell.splitlines()), MAX_CELL_CHARS)
 
 
 def validate_blocks(blocks: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> None:

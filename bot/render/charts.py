@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
+from typing import ParamSpec
 
 import matplotlib
 
@@ -23,6 +25,18 @@ COMPARE_COLOUR = "#8b949e"
 SLO_COLOUR = "#d1242f"
 
 Formatter = Callable[[float], str]
+P = ParamSpec("P")
+
+
+def literal_text(draw: Callable[P, bytes]) -> Callable[P, bytes]:
+    """Draw with every text taken as written: names from the metrics are titles, legend
+    entries and tick labels, and matplotlib would read ``$…$`` in a route as mathtext (and
+    fail on ``/a_$^$``, so the answer or the alert would lose its chart)."""
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        with plt.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+    return drawn
 
 
 def _png(figure: Figure) -> bytes:
@@ -32,6 +46,7 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+@literal_text
 def timeseries_chart(
     series: pd.Series,
     title: str,
@@ -75,6 +90,7 @@ def timeseries_chart(
     return _png(figure)
 
 
+@literal_text
 def bar_chart(
     labels: Sequence[str],
     values: Sequence[float],

@@ -33,7 +33,14 @@ from bot.render.blocks import (
     section,
     validate_blocks,
 )
-from bot.render.mrkdwn import clip, inert, inert_but_mentions, mention, slack_time
+from bot.render.mrkdwn import (
+    channel,
+    clip,
+    inert,
+    inert_but_mentions,
+    mention,
+    slack_time,
+)
 
 SEVERITY_EMOJI = {Severity.CRITICAL: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
 _RECOVERED = "recovered on its own after "
@@ -153,8 +160,7 @@ def page_message(
         policy = f" of policy {inert(incident.policy)}" if incident.policy else ""
         head = (f":rotating_light: You are paged for *{name}*: {title}\n"
                 f"Step {note.step + 1}, pass {note.pass_number + 1}{policy}.{also}")
-    where = f"<#{incident.channel}>" if incident.channel.startswith(("C", "G")) else \
-        inert(incident.channel)
+    where = channel(incident.channel)
     opened = f"<{link}|Open its message> in {where}" if link else f"Posted in {where}"
     blocks = [section(head), context([opened]),
               {"type": "actions", "block_id": ALERT_ACTIONS_BLOCK,

@@ -25,7 +25,15 @@ from bot.render.incident import (
     state_word,
     status_lines,
 )
-from bot.render.mrkdwn import clip, inert, inert_but_mentions, mention, slack_ago, slack_time
+from bot.render.mrkdwn import (
+    channel,
+    clip,
+    inert,
+    inert_but_mentions,
+    mention,
+    slack_ago,
+    slack_time,
+)
 
 _TITLE_CHARS = 90  # a list line is read at a glance; the message has the whole title
 
@@ -103,7 +111,8 @@ def _list_line(incident: Incident, zone: tzinfo, now: datetime | None) -> str:
     title = inert(clip(incident.alert.title, _TITLE_CHARS))
     fallback = (f"{format_duration(now - incident.opened_at)} ago" if now is not None
                 else incident.opened_at.astimezone(zone).strftime("%d %b %H:%M %Z"))
-    where = f" in <#{incident.channel}>" if incident.channel.startswith(("C", "G")) else ""
+    where = f" in {channel(incident.channel)}" if incident.channel.startswith(("C", "G")) \
+        else ""
     return (f"• {emoji} *{incident.name}* {title} · {_state(incident, zone)} · opened "
             f"{slack_ago(incident.opened_at, fallback)}{where}")
 

@@ -36,6 +36,7 @@ from bot.render.blocks import (
 from bot.render.incident import state_word
 from bot.render.message import Answer
 from bot.render.mrkdwn import clip, escape, inert, slack_time
+from bot.render.mrkdwn import mention as mention_of
 from bot.slack.actions import register_alert_actions
 from bot.slack.digest_commands import DigestCommands, subscription_lines
 from bot.slack.incident_commands import IncidentCommands
@@ -131,7 +132,7 @@ SLASH_COMMANDS = (
 
 def commands_section() -> dict[str, Any]:
     """What ``/perf`` does besides questions; the parts not built yet are marked."""
-    lines = [f"• `{usage}`: {what}" + (" _(not configured yet)_" if word in NOT_CONFIGURED
+    lines = [f"• `{escape(usage)}`: {what}" + (" _(not configured yet)_" if word in NOT_CONFIGURED
                                          else "")
              for usage, what, word in SLASH_COMMANDS]
     return section("*Commands*\n" + "\n".join(lines))
@@ -289,18 +290,18 @@ def home_view(
     subscriptions; the parts not built yet say so and what they will be. ``schedules``:
     who is on call now and next per configured schedule (``/perf oncall``'s lines), shown
     instead of ``on_call`` (the on-call hook's people) when there are any."""
-    who = ("\n".join(schedules) or ", ".join(f"<@{user}>" for user in on_call)
+    who = ("\n".join(schedules) or ", ".join(mention_of(user) for user in on_call)
            or NO_ONCALL)
     open_ones = "\n".join(
         f"• *{i.name}* {state_word(i)}: {inert(clip(i.alert.title, 120))} "
         f"(since {slack_time(i.opened_at, zone, day=True)})" for i in incidents) or NO_INCIDENTS
-    examples = "\n".join(f"• {escape(example)}" for example in help_reply.examples)
+    examples = "\n".join(f"• {inert(example)}" for example in help_reply.examples)
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "perfbot"}},
         section(f"*On call now*\n{who}"),
         section(f"*Open incidents*\n{open_ones}"),
         {"type": "divider"},
-        section("*Ask me*, with `/perf <question>`, by mentioning @perfbot in a channel, "
+        section("*Ask me*, with `/perf &lt;question&gt;`, by mentioning @perfbot in a channel, "
                 f"or in the Messages tab. For example:\n{examples}"),
         {"type": "divider"},
         commands_section(),

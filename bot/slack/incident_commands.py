@@ -21,7 +21,7 @@ from bot.incidents.lifecycle import Incident
 from bot.incidents.schedules import next_shift, on_call
 from bot.render.blocks import SlackMessage, section, validate_blocks
 from bot.render.incident_lists import incident_timeline, incidents_list
-from bot.render.mrkdwn import escape, slack_time
+from bot.render.mrkdwn import inert, slack_time
 from bot.render.postmortem import postmortem
 from bot.slack.actions import incident_number
 from bot.storage import StorageError
@@ -53,7 +53,7 @@ class IncidentCommands:
         found = self.perfbot.incident_store.get(number) if number is not None else None
         if found is None:
             tell(said(f"Usage: `/perf {word} INC-42`; there is no incident "
-                      f"`{escape(args.strip() or '(none given)')}`."))
+                      f"`{inert(args.strip() or '(none given)')}`."))
         return found
 
     def incident(self, args: str, tell: Tell) -> None:
@@ -76,7 +76,7 @@ class IncidentCommands:
                 filename=f"{found.name}-postmortem.md", title=f"Postmortem of {found.name}")
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else str(exc)
-            tell(said(f"I could not post the postmortem ({escape(str(error))}); "
+            tell(said(f"I could not post the postmortem ({inert(str(error))}); "
                       f"`perfbot incidents export {found.name}` writes it to a file."))
             return
         tell(said(f"The postmortem of {found.name} is in its thread."))
@@ -95,14 +95,14 @@ class IncidentCommands:
         try:
             span = parse_duration(span_text)
         except ValueError:
-            tell(said(f"`{escape(span_text)}` is not a duration. {usage}"))
+            tell(said(f"`{inert(span_text)}` is not a duration. {usage}"))
             return
         if not timedelta(minutes=1) <= span <= LONGEST_SILENCE:
             tell(said(f"A silence lasts from 1m to {format_duration(LONGEST_SILENCE)}, not "
-                      f"{escape(span_text)}."))
+                      f"{inert(span_text)}."))
             return
         if not self._known(matcher):
-            tell(said(f"No service or endpoint matches `{escape(matcher)}`; `/perf help` "
+            tell(said(f"No service or endpoint matches `{inert(matcher)}`; `/perf help` "
                       "shows how to name them."))
             return
         if not self._allowed(user, Act.SILENCE, f"silence:{matcher}", tell):
@@ -114,11 +114,11 @@ class IncidentCommands:
                 matcher, reason, user, now, now + span,
                 record=lambda new: self._row(user, Act.SILENCE, f"silence:{new}", detail))
         except StorageError as exc:
-            tell(said(f"Nothing changed: I could not store the silence ({escape(str(exc))})."))
+            tell(said(f"Nothing changed: I could not store the silence ({inert(str(exc))})."))
             return
         until = slack_time(made.ends_at, self.perfbot.settings.zone, day=True)
-        tell(said(f":mute: Silenced `{escape(matcher)}` until {until}"
-                  + (f": {escape(reason)}" if reason else "")
+        tell(said(f":mute: Silenced `{inert(matcher)}` until {until}"
+                  + (f": {inert(reason)}" if reason else "")
                   + ". New incidents that match are stored and listed, not posted."))
 
     def oncall(self, args: str, user: str, tell: Tell) -> None:
@@ -144,7 +144,7 @@ class IncidentCommands:
             after = (f"; next: {', '.join(f'<@{u}>' for u in upcoming.users) or 'nobody'} "
                      f"from {slack_time(upcoming.starts_at, zone, day=True)}"
                      if upcoming is not None else "")
-            lines.append(f"• *{escape(schedule.name)}*: {who}{after}")
+            lines.append(f"• *{inert(schedule.name)}*: {who}{after}")
         return lines
 
     def _who_is_on_call(self) -> SlackMessage:
@@ -174,10 +174,10 @@ class IncidentCommands:
                 schedule, who, start, end, user, self.perfbot.now(),
                 record=lambda new: self._row(user, Act.OVERRIDE, f"override:{new}", detail))
         except StorageError as exc:
-            tell(said(f"Nothing changed: I could not store the override ({escape(str(exc))})."))
+            tell(said(f"Nothing changed: I could not store the override ({inert(str(exc))})."))
             return
         zone = self.perfbot.settings.zone
-        tell(said(f":calendar: <@{who}> is on call for *{escape(schedule)}* from "
+        tell(said(f":calendar: <@{who}> is on call for *{inert(schedule)}* from "
                   f"{slack_time(start, zone, day=True)} to {slack_time(end, zone, day=True)}."))
 
     def _parse_override(self, args: str) -> tuple[str, datetime, datetime, str] | str:
@@ -189,7 +189,7 @@ class IncidentCommands:
         rest = parts[1:]
         schedule = rest.pop() if rest and rest[-1] in names else None
         if schedule is None and len(names) != 1:
-            return ("Name the schedule at the end (" + ", ".join(f"`{escape(n)}`" for n in names)
+            return ("Name the schedule at the end (" + ", ".join(f"`{inert(n)}`" for n in names)
                     + ")." if names else "No on-call schedule is configured.")
         schedule = schedule or names[0]
         text = " ".join(rest)
@@ -199,7 +199,7 @@ class IncidentCommands:
         try:
             start, end = (self._moment(side) for side in (left, right))
         except ValueError:
-            return f"`{escape(text)}` is not two times like `2026-12-24 09:00`."
+            return f"`{inert(text)}` is not two times like `2026-12-24 09:00`."
         if end <= start:
             return "The end must come after the start."
         if end - start > LONGEST_OVERRIDE:

@@ -277,7 +277,7 @@ def test_replies_go_in_the_thread_with_the_metrics_words_inert(bot: Setup) -> No
     (reply,) = [c for c in bot.posts(top=False) if c.args["thread_ts"] == ts]
     assert reply.args["text"].startswith(":white_check_mark: Resolved: recovered on its own "
                                          "after 40m")
-    assert reply.args["text"].endswith(": p95 back to 230 ms &lt;!here&gt;")
+    assert reply.args["text"].endswith(": p95 back to 230 ms ‹!here›")
     assert status(bot.slack, OWN, ts or "").startswith(":white_check_mark: Recovered")
     bot.clock.advance(timedelta(minutes=10))
     bot.fire()  # the same problem again within the hour: reopened, the same message

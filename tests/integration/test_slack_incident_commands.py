@@ -377,3 +377,21 @@ def test_a_silence_or_override_that_cannot_be_recorded_is_not_stored(
     assert override.startswith("Nothing changed: I could not store the override (")
     now = served.perfbot.now()
     assert served.store.silences(now) == [] and served.store.overrides(now) == []
+
+
+def test_what_people_typed_is_quoted_inert(served: Served, slack: SlackStandIn) -> None:
+    """A reply that quotes the command keeps the quote in its code span: the person's
+    backticks do not end it, their mentions do not ping."""
+    served.command("incident <!channel> ```x``` <@U999>", user=STRANGER)
+    served.command("silence <!here>`x` 2h", user=STRANGER)
+    served.command("silence orders 2x`<@U999>`", user=STRANGER)
+    replies = slack.calls("response_url")
+    assert len(replies) == 3
+    for answer in replies:
+        blocks = answer.args["blocks"]
+        blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+        for said in (answer.args["text"], *(b["text"]["text"] for b in blocks)):
+            assert "<!" not in said and "<@" not in said, said
+            # Only the bot's own code spans: `/perf incident INC-42` and the quote, or the
+            # quote and `/perf help`, or the quote and the usage.
+            assert said.count("`") == 4, said

@@ -367,8 +367,6 @@ def test_a_method_the_route_does_not_have_is_unknown_with_the_right_one(food: Ca
         ("ordr history", HISTORY),
         ("order histroy", HISTORY),
         ("orderhistory", HISTORY),
-        ("/api/orders/histry", HISTORY),
-        ("POST /api/chekout", CHECKOUT),
         ("serch sugest", "GET /api/search/suggest"),
     ],
 )
@@ -376,6 +374,67 @@ def test_near_misses_are_corrected(food: Catalog, text: str, key: str) -> None:
     resolution = food.resolve(text)
     assert (resolution.status, keys(resolution)) == ("fuzzy", [key])
     assert resolution.message == f"No endpoint called '{text}' — did you mean {key}?"
+
+
+@pytest.mark.parametrize(("text", "key"),
+                         [("/api/orders/histry", HISTORY), ("POST /api/chekout", CHECKOUT)])
+def test_a_typed_path_with_a_typo_is_a_suggestion_not_an_answer(
+    food: Catalog, text: str, key: str
+) -> None:
+    resolution = food.resolve(text)
+    assert (resolution.status, resolution.matches) == ("unknown", [])
+    assert resolution.suggestions[0] == key
+    assert resolution.message.startswith(f"No endpoint called '{text}' — did you mean {key}")
+
+
+# A site with a catch-all page route, as Flask and Starlette write it.
+PAGES = Catalog.build([*FOOD, Endpoint(service="web", method="GET", route="/<page>")],
+                      settings())
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("/robots", "GET /<page>"),  # a concrete page: the placeholder's value is a word
+        ("GET /<page>", "GET /<page>"),
+        ("/{page}", "GET /<page>"),
+        ("GET /api/orders/123", "GET /api/orders/{order_id}"),
+        ("get /api/orders/9f3c-77_a", "GET /api/orders/{order_id}"),
+        ("/api/orders/history", HISTORY),
+    ],
+)
+def test_a_typed_path_matches_a_route_as_written(text: str, key: str) -> None:
+    resolution = PAGES.resolve(text)
+    assert resolution.status == "exact"
+    assert key in keys(resolution)
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestion"),
+    [
+        ("/robots.txt", "GET /<page>"),  # a file, not a value of <page>
+        ("/sitemap.xml", "GET /<page>"),
+        ("GET /api/orders/123.json", "GET /api/orders/{order_id}"),
+        ("/api/orders/history%x", "DELETE /api/orders/{order_id}"),  # "/api/orders/history|x"
+        ("/api/orders/%history", HISTORY),  # ... and of "/api/orders/(history)"
+        ("/api/search.php", "GET /api/search"),
+    ],
+)
+def test_a_path_that_only_matches_once_altered_is_a_did_you_mean(
+    text: str, suggestion: str
+) -> None:
+    resolution = PAGES.resolve(text)
+    assert (resolution.status, resolution.matches) == ("unknown", [])
+    assert resolution.suggestions[0] == suggestion
+    assert resolution.message.startswith(
+        f"No endpoint called '{text}' — did you mean {suggestion}")
+
+
+def test_a_route_with_a_dot_is_matched_as_written() -> None:
+    catalog = Catalog.build([*FOOD, Endpoint(service="web", method="GET", route="/robots.txt"),
+                             Endpoint(service="web", method="GET", route="/<page>")], settings())
+    assert keys(catalog.resolve("/robots.txt")) == ["GET /robots.txt"]
+    assert keys(catalog.resolve("/robots")) == ["GET /<page>"]
 
 
 @pytest.mark.parametrize(("text", "service"), [("serch", "search"), ("delivry", "delivery")])

@@ -265,10 +265,31 @@ def test_suggestions_for_an_unknown_name_come_from_the_catalog() -> None:
         ("P99.9 of /api/menu/{restaurant_id}.", "p99.9 of /api/menu/{restaurant_id}"),
         ("12:00–14:00", "12:00-14:00"),
         ("ｃｈｅｃｋｏｕｔ", "checkout"),
+        # A typed path is kept as typed: its dots stay, what no route holds becomes "%".
+        ("p95 of /robots.txt.", "p95 of /robots.txt"),
+        ("p95 of /api/orders/(history)", "p95 of /api/orders/%history"),
+        ("p95 of /api/orders/history|x", "p95 of /api/orders/history%x"),
+        ("p95 of /api/café", "p95 of /api/caf%"),
+        ("how slow is (/api/checkout)?", "how slow is /api/checkout"),
+        ("p95 of GET /<page>", "p95 of get /{page}"),
     ],
 )
 def test_normalise(raw: str, expected: str) -> None:
     assert normalise(raw) == expected
+
+
+def test_a_typed_path_is_never_answered_for_a_route_it_only_resembles() -> None:
+    """"/robots.txt" is not the catch-all ``GET /<page>``: a "did you mean", not an answer."""
+    endpoints = [Endpoint(service=s, method=m, route=r) for s, m, r in DEMO_ENDPOINTS]
+    pages = Catalog.build([*endpoints, Endpoint(service="web", method="GET", route="/<page>")],
+                          CatalogSettings())
+    query = ask("p95 of /robots.txt", catalog=pages)
+    assert query.intent is Intent.HELP
+    assert query.subjects.endpoints == ()
+    assert query.subjects.unresolved == "/robots.txt"
+    assert query.subjects.suggestions[0] == "GET /<page>"
+    assert "No endpoint called '/robots.txt' — did you mean GET /<page>?" in query.not_understood
+    assert ask("p95 of /robots", catalog=pages).subjects.endpoints == ("GET /<page>",)
 
 
 # --- robustness ---------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_recovered_on_its_own_says_how_with_the_metrics_words_inert() -> None:
     how = "p95 back to 230 ms <!channel> *now*"
     recovered = done(recover(incident(), AT + timedelta(minutes=40), how))
     status = status_of(incident_message(recovered, BERLIN).blocks)
-    assert ", after 40m: p95 back to 230 ms &lt;!channel&gt; ∗now∗" in status
+    assert ", after 40m: p95 back to 230 ms ‹!channel› ∗now∗" in status
     assert status.startswith(":white_check_mark: Recovered on its own <!date^")
     assert "<!channel>" not in status
 

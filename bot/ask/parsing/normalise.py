@@ -1,4 +1,7 @@
-"""Step 1 of parsing: Slack message text → plain lowercase ASCII words, paths, times, symbols."""
+"""Step 1 of parsing: Slack message text → plain lowercase ASCII words, paths, times, symbols.
+
+Words are flattened (punctuation, accents, markup out); a typed path is kept as typed, so
+that the catalog can tell a route named as written from one that only resembles it."""
 
 from __future__ import annotations
 
@@ -21,6 +24,13 @@ _LONE_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)")
 _DISALLOWED = re.compile(r"[^a-z0-9 /{}:.,%$&_-]")
 _SPACE_BEFORE_COMMA = re.compile(r"\s*,+\s*")
 SPACES = re.compile(r"\s+")
+# A path typed as a word of its own (after an opening bracket, a quote or a list's comma at
+# most), to its query string, fragment, comma or closing punctuation; a dot ends it only
+# before a space.
+_PATH = re.compile(r"(?<![^\s(\[\"'`*_“‘«,;])(?P<path>/[^\s?#,;]*?)"
+                   r"(?=[.,;:!?)\]\"'`*_”’»]*(?:[?#,;]|\s|$))")
+_ANGLED = re.compile(r"<([a-z0-9_]+)>")
+_NOT_PATH = re.compile(r"[^a-z0-9/{}_.:%-]")
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRANSLATE = str.maketrans({
     "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'",
@@ -44,6 +54,18 @@ def normalise(text: str) -> str:
     text = _STRUCK.sub(" ", text)  # struck-out words were taken back by the asker
     text = _SHORTCODE.sub(" ", text)
     text = SPACES.sub(" ", text)[: 8 * MAX_TEXT]  # plenty: at most MAX_TEXT are read
+    # Typed paths are kept as typed (see ``_path``), the words around them flattened.
+    pieces, start = [], 0
+    for match in _PATH.finditer(text):
+        pieces += [_words(text[start:match.start()]), _path(match["path"])]
+        start = match.end("path")
+    pieces.append(_words(text[start:]))
+    text = _SPACE_BEFORE_COMMA.sub(", ", " ".join(pieces))
+    return SPACES.sub(" ", text).strip(" ,.:-")
+
+
+def _words(text: str) -> str:
+    """Words: plain lowercase ASCII, punctuation and symbols as spaces."""
     if text.isascii():
         text = _ASCII_CONTROL.sub(" ", text)
     else:
@@ -54,9 +76,17 @@ def normalise(text: str) -> str:
     text = _POSSESSIVE.sub("", text).replace("'", " ")
     text = _EDGE_UNDERSCORE.sub(" ", text)
     text = _LONE_DOT.sub(" ", text)  # keep decimals ("p99.9"), drop sentence dots
-    text = _DISALLOWED.sub(" ", text)
-    text = _SPACE_BEFORE_COMMA.sub(", ", text)
-    return SPACES.sub(" ", text).strip(" ,.:-")
+    return _DISALLOWED.sub(" ", text)
+
+
+def _path(path: str) -> str:
+    """A typed path as it was typed, lowercased, so that it matches a catalog route only as
+    written: ``/robots.txt`` keeps its dot (it is not ``/robots`` and a word ``txt``).
+    Anything a route is not made of (``(``, ``|``, ``*``, accents…) becomes ``%``, which
+    no route or placeholder value holds: the path then names nothing, and the catalog
+    offers what it resembles ("did you mean")."""
+    path = _ANGLED.sub(r"{\1}", path.casefold())  # a placeholder as in "GET /<page>"
+    return _NOT_PATH.sub("%", path)
 
 
 def _link_text(match: re.Match[str]) -> str:

@@ -5,7 +5,8 @@ Steps, each a pure function of the text and the catalog:
 1. ``normalise``: Slack markup (mentions, channels, links, ``*bold*``, ``_italic_``, code,
    ``~struck-out~`` text, which is dropped as retracted), entities, emoji, control characters,
    smart quotes and case are flattened into plain lowercase ASCII; only the first
-   ``MAX_TEXT`` characters are read.
+   ``MAX_TEXT`` characters are read. A typed path is kept as typed (its dots too), so it
+   matches a catalog route only as written (``bot.catalog.resolve``: else "did you mean").
 2. Near-miss words are corrected against the parser's vocabulary ("latnecy" → "latency"),
    never towards a word the catalog knows (those are the catalog's to match).
 3. Time expressions are read (``timeexpr``) and removed.

@@ -27,7 +27,8 @@ def _tokens(rest: str) -> list[str]:
             tokens.append(",")
             continue
         if raw.startswith("/"):
-            path = re.sub(r"[^a-z0-9_{}./:-]", "", raw).rstrip(".,:")
+            # "%" marks what the path had that no route has (see ``normalise``): kept.
+            path = re.sub(r"[^a-z0-9_{}./:%-]", "", raw).rstrip(".,:")
             tokens.append(path or ",")
             continue
         # Braces outside a path are query syntax ("checkout\"}"): kept, to be reported.
