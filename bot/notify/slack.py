@@ -27,6 +27,15 @@ from bot.clock import Now
 log = logging.getLogger(__name__)
 
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
+# The methods a 5xx may be retried for: reads, and edits that leave the same result however
+# often they are made. A 5xx does not say the call was not carried out, so retrying
+# chat.postMessage, chat.postEphemeral or a file upload could post twice; those are left to
+# their callers. A 429 is retried for every method: Slack did not carry the call out.
+IDEMPOTENT = frozenset({
+    "auth.test", "chat.update", "chat.delete", "chat.getPermalink", "conversations.open",
+    "conversations.history", "conversations.info", "users.info", "usergroups.users.list",
+    "views.publish", "reactions.add", "reactions.remove", "files.getUploadURLExternal",
+})
 
 
 class _ProportionalJitter(Jitter):
@@ -37,8 +46,9 @@ class _ProportionalJitter(Jitter):
 
 
 class ServerErrorRetryHandler(RetryHandler):
-    """Retries Slack's 5xx answers with exponential backoff. slack_sdk 3.47 has one in
-    ``builtin_handlers`` but does not export it, and it skips 502 and 504."""
+    """Retries Slack's 5xx answers to ``IDEMPOTENT`` methods with exponential backoff.
+    slack_sdk 3.47 has one in ``builtin_handlers`` but does not export it, it skips 502 and
+    504, and it retries every method (a post could be made twice)."""
 
     def __init__(self, max_retry_count: int = 2, backoff: float = 0.5) -> None:
         super().__init__(max_retry_count, BackoffRetryIntervalCalculator(
@@ -48,7 +58,13 @@ class ServerErrorRetryHandler(RetryHandler):
         self, *, state: RetryState, request: HttpRequest,
         response: HttpResponse | None = None, error: Exception | None = None,
     ) -> bool:
-        return response is not None and response.status_code in SERVER_ERRORS
+        return (response is not None and response.status_code in SERVER_ERRORS
+                and api_method(request.url) in IDEMPOTENT)
+
+
+def api_method(url: str) -> str:
+    """``https://slack.com/api/chat.update?x=1`` → ``chat.update``."""
+    return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 def slack_retry_handlers(server_backoff: float = 0.5) -> list[RetryHandler]:
