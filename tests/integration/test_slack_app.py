@@ -33,7 +33,7 @@ from bot.notify.slack import make_web_client
 from bot.render.blocks import answer_message, validate_blocks
 from bot.render.message import Answer
 from bot.slack.app import NO_INCIDENTS, NO_ONCALL
-from bot.slack.replier import UserZones
+from bot.slack.replier import LOOKING, UserZones
 from bot.slack.web import INVITE
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, SlowProxy
@@ -238,11 +238,30 @@ def test_server_errors_on_every_retry_of_an_edit_tell_the_asker(
 ) -> None:
     slack.server_error("chat.update", status=503, times=3)  # the first try and both retries
     assert bot.command("p95 of orders last 24h").status_code == 200
-    assert [c.status for c in slack.calls("chat.update")] == [503] * 3
+    assert [c.status for c in slack.calls("chat.update")] == [503] * 3 + [200]
     (reply,) = slack.calls("response_url")
     assert reply.args["response_type"] == "ephemeral"
     assert reply.args["text"].startswith(
         "I could not post the answer. Slack is having trouble (HTTP 503")
+    # "Looking into it…" does not stay forever: a short line says it failed.
+    shown = slack.message("C1", slack.calls("chat.update")[-1].args["ts"])
+    assert shown["text"] == ":warning: The answer could not be posted here (service_unavailable)."
+    assert LOOKING not in str(shown)
+
+
+def test_an_answer_too_long_for_slack_is_replaced_by_its_headline(
+    bot: Bot, slack: SlackStandIn
+) -> None:
+    slack.fail("chat.update", "msg_too_long")
+    assert bot.command("p95 of orders last 24h").status_code == 200
+    failed, shortened = slack.calls("chat.update")
+    assert failed.error == "msg_too_long" and shortened.error is None
+    shown = slack.message("C1", shortened.args["ts"])
+    want = expected(bot.perfbot, "p95 of orders last 24h")
+    assert want.headline in shown["text"]
+    assert "The full answer was too long for Slack" in str(shown["blocks"])
+    assert LOOKING not in str(shown)
+    assert slack.calls("response_url") == []  # the asker has the headline, in the channel
 
 
 def test_server_errors_on_a_mention_reach_the_asker_ephemerally(
