@@ -146,20 +146,29 @@ def _connect_args(url: str) -> dict[str, Any]:
     return {}
 
 
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+# ``scheme://user:`` then the password, up to the LAST ``@``: a password may hold ``/``, ``:``
+# or ``@`` (unencoded), and masking too much beats showing part of it.
+_PASSWORD = re.compile(r"(://[^:/@]*:)(.*)@", re.DOTALL)
 
 
 def masked(url: str) -> str:
     """``url`` fit to show: its password, if any, as ``***``."""
+    if _PASSWORD.search(url):
+        return _PASSWORD.sub(r"\1***@", url, count=1)
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):  # unparseable: mask what looks like one
-        return _PASSWORD.sub(r"\1***@", url)
+    except (ArgumentError, ValueError):
+        return url
 
 
 def _raw_password(url: str) -> str | None:
     found = _PASSWORD.search(url)
-    return found.group(0)[len(found.group(1)):-1] if found else None
+    return found.group(2) or None if found else None
+
+
+def hidden(text: str, url: str) -> str:
+    """``text`` (an error about ``url``) with the URL's password, as written, masked."""
+    return _hidden(text, _raw_password(url))
 
 
 def _hidden(text: str, password: str | None) -> str:
