@@ -19,7 +19,16 @@ from bot.metrics.demo import DemoBackend
 from bot.storage import Database
 from tests.bot_process import REPO, SECRET, minutely_policy, write_config
 from tests.integration.test_slack_actions import unchanged
-from tests.slack_incidents import ADMIN, STRANGER, Served, perfbot_on, standin
+from tests.slack_incidents import (
+    ADMIN,
+    MEMBER,
+    STRANGER,
+    Served,
+    acts_left,
+    perfbot_on,
+    shows,
+    standin,
+)
 from tests.slack_standin import TOKEN, SlackStandIn
 
 NOTHING_CHANGED = "Nothing changed: I could not record that you asked to resolve INC-1"
@@ -132,3 +141,29 @@ def test_perfbot_run_refuses_to_start_on_a_store_it_cannot_write(
     assert "give perfbot a database it can write (storage.url)" in done.stderr
     assert "Traceback" not in done.stderr
     assert slack.calls("auth.test") == []  # refused before connecting to Slack
+
+
+def test_an_acknowledge_pressed_on_a_stale_copy_after_a_resolve_changes_nothing(
+    tmp_path: Path, demo_backend: DemoBackend, slack: SlackStandIn,
+) -> None:
+    """Conflicting presses: the message is drawn from what was recorded, never from the
+    copy in the button's payload; a late Acknowledge does not un-resolve."""
+    with Served(perfbot_on(f"sqlite:///{tmp_path / 'perfbot.db'}", demo_backend),
+                slack) as served:
+        opened = served.open()
+        stale = served.shown(opened)  # the member's client still shows this one
+        assert "acknowledge" in acts_left(stale["blocks"])
+        assert served.press(ADMIN, "resolve", opened).status_code == 200
+        resolved = served.incident(opened.id)
+        after_resolve = served.shown(resolved)
+        assert shows(after_resolve, resolved) and "acknowledge" not in acts_left(
+            after_resolve["blocks"])
+        assert served.press(MEMBER, "acknowledge", opened, seen=stale).status_code == 200
+        assert served.incident(opened.id) == resolved
+        assert served.shown(resolved) == after_resolve  # no buttons back
+        assert len(slack.calls("chat.update")) == 1
+        assert told(slack)[MEMBER].startswith("INC-1 is already resolved")
+        late, first = served.audit.recent()
+        assert (first.user, first.action, first.allowed) == (ADMIN, "resolve", True)
+        assert (late.user, late.action, late.allowed) == (MEMBER, "acknowledge", False)
+        assert late.detail.startswith("INC-1 is already resolved")
