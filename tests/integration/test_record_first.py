@@ -6,19 +6,26 @@ real PostgreSQL and real SQLite files; ``perfbot run`` as a process for the star
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
+from slack_sdk.signature import SignatureVerifier
 
 from bot.incidents.lifecycle import Incident
 from bot.metrics.demo import DemoBackend
 from bot.storage import Database
 from tests.bot_process import REPO, SECRET, minutely_policy, write_config
 from tests.integration.test_slack_actions import unchanged
+from tests.slack_bot import command_body
 from tests.slack_incidents import (
     ADMIN,
     MEMBER,
@@ -167,3 +174,50 @@ def test_an_acknowledge_pressed_on_a_stale_copy_after_a_resolve_changes_nothing(
         assert (first.user, first.action, first.allowed) == (ADMIN, "resolve", True)
         assert (late.user, late.action, late.allowed) == (MEMBER, "acknowledge", False)
         assert late.detail.startswith("INC-1 is already resolved")
+
+
+def test_perfbot_run_on_the_demo_records_what_people_did_at_the_real_time(
+    tmp_path: Path, slack: SlackStandIn,
+) -> None:
+    """The demo holds its DATA time still; what people do is recorded at the real time it
+    happened (the audit's ``at`` is wall time), each row its own."""
+    path = tmp_path / "perfbot.db"
+    config = tmp_path / "perfbot.yaml"
+    config.write_text(yaml.safe_dump({
+        "metrics": {"backend": "demo", "demo_days": 3}, "storage": {"url": f"sqlite:///{path}"},
+        "slack": {"admins": [ADMIN]}}), encoding="utf-8")
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "PYTHONPATH": str(REPO),
+           "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(config), "--http", "0",
+         "--host", "127.0.0.1", "--slack-api-url", slack.api_url, "--no-loop"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    spans: list[tuple[datetime, datetime]] = []
+    try:
+        assert bot.stdout is not None
+        port = next(int(line.rsplit(":", 1)[1].split("/")[0]) for line in bot.stdout
+                    if "HTTP mode on" in line)
+        for service in ("orders", "search"):
+            before = datetime.now(UTC)
+            body = command_body(f"silence {service} 1h deploy", slack, channel="C1",
+                                user=ADMIN)
+            stamp = str(int(time.time()))
+            signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp,
+                                                                     body=body)
+            answer = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body,
+                                headers={"Content-Type": "application/x-www-form-urlencoded",
+                                         "X-Slack-Request-Timestamp": stamp,
+                                         "X-Slack-Signature": signature}, timeout=30)
+            assert answer.status_code == 200
+            slack.wait_for("response_url", count=len(spans) + 1)
+            spans.append((before, datetime.now(UTC)))
+            time.sleep(1.1)  # a second apart: the rows must say so
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        bot.communicate(timeout=60)
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT at, action, allowed FROM actions ORDER BY id").fetchall()
+    assert [(action, bool(allowed)) for _, action, allowed in rows] == [("silence", True)] * 2
+    for (at, _, _), (before, after) in zip(rows, spans, strict=True):
+        recorded = datetime.fromisoformat(at).replace(tzinfo=UTC)
+        assert before <= recorded <= after
