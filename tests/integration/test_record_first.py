@@ -25,6 +25,7 @@ from bot.metrics.demo import DemoBackend
 from bot.storage import Database
 from tests.bot_process import REPO, SECRET, minutely_policy, write_config
 from tests.integration.test_slack_actions import unchanged
+from tests.postgres_server import PostgresServer
 from tests.slack_bot import command_body
 from tests.slack_incidents import (
     ADMIN,
@@ -221,3 +222,23 @@ def test_perfbot_run_on_the_demo_records_what_people_did_at_the_real_time(
     for (at, _, _), (before, after) in zip(rows, spans, strict=True):
         recorded = datetime.fromisoformat(at).replace(tzinfo=UTC)
         assert before <= recorded <= after
+
+
+def test_a_stopped_postgresql_ends_the_press_and_tells_the_presser(
+    demo_backend: DemoBackend, slack: SlackStandIn,
+) -> None:
+    with PostgresServer() as server:  # its own cluster: this one is stopped mid-test
+        url = server.create_database()
+        with Served(perfbot_on(url, demo_backend), slack) as served:
+            opened = served.open()
+            server.stop()
+            for user in (ADMIN, STRANGER):
+                assert served.press(user, "resolve", opened).status_code == 200
+            said = told(slack)
+            assert set(said) == {ADMIN, STRANGER}
+            assert all(text.startswith("Nothing changed: I could not read `INC-1`")
+                       for text in said.values()), said
+            assert slack.calls("chat.update") == []
+            server.start()
+            unchanged(served, opened)
+            assert served.audit.recent() == []
