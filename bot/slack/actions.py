@@ -76,7 +76,7 @@ class IncidentActs:
             found = (_once_more(lambda: perfbot.incident_store.get(number))
                      if number is not None else None)
         except StorageError as exc:
-            log.error("could not read %s for %s's %s: %s", incident, user, act.value, exc)
+            log.error("could not read INC-%s for %s's %s: %s", number, user, act.value, exc)
             tell(f"Nothing changed: I could not read `{escape(incident)}` from the database. "
                  f"Please try again in a minute ({inert_but_mentions(str(exc))}).")
             return
@@ -105,7 +105,8 @@ class IncidentActs:
         if act is Act.SHOW_CHART:  # changes no state: the upload's outcome is what is kept
             outcome = self._show_chart(found, tell)
             if not record(True, outcome):
-                tell(_unrecorded(f"The chart of {name}: {outcome}."))
+                tell(f"I could not record that you asked for {name}'s chart ({outcome}): "
+                     "the database is not answering.")
             return
         detail = decision.reason + (f"; for {snooze}" if snooze else "")
         row = {"at": now.astimezone(UTC), "user": user, "action": act.value, "target": name,
