@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
@@ -67,10 +69,30 @@ def api_method(url: str) -> str:
     return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
+class SafeConnectionErrorRetryHandler(ConnectionErrorRetryHandler):
+    """slack_sdk's retries of connection errors, except where Slack may have carried the
+    call out: a connection cut after the request was sent (no answer read) is retried for
+    ``IDEMPOTENT`` methods only; one that never reached Slack (refused, no such host) for
+    every method."""
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest,
+        response: HttpResponse | None = None, error: Exception | None = None,
+    ) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response,
+                                  error=error):
+            return False
+        if api_method(request.url) in IDEMPOTENT:
+            return True
+        reason = error.reason if isinstance(error, URLError) else None
+        return isinstance(reason, ConnectionRefusedError | socket.gaierror)
+
+
 def slack_retry_handlers(server_backoff: float = 0.5) -> list[RetryHandler]:
-    """slack_sdk retries connection errors by default, not 429s nor 5xx: add both.
+    """slack_sdk retries connection errors by default, not 429s nor 5xx: add both, and
+    retry neither a 5xx nor a cut connection where Slack may have posted already.
     ``server_backoff`` is the first wait after a 5xx (seconds; doubled each time)."""
-    return [ConnectionErrorRetryHandler(max_retry_count=2),
+    return [SafeConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2, backoff=server_backoff)]
 
