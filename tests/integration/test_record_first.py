@@ -130,13 +130,25 @@ def test_a_read_only_sqlite_file_ends_the_press_and_tells_the_presser(
         assert served.audit.recent() == []
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
 def test_perfbot_run_refuses_to_start_on_a_store_it_cannot_write(
-    tmp_path: Path, slack: SlackStandIn,
+    tmp_path: Path, slack: SlackStandIn, store: str, request: pytest.FixtureRequest,
 ) -> None:
-    path = tmp_path / "perfbot.db"
-    Database(f"sqlite:///{path}").engine().dispose()  # migrated: only writing is refused
-    config = write_config(tmp_path / "perfbot.yaml", f"sqlite:///file:{path}?mode=ro&uri=true",
-                          minutely_policy())
+    if store == "sqlite":
+        path = tmp_path / "perfbot.db"
+        Database(f"sqlite:///{path}").engine().dispose()  # migrated: only writing is refused
+        url, why = f"sqlite:///file:{path}?mode=ro&uri=true", "readonly database"
+    else:
+        url = request.getfixturevalue("postgres_db")
+        Database(url).engine().dispose()
+        import psycopg  # installed: the postgres_db fixture checked
+
+        plain = url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(plain, autocommit=True) as connection:  # a read-only replica's way
+            name = plain.rsplit("/", 1)[1]
+            connection.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+        why = "cannot execute INSERT in a read-only transaction"
+    config = write_config(tmp_path / "perfbot.yaml", url, minutely_policy())
     env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "PYTHONPATH": str(REPO),
            "PATH": "/usr/bin:/bin"}
     run = [sys.executable, "-m", "bot", "run", "--config", str(config), "--http", "0",
@@ -145,7 +157,7 @@ def test_perfbot_run_refuses_to_start_on_a_store_it_cannot_write(
                           timeout=120, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "perfbot: cannot write to the database at" in done.stderr
-    assert "readonly database" in done.stderr
+    assert why in done.stderr
     assert "give perfbot a database it can write (storage.url)" in done.stderr
     assert "Traceback" not in done.stderr
     assert slack.calls("auth.test") == []  # refused before connecting to Slack
