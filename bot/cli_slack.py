@@ -38,6 +38,7 @@ from bot.schedule import Deliver, Loop
 from bot.slack.app import build_slack_app
 from bot.slack.http import make_http_server
 from bot.slack.replier import Replier
+from bot.storage import StorageError
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -193,6 +194,12 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
                                  "HTTP mode checks every request with the app's signing "
                                  "secret (Basic Information page)")
     perfbot = build(settings, clock, slack_api_url=args.slack_api_url)
+    try:  # every press is recorded before it is shown: a store that cannot be written is fatal
+        perfbot.database.check_writable()
+    except StorageError as exc:
+        raise NotReady(f"{exc}. Every incident action is recorded there before Slack shows "
+                       "it: give perfbot a database it can write (storage.url)",
+                       EXIT_FAILED) from None
     client = perfbot.slack_client
     try:
         identity = client.auth_test()

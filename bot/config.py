@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +25,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.analytics.prices import CostSettings
 from bot.catalog.settings import CatalogSettings
@@ -32,6 +34,7 @@ from bot.digests.settings import DigestSettings
 from bot.durations import Duration, parse_duration
 from bot.incidents.policies import OnCallSettings
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
+from bot.storage.database import hidden, masked
 from bot.validation import field_path
 
 DEFAULT_FILE = Path("perfbot.yaml")
@@ -75,6 +78,15 @@ class DetectionSettings(_Strict):
 
 class StorageSettings(_Strict):
     url: str = "sqlite:///perfbot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Found here, with its password masked, rather than as a traceback when first used.
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class SlackSettings(_Strict):
@@ -213,11 +225,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
     """Read and validate the settings; a bad file raises ConfigError naming file and field."""
     source = resolve_config_path(path)
     data = _read_yaml(source) if source else {}
-    leaked = [name for name in SECRET_FIELDS if name in data]
-    if leaked:
+    leaked = next(secret_keys(data), None)
+    if leaked is not None:
+        where, field = leaked
         raise ConfigError(
-            f"{source}: {leaked[0]}: secrets are read from the environment only "
-            f"(set {_secret_env_name(leaked[0])}), remove it from the file"
+            f"{source}: {where}: secrets are read from the environment only "
+            f"(set {_secret_env_name(field)}), remove it from the file"
         )
     folder = data.get("playbooks_dir")
     if source and isinstance(folder, str) and not Path(folder).is_absolute():
@@ -227,6 +240,45 @@ def load_settings(path: str | Path | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def secret_keys(data: object, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+    """Where ``data`` (a settings file) holds a secret, whatever the key's case or how
+    deep (``SLACK_BOT_TOKEN``, ``slack: {bot_token: …}``, ``prometheus: {password: …}``):
+    the key's dotted path, and the secret's field."""
+    items: list[tuple[str, object]] = []
+    if isinstance(data, dict):
+        items = [(str(key), value) for key, value in data.items()]
+    elif isinstance(data, list):
+        items = [(str(index), value) for index, value in enumerate(data)]
+    for key, value in items:
+        here = (*path, key)
+        field = _secret_field(key, path[-1] if path else "")
+        if field is not None:
+            yield ".".join(here), field
+        yield from secret_keys(value, here)
+
+
+def _secret_field(key: str, parent: str) -> str | None:
+    def plain(name: str) -> str:
+        return name.strip().lower().replace("-", "_").removeprefix("perfbot_")
+    name = plain(key)
+    for candidate in (name, f"{plain(parent)}_{name}" if parent else name):
+        if candidate in SECRET_FIELDS:
+            return candidate
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not a database URL SQLAlchemy can read, its password masked; None
+    when it is one."""
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        return (f"expected a database URL like postgresql+psycopg://USER:PASSWORD@HOST/DB "
+                f"(a password with / @ : # ? in it written %2F %40 %3A %23 %3F), got "
+                f"{masked(url)!r} ({hidden(str(exc), url)})")
+    return None
 
 
 def _secret_env_name(field: str) -> str:

@@ -111,10 +111,11 @@ class Served(Bot):
         return self.slack.message(incident.channel, incident.message_ts)
 
     def press_body(self, user: str, act: str, incident: Incident, *,
-                   option: str | None = None) -> bytes:
+                   option: str | None = None, seen: dict[str, Any] | None = None) -> bytes:
         """What Slack sends when ``user`` presses ``act`` (or picks ``option`` in the Snooze
-        menu) on the incident's message as it now stands in the channel."""
-        shown = self.shown(incident)
+        menu) on the incident's message as it now stands in the channel, or as ``seen``
+        (a copy from before: a client that had not refreshed)."""
+        shown = seen if seen is not None else self.shown(incident)
         name = incident.name
         element: dict[str, Any] = {"action_id": alert_action_id(act, name),
                                    "block_id": ALERT_ACTIONS_BLOCK, "action_ts": "1700000100.1"}
@@ -138,10 +139,10 @@ class Served(Bot):
         return urlencode({"payload": json.dumps(payload)}).encode()
 
     def press(self, user: str, act: str, incident: Incident, *, option: str | None = None,
-              signature: str | None = None, http: httpx.Client | None = None
-              ) -> httpx.Response:
-        """``user`` presses ``act`` on ``incident``'s message."""
-        return self.send(self.press_body(user, act, incident, option=option),
+              signature: str | None = None, http: httpx.Client | None = None,
+              seen: dict[str, Any] | None = None) -> httpx.Response:
+        """``user`` presses ``act`` on ``incident``'s message (as ``seen``, if given)."""
+        return self.send(self.press_body(user, act, incident, option=option, seen=seen),
                          "application/x-www-form-urlencoded", signature=signature, http=http)
 
     def press_together(self, presses: list[tuple[str, str]], incident: Incident) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
@@ -27,6 +29,15 @@ from bot.clock import Now
 log = logging.getLogger(__name__)
 
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
+# The methods a 5xx may be retried for: reads, and edits that leave the same result however
+# often they are made. A 5xx does not say the call was not carried out, so retrying
+# chat.postMessage, chat.postEphemeral or a file upload could post twice; those are left to
+# their callers. A 429 is retried for every method: Slack did not carry the call out.
+IDEMPOTENT = frozenset({
+    "auth.test", "chat.update", "chat.delete", "chat.getPermalink", "conversations.open",
+    "conversations.history", "conversations.info", "users.info", "usergroups.users.list",
+    "views.publish", "reactions.add", "reactions.remove", "files.getUploadURLExternal",
+})
 
 
 class _ProportionalJitter(Jitter):
@@ -37,8 +48,9 @@ class _ProportionalJitter(Jitter):
 
 
 class ServerErrorRetryHandler(RetryHandler):
-    """Retries Slack's 5xx answers with exponential backoff. slack_sdk 3.47 has one in
-    ``builtin_handlers`` but does not export it, and it skips 502 and 504."""
+    """Retries Slack's 5xx answers to ``IDEMPOTENT`` methods with exponential backoff.
+    slack_sdk 3.47 has one in ``builtin_handlers`` but does not export it, it skips 502 and
+    504, and it retries every method (a post could be made twice)."""
 
     def __init__(self, max_retry_count: int = 2, backoff: float = 0.5) -> None:
         super().__init__(max_retry_count, BackoffRetryIntervalCalculator(
@@ -48,13 +60,39 @@ class ServerErrorRetryHandler(RetryHandler):
         self, *, state: RetryState, request: HttpRequest,
         response: HttpResponse | None = None, error: Exception | None = None,
     ) -> bool:
-        return response is not None and response.status_code in SERVER_ERRORS
+        return (response is not None and response.status_code in SERVER_ERRORS
+                and api_method(request.url) in IDEMPOTENT)
+
+
+def api_method(url: str) -> str:
+    """``https://slack.com/api/chat.update?x=1`` → ``chat.update``."""
+    return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+class SafeConnectionErrorRetryHandler(ConnectionErrorRetryHandler):
+    """slack_sdk's retries of connection errors, except where Slack may have carried the
+    call out: a connection cut after the request was sent (no answer read) is retried for
+    ``IDEMPOTENT`` methods only; one that never reached Slack (refused, no such host) for
+    every method."""
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest,
+        response: HttpResponse | None = None, error: Exception | None = None,
+    ) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response,
+                                  error=error):
+            return False
+        if api_method(request.url) in IDEMPOTENT:
+            return True
+        reason = error.reason if isinstance(error, URLError) else None
+        return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 def slack_retry_handlers(server_backoff: float = 0.5) -> list[RetryHandler]:
-    """slack_sdk retries connection errors by default, not 429s nor 5xx: add both.
+    """slack_sdk retries connection errors by default, not 429s nor 5xx: add both, and
+    retry neither a 5xx nor a cut connection where Slack may have posted already.
     ``server_backoff`` is the first wait after a 5xx (seconds; doubled each time)."""
-    return [ConnectionErrorRetryHandler(max_retry_count=2),
+    return [SafeConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2, backoff=server_backoff)]
 

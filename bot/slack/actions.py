@@ -12,15 +12,23 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.alerts.acts import BUTTONS, COMMAND_WORDS, DEFAULT_SNOOZE, SNOOZE_CHOICES, Act
+from bot.alerts.acts import (
+    BUTTONS,
+    COMMAND_WORDS,
+    DEFAULT_SNOOZE,
+    RULES,
+    SNOOZE_CHOICES,
+    Act,
+)
 from bot.app import Perfbot
 from bot.authz import decide, who_may
 from bot.durations import parse_duration
@@ -32,6 +40,7 @@ from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 # Only the acts that are buttons: anything else in an action id is not ours to route.
 ALERT_ACTION = re.compile(rf"^alert\.({'|'.join(a.value for a in (*BUTTONS, Act.SHOW_CHART))}):")
 
@@ -57,48 +66,65 @@ class IncidentActs:
         self, act: Act, *, user: str, incident: str, snooze: str | None,
         tell: Callable[[str], None],
     ) -> None:
-        """``user`` does ``act`` on ``incident`` (its name); ``tell`` reaches ``user`` alone."""
+        """``user`` does ``act`` on ``incident`` (its name); ``tell`` reaches ``user`` alone.
+        Recorded first, shown after: what cannot be recorded changes nothing, in the store
+        or in Slack, and the presser is told to try again."""
         perfbot = self.perfbot
         now = perfbot.now()
         number = incident_number(incident)
-        found = perfbot.incident_store.get(number) if number is not None else None
+        try:
+            found = (_once_more(lambda: perfbot.incident_store.get(number))
+                     if number is not None else None)
+        except StorageError as exc:
+            log.error("could not read INC-%s for %s's %s: %s", number, user, act.value, exc)
+            tell(f"Nothing changed: I could not read `{escape(incident)}` from the database. "
+                 f"Please try again in a minute ({inert_but_mentions(str(exc))}).")
+            return
         if found is None:
             tell(f"There is no incident `{escape(incident)}`. `/perf incidents` lists the open "
                  "ones.")
             return
         name = found.name
 
-        def record(allowed: bool, detail: str) -> None:
+        def record(allowed: bool, detail: str) -> bool:
             try:
-                perfbot.audit.record(at=now, user=user, action=act.value, target=name,
-                                     allowed=allowed, detail=detail)
-            except StorageError as exc:  # the person still gets the answer; the log says why
+                _once_more(lambda: perfbot.audit.record(
+                    at=now, user=user, action=act.value, target=name, allowed=allowed,
+                    detail=detail))
+            except StorageError as exc:
                 log.error("not recorded: %s %s on %s (allowed=%s, %s): %s",
                           user, act.value, name, allowed, detail, exc)
+                return False
+            return True
 
         decision = decide(perfbot.rules, user, act, self.members)
         if not decision.allowed:
-            record(False, decision.reason)
-            tell(f":no_entry: {who_may(perfbot.rules, act)}")
+            refusal = f":no_entry: {who_may(perfbot.rules, act)}"
+            tell(refusal if record(False, decision.reason) else _unrecorded(refusal))
             return
-        if act is Act.SHOW_CHART:
-            record(True, self._show_chart(found, tell))
+        if act is Act.SHOW_CHART:  # changes no state: the upload's outcome is what is kept
+            outcome = self._show_chart(found, tell)
+            if not record(True, outcome):
+                tell(f"I could not record that you asked for {name}'s chart ({outcome}): "
+                     "the database is not answering.")
             return
         detail = decision.reason + (f"; for {snooze}" if snooze else "")
         row = {"at": now.astimezone(UTC), "user": user, "action": act.value, "target": name,
                "allowed": True, "detail": detail}
         try:
-            done = perfbot.incidents.act(
+            done = _once_more(lambda: perfbot.incidents.act(
                 found.id, act, user, now, record=row,
-                snooze=parse_duration(snooze) if snooze is not None else None)
+                snooze=parse_duration(snooze) if snooze is not None else None))
         except StorageError as exc:
             log.error("could not %s %s for %s: %s", act.value, name, user, exc)
-            tell(f"Nothing changed: I could not store that ({exc}).")
+            tell(f"Nothing changed: I could not record that you asked to "
+                 f"{RULES[act].verb} {name}, so it and its message stay as they are. Please "
+                 f"try again in a minute ({inert_but_mentions(str(exc))}).")
             return
         if isinstance(done, Refused):
-            record(False, done.reason)
             # The reason may quote the metrics (how it recovered): only mentions stay markup.
-            tell(inert_but_mentions(done.reason))
+            refusal = inert_but_mentions(done.reason)
+            tell(refusal if record(False, done.reason) else _unrecorded(refusal))
             return
         try:
             self.delivery.deliver_for(found.id, perfbot.now())
@@ -178,6 +204,27 @@ def register_alert_actions(
         later(lambda: acts.perform(act, user=user, incident=incident, snooze=snooze, tell=tell))
 
     return acts
+
+
+# A lock held a moment too long, a connection dropped: worth one more try, not more (the
+# presser waits, and each try may wait out the database's lock timeout).
+RETRY_PAUSE_S = 0.5
+
+
+def _once_more(do: Callable[[], T]) -> T:
+    """``do()``, and once more after a short pause if the store failed."""
+    try:
+        return do()
+    except StorageError as exc:
+        log.warning("the store failed (%s); trying once more", exc)
+        time.sleep(RETRY_PAUSE_S)
+        return do()
+
+
+def _unrecorded(said: str) -> str:
+    """What the presser is told when their attempt could not be recorded."""
+    return (f"{said}\nNothing changed, and I could not record this attempt (the database "
+            "is not answering); please try again in a minute.")
 
 
 def _error_of(exc: Exception) -> str:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
 LOOKING = ":hourglass_flowing_sand: Looking into it…"
+FAILED = ":warning: The answer could not be posted here"
 RESTARTED = (":arrows_counterclockwise: perfbot restarted before this question was answered; "
              "please ask it again in a minute.")
 
@@ -187,7 +188,8 @@ class Replier:
                                     blocks=list(message.blocks))
         except SlackApiError as exc:
             log.warning("could not post the answer in %s: %s", channel, exc)
-            tell(text_message(f"I could not post the answer. {api_problem(exc)}"))
+            if not self._instead(channel, ts, reply, exc):
+                tell(text_message(f"I could not post the answer. {api_problem(exc)}"))
             return
         log.info("answered %s in %s after %.0f ms: %s", user, channel,
                  (time.monotonic() - started) * 1000, clip(question, 200))
@@ -199,6 +201,28 @@ class Replier:
                 )
             except SlackApiError as exc:
                 tell(text_message(f"The chart could not be posted. {api_problem(exc)}"))
+
+    def _instead(self, channel: str, ts: str, reply: Answer | None,
+                 failed: SlackApiError) -> bool:
+        """The answer could not replace "looking…": put something short there instead, so it
+        does not say "looking" forever. True when that was the shortened answer (the asker
+        has it), False when only a note that it failed (or nothing) could be put there."""
+        error = failed.response.get("error", "") if failed.response is not None else ""
+        short = reply is not None and error == "msg_too_long"
+        if reply is not None and short:
+            message = answer_message(Answer(
+                kind=reply.kind, headline=reply.headline, sparkline=reply.sparkline,
+                notes=("The full answer was too long for Slack: ask about fewer endpoints "
+                       "or a shorter period.",)))
+        else:
+            message = text_message(f"{FAILED} ({error or 'Slack gave no reason'}).")
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=message.text,
+                                    blocks=list(message.blocks))
+        except SlackClientError as exc:
+            log.warning("could not replace the looking message in %s either: %s", channel, exc)
+            return False
+        return short
 
 
 def question_problem(text: str) -> str | None:

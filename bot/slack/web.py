@@ -39,6 +39,6 @@ def api_problem(exc: SlackApiError) -> str:
         return INVITE
     status = exc.response.status_code if exc.response is not None else 200
     if status >= 500:
-        return (f"Slack is having trouble (HTTP {status}, still failing after retries); "
+        return (f"Slack is having trouble (HTTP {status}); "
                 "please try again in a minute.")
     return f"Slack refused the message ({error or 'no reason given'})."

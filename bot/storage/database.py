@@ -13,13 +13,20 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, make_url
+from sqlalchemy import Connection, Engine, create_engine, insert, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from bot.storage.schema import actions
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Give up on a PostgreSQL host that does not answer rather than hold a Slack press.
 _CONNECT_TIMEOUT_S = 5
 _SQLITE_BUSY_S = 30
+# PostgreSQL waits for a lock (another session's LOCK TABLE, a stuck transaction) and for a
+# statement forever by default: a press would never be answered. Give up, so the presser
+# hears that nothing was recorded. A URL's own ``?options=`` wins.
+LOCK_TIMEOUT_MS = 3_000
+STATEMENT_TIMEOUT_MS = 30_000
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 
 
@@ -88,6 +95,20 @@ class Database:
             raise StorageError(f"cannot {what} at {self.masked_url!r}: "
                                f"{self.reason(exc)}") from None
 
+    def check_writable(self) -> None:
+        """StorageError unless a row can be written (then rolled back): a read-only SQLite
+        file, a read-only replica or a user without INSERT are found at start, not at the
+        first button press."""
+        try:
+            with self.engine().connect() as connection, connection.begin() as transaction:
+                connection.execute(insert(actions).values(
+                    at=datetime.now(UTC), user="perfbot", action="start", target="",
+                    allowed=True, detail="write check, rolled back"))
+                transaction.rollback()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot write to the database at {self.masked_url!r}: "
+                               f"{self.reason(exc)}") from None
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -114,26 +135,40 @@ def _connect_args(url: str) -> dict[str, Any]:
         # driver's default, 5 s, was exceeded by 8 busy threads on a loaded machine), unless
         # the URL says how long (``?timeout=``; connect_args would override it).
         return {} if "timeout" in parsed.query else {"timeout": _SQLITE_BUSY_S}
-    if (parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS
-            and "connect_timeout" not in parsed.query):
-        return {"connect_timeout": _CONNECT_TIMEOUT_S}
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS:
+        found: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            found["connect_timeout"] = _CONNECT_TIMEOUT_S
+        if "options" not in parsed.query:
+            found["options"] = (f"-c lock_timeout={LOCK_TIMEOUT_MS} "
+                                f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
+        return found
     return {}
 
 
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+# ``scheme://user:`` then the password, up to the LAST ``@``: a password may hold ``/``, ``:``
+# or ``@`` (unencoded), and masking too much beats showing part of it.
+_PASSWORD = re.compile(r"(://[^:/@]*:)(.*)@", re.DOTALL)
 
 
 def masked(url: str) -> str:
     """``url`` fit to show: its password, if any, as ``***``."""
+    if _PASSWORD.search(url):
+        return _PASSWORD.sub(r"\1***@", url, count=1)
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):  # unparseable: mask what looks like one
-        return _PASSWORD.sub(r"\1***@", url)
+    except (ArgumentError, ValueError):
+        return url
 
 
 def _raw_password(url: str) -> str | None:
     found = _PASSWORD.search(url)
-    return found.group(0)[len(found.group(1)):-1] if found else None
+    return found.group(2) or None if found else None
+
+
+def hidden(text: str, url: str) -> str:
+    """``text`` (an error about ``url``) with the URL's password, as written, masked."""
+    return _hidden(text, _raw_password(url))
 
 
 def _hidden(text: str, password: str | None) -> str:

@@ -397,8 +397,12 @@ def test_an_unwritable_audit_table_changes_nothing_and_says_so(
     assert slack.calls("chat.update") == []
     refusal, nothing = (c.args for c in slack.calls("chat.postEphemeral", delivered=True))
     assert refusal["user"] == STRANGER and "may resolve this alert" in refusal["text"]
+    # The refusal could not be recorded either: the stranger is told so.
+    assert "Nothing changed, and I could not record this attempt" in refusal["text"]
     assert nothing["user"] == ADMIN
-    assert nothing["text"].startswith("Nothing changed: I could not store that (")
+    assert nothing["text"].startswith(
+        "Nothing changed: I could not record that you asked to resolve INC-1, so it and its "
+        "message stay as they are. Please try again in a minute (")
     assert "could not resolve INC-1 for U1" in caplog.text
 
 

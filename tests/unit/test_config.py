@@ -78,6 +78,44 @@ def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "slack_bot_token: xoxb-123\n"))
 
 
+@pytest.mark.parametrize(("text", "where", "variable"), [
+    ("SLACK_BOT_TOKEN: xoxb-123\n", "SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN"),
+    ("Slack-App-Token: xapp-123\n", "Slack-App-Token", "SLACK_APP_TOKEN"),
+    ("PERFBOT_PROMETHEUS_PASSWORD: hunter2\n", "PERFBOT_PROMETHEUS_PASSWORD",
+     "PERFBOT_PROMETHEUS_PASSWORD"),
+    ("slack:\n  admins: []\n  BOT_TOKEN: xoxb-123\n", "slack.BOT_TOKEN", "SLACK_BOT_TOKEN"),
+    ("slack:\n  signing_secret: abc\n", "slack.signing_secret", "SLACK_SIGNING_SECRET"),
+    ("metrics:\n  prometheus:\n    Password: hunter2\n", "metrics.prometheus.Password",
+     "PERFBOT_PROMETHEUS_PASSWORD"),
+    ("oncall:\n  policies:\n    - {name: sre, slack_bot_token: xoxb-123}\n",
+     "oncall.policies.0.slack_bot_token", "SLACK_BOT_TOKEN"),
+])
+def test_secrets_in_the_file_are_refused_whatever_their_case_and_depth(
+    tmp_path: Path, text: str, where: str, variable: str,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    message = str(info.value)
+    assert f": {where}: secrets are read from the environment only (set {variable})" in message
+    assert "xoxb-123" not in message and "hunter2" not in message and "abc" not in message
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://bot:s3cr/etPW@db.example:notaport/perfbot",
+    "postgresql+psycopg://bot:s3cr/et:PW@[::1/perfbot",
+    "postgresql+psycopg://bot:s3cr/et@PW@db.example:99x/perfbot",
+])
+def test_an_unreadable_storage_url_is_refused_with_its_password_masked(
+    tmp_path: Path, url: str,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, f"storage:\n  url: '{url}'\n"))
+    message = str(info.value)
+    assert "perfbot.yaml: storage.url: expected a database URL like" in message
+    assert "bot:***@" in message
+    assert "s3cr" not in message and "PW" not in message
+
+
 def test_environment_overrides_file_and_secrets_stay_hidden(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
