@@ -2,9 +2,10 @@
 
 ``requests``' timeout bounds each read, so a server that sends a byte every few seconds keeps
 a call going for as long as it likes. ``Deadline`` arms a timer for the whole call; the
-connections the call uses (``DeadlineAdapter`` registers them with the deadline of the
-thread's call) are shut down when it fires, which wakes a read blocked on them at once, and
-the connection is not used again.
+sockets the call uses (``DeadlineAdapter``'s connections register them with the deadline of
+the thread's call) are shut down when it fires, which wakes a read blocked on them at once.
+Sockets, not connections: ``http.client`` lets go of a connection's socket once a response
+that ends with the connection's close has begun, and the response reads on.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Deadline:
         self.seconds = seconds
         self._ends = time.monotonic() + seconds
         self._lock = threading.Lock()
-        self._connections: list[HTTPConnection] = []
+        self._sockets: list[socket.socket] = []
         self._fired = False
         self._done = False
         self._timer = threading.Timer(seconds, self._fire)
@@ -43,24 +44,24 @@ class Deadline:
     def passed(self) -> bool:
         return self._fired or time.monotonic() >= self._ends
 
-    def watch(self, connection: HTTPConnection) -> None:
+    def watch(self, sock: socket.socket) -> None:
         with self._lock:
             if self._done:
                 return
-            if all(known is not connection for known in self._connections):
-                self._connections.append(connection)
+            if all(known is not sock for known in self._sockets):
+                self._sockets.append(sock)
             fired = self._fired
         if fired:
-            _shut(connection)
+            _shut(sock)
 
     def _fire(self) -> None:
         with self._lock:
             if self._done:
                 return  # the call ended just now: its connection may be back in the pool
             self._fired = True
-            connections = list(self._connections)
-        for connection in connections:
-            _shut(connection)
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
 
     def __enter__(self) -> Deadline:
         _current.deadline = self
@@ -73,23 +74,21 @@ class Deadline:
     ) -> None:
         with self._lock:
             self._done = True
-            self._connections.clear()
+            self._sockets.clear()
         self._timer.cancel()
         _current.deadline = None
 
 
-def _shut(connection: HTTPConnection) -> None:
-    sock = connection.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            # The plain socket's shutdown, also under TLS: it wakes a reader blocked in recv.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        # The plain socket's shutdown, also under TLS: it wakes a reader blocked in recv.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _watched(connection: HTTPConnection) -> None:
     deadline: Deadline | None = getattr(_current, "deadline", None)
-    if deadline is not None:
-        deadline.watch(connection)
+    if deadline is not None and connection.sock is not None:
+        deadline.watch(connection.sock)
 
 
 class _HTTPConnection(HTTPConnection):
