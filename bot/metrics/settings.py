@@ -26,9 +26,11 @@ class PrometheusSettings(_Strict):
     # The whole call, retries and the body's transfer included; default ``timeout`` + 5s. A
     # server that trickles its answer byte by byte never trips ``timeout`` (per read).
     deadline: Duration | None = None
-    # The largest answer read, decoded: a question that matches 100k series must not take
-    # the bot's memory (the parsed answer takes several times its JSON size).
-    max_response_mb: int = Field(default=64, ge=1, le=4096)
+    # The largest answer read, decoded. Parsed, an answer takes ~12 times its JSON size
+    # (15 MB of JSON, 2,000 series of 301 points, took 172 MB more), and up to
+    # slack.answer_workers questions run at once: 16 MB holds ~2,000 endpoints' day at
+    # 5-minute steps, and keeps one odd question (100k series matched) from taking GBs.
+    max_response_mb: int = Field(default=16, ge=1, le=1024)
     retries: int = Field(default=2, ge=0, le=10)
     verify_tls: bool = True
     username: str | None = None
