@@ -26,8 +26,8 @@ class PrometheusSettings(_Strict):
     # The whole call, retries and the body's transfer included; default ``timeout`` + 5s. A
     # server that trickles its answer byte by byte never trips ``timeout`` (per read).
     deadline: Duration | None = None
-    # The largest answer read, decoded. Parsed, an answer takes ~12 times its JSON size
-    # (15 MB of JSON, 2,000 series of 301 points, took 172 MB more), and up to
+    # The largest answer read, decoded. Parsed, an answer takes ~11 times its JSON size
+    # (benchmarks/answer_size.py: 15 MB, 2,000 series of 301 points, took 173 MB more) and
     # slack.answer_workers questions run at once: 16 MB holds ~2,000 endpoints' day at
     # 5-minute steps, and keeps one odd question (100k series matched) from taking GBs.
     max_response_mb: int = Field(default=16, ge=1, le=1024)
