@@ -55,13 +55,17 @@ Fault = Trickle | Pad | Fixed
 class FaultProxy:
     """``with FaultProxy(prometheus.url) as proxy:`` → point the bot at ``proxy.url``."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, keep_alive: bool = False) -> None:
+        """``keep_alive``: HTTP/1.1 with connections kept open between requests, as
+        Prometheus does (else HTTP/1.0, a connection per request)."""
         self.upstream = upstream.rstrip("/")
+        self.keep_alive = keep_alive
         self.trickling = threading.Event()  # set once a trickle started sending its body
         self.cut = threading.Event()  # the client hung up before a faulty answer was sent
         self.finished = threading.Event()  # a faulty answer was sent in full
         self.released = threading.Event()
         self.paths: list[str] = []
+        self.clients: list[int] = []  # each request's client port: one per connection
         self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -107,6 +111,8 @@ class FaultProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if proxy.keep_alive else "HTTP/1.0"
+
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
@@ -114,6 +120,7 @@ class FaultProxy:
                 path = urlsplit(self.path).path
                 with proxy._lock:
                     proxy.paths.append(path)
+                    proxy.clients.append(self.client_address[1])
                 fault = proxy._fault(path)
                 if isinstance(fault, Fixed):
                     self._send(fault.status, fault.body, fault.content_type)
@@ -134,6 +141,9 @@ class FaultProxy:
                     self.send_header("Content-Type", content_type)
                     if declare_length:
                         self.send_header("Content-Length", str(len(body)))
+                    else:
+                        self.send_header("Connection", "close")  # the end is the close
+                        self.close_connection = True
                     self.end_headers()
                     for start in range(0, len(body), 64 * 1024):
                         self.wfile.write(body[start:start + 64 * 1024])

@@ -82,6 +82,23 @@ def test_a_trickled_answer_is_cut_at_the_deadline(proxy: FaultProxy) -> None:
     assert not proxy.finished.is_set()
 
 
+def test_a_trickle_on_a_kept_alive_connection_is_cut_too(
+    prometheus_server: PrometheusServer,
+) -> None:
+    # Prometheus keeps connections open: the second call reuses the first one's connection,
+    # which the deadline must watch as well.
+    with FaultProxy(prometheus_server.url, keep_alive=True) as kept:
+        backend = prometheus_backend_for(kept.url, timeout=timedelta(seconds=1))
+        assert not backend.latency(WINDOW).empty
+        kept.set("/api/v1/query_range", Trickle(every=0.2, limit=30))
+        with pytest.raises(MetricsError) as caught:
+            backend.latency(WINDOW)
+        assert caught.value.public == "the metrics server took longer than 6s"
+        assert kept.cut.wait(timeout=20)
+        assert not kept.finished.is_set()
+        assert len(set(kept.clients)) == 1  # every call, the cut one too, on one connection
+
+
 @pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "until-close"])
 def test_an_answer_over_the_size_cap_is_refused_unread(
     proxy: FaultProxy, declare_length: bool
