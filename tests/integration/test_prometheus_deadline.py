@@ -266,3 +266,32 @@ def test_a_trickled_refresh_keeps_serving_the_last_catalog(
     refresher.join(timeout=60)
     assert refreshed and refreshed[0] is not first  # the refresh did finish, and is served
     assert perfbot.catalog is refreshed[0]
+
+
+def test_questions_before_the_first_catalog_share_one_discovery_and_its_failure(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    # The first discovery trickles past its deadline (6 s). A second reader meanwhile waits
+    # for that outcome instead of asking the server again after it (eight questions used to
+    # take one deadline each, in turn, behind the lock).
+    proxy.set("/api/v1/", Trickle(every=0.2, limit=30))
+    perfbot = perfbot_on(prometheus_backend_for(proxy.url, timeout=timedelta(seconds=1)),
+                         tmp_path)
+    failures: list[MetricsError] = []
+
+    def read() -> None:
+        try:
+            _ = perfbot.catalog
+        except MetricsError as exc:
+            failures.append(exc)
+
+    first = threading.Thread(target=read)
+    first.start()
+    assert proxy.trickling.wait(timeout=20), "discovery never asked the server"
+    second = threading.Thread(target=read)
+    second.start()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert [f.public for f in failures] == ["the metrics server took longer than 6s"] * 2
+    assert len(proxy.paths) == 1  # one request to the server for both
+    assert proxy.cut.wait(timeout=20)
