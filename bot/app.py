@@ -61,8 +61,13 @@ class Perfbot:
     slack_api_url: str | None = None
 
     _catalog: tuple[Catalog, datetime] | None = field(default=None, init=False, repr=False)
-    _catalog_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
-                                          repr=False, compare=False)
+    # Guards the catalog fields; never held while discovery runs.
+    _catalog_changed: threading.Condition = field(default_factory=threading.Condition,
+                                                  init=False, repr=False, compare=False)
+    _discovering: bool = field(default=False, init=False, repr=False, compare=False)
+    _discoveries: int = field(default=0, init=False, repr=False, compare=False)
+    _discovery_error: MetricsError | None = field(default=None, init=False, repr=False,
+                                                  compare=False)
     _deliveries: dict[int, Delivery] = field(default_factory=dict, init=False, repr=False,
                                              compare=False)
     _deliveries_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
@@ -72,24 +77,59 @@ class Perfbot:
     def catalog(self) -> Catalog:
         """The endpoints, discovered on first use (a command may not need the metrics server)
         and again once ``catalog.refresh`` has passed. While discovery fails the last catalog
-        stays, so a Prometheus hiccup does not make every endpoint unknown."""
+        stays, so a Prometheus hiccup does not make every endpoint unknown.
+
+        One thread discovers at a time, without holding the lock: while it refreshes, the
+        others get the last catalog at once; before the first, they wait for its outcome
+        (bounded by the metrics server's deadline) instead of asking the server again."""
         now = self.clock.now()
-        with self._catalog_lock:
-            if self._catalog is not None:
-                catalog, built = self._catalog
-                if now - built < self.settings.catalog.refresh:
-                    return catalog
-            try:
-                fresh = Catalog.build(self.backend.endpoints(), self.settings.catalog)
-            except MetricsError as exc:
-                if self._catalog is None:
-                    raise
-                log.warning("kept the endpoint catalog from %s: discovery failed: %s",
-                            built.isoformat(timespec="seconds"), exc)
-                self._catalog = (catalog, now)  # ask again after another refresh period
-                return catalog
-            self._catalog = (fresh, now)
+        with self._catalog_changed:
+            while True:
+                if self._catalog is not None:
+                    catalog, built = self._catalog
+                    if self._discovering or now - built < self.settings.catalog.refresh:
+                        return catalog
+                    break
+                if not self._discovering:
+                    break
+                seen = self._discoveries
+                while self._discoveries == seen:  # another thread's first discovery
+                    self._catalog_changed.wait()
+                failed = self._discovery_error
+                if self._catalog is None and failed is not None:
+                    raise type(failed)(str(failed), public=failed.public)
+            self._discovering = True
+        fresh: Catalog | None = None
+        error: MetricsError | None = None
+        try:
+            fresh = Catalog.build(self.backend.endpoints(), self.settings.catalog)
+        except MetricsError as exc:
+            error = exc
+        finally:
+            with self._catalog_changed:
+                self._discovering = False
+                self._discoveries += 1
+                self._discovery_error = error
+                last = self._catalog
+                if fresh is not None:
+                    self._catalog = (fresh, now)
+                elif last is not None:
+                    self._catalog = (last[0], now)  # failed: ask again after another period
+                self._catalog_changed.notify_all()
+        if fresh is not None:
             return fresh
+        assert error is not None
+        if last is None:
+            raise error
+        log.warning("kept the endpoint catalog from %s: discovery failed: %s",
+                    last[1].isoformat(timespec="seconds"), error)
+        return last[0]
+
+    def last_catalog(self) -> Catalog | None:
+        """The catalog as it is, however old, without discovering: None before the first.
+        For what must answer while the metrics server is slow or away (help, App Home)."""
+        with self._catalog_changed:
+            return self._catalog[0] if self._catalog is not None else None
 
     @property
     def sources(self) -> Sources:

@@ -10,6 +10,7 @@ text) select metrics, so nothing typed reaches the metrics server.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from bot.ask.comparison import compare_answer
@@ -24,7 +25,9 @@ from bot.ask.words import measure_name
 from bot.metrics.base import MetricsError, NoDataError, UnreachableError
 from bot.render.message import Answer, AnswerKind
 
-__all__ = ["Sources", "answer", "ask"]
+__all__ = ["Sources", "answer", "ask", "no_catalog_answer"]
+
+log = logging.getLogger(__name__)
 
 
 def ask(text: str, sources: Sources, now: datetime, *, chart: bool = False) -> Answer:
@@ -41,21 +44,35 @@ def answer(query: Query, sources: Sources, now: datetime, *, chart: bool = False
     try:
         reply = _dispatch(ctx)
     except NoDataError as exc:
-        cause = [f"metrics: {exc.__cause__}"] if isinstance(exc.__cause__, MetricsError) else []
+        cause = exc.__cause__
+        causes = [f"metrics: {cause.public}"] if isinstance(cause, MetricsError) else []
         return Answer(
             kind=AnswerKind.NO_DATA,
-            headline=f"No data for {describe(query)}: {exc}.",
-            notes=(*cause, *_read_as(query)),
+            headline=f"No data for {describe(query)}: {exc.public}.",
+            notes=(*causes, *_read_as(query)),
         )
     except MetricsError as exc:
-        why = "the metrics server could not be reached" if isinstance(
-            exc, UnreachableError) else "the metrics could not be read"
+        # Expected (a server down, slow, or refusing): no traceback. The answer may be posted
+        # in a channel, so it says what failed in the public words; the log keeps the rest.
+        log.warning("could not answer %s: %s", describe(query), exc)
         return Answer(
             kind=AnswerKind.ERROR,
-            headline=f"I could not answer {describe(query)}: {why}. {_sentence(str(exc))}",
+            headline=f"I could not answer {describe(query)}: {_period(exc.public)}",
             notes=_read_as(query),
         )
     return reply
+
+
+def no_catalog_answer(exc: MetricsError) -> Answer:
+    """The answer to any question while no endpoint catalog was ever discovered: which
+    endpoint a question names is unknown until the metrics server answers."""
+    if isinstance(exc, UnreachableError):
+        headline = (f"I can't reach the metrics server yet ({exc.public}), so I don't know "
+                    "the endpoints; try again in a minute.")
+    else:
+        headline = (f"I don't know the endpoints yet: {_period(exc.public)} "
+                    "Try again in a minute.")
+    return Answer(kind=AnswerKind.ERROR, headline=headline)
 
 
 def _dispatch(ctx: Context) -> Answer:
@@ -97,9 +114,7 @@ def describe(query: Query) -> str:
     return f"{what} of {who}{when}"
 
 
-def _sentence(text: str) -> str:
+def _period(text: str) -> str:
+    """``text`` ending a sentence."""
     text = text.strip()
-    if not text:
-        return ""
-    text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."

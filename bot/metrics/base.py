@@ -118,15 +118,33 @@ class Check(BaseModel):
 
 
 class MetricsError(Exception):
-    """Any failure to get metrics; the message is written for a person."""
+    """Any failure to get metrics; the message is written for a person: the operator, who
+    may read the server's URL and what it answered (logs, the CLI). ``public`` says the same
+    for a chat channel, without them (default: the message, when it holds neither)."""
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public if public is not None else message
 
 
 class UnreachableError(MetricsError):
     """The metrics server did not answer (refused, timed out, or stopped)."""
 
 
+class TooSlowError(UnreachableError):
+    """The metrics server did not finish answering within the call's deadline."""
+
+
+class TooLargeError(MetricsError):
+    """The answer was larger than perfbot reads (``max_response_mb``)."""
+
+
 class QueryRejectedError(MetricsError):
     """The server answered with an error (bad PromQL, HTTP 4xx/5xx)."""
+
+
+class UnreadableAnswerError(QueryRejectedError):
+    """The server answered, but not in the API's form (a login page, a wrong shape)."""
 
 
 class NoDataError(MetricsError):

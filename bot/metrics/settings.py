@@ -3,26 +3,58 @@ adapters read (``bot.config`` composes them into the whole settings)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.durations import Duration, parse_duration
+from bot.durations import Duration, format_duration, parse_duration
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# What a call may take beyond ``timeout`` (which Prometheus is told, and which bounds each
+# socket read): the time to send the answer once evaluated.
+DEADLINE_MARGIN = timedelta(seconds=5)
+
+
 class PrometheusSettings(_Strict):
     url: str = "http://localhost:9090"
     timeout: Duration = parse_duration("10s")
+    # The whole call, retries and the body's transfer included; default ``timeout`` + 5s. A
+    # server that trickles its answer byte by byte never trips ``timeout`` (per read).
+    deadline: Duration | None = None
+    # The largest answer read, decoded. Parsed, an answer takes ~11 times its JSON size
+    # (benchmarks/answer_size.py: 15 MB, 2,000 series of 301 points, took 173 MB more) and
+    # slack.answer_workers questions run at once: 16 MB holds ~2,000 endpoints' day at
+    # 5-minute steps, and keeps one odd question (100k series matched) from taking GBs.
+    max_response_mb: int = Field(default=16, ge=1, le=1024)
     retries: int = Field(default=2, ge=0, le=10)
     verify_tls: bool = True
     username: str | None = None
     # How far back an endpoint's series count as "there": a day keeps nightly batch
     # endpoints and quiet hours in the catalog.
     discovery_lookback: Duration = parse_duration("1d")
+
+    @model_validator(mode="after")
+    def _check_deadline(self) -> PrometheusSettings:
+        if self.deadline is not None and self.deadline < self.timeout:
+            raise ValueError(
+                f"metrics.prometheus.deadline ({format_duration(self.deadline)}) is shorter "
+                f"than metrics.prometheus.timeout ({format_duration(self.timeout)}); the "
+                "deadline bounds the whole call, so it must be at least the timeout")
+        return self
+
+    @property
+    def total_deadline(self) -> timedelta:
+        """How long one call may take in all: ``deadline``, else ``timeout`` + 5s."""
+        return self.deadline if self.deadline is not None else self.timeout + DEADLINE_MARGIN
+
+    @property
+    def max_response_bytes(self) -> int:
+        return self.max_response_mb * 1024 * 1024
 
 
 class MetricNames(_Strict):

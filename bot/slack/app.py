@@ -210,7 +210,7 @@ def build_slack_app(
         word, *rest = text.split(maxsplit=1) or ["help"]
         word = word.lower()
         if word == "help":
-            tell(help_message(replier.answer("help", user)))
+            tell(help_message(replier.help(user)))
         elif word in COMMAND_WORDS:
             # Already mrkdwn (mentions in refusals), user input escaped: not text_message.
             acts.command(word, "".join(rest), user=user,
@@ -261,7 +261,7 @@ def build_slack_app(
 
         def publish() -> None:
             schedules = incident_commands.on_call_lines()
-            view = home_view(replier.answer("help", user),
+            view = home_view(replier.help(user),
                              [] if schedules else perfbot.on_call_now(),
                              perfbot.incident_store.listed(open_only=True, limit=10),
                              perfbot.settings.zone, schedules=schedules,

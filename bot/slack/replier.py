@@ -18,8 +18,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import Perfbot
-from bot.ask.answer import Sources, ask
+from bot.ask.answer import Sources, ask, no_catalog_answer
+from bot.catalog import Catalog
 from bot.clock import Now
+from bot.metrics.base import MetricsError
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
@@ -133,7 +135,21 @@ class Replier:
         return replace(self.perfbot.sources, tz=self.zones.zone(user))
 
     def answer(self, text: str, user: str | None) -> Answer:
-        return ask(text, self.sources_for(user), self.perfbot.data_now(), chart=True)
+        try:
+            sources = self.sources_for(user)
+        except MetricsError as exc:  # no catalog yet: expected while the server is away
+            log.warning("no endpoint catalog to answer %r: %s", clip(text, 200), exc)
+            return no_catalog_answer(exc)
+        return ask(text, sources, self.perfbot.data_now(), chart=True)
+
+    def help(self, user: str | None) -> Answer:
+        """The help answer, for ``/perf help`` and App Home: from the last catalog without
+        waiting for discovery (a slow or absent metrics server must not hold it), or with
+        generic examples before the first."""
+        catalog = self.perfbot.last_catalog() or Catalog([])
+        sources = Sources(backend=self.perfbot.backend, catalog=catalog,
+                          tz=self.zones.zone(user), cost=self.perfbot.settings.cost)
+        return ask("help", sources, self.perfbot.data_now())
 
     def reply(
         self, question: str, *, channel: str, user: str | None, thread_ts: str | None,

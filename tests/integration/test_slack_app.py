@@ -573,6 +573,9 @@ def section_texts(blocks: list[dict[str, Any]]) -> dict[str, str]:
 def test_app_home_shows_examples_and_that_nothing_is_open_or_on_call(
     bot: Bot, slack: SlackStandIn
 ) -> None:
+    # The running loop's refresh tick discovers the catalog at start; App Home uses its
+    # names (never discovering itself: tests/integration/test_prometheus_deadline.py).
+    assert bot.perfbot.catalog.entries
     sections = section_texts(home_opened(bot, slack, "U2"))
     assert list(sections) == ["On call now", "Open incidents", "Ask me", "Commands",
                               "Your subscriptions"]

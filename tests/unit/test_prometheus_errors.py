@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from bot.metrics.prometheus.errors import ApiError, raise_api_errors, rejection
+from bot.metrics.prometheus.errors import ApiError, rejection
 
 WHERE = "http://prometheus:9090"
 
@@ -59,11 +59,3 @@ def test_statuses_are_explained(status: int, expected: str) -> None:
     message = rejection(WHERE, ApiError.from_response(answer(status, body)))
     assert message.startswith(f"Prometheus at {WHERE} ")
     assert expected in message
-
-
-def test_the_hook_raises_for_error_answers_only() -> None:
-    raise_api_errors(answer(200, b'{"status":"success","data":[]}'))
-    raise_api_errors(answer(302, b"", {"Location": "/login"}))  # followed by requests
-    with pytest.raises(ApiError) as caught:
-        raise_api_errors(answer(503, b'{"status":"error","errorType":"timeout","error":"t"}'))
-    assert caught.value.details == "timeout: t"

@@ -29,14 +29,16 @@ from bot.metrics.base import (
     Resource,
     SeriesValue,
     Signal,
+    UnreadableAnswerError,
     Window,
     check_summary_arguments,
     format_utc,
 )
 from bot.metrics.conventions import HttpMetrics
 from bot.metrics.prometheus.buckets import BucketBounds
-from bot.metrics.prometheus.client import PrometheusClient, Sample
+from bot.metrics.prometheus.client import PrometheusClient
 from bot.metrics.prometheus.discovery import Discovery, endpoint_of, endpoint_order
+from bot.metrics.prometheus.shapes import Point, Sample, Scalar, Series, Vector
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 
 log = logging.getLogger(__name__)
@@ -195,7 +197,7 @@ class PrometheusBackend:
             column: pd.Series(
                 {
                     endpoint_of(http, sample["metric"]).column: _number(sample["value"][1])
-                    for sample in self._instant(query, at)
+                    for sample in self._vector(query, at)
                 },
                 dtype=float,
             )
@@ -256,7 +258,7 @@ class PrometheusBackend:
         self,
         signal: Signal | str,
         window: Window,
-        columns: dict[str, list[list[Any]]],
+        columns: dict[str, list[Point]],
         wanted: list[str] | None,
         noun: str,
     ) -> pd.DataFrame:
@@ -265,7 +267,7 @@ class PrometheusBackend:
             {
                 name: pd.Series(
                     [_number(v) for _, v in values],
-                    index=pd.to_datetime([float(t) for t, _ in values], unit="s", utc=True),
+                    index=pd.to_datetime([t for t, _ in values], unit="s", utc=True),
                     dtype=float,
                 )
                 for name, values in columns.items()
@@ -285,7 +287,7 @@ class PrometheusBackend:
         frame.index.name = "time"
         return frame
 
-    def _query_range(self, query: str, window: Window) -> list[Sample]:
+    def _query_range(self, query: str, window: Window) -> list[Series]:
         log.debug("query_range %s [%s, %s] step %s", query, window.start, window.end, window.step)
         start, end = _whole_seconds(window.start), _whole_seconds(window.end)
         step = f"{window.step.total_seconds():g}"
@@ -295,26 +297,28 @@ class PrometheusBackend:
         """Any PromQL at ``at`` (``InstantQueries``): a vector's series or a scalar."""
         if at.tzinfo is None:
             raise MetricsError("the query time must be timezone-aware")
-        return _instant_values(query, self._instant(query, at))
-
-    def _instant(self, query: str, at: datetime) -> list[Sample]:
         log.debug("query %s at %s", query, at)
-        return self._client.query(query, at)
-
-
-def _instant_values(query: str, result: Any) -> list[SeriesValue]:
-    """The client's ``result`` (vector samples, or ``[t, "v"]`` for a scalar) as values."""
-    try:
-        if (isinstance(result, list) and len(result) == 2
-                and isinstance(result[0], int | float) and isinstance(result[1], str)):
-            return [SeriesValue(labels={}, value=float(result[1]))]
-        return [SeriesValue(labels={str(k): str(v) for k, v in sample["metric"].items()},
-                            value=float(sample["value"][1])) for sample in result]
-    except (KeyError, TypeError, ValueError, IndexError):
+        data = self._client.query(query, at)
+        if isinstance(data, Vector):
+            return [SeriesValue(labels=dict(sample["metric"]), value=sample["value"][1])
+                    for sample in data.result]
+        if isinstance(data, Scalar):
+            return [SeriesValue(labels={}, value=data.result[1])]
         raise QueryRejectedError(
             f"{query!r} does not give a number per series at one instant (a range vector "
             "or a string?); a diagnostic needs an instant vector or a scalar"
-        ) from None
+        )
+
+    def _vector(self, query: str, at: datetime) -> list[Sample]:
+        """The samples of a query perfbot wrote to give an instant vector."""
+        log.debug("query %s at %s", query, at)
+        data = self._client.query(query, at)
+        if not isinstance(data, Vector):
+            raise UnreadableAnswerError(
+                f"Prometheus at {self.safe_url} answered {query!r} with a "
+                f"{data.result_type} where an instant vector belongs",
+                public="the metrics server answered in a form I can't read")
+        return data.result
 
 
 def _whole_seconds(moment: datetime) -> datetime:
@@ -333,7 +337,6 @@ def _grid(window: Window) -> pd.DatetimeIndex:
     )
 
 
-def _number(text: str) -> float:
+def _number(value: float) -> float:
     """A sample value; ±Inf (e.g. a quantile above the top bucket) becomes NaN."""
-    value = float(text)
     return value if math.isfinite(value) else math.nan

@@ -1,34 +1,67 @@
-"""The HTTP API client: one session with the credentials, retries, and every failure translated.
+"""The HTTP API client: one session with the credentials, retries, a deadline and a size cap
+per call, the answer's form checked, and every failure translated.
 
-Built on ``prometheus_api_client.PrometheusConnect``. Its own urllib3 retries are switched
-off: ``call`` retries connection failures (refused, reset) with exponential backoff and
-never retries timeouts or HTTP errors, so a dead server costs at most ``timeout`` per try.
-Every failure becomes one of the errors in ``bot.metrics.base`` with a message for a person.
+``call`` retries connection failures (refused, reset) with exponential backoff and never
+retries timeouts or HTTP errors. ``timeout`` bounds each socket read (and is the evaluation
+time Prometheus is given); ``deadline`` bounds the whole call, retries and the body's
+transfer included (``deadline.py``), so a server that trickles its answer cannot hold a
+question; at most ``max_response_mb`` of an answer is read. The body is read here, in
+chunks, not by ``prometheus_api_client`` (which reads it whole, however long it takes).
+Every failure becomes one of the errors in ``bot.metrics.base``: its message for the
+operator (URL, the server's words), its ``public`` one for a channel (neither).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from prometheus_api_client.prometheus_connect import PrometheusConnect
+from pydantic import BaseModel, ValidationError
 from urllib3.util.retry import Retry
 
 from bot.clock import Now
-from bot.metrics.base import QueryRejectedError, UnreachableError
-from bot.metrics.prometheus.errors import ApiError, raise_api_errors, reason, rejection
+from bot.metrics.base import (
+    QueryRejectedError,
+    TooLargeError,
+    TooSlowError,
+    UnreachableError,
+    UnreadableAnswerError,
+)
+from bot.metrics.prometheus.deadline import Deadline, DeadlineAdapter
+from bot.metrics.prometheus.errors import (
+    MAX_ERROR_BODY,
+    ApiError,
+    public_rejection,
+    reason,
+    rejection,
+    timed_out,
+)
+from bot.metrics.prometheus.shapes import (
+    BuildInfoAnswer,
+    Instant,
+    InstantAnswer,
+    MatrixAnswer,
+    NamesAnswer,
+    Sample,
+    Series,
+    SeriesAnswer,
+    first_problem,
+)
 from bot.metrics.settings import PrometheusSettings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Sample = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
+_CHUNK = 64 * 1024
+
+__all__ = ["Instant", "PrometheusClient", "Sample", "Series"]
 
 
 class PrometheusClient:
@@ -45,27 +78,24 @@ class PrometheusClient:
         self.url = settings.url.rstrip("/")
         self.retries = settings.retries
         self.timeout = settings.timeout.total_seconds()
+        self.deadline = settings.total_deadline.total_seconds()
+        self.max_response = settings.max_response_bytes
+        self._max_mb = settings.max_response_mb
         self._password = password
         self._backoff = backoff
         self._sleep = sleep
         self._session = requests.Session()
         self._session.verify = settings.verify_tls
-        # Error answers raise ApiError with Prometheus's JSON body (see errors.py).
-        self._session.hooks["response"].append(raise_api_errors)
-        # Credentials live on the session, which the client uses for every request.
+        # No urllib3 retries (``call`` retries); read=False keeps read timeouts as such.
+        adapter = DeadlineAdapter(max_retries=Retry(total=0, read=False, raise_on_status=False))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        # Credentials live on the session, which every request goes through.
         if password is not None and settings.username:
             self._session.auth = (settings.username, password)
         elif password is not None:
             # No user name: the secret is a bearer token (Grafana Cloud, Mimir gateways).
             self._session.headers["Authorization"] = f"Bearer {password}"
-        self._prom = PrometheusConnect(
-            url=self.url,
-            session=self._session,
-            # requests takes float seconds; the client's ``int`` hint is narrower than needed.
-            timeout=cast(int, self.timeout),
-            # No urllib3 retries (``call`` retries); read=False keeps read timeouts as such.
-            retry=Retry(total=0, read=False, raise_on_status=False),
-        )
 
     @property
     def safe_url(self) -> str:
@@ -76,32 +106,27 @@ class PrometheusClient:
 
     # ---- the API calls --------------------------------------------------------------------
 
-    def query_range(self, query: str, start: datetime, end: datetime, step: str) -> list[Sample]:
-        result: list[Sample] = self.call(
-            lambda: self._prom.custom_query_range(
-                query, start_time=start, end_time=end, step=step, params=self._server_timeout()
-            )
-        )
-        return result
+    def query_range(self, query: str, start: datetime, end: datetime, step: str) -> list[Series]:
+        params = {"query": query, "start": f"{round(start.timestamp())}",
+                  "end": f"{round(end.timestamp())}", "step": step, **self._server_timeout()}
+        answer = self.call(lambda d: self._get(d, "/api/v1/query_range", params, MatrixAnswer))
+        return answer.data.result
 
-    def query(self, query: str, at: datetime) -> list[Sample]:
-        params = {"time": f"{at.timestamp():.3f}", **self._server_timeout()}
-        result: list[Sample] = self.call(lambda: self._prom.custom_query(query, params=params))
-        return result
+    def query(self, query: str, at: datetime) -> Instant:
+        """The instant query's data: a vector mostly; a scalar, matrix or string as asked."""
+        params = {"query": query, "time": f"{at.timestamp():.3f}", **self._server_timeout()}
+        return self.call(lambda d: self._get(d, "/api/v1/query", params, InstantAnswer)).data
 
     def series(self, match: str, start: datetime, end: datetime) -> list[dict[str, str]]:
-        found: list[dict[str, str]] = self.call(
-            lambda: self._prom.get_series(start, end, params={"match[]": match})
-        )
-        return found
+        params = {"match[]": match, **_span_params(start, end)}
+        return self.call(lambda d: self._get(d, "/api/v1/series", params, SeriesAnswer)).data
 
     def metric_names(self, start: datetime, end: datetime) -> list[str]:
         return self.label_values("__name__", None, start, end)
 
     def label_names(self, selector: str, start: datetime, end: datetime) -> list[str]:
         params = {"match[]": selector, **_span_params(start, end)}
-        labels: list[str] = self.call(lambda: self._prom.get_label_names(params=params))
-        return labels
+        return self.call(lambda d: self._get(d, "/api/v1/labels", params, NamesAnswer)).data
 
     def label_values(
         self, label: str, selector: str | None, start: datetime, end: datetime
@@ -109,70 +134,135 @@ class PrometheusClient:
         params = _span_params(start, end)
         if selector is not None:
             params = {"match[]": selector, **params}
-        values: list[str] = self.call(lambda: self._prom.get_label_values(label, params=params))
-        return values
+        path = f"/api/v1/label/{label}/values"
+        return self.call(lambda d: self._get(d, path, params, NamesAnswer)).data
 
     def version(self, clock: Now) -> str:
         """The server's version, if it says (Thanos, Mimir and friends may not)."""
-        return self.call(lambda: self._version(clock))
+        return self.call(lambda d: self._version(d, clock))
 
-    def _version(self, clock: Now) -> str:
+    def _version(self, deadline: Deadline, clock: Now) -> str:
         try:
-            response = self._session.get(
-                f"{self.url}/api/v1/status/buildinfo", timeout=self.timeout
-            )
+            info = self._get(deadline, "/api/v1/status/buildinfo", {}, BuildInfoAnswer)
         except ApiError as exc:
             if exc.status in (401, 403):
                 raise
             # No buildinfo here; a working query will do.
-            self._prom.custom_query("vector(1)", params={"time": f"{clock().timestamp():.0f}"})
+            params = {"query": "vector(1)", "time": f"{clock().timestamp():.0f}"}
+            self._get(deadline, "/api/v1/query", params, InstantAnswer)
             return "version not reported"
-        version = response.json().get("data", {}).get("version", "")
+        version = info.data.version
         return f"version {version}" if version else "version not reported"
 
     def _server_timeout(self) -> dict[str, str]:
         # Prometheus gives up on its side too, instead of evaluating for nobody.
         return {"timeout": f"{self.timeout:g}s"}
 
+    # ---- one request ----------------------------------------------------------------------
+
+    def _get(self, deadline: Deadline, path: str, params: dict[str, str], shape: type[M]) -> M:
+        """GET ``path``: its body read in chunks within the deadline and the size cap, then
+        checked against ``shape``. An error answer raises ``ApiError``."""
+        connect = max(0.001, min(self.timeout, deadline.remaining()))
+        response = self._session.get(f"{self.url}{path}", params=params, stream=True,
+                                     timeout=(connect, self.timeout))
+        with contextlib.closing(response):
+            if response.status_code != 200:
+                head = self._read(response, deadline, MAX_ERROR_BODY, cut=True)
+                raise ApiError.from_body(response.status_code, bytes(head))
+            body = self._read(response, deadline, self.max_response)
+        try:
+            return shape.model_validate_json(body)
+        except ValidationError as exc:
+            raise self._unreadable(first_problem(exc)) from None
+
+    def _read(
+        self, response: requests.Response, deadline: Deadline, limit: int, *, cut: bool = False
+    ) -> bytearray:
+        """The body, decoded, up to ``limit`` bytes: more is ``TooLargeError`` (``cut``: the
+        start is enough, the rest is left unread)."""
+        declared = response.headers.get("Content-Length", "")
+        if not cut and declared.isdigit() and int(declared) > limit:
+            raise self._too_large()  # refused before reading any of it
+        body = bytearray()
+        for chunk in response.iter_content(_CHUNK):
+            if deadline.passed():
+                raise self._too_slow()
+            if len(body) + len(chunk) > limit:
+                if cut:
+                    body += chunk[: limit - len(body)]
+                    break
+                raise self._too_large()
+            body += chunk
+        if deadline.passed():  # the deadline cut the connection: the end seen was not the end
+            raise self._too_slow()
+        return body
+
     # ---- retries and failures -------------------------------------------------------------
 
-    def call(self, request: Callable[[], T]) -> T:
-        """Run one API call: retry connection failures, translate every failure."""
+    def call(self, request: Callable[[Deadline], T]) -> T:
+        """Run one API call within the deadline: retry connection failures, translate every
+        failure."""
         attempt = 0
-        while True:
-            try:
-                return request()
-            except requests.Timeout:
-                raise UnreachableError(
-                    f"Prometheus at {self.safe_url} did not answer within {self.timeout:g}s"
-                ) from None
-            except requests.exceptions.SSLError as exc:
-                raise UnreachableError(
-                    f"Prometheus at {self.safe_url}: TLS failed ({reason(exc)}); "
-                    "check the certificate or set metrics.prometheus.verify_tls"
-                ) from None
-            except requests.ConnectionError as exc:
-                if attempt >= self.retries:
-                    raise UnreachableError(
-                        f"Prometheus at {self.safe_url} is not reachable ({reason(exc)})"
-                        + (f" after {attempt + 1} tries" if attempt else "")
-                    ) from None
-                delay = self._backoff * 2**attempt
-                log.info("Prometheus at %s: %s; retrying in %gs",
-                         self.safe_url, reason(exc), delay)
-                self._sleep(delay)
-                attempt += 1
-            except ApiError as exc:
-                raise QueryRejectedError(self._scrub(rejection(self.safe_url, exc))) from None
-            except PrometheusApiClientException as exc:  # not expected: the hook raises first
-                raise QueryRejectedError(self._scrub(
-                    f"Prometheus at {self.safe_url} refused the request: {exc}")) from None
-            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-                # Also JSON that is not the Prometheus API: a wrong URL, a login page.
-                raise QueryRejectedError(
-                    f"Prometheus at {self.safe_url} gave an answer perfbot cannot read "
-                    f"({type(exc).__name__}); is metrics.prometheus.url the API's base URL?"
-                ) from None
+        with Deadline(self.deadline) as deadline:
+            while True:
+                try:
+                    return request(deadline)
+                except requests.RequestException as exc:
+                    if deadline.passed():
+                        raise self._too_slow() from None
+                    delay = self._backoff * 2**attempt
+                    retry = (isinstance(exc, requests.ConnectionError) and not timed_out(exc)
+                             and not isinstance(exc, requests.exceptions.SSLError)
+                             and attempt < self.retries and delay < deadline.remaining())
+                    if not retry:
+                        raise self._failed(exc, attempt) from None
+                    log.info("Prometheus at %s: %s; retrying in %gs",
+                             self.safe_url, reason(exc), delay)
+                    self._sleep(delay)
+                    attempt += 1
+                except ApiError as exc:
+                    raise QueryRejectedError(self._scrub(rejection(self.safe_url, exc)),
+                                             public=public_rejection(exc)) from None
+
+    def _failed(
+        self, exc: requests.RequestException, attempt: int
+    ) -> UnreachableError | QueryRejectedError:
+        where = f"Prometheus at {self.safe_url}"
+        if isinstance(exc, requests.Timeout) or timed_out(exc):
+            return UnreachableError(
+                f"{where} did not answer within {self.timeout:g}s",
+                public=f"the metrics server did not answer within {self.timeout:g}s")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return UnreachableError(
+                f"{where}: TLS failed ({reason(exc)}); "
+                "check the certificate or set metrics.prometheus.verify_tls",
+                public="the metrics server's TLS certificate was refused")
+        if isinstance(exc, requests.ConnectionError):
+            tries = f" after {attempt + 1} tries" if attempt else ""
+            return UnreachableError(
+                f"{where} is not reachable ({reason(exc)}){tries}",
+                public=f"the metrics server is not reachable ({reason(exc)})")
+        # Also a body that breaks off or cannot be decoded.
+        return self._unreadable(type(exc).__name__)
+
+    def _unreadable(self, problem: str) -> UnreadableAnswerError:
+        return UnreadableAnswerError(
+            self._scrub(f"Prometheus at {self.safe_url} gave an answer perfbot cannot read "
+                        f"({problem}); is metrics.prometheus.url the API's base URL?"),
+            public="the metrics server answered in a form I can't read")
+
+    def _too_slow(self) -> TooSlowError:
+        return TooSlowError(
+            f"Prometheus at {self.safe_url} did not finish answering within {self.deadline:g}s "
+            "(metrics.prometheus.deadline); the call was cut",
+            public=f"the metrics server took longer than {self.deadline:g}s")
+
+    def _too_large(self) -> TooLargeError:
+        return TooLargeError(
+            f"Prometheus at {self.safe_url} sent an answer larger than {self._max_mb} MB "
+            "(metrics.prometheus.max_response_mb); it was not read",
+            public=f"the answer was larger than {self._max_mb} MB; narrow the question")
 
     def _scrub(self, message: str) -> str:
         if self._password:
@@ -182,3 +272,5 @@ class PrometheusClient:
 
 def _span_params(start: datetime, end: datetime) -> dict[str, str]:
     return {"start": f"{start.timestamp():.0f}", "end": f"{end.timestamp():.0f}"}
+
+

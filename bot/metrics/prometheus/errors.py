@@ -1,20 +1,21 @@
 """Prometheus's failures in words: its JSON error body, HTTP statuses and connection errors.
 
 An API error answer is ``{"status": "error", "errorType": "bad_data", "error": "..."}`` with
-a 4xx or 5xx status. ``raise_api_errors`` (a ``requests`` response hook on the client's
-session) turns such an answer into ``ApiError`` from the body itself, before the client
-library would raise its own exception that holds only the body's ``repr``.
+a 4xx or 5xx status; ``ApiError.from_body`` reads it (the client reads at most
+``MAX_ERROR_BODY`` bytes of it). ``rejection`` says what it means for the operator (with the
+URL and the body's words); ``public_rejection`` for a chat channel (neither: a proxy's error
+page or Prometheus's own words may show internal names and addresses).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 import requests
 
 _MAX_BODY = 300  # characters of a body that is not Prometheus's JSON (a proxy's page)
+MAX_ERROR_BODY = 64 * 1024  # bytes of an error answer read: its words are at the start
 
 
 class ApiError(Exception):
@@ -34,21 +35,20 @@ class ApiError(Exception):
     @classmethod
     def from_response(cls, response: requests.Response) -> ApiError:
         """Prometheus's JSON error body, or the start of any other body."""
-        text = response.content.decode("utf-8", errors="replace").strip()
+        return cls.from_body(response.status_code, response.content)
+
+    @classmethod
+    def from_body(cls, status: int, body: bytes) -> ApiError:
+        """Prometheus's JSON error body, or the start of any other body."""
+        text = body.decode("utf-8", errors="replace").strip()
         try:
             payload = json.loads(text)
         except ValueError:
             payload = None
         if isinstance(payload, dict) and (payload.get("error") or payload.get("errorType")):
-            return cls(response.status_code, str(payload.get("errorType") or ""),
+            return cls(status, str(payload.get("errorType") or ""),
                        str(payload.get("error") or ""))
-        return cls(response.status_code, "", text[:_MAX_BODY])
-
-
-def raise_api_errors(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    """A response hook: an answer that is neither 200 nor a redirect raises ``ApiError``."""
-    if response.status_code != 200 and not response.is_redirect:
-        raise ApiError.from_response(response)
+        return cls(status, "", text[:_MAX_BODY])
 
 
 def rejection(where: str, error: ApiError) -> str:
@@ -60,6 +60,15 @@ def rejection(where: str, error: ApiError) -> str:
         return (f"Prometheus at {where} has no such API (HTTP 404); "
                 "is metrics.prometheus.url the API's base URL?")
     return f"Prometheus at {where} rejected the query (HTTP {error.status}): {error.details}"
+
+
+def public_rejection(error: ApiError) -> str:
+    """What an error answer means, for a channel: the status, no URL, none of the body."""
+    if error.status in (401, 403):
+        return f"the metrics server refused perfbot's credentials (HTTP {error.status})"
+    if error.status >= 500:
+        return f"the metrics server failed (HTTP {error.status})"
+    return f"the metrics server rejected the query (HTTP {error.status})"
 
 
 def reason(exc: BaseException) -> str:
@@ -76,6 +85,12 @@ def reason(exc: BaseException) -> str:
         if type(cause).__name__ == "NameResolutionError":
             return "host name not found"
     return "connection failed"
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a read timed out, also mid-body (``requests`` calls that a ConnectionError)."""
+    return any(isinstance(cause, TimeoutError) or type(cause).__name__ == "ReadTimeoutError"
+               for cause in _causes(exc))
 
 
 def _causes(exc: BaseException) -> Iterable[BaseException]:
