@@ -7,6 +7,7 @@ Each section is read on its own: one that fails leaves a note, the others stay.
 from __future__ import annotations
 
 import calendar
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,23 @@ TOP = 5
 DEPLOY_BEFORE = timedelta(hours=3)
 DEPLOY_AFTER = timedelta(minutes=30)
 
+log = logging.getLogger(__name__)
+
+
+class _Notes(list[str]):
+    """The digest's notes, and whether a section could not be read at all (then the digest
+    is not "quiet": nothing to act on is not something it can say)."""
+
+    unread = False
+
+
+def _unread(notes: _Notes, what: str, error: MetricsError) -> None:
+    """A note for the digest in the public words (no server URL or body: digests are posted
+    in channels); the details in the log."""
+    log.warning("digest: %s: %s", what, error)
+    notes.append(f"{what}: {error.public}")
+    notes.unread = True
+
 
 @dataclass(frozen=True)
 class DigestSources:
@@ -98,7 +116,7 @@ def build_digest(
     period = period_of(kind, end)
     audience = audience or ("manager" if kind == "weekly" else "team")
     entries = scoped_entries(sources.catalog, scope)
-    notes: list[str] = []
+    notes = _Notes()
     services = sorted({e.endpoint.service for e in entries})
     if not entries:
         notes.append(f"no endpoint in the catalog for {scope.label}")
@@ -129,7 +147,7 @@ def build_digest(
         try:
             forecasts = sources.forecasts(services, period.end)
         except MetricsError as error:
-            notes.append(f"no capacity forecast: {error}")
+            _unread(notes, "no capacity forecast", error)
     incidents = _incidents(sources, period, scope, services, notes)
     recommendations = _recommend(regressions, cost)
     chart = _chart(frames, regressions, entries) if frames and audience == "manager" else None
@@ -138,7 +156,7 @@ def build_digest(
         regressions=tuple(regressions), improvements=tuple(improvements), cost=cost,
         forecasts=tuple(forecasts), incidents=incidents,
         recommendations=tuple(recommendations), chart=chart, notes=tuple(notes),
-        built_at=end,
+        complete=not notes.unread, built_at=end,
     )
 
 
@@ -155,7 +173,7 @@ class _Frames:
 
 
 def _read(backend: MetricsBackend, entries: Sequence[EndpointInfo], period: Period,
-          notes: list[str]) -> _Frames | None:
+          notes: _Notes) -> _Frames | None:
     step = timedelta(minutes=5) if period.kind == "daily" else timedelta(minutes=30)
     window = Window(start=period.previous_start, end=period.end, step=step)
     endpoints = [e.endpoint for e in entries]
@@ -164,7 +182,7 @@ def _read(backend: MetricsBackend, entries: Sequence[EndpointInfo], period: Peri
         rps = backend.throughput(window, endpoints)
         errors = backend.error_ratio(window, endpoints)
     except MetricsError as error:
-        notes.append(f"no latency, traffic or error figures: {error}")
+        _unread(notes, "no latency, traffic or error figures", error)
         return None
     cpu: pd.DataFrame | None
     try:
@@ -369,7 +387,7 @@ def _playbook(sources: DigestSources, frames: _Frames, entry: EndpointInfo, old:
 
 
 def _cost(sources: DigestSources, entries: Sequence[EndpointInfo], services: list[str],
-          period: Period, notes: list[str]) -> CostSection | None:
+          period: Period, notes: _Notes) -> CostSection | None:
     try:
         now = service_costs(sources.backend, sources.cost, period.start, period.end, services)
         before = service_costs(sources.backend, sources.cost, period.previous_start,
@@ -380,7 +398,7 @@ def _cost(sources: DigestSources, entries: Sequence[EndpointInfo], services: lis
         ep_before = endpoint_costs(sources.backend, sources.cost, period.previous_start,
                                    period.start, endpoints)
     except MetricsError as error:
-        notes.append(f"no cost: {error}")
+        _unread(notes, "no cost", error)
         return None
     if not now:
         return None
@@ -529,7 +547,7 @@ def budget_band(remaining: float | None) -> BudgetBand | None:
 
 
 def _slos(sources: DigestSources, entries: Sequence[EndpointInfo], period: Period,
-          notes: list[str]) -> list[SloLine]:
+          notes: _Notes) -> list[SloLine]:
     """Each endpoint's objectives over the SLO window (budget, band) and the digest's period
     (burn rate). Hourly steps: one query per signal for all endpoints, one per distinct
     latency threshold."""
@@ -543,7 +561,7 @@ def _slos(sources: DigestSources, entries: Sequence[EndpointInfo], period: Perio
         rps = sources.backend.throughput(window, endpoints)
         errors = sources.backend.error_ratio(window, endpoints)
     except MetricsError as error:
-        notes.append(f"no SLOs: {error}")
+        _unread(notes, "no SLOs", error)
         return []
     within: dict[float, pd.DataFrame] = {}
     for threshold in sorted({e.slo.latency.threshold.total_seconds() for e in with_slo
@@ -556,7 +574,7 @@ def _slos(sources: DigestSources, entries: Sequence[EndpointInfo], period: Perio
             notes.append(f"latency SLOs at {threshold:g} s: no histogram bucket there, "
                          "no budget counted")
         except MetricsError as error:
-            notes.append(f"latency SLOs at {threshold:g} s: {error}")
+            _unread(notes, f"latency SLOs at {threshold:g} s", error)
     covered = rps.index.min() if len(rps.index) else None
     if covered is not None and covered > window.start + step:
         notes.append(f"SLO window: data only since {covered:%d %b %H:%M} UTC, budgets count "

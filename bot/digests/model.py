@@ -202,11 +202,14 @@ class Digest(_Frozen):
     recommendations: tuple[Recommendation, ...] = ()
     chart: DigestChart | None = None
     notes: tuple[str, ...] = ()  # what could not be read, for honesty ("no cost: no prices")
+    complete: bool = True  # False when a section could not be read (the metrics failed)
     built_at: datetime | None = None
 
     @property
     def quiet(self) -> bool:
-        """Nothing to act on: no incident, regression, SLO at risk or saturation coming."""
+        """Nothing to act on: no incident, regression, SLO at risk or saturation coming, and
+        every section read (a digest that could not read the metrics cannot say so)."""
         at_risk = any(s.band in ("exhausted", "< 25%") or s.exhausts_at for s in self.slos)
-        return (self.incidents.total == 0 and not self.regressions and not at_risk
+        return (self.complete and self.incidents.total == 0 and not self.regressions
+                and not at_risk
                 and not any(f.crossing for f in self.forecasts))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ from bot.playbooks.schema import Playbook, Unit
 # ``instant``, see ``InstantQueries``) or Prometheus's raw ``result`` list (vector samples
 # ``{"metric": {...}, "value": [t, "v"]}``); failures raise MetricsError.
 InstantQuery = Callable[[str, datetime], Sequence[Any]]
+
+log = logging.getLogger(__name__)
 
 
 class DiagnosticResult(BaseModel):
@@ -90,7 +93,8 @@ def run_diagnostics(
                 values = _series(query(d.query, at))
                 note = "" if values else "no data"
             except MetricsError as exc:
-                values, note = [], f"failed: {exc}"
+                values, note = [], f"failed: {exc.public}"  # shown in Slack: no server URL or body
+                log.warning("diagnostic %s failed: %s", d.name, exc)
             result = result.model_copy(update={"values": values, "note": note})
         results.append(result)
     return results

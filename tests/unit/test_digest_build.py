@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bot.analytics.prices import CostSettings
@@ -14,6 +16,7 @@ from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
 from bot.digests.build import DigestSources, build_digest
 from bot.digests.model import Scope
+from bot.metrics.base import QueryRejectedError
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.playbooks.loading import load_playbooks
 from bot.render.blocks import validate_blocks
@@ -207,3 +210,24 @@ def test_latency_and_errors_are_read_once_for_all_endpoints(
     assert counting.calls["latency"] == 1 + moved
     # The period's error ratio and the SLO window's.
     assert counting.calls["error_ratio"] == 2
+
+
+class _FailingMetrics(DemoBackend):
+    """The demo, but every range read fails as a metrics server answering 500 would."""
+
+    DETAIL = "Prometheus at http://10.1.2.3:9090 answered 500: db password=hunter2"
+
+    def latency(self, *args: object, **kwargs: object) -> pd.DataFrame:
+        raise QueryRejectedError(self.DETAIL, public="the metrics server failed (HTTP 500)")
+
+    throughput = error_ratio = latency  # type: ignore[assignment]
+
+
+def test_a_failing_metrics_server_is_noted_in_public_words(
+        workload: DemoWorkload, sources: DigestSources, caplog: pytest.LogCaptureFixture) -> None:
+    failing = replace(sources, backend=_FailingMetrics(workload))
+    digest = build_digest(failing, "daily", END)
+    shown = digest_text(digest, UTC) + str(digest_message(digest, UTC).blocks)
+    assert "no latency, traffic or error figures: the metrics server failed (HTTP 500)" in shown
+    assert "10.1.2.3" not in shown and "hunter2" not in shown
+    assert _FailingMetrics.DETAIL in caplog.text  # the operator still finds the details
