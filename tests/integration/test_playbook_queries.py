@@ -5,16 +5,13 @@ that picks the same playbooks as the demo backend does."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
-from bot.metrics.base import MetricsError, QueryRejectedError
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.prometheus import PrometheusBackend
 from bot.playbooks.diagnostics import run_diagnostics
@@ -22,7 +19,7 @@ from bot.playbooks.loading import load_playbooks, parse_playbook
 from bot.playbooks.matching import Situation, match_playbooks
 from bot.playbooks.rendering import render_diagnostics
 from bot.playbooks.schema import Playbook
-from tests.conftest import DEMO_END
+from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, find_binaries
 from tests.unit.test_playbook_files import EXPECTED_FIRST, SHIPPED, demo_situations
 
@@ -60,21 +57,8 @@ def test_every_rendered_query_is_valid_promql(shipped: list[Playbook], tmp_path:
 
 
 def instant_query(url: str) -> Any:
-    """Prometheus's own /api/v1/query, as ``run_diagnostics`` expects it."""
-
-    def query(promql: str, at: datetime) -> Sequence[Any]:
-        try:
-            reply = httpx.get(f"{url}/api/v1/query",
-                              params={"query": promql, "time": at.timestamp()}, timeout=10)
-        except httpx.HTTPError as exc:
-            raise MetricsError(str(exc)) from exc
-        body = reply.json()
-        if body.get("status") != "success":
-            raise QueryRejectedError(str(body.get("error")))
-        result: Sequence[Any] = body["data"]["result"]
-        return result
-
-    return query
+    """The bot's own instant query, as detection hands it to ``run_diagnostics``."""
+    return prometheus_backend_for(url).instant
 
 
 def test_diagnostics_run_against_real_prometheus(
@@ -101,7 +85,7 @@ def test_diagnostics_run_against_real_prometheus(
 
 
 def test_a_query_prometheus_rejects_is_reported_not_raised(
-    prometheus_server: PrometheusServer,
+    prometheus_server: PrometheusServer, caplog: pytest.LogCaptureFixture,
 ) -> None:
     playbook, problems = parse_playbook(
         "id: x\ntitle: x\nsummary: x\nowner: x\nfallback: true\nsteps: x\ndiagnostics:\n"
@@ -111,7 +95,9 @@ def test_a_query_prometheus_rejects_is_reported_not_raised(
     situation = Situation.model_validate({"signal": "cpu", "service": "payments"})
     broken, fine = run_diagnostics(playbook, situation, instant_query(prometheus_server.url),
                                    DEMO_END)
-    assert broken.note.startswith("failed: ") and "parse error" in broken.note
+    # The note reaches a channel: the status only; Prometheus's own words go to the log.
+    assert broken.note == "failed: the metrics server rejected the query (HTTP 400)"
+    assert "parse error" in caplog.text
     assert [v.value for v in fine.values] == [2.0]
 
 
