@@ -15,19 +15,25 @@ import pytest
 
 from bot.analytics.prices import CostSettings
 from bot.cost import endpoint_costs, service_costs
-from bot.metrics.base import Endpoint, NoDataError, Resource, Window
+from bot.metrics.base import Endpoint, NoDataError, Resource, Signal, Window
+from bot.playbooks.diagnostics import gather_evidence
+from bot.playbooks.loading import load_playbooks
+from bot.playbooks.matching import Situation, match_playbooks
 from tests.conftest import DEMO_END, prometheus_backend_for
 from tests.prometheus_server import PrometheusServer, find_binaries
 
 MINUTES = 180
 GIB = 2**30
 HIST = "http_server_request_duration_seconds"
-# service, route, method, requests per second, mean seconds per request
+# service, route, method, requests per second, mean seconds per request (before, after STEP)
 ROUTES = [
-    ("shop", "/api/items", "GET", 2.0, 0.1),  # busy 0.2 s/s
-    ("shop", "/api/cart", "POST", 1.0, 0.6),  # busy 0.6 s/s
-    ("blog", "/", "GET", 1.0, 0.2),
+    ("shop", "/api/items", "GET", 2.0, (0.1, 0.5)),  # a latency step: a slow query
+    ("shop", "/api/cart", "POST", 1.0, (0.6, 0.6)),
+    ("blog", "/", "GET", 1.0, (0.2, 0.2)),
 ]
+STEP_MINUTE = MINUTES - 40  # 40 minutes before the end, on the 5-minute grid
+# Requests under 0.1 s land in the (0, 0.25] bucket, those of 0.5 s in (0.25, 1.0].
+FAST_P95, SLOW_P95 = 0.25 * 0.95, 0.25 + 0.75 * 0.95
 # job, instance, cores in use, GiB resident: shop runs on two hosts
 PROCESSES = [
     ("shop", "app1:8000", 0.5, 1.0),
@@ -38,6 +44,8 @@ PROCESSES = [
 NODE_IDLE, NODE_CPUS, NODE_TOTAL_GIB, NODE_AVAILABLE_GIB = 0.6, 2, 8.0, 6.0
 PRICES = CostSettings()  # the default price table, no per-request or fixed prices
 TWO_HOURS = (DEMO_END - timedelta(hours=2), DEMO_END)
+ITEMS = Endpoint(service="shop", route="/api/items", method="GET")
+CART = Endpoint(service="shop", route="/api/cart", method="POST")
 WINDOW = Window(start=DEMO_END - timedelta(minutes=30), end=DEMO_END,
                 step=timedelta(minutes=5))
 
@@ -46,14 +54,19 @@ def openmetrics(end: datetime, *, process: bool, node: bool) -> str:
     first = int(end.timestamp()) - MINUTES * 60
     stamps = [first + m * 60 for m in range(MINUTES + 1)]
     lines = [f"# TYPE {HIST} histogram"]
-    for service, route, method, rate, mean in ROUTES:
+    for service, route, method, rate, (before, after) in ROUTES:
         labels = (f'job="{service}",http_route="{route}",http_request_method="{method}",'
                   'http_response_status_code="200"')
         for m, ts in enumerate(stamps):
             count = round(m * 60 * rate)
+            early = round(min(m, STEP_MINUTE) * 60 * rate)  # served before the step
+            fast = early if before <= 0.25 else 0
+            fast += count - early if after <= 0.25 else 0
+            seconds = early * before + (count - early) * after
+            lines.append(f'{HIST}_bucket{{{labels},le="0.25"}} {fast} {ts}')
             lines.append(f'{HIST}_bucket{{{labels},le="1.0"}} {count} {ts}')
             lines.append(f'{HIST}_bucket{{{labels},le="+Inf"}} {count} {ts}')
-            lines.append(f"{HIST}_sum{{{labels}}} {count * mean:.3f} {ts}")
+            lines.append(f"{HIST}_sum{{{labels}}} {seconds:.3f} {ts}")
             lines.append(f"{HIST}_count{{{labels}}} {count} {ts}")
     if process:
         lines.append("# TYPE process_cpu_seconds counter")
@@ -134,13 +147,13 @@ def test_cost_is_priced_from_process_metrics(process_server: PrometheusServer) -
     assert blog.total == pytest.approx(by_hand("blog"), rel=1e-6)
     assert shop.note == ("price table: 0.0316 USD/core-hour on CPU in use (no limits found), "
                          "0.0042 USD/GiB-hour on memory in use (no limits found)")
-    # Shared out to the endpoints by busy time, as with cAdvisor.
-    items, cart = endpoint_costs(backend, PRICES, *TWO_HOURS, [
-        Endpoint(service="shop", route="/api/items", method="GET"),
-        Endpoint(service="shop", route="/api/cart", method="POST"),
-    ])
-    assert items.total == pytest.approx(by_hand("shop") * 0.25, rel=1e-4)
-    assert cart.total == pytest.approx(by_hand("shop") * 0.75, rel=1e-4)
+    # Shared out to the endpoints by busy time, as with cAdvisor: over the two hours, items
+    # served 80 minutes at 0.1 s and 40 at 0.5 s, cart 120 minutes at 0.6 s.
+    items, cart = endpoint_costs(backend, PRICES, *TWO_HOURS, [ITEMS, CART])
+    items_busy, cart_busy = 2 * (80 * 0.1 + 40 * 0.5), 1 * 120 * 0.6
+    share = items_busy / (items_busy + cart_busy)
+    assert items.total == pytest.approx(by_hand("shop") * share, rel=1e-4)
+    assert cart.total == pytest.approx(by_hand("shop") * (1 - share), rel=1e-4)
 
 
 def test_process_metrics_are_found_by_the_service_label_of_the_http_metrics(
@@ -165,6 +178,25 @@ def test_without_limits_there_is_no_saturation_figure(process_server: Prometheus
         backend.memory(WINDOW)
     with pytest.raises(NoDataError, match="no cpu limit cores data"):
         backend.resource(WINDOW, Resource.CPU_LIMIT_CORES)
+
+
+def test_a_latency_step_without_cpu_data_still_gets_its_playbook(
+    process_server: PrometheusServer,
+) -> None:
+    # The issue: every alert got only the generic playbook, slow-db-query wanting `cpu <= 0.8`.
+    backend = prometheus_backend_for(process_server.url)
+    step = DEMO_END - timedelta(minutes=MINUTES - STEP_MINUTE)
+    evidence = gather_evidence(backend, service="shop", endpoint=ITEMS, at=DEMO_END,
+                               baseline_at=step - timedelta(minutes=20), since=step)
+    assert "cpu" not in evidence and "memory" not in evidence
+    assert evidence["latency_ratio"] == pytest.approx(SLOW_P95 / FAST_P95, rel=1e-6)
+    assert evidence["throughput_ratio"] == pytest.approx(1.0, rel=1e-6)
+    situation = Situation(signal=Signal.LATENCY, service="shop", endpoint=ITEMS,
+                          evidence=evidence | {"change": "step"}, at=DEMO_END)
+    shipped = load_playbooks(Path(__file__).resolve().parents[2] / "playbooks").playbooks
+    ranked = match_playbooks(shipped, situation)
+    assert [m.playbook.id for m in ranked] == ["slow-db-query", "generic"]
+    assert ranked[0].unknown == ["cpu <= 0.8"]
 
 
 def test_check_config_warns_names_the_source_and_exits_0(
