@@ -16,6 +16,8 @@ import pytest
 from bot.analytics.prices import CostSettings
 from bot.cost import endpoint_costs, service_costs
 from bot.metrics.base import Endpoint, NoDataError, Resource, Signal, Window
+from bot.metrics.prometheus import PrometheusBackend
+from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 from bot.playbooks.diagnostics import gather_evidence
 from bot.playbooks.loading import load_playbooks
 from bot.playbooks.matching import Situation, match_playbooks
@@ -167,6 +169,39 @@ def test_process_metrics_are_found_by_the_service_label_of_the_http_metrics(
     cores = backend.resource(WINDOW, Resource.CPU_CORES)
     assert cores["shop"].to_numpy() == pytest.approx(0.75)
     assert cores["blog"].to_numpy() == pytest.approx(0.1)
+
+
+def backend_with(url: str, saturation: SaturationMetrics) -> PrometheusBackend:
+    return PrometheusBackend(PrometheusSettings(url=url), MetricNames(), saturation,
+                             clock=lambda: DEMO_END)
+
+
+def test_the_defaults_spelled_out_in_the_settings_still_detect(
+    process_server: PrometheusServer,
+) -> None:
+    # As a copy of perfbot.example.yaml writes them: the same as leaving them out.
+    defaults = SaturationMetrics()
+    spelled = SaturationMetrics(**defaults.model_dump())
+    found = backend_with(process_server.url, spelled).saturation_found()
+    assert (found.source, found.metrics.service_label) == ("process", "job")
+
+
+def test_metrics_set_in_the_settings_are_used_as_written(
+    process_server: PrometheusServer,
+) -> None:
+    own = SaturationMetrics(service_label="instance", cpu_usage="process_cpu_seconds_total",
+                            memory_usage="process_resident_memory_bytes")
+    backend = backend_with(process_server.url, own)
+    found = backend.saturation_found()
+    assert found.source == "configured"
+    # The default limits it kept have no series: warnings naming the settings, not failures.
+    assert [(c.name, c.ok, c.warning) for c in found.problems] == [
+        ("cpu limit", True, True), ("memory limit", True, True),
+    ]
+    assert "from metrics.saturation.cpu_limit in the settings" in found.problems[0].detail
+    cores = backend.resource(WINDOW, Resource.CPU_CORES)
+    assert sorted(cores.columns) == ["app1:8000", "app2:8000", "app3:8000"]
+    assert cores["app2:8000"].to_numpy() == pytest.approx(0.25)
 
 
 def test_without_limits_there_is_no_saturation_figure(process_server: PrometheusServer) -> None:

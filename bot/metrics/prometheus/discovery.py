@@ -4,6 +4,7 @@ metrics (saturation, cost) there are: cAdvisor and kube-state-metrics, else ``pr
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -151,12 +152,12 @@ class Discovery:
             self._saturation.found(_USAGE) or self.clock() < self._saturation_until
         ):
             return self._saturation
-        if configured.model_fields_set & set(SATURATION_FIELDS):
+        if _configured(configured):
             found = self._keep_present(configured, "configured")
         else:
             found = self._keep_present(configured, "kubernetes")
             if not found.found(_USAGE):
-                found = self._process() or SaturationFound(
+                found = self._process(configured) or SaturationFound(
                     metrics=configured.model_copy(update=dict.fromkeys(SATURATION_FIELDS)),
                     source="none",
                 )
@@ -191,15 +192,16 @@ class Discovery:
         return SaturationFound(metrics=metrics.model_copy(update=missing), source=source,
                                problems=tuple(problems), errors=errors)
 
-    def _process(self) -> SaturationFound | None:
-        """``process_*`` metrics by the first label that names services on them."""
+    def _process(self, configured: SaturationMetrics) -> SaturationFound | None:
+        """``process_*`` metrics by the first label that names services on them: a service
+        label set in the settings, the HTTP metrics' own, then the usual ones."""
         labels: set[str] = set()
         for name in ("cpu_usage", "memory_usage"):
             labels |= set(self.label_names(getattr(PROCESS_METRICS, name)))
-        try:
-            first = [self.http_metrics().service_label]
-        except NoDataError:
-            first = []
+        set_label = configured.service_label != SaturationMetrics().service_label
+        first = [configured.service_label] if set_label else []
+        with contextlib.suppress(NoDataError):  # no HTTP metrics: the usual labels only
+            first.append(self.http_metrics().service_label)
         label = next((c for c in (*first, *PROCESS_SERVICE_LABELS) if c in labels), None)
         if label is None:
             return None
@@ -269,6 +271,14 @@ class Discovery:
             return Check(name=name, ok=False,
                          detail=f"{selector}: {_NO_LABEL} '{service_label}'"), None
         return Check(name=name, ok=True, detail=f"{selector}: found"), None
+
+
+def _configured(saturation: SaturationMetrics) -> bool:
+    """Whether the settings name resource metrics other than the defaults (a copy of the
+    example settings, which spells the defaults out, still detects)."""
+    defaults = SaturationMetrics()
+    return any(getattr(saturation, name) != getattr(defaults, name)
+               for name in SATURATION_FIELDS if name in saturation.model_fields_set)
 
 
 _NO_SERIES = "no series"
