@@ -242,3 +242,19 @@ def test_test_still_runs_with_a_broken_playbook_and_exits_1(tmp_path: Path) -> N
 def test_test_refuses_a_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = run(["playbooks", "test", str(SHIPPED), "--at", "yesterday"])
     assert code == 2 and "--at: expected a time like" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("small_demo")
+def test_test_shows_the_conditions_it_could_not_check(tmp_path: Path) -> None:
+    folder = tmp_path / "books"
+    folder.mkdir()
+    (folder / "generic.yaml").write_text((SHIPPED / "generic.yaml").read_text())
+    (folder / "gc-too.yaml").write_text(
+        "id: gc-too\ntitle: Slower, maybe GC\nsummary: s\nowner: sre\nsteps: s\n"
+        "match:\n  signals: [latency]\n  conditions: [latency_ratio >= 1.5, gc_time_ratio < 0.5]\n")
+    code, text = run(["playbooks", "test", str(folder), "--at", DEMO_END.isoformat()])
+    assert code == 0
+    # The latency step's incident: gc-too is first, its GC condition unknown on the demo.
+    slower = next(b for b in text.split("■ ")[1:] if "  1. gc-too" in b)
+    assert "✓ `latency_ratio >= 1.5` holds" in slower
+    assert "? `gc_time_ratio < 0.5`: unknown, no evidence (ranked lower)" in slower
