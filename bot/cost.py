@@ -193,6 +193,8 @@ def _measure(
             f"{format_utc(end)}: no CPU or memory metrics to price (perfbot check-config says "
             "which it looks for), no cost.per_million_requests and no fixed cost in "
             "cost.services"
+            + ("; cost.source is opencost: set it to auto or prices to use the price table"
+               if settings.source == "opencost" else "")
         )
     return usages
 

@@ -81,7 +81,8 @@ class SaturationFound:
             lines = [
                 Check(name="saturation", ok=True, warning=True,
                       detail=f"no resource metrics found (looked for {looked}): no saturation "
-                             "figures" + ("; node_exporter found: host-level %" if self.node
+                             "figures" + ("; node_exporter is there, but no series of the "
+                                          "services to place them on its hosts" if self.node
                                           else "")),
                 Check(name="cost", ok=True, warning=True,
                       detail="no resource metrics: no CPU or memory cost (only fixed and "
@@ -142,7 +143,8 @@ class Discovery:
         return self._http
 
     def saturation(self, configured: SaturationMetrics) -> SaturationFound:
-        """Which resource metrics there are; cached once some are found.
+        """Which resource metrics there are: cached, but asked again after a while when
+        none were found.
 
         Metric fields set in the settings are used as written (those without series become
         None). Otherwise cAdvisor and kube-state-metrics by their container label, else the
