@@ -15,6 +15,7 @@ import pytest
 
 from bot.analytics.prices import CostSettings
 from bot.cost import endpoint_costs, service_costs
+from bot.digests.capacity import capacity_forecasts
 from bot.metrics.base import Endpoint, NoDataError, Resource, Signal, Window
 from bot.metrics.prometheus import PrometheusBackend
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
@@ -232,6 +233,19 @@ def test_a_latency_step_without_cpu_data_still_gets_its_playbook(
     ranked = match_playbooks(shipped, situation)
     assert [m.playbook.id for m in ranked] == ["slow-db-query", "generic"]
     assert ranked[0].unknown == ["cpu <= 0.8"]
+
+
+def test_the_digest_says_why_it_has_no_capacity_forecast(
+    process_server: PrometheusServer,
+) -> None:
+    backend = prometheus_backend_for(process_server.url)
+    with pytest.raises(NoDataError) as caught:
+        capacity_forecasts(backend, ["shop", "blog"], DEMO_END, history=timedelta(hours=3))
+    assert str(caught.value) == (
+        "no CPU saturation figure: process_* metrics by job has CPU in use but no CPU limits, "
+        "and there is no node_exporter; no memory saturation figure: process_* metrics by job "
+        "has memory in use but no memory limits, and there is no node_exporter"
+    )
 
 
 def test_check_config_warns_names_the_source_and_exits_0(
