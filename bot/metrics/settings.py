@@ -69,8 +69,9 @@ PROCESS_METRICS = SaturationMetrics(
     memory_limit=None,
 )
 # The labels that name a service on process_* metrics, tried in this order after the HTTP
-# metrics' own service label: OpenTelemetry's service_name, Prometheus's job, then service.
-PROCESS_SERVICE_LABELS = ("service_name", "job", "service")
+# metrics' own service label: the same stand-ins, in the same order, as for the HTTP metrics
+# (``metrics.conventions``): OpenTelemetry's service_name, service, then Prometheus's job.
+PROCESS_SERVICE_LABELS = ("service_name", "service", "job")
 
 # node_exporter: the host's CPU and memory, for a host-level saturation.
 NODE_CPU = "node_cpu_seconds_total"
