@@ -209,7 +209,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _describe_backend(bot: Perfbot) -> str:
-    return "; ".join(check.detail for check in bot.backend.check() if check.ok) or "metrics"
+    return "; ".join(check.detail for check in bot.backend.check()
+                     if check.ok and not check.warning) or "metrics"
 
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
@@ -218,7 +219,9 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     print(f"✓ settings: {source or 'built-in defaults (demo workload, SQLite)'} is valid", file=out)
     checks = bot.backend.check()
     for check in checks:
-        print(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}", file=out)
+        mark = "✗" if not check.ok else "⚠" if check.warning else "✓"
+        print(f"{mark} {check.name}: {check.detail}", file=out)
+    # Only what the bot cannot work without fails; missing optional metrics are warnings.
     ok = all(check.ok for check in checks)
     if ok:
         try:

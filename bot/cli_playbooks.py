@@ -147,6 +147,8 @@ def _print_scenario(
         print(f"  {rank}. {match.playbook.id} — {match.playbook.title} ({score})", file=out)
         for reason in match.reasons:
             print(f"       ✓ {reason}", file=out)
+        for condition in match.unknown:
+            print(f"       ? `{condition}`: unknown, no evidence (ranked lower)", file=out)
     if not matches:
         print("  no playbook matches (add a fallback playbook)", file=out)
     if verbose:
@@ -162,7 +164,8 @@ def _print_details(
     if misses:
         print("  not matched:", file=out)
     for playbook, evaluation in misses:
-        print(f"     {playbook.id}: {'; '.join(evaluation.failures)}", file=out)
+        why = evaluation.failures + evaluation.unknown_reasons
+        print(f"     {playbook.id}: {'; '.join(why)}", file=out)
     if first is None:
         return
     print(f"  diagnostics of {first.id}:", file=out)

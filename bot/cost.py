@@ -2,8 +2,10 @@
 
 CPU and memory cost comes from OpenCost's metrics when Prometheus has them (``cost.source:
 auto``), else from the price table applied to each service's CPU and memory limits (its
-usage where no limits are found). The per-request price and each service's fixed monthly
-cost are added either way. A service's cost is shared out to its endpoints by busy time.
+usage where no limits are found: cAdvisor's, or the client libraries' ``process_*``). The
+per-request price and each service's fixed monthly cost are added either way. A service's
+cost is shared out to its endpoints by busy time. With nothing to price at all, the answer
+is that there is no resource data, not a cost of 0.
 """
 
 from __future__ import annotations
@@ -184,7 +186,34 @@ def _measure(
         raise NoDataError(
             f"no cost figures for any service between {format_utc(start)} and {format_utc(end)}"
         )
+    if _nothing_priced(usages, settings):
+        # Every figure would be 0.00 for want of data, which reads as "free".
+        raise NoDataError(
+            f"no resource data for {_names(list(usages))} between {format_utc(start)} and "
+            f"{format_utc(end)}: no CPU or memory metrics to price (perfbot check-config says "
+            "which it looks for), no cost.per_million_requests and no fixed cost in "
+            "cost.services"
+            + ("; cost.source is opencost: set it to auto or prices to use the price table"
+               if settings.source == "opencost" else "")
+        )
     return usages
+
+
+def _nothing_priced(usages: dict[str, ServiceUsage], settings: CostSettings) -> bool:
+    """No CPU or memory figures, and no price on requests or fixed costs to use instead."""
+    return (
+        all(u.compute == "none" for u in usages.values())
+        and not settings.per_million_requests
+        and not any(settings.services[s].fixed_monthly for s in usages if s in settings.services)
+    )
+
+
+def _names(services: list[str]) -> str:
+    if len(services) == 1:
+        return f"service {services[0]!r}"
+    if len(services) <= 3:
+        return "services " + ", ".join(repr(s) for s in services)
+    return f"{len(services)} services"
 
 
 def _compute(

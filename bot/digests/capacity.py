@@ -29,7 +29,8 @@ def capacity_forecasts(
 ) -> list[Forecast]:
     """Each service's CPU and memory forecast, soonest crossing first (those with none
     after, by service). A service without data is skipped; a resource without any data is
-    left out rather than failing the digest."""
+    left out rather than failing the digest; NoDataError saying why when no resource has any
+    (the digest notes it)."""
     if not services:
         return []
     window = Window(start=end - history, end=end, step=STEP)
@@ -37,19 +38,25 @@ def capacity_forecasts(
         "cpu": backend.cpu, "memory": backend.memory,
     }
     forecasts: list[Forecast] = []
+    missing: list[str] = []
     for resource, read in readers.items():
         threshold = thresholds.get(resource)
         if threshold is None:
             continue
         try:
             frame = read(window, list(services))
-        except NoDataError:
-            continue  # e.g. no memory metrics on this server: the other resource still counts
+        except NoDataError as exc:
+            # e.g. no memory metrics on this server: the other resource still counts
+            missing.append(str(exc))
+            continue
         for service in services:
             if service not in frame.columns or frame[service].dropna().empty:
                 continue
             crossing = forecast_crossing(frame[service], threshold, end, zone=zone)
             forecasts.append(to_forecast(service, resource, crossing, history))
+    if missing and len(missing) == sum(1 for r in readers if r in thresholds):
+        # Neither resource has a figure (no limits, say): the digest says so, not nothing.
+        raise NoDataError("; ".join(missing))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(forecasts, key=lambda f: (f.crossing or far, f.service, f.resource))
 

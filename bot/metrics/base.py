@@ -115,6 +115,7 @@ class Check(BaseModel):
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # ok, but something optional is missing (check-config: ⚠, exit 0)
 
 
 class MetricsError(Exception):

@@ -15,7 +15,12 @@ from datetime import timedelta
 from bot.durations import format_duration
 from bot.metrics.base import Endpoint, Resource
 from bot.metrics.conventions import HttpMetrics
-from bot.metrics.settings import SaturationMetrics
+from bot.metrics.settings import (
+    NODE_CPU,
+    NODE_MEMORY_AVAILABLE,
+    NODE_MEMORY_TOTAL,
+    SaturationMetrics,
+)
 
 # Everything RE2 treats as special outside a character class.
 RE2_METACHARACTERS = frozenset("\\.+*?()|[]{}^$")
@@ -239,16 +244,16 @@ def memory_query(
 def _usage_over_limit(
     saturation: SaturationMetrics,
     function: str,
-    usage_metric: str,
-    limit_metric: str,
+    usage_metric: str | None,
+    limit_metric: str | None,
     rate_window: timedelta,
     services: Sequence[str] | None,
 ) -> str:
     """``function`` of the usage over the window, over the limit, summed per service."""
     label = check_label_name(saturation.service_label)
     match = _service_matchers(label, services)
-    usage = selector(usage_metric, **match)
-    limit = selector(limit_metric, **match)
+    usage = selector(_metric(usage_metric, "usage"), **match)
+    limit = selector(_metric(limit_metric, "limit"), **match)
     return (
         f"sum by ({label}) ({function}({usage}{range_literal(rate_window)})) "
         f"/ sum by ({label}) ({limit})"
@@ -296,14 +301,55 @@ def resource_query(
     label = check_label_name(saturation.service_label)
     match = _service_matchers(label, services)
     if resource is Resource.CPU_CORES:
-        usage = selector(saturation.cpu_usage, **match)
+        usage = selector(_metric(saturation.cpu_usage, "CPU usage"), **match)
         return f"sum by ({label}) (rate({usage}{range_literal(rate_window)}))"
     metric = {
         Resource.CPU_LIMIT_CORES: saturation.cpu_limit,
         Resource.MEMORY_BYTES: saturation.memory_usage,
         Resource.MEMORY_LIMIT_BYTES: saturation.memory_limit,
     }[resource]
-    return f"sum by ({label}) ({selector(metric, **match)})"
+    return f"sum by ({label}) ({selector(_metric(metric, str(resource)), **match)})"
+
+
+def _metric(name: str | None, what: str) -> str:
+    if name is None:
+        raise SelectorError(f"no {what} metric (none found or set in metrics.saturation)")
+    return name
+
+
+# node_exporter's instance is host:9100, a service's own host:port: match on the host.
+_HOST = '"host", "$1", "instance", "([^:]+)(?::[0-9]+)?"'
+
+
+def _on_host(expression: str) -> str:
+    return f"label_replace({expression}, {_HOST})"
+
+
+def host_saturation_query(
+    saturation: SaturationMetrics,
+    cpu: bool,
+    rate_window: timedelta,
+    services: Sequence[str] | None = None,
+) -> str:
+    """The share of CPU (``cpu``) or memory in use on the busiest host each service runs on,
+    from node_exporter: a host-level saturation where services have no limits.
+
+    A service's hosts are those its own usage series come from, matched to node_exporter's
+    on the host part of ``instance``.
+    """
+    label = check_label_name(saturation.service_label)
+    match = _service_matchers(label, services)
+    w = range_literal(rate_window)
+    if cpu:
+        own = selector(_metric(saturation.cpu_usage, "CPU usage"), **match)
+        idle = selector(NODE_CPU, equals={"mode": "idle"})
+        host = f"1 - avg by (host) ({_on_host(f'rate({idle}{w})')})"
+    else:
+        own = selector(_metric(saturation.memory_usage, "memory usage"), **match)
+        host = (f"1 - sum by (host) ({_on_host(NODE_MEMORY_AVAILABLE)}) "
+                f"/ sum by (host) ({_on_host(NODE_MEMORY_TOTAL)})")
+    hosts = f"group by ({label}, host) ({_on_host(own)})"
+    return f"max by ({label}) ({hosts} * on (host) group_left () ({host}))"
 
 
 def opencost_hourly_query(service_label: str, services: Sequence[str] | None = None) -> str:

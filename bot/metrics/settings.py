@@ -74,10 +74,38 @@ class SaturationMetrics(_Strict):
 
     Each value is a metric name, optionally with a fixed selector written by the operator
     (never by a chat user), e.g. ``kube_pod_container_resource_limits{resource="cpu"}``.
+
+    Left unset, the source is detected on the server (see ``PROCESS_METRICS``): cAdvisor
+    and kube-state-metrics where they are, else the client libraries' ``process_*``
+    metrics. Any metric field set here is used as written, no detection. A field that is
+    None (or whose metric has no series) is missing: no limits means no saturation figure,
+    while usage alone still prices cost.
     """
 
     service_label: str = "container"
-    cpu_usage: str = "container_cpu_usage_seconds_total"
-    cpu_limit: str = 'kube_pod_container_resource_limits{resource="cpu"}'
-    memory_usage: str = "container_memory_working_set_bytes"
-    memory_limit: str = 'kube_pod_container_resource_limits{resource="memory"}'
+    cpu_usage: str | None = "container_cpu_usage_seconds_total"
+    cpu_limit: str | None = 'kube_pod_container_resource_limits{resource="cpu"}'
+    memory_usage: str | None = "container_memory_working_set_bytes"
+    memory_limit: str | None = 'kube_pod_container_resource_limits{resource="memory"}'
+
+
+SATURATION_FIELDS = ("cpu_usage", "cpu_limit", "memory_usage", "memory_limit")
+
+# What the Prometheus client libraries (Python, Go, Java, Node) export for their own process
+# when there is no Kubernetes: CPU seconds and resident memory, no limits.
+PROCESS_METRICS = SaturationMetrics(
+    service_label="job",  # replaced by the label found on the series
+    cpu_usage="process_cpu_seconds_total",
+    cpu_limit=None,
+    memory_usage="process_resident_memory_bytes",
+    memory_limit=None,
+)
+# The labels that name a service on process_* metrics, tried in this order after the HTTP
+# metrics' own service label: the same stand-ins, in the same order, as for the HTTP metrics
+# (``metrics.conventions``): OpenTelemetry's service_name, service, then Prometheus's job.
+PROCESS_SERVICE_LABELS = ("service_name", "service", "job")
+
+# node_exporter: the host's CPU and memory, for a host-level saturation.
+NODE_CPU = "node_cpu_seconds_total"
+NODE_MEMORY_TOTAL = "node_memory_MemTotal_bytes"
+NODE_MEMORY_AVAILABLE = "node_memory_MemAvailable_bytes"

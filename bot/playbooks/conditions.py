@@ -87,10 +87,11 @@ class Condition:
     value: EvidenceValue
     negate: bool = False
 
-    def check(self, evidence: Mapping[str, EvidenceValue]) -> tuple[bool, str]:
-        """Whether it holds, and a sentence saying why (or why not)."""
+    def check(self, evidence: Mapping[str, EvidenceValue]) -> tuple[bool | None, str]:
+        """Whether it holds (None: unknown, the evidence is missing), and a sentence saying
+        why (or why not)."""
         if self.name not in evidence:
-            return False, f"`{self.text}`: no {self.name} evidence for this alert"
+            return None, f"`{self.text}`: no {self.name} evidence for this alert"
         actual = evidence[self.name]
         if self.op is None:
             holds = actual is (not self.negate)

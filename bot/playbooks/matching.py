@@ -56,7 +56,9 @@ class Evaluation(BaseModel):
     matched: bool
     score: int
     reasons: list[str]
-    failures: list[str]
+    failures: list[str]  # what is known not to hold
+    unknown: list[str] = []  # conditions on evidence the alert does not have, as written
+    unknown_reasons: list[str] = []  # the same, each in a sentence
 
 
 class PlaybookMatch(BaseModel):
@@ -65,6 +67,7 @@ class PlaybookMatch(BaseModel):
     playbook: Playbook
     score: int
     reasons: list[str]
+    unknown: list[str] = []  # conditions that could not be checked: missing evidence
 
 
 def evaluate(playbook: Playbook, situation: Situation) -> Evaluation:
@@ -100,14 +103,24 @@ def evaluate(playbook: Playbook, situation: Situation) -> Evaluation:
             reasons.append(f"label {label}={value!r} matches {pattern.text!r}")
         else:
             failures.append(f"label {label}={value!r} does not match {pattern.text!r}")
+    unknown: list[str] = []
+    unknown_reasons: list[str] = []
     for condition in m.conditions:
         holds, reason = condition.check(situation.evidence)
-        if holds:
+        if holds is None:
+            # Missing evidence (no CPU metrics, say) is not a "no": it neither vetoes nor counts.
+            unknown.append(condition.text)
+            unknown_reasons.append(reason)
+        elif holds:
             score += 1
             reasons.append(reason)
         else:
             failures.append(reason)
-    return Evaluation(matched=not failures, score=score, reasons=reasons, failures=failures)
+    # Conditions are what tells one cause from another: with none of them known to hold,
+    # the playbook would match every alert of its signal.
+    supported = not m.conditions or len(unknown) < len(m.conditions)
+    return Evaluation(matched=not failures and supported, score=score, reasons=reasons,
+                      failures=failures, unknown=unknown, unknown_reasons=unknown_reasons)
 
 
 def _pattern_step(
@@ -127,11 +140,18 @@ def _pattern_step(
 
 
 def match_playbooks(playbooks: Sequence[Playbook], situation: Situation) -> list[PlaybookMatch]:
-    """Every playbook that applies, most specific first; the fallback always last."""
+    """Every playbook that applies: those with every condition known first, then those with
+    unknowns (fewest first), most specific first within each; the fallback always last.
+
+    A condition on missing evidence does not exclude a playbook, one known not to hold does;
+    a playbook needs at least one of its conditions to hold.
+    """
     matches = []
     for playbook in playbooks:
         result = evaluate(playbook, situation)
         if result.matched:
             matches.append(PlaybookMatch(playbook=playbook, score=result.score,
-                                         reasons=result.reasons))
-    return sorted(matches, key=lambda m: (m.playbook.fallback, -m.score, m.playbook.id))
+                                         reasons=result.reasons, unknown=result.unknown))
+    # One whose conditions all hold ranks above one with unknowns, whatever their scores.
+    return sorted(matches, key=lambda m: (m.playbook.fallback, len(m.unknown), -m.score,
+                                          m.playbook.id))

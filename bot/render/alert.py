@@ -95,6 +95,8 @@ def build_alert(item: Explained, tz: tzinfo, *, chart: bool = True) -> AlertMess
         evidence.append(inert(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                          for k, v in item.situation.evidence.items())))
     evidence += diagnostic_lines(item.results)
+    evidence += [inert(f"unknown (no data): {', '.join(m.unknown)}") for m in item.matches[:1]
+                 if m.unknown]  # the top playbook's conditions on missing evidence
     if evidence:
         sections.append(Section(title="Evidence", text=_clip("\n".join(evidence))))
     if item.matches:

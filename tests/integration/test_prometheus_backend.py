@@ -38,10 +38,13 @@ def test_check_is_all_ok_and_says_what_it_found(prometheus_backend: PrometheusBa
     checks = prometheus_backend.check()
     assert all(check.ok for check in checks), checks
     names = [check.name for check in checks]
-    assert names == ["prometheus", "metric names", "histogram", "cpu usage", "cpu limit",
-                     "memory usage", "memory limit"]
+    assert names == ["prometheus", "metric names", "histogram", "saturation", "cost"]
+    assert not any(check.warning for check in checks), checks
     assert "version 2." in checks[0].detail
     assert checks[1].detail.startswith("otel (http_server_request_duration_seconds")
+    assert checks[3].detail == ("cAdvisor and kube-state-metrics by container "
+                                "(CPU, memory; limits for CPU, memory)")
+    assert checks[4].detail == "priced from CPU and memory limits"
 
 
 def test_discovers_the_demo_endpoints(

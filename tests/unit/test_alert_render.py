@@ -12,6 +12,7 @@ from bot.metrics.base import SeriesValue, Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.playbooks.diagnostics import DiagnosticResult
 from bot.playbooks.loading import load_playbooks
+from bot.playbooks.matching import match_playbooks
 from bot.render.alert import SECTION_LIMIT, alert_text, build_alert, diagnostic_lines
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -87,3 +88,18 @@ def test_on_the_demo_the_alert_says_once_that_diagnostics_need_prometheus() -> N
                     if s.title == "Evidence")
     assert evidence.text.count("need a real Prometheus") == 1
     assert "error_ratio, errors_by_route" in evidence.text
+
+
+def test_the_alert_names_the_evidence_its_playbook_could_not_check() -> None:
+    # No CPU metrics on the server: slow-db-query still leads, and says what it did not know.
+    item = _hostile(1)  # a latency step
+    evidence = {"latency_ratio": 4.0, "throughput_ratio": 1.0, "after_deploy": False,
+                "change": "step"}
+    situation = item.situation.model_copy(update={"evidence": evidence})
+    blind = item.model_copy(update={"situation": situation,
+                                    "matches": match_playbooks(PLAYBOOKS, situation)})
+    message = build_alert(blind, UTC, chart=False)
+    sections = {s.title: s.text for s in message.sections}
+    assert "Playbook: Slow database query or missing index" in sections
+    # Escaped for Slack like every other line of the alert.
+    assert sections["Evidence"].splitlines()[-1] == "unknown (no data): cpu &lt;= 0.8"

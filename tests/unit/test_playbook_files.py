@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.cli_playbooks import add_playbook_commands, scenario_situation
+from bot.metrics.base import Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.playbooks.loading import load_playbooks
 from bot.playbooks.matching import Situation, match_playbooks
@@ -32,7 +33,7 @@ EXPECTED_FIRST = {
 REQUIRED = {
     "slow-db-query", "n-plus-one-queries", "connection-pool-exhaustion", "cpu-saturation",
     "memory-leak", "gc-pauses", "error-spike-after-deploy", "slow-downstream-dependency",
-    "cache-miss-storm", "traffic-surge", "disk-io-saturation", "generic",
+    "cache-miss-storm", "traffic-surge", "disk-io-saturation", "generic", "traffic-drop",
 }
 
 
@@ -69,6 +70,8 @@ def test_steps_name_the_real_tools_and_metrics(shipped: list[Playbook]) -> None:
         "traffic-surge": ["maxReplicas", "kube_horizontalpodautoscaler"],
         "slow-downstream-dependency": ["timeout", "circuit breaker", "backoff"],
         "cache-miss-storm": ["redis_keyspace_misses_total", "jitter"],
+        "traffic-drop": ["upstream", "nginx_ingress_controller_requests", "client release",
+                         "dig +short", "429", "probe_success", "up{"],
     }
     for playbook_id, words in expected.items():
         for word in words:
@@ -103,6 +106,31 @@ def test_the_missing_index_also_suggests_the_deploy_and_says_why(
     reasons = " | ".join(ranked[0].reasons)
     assert "`latency_ratio >= 1.5` holds" in reasons and "`cpu <= 0.8` holds" in reasons
     assert situation.evidence["after_deploy"] is True  # the migration ran 7 minutes before
+
+
+def test_without_cpu_and_memory_metrics_the_incidents_keep_their_playbooks(
+    shipped: list[Playbook], demo_workload: DemoWorkload, demo_backend: DemoBackend
+) -> None:
+    # A Prometheus without cAdvisor: no cpu or memory evidence. The missing index still
+    # gets its playbook (its `cpu <= 0.8` is unknown, not false), not only the generic one.
+    situation = demo_situations(demo_workload, demo_backend)["latency_step"]
+    evidence = {k: v for k, v in situation.evidence.items()
+                if k not in ("cpu", "memory", "memory_growth_per_day")}
+    blind = situation.model_copy(update={"evidence": evidence})
+    ranked = match_playbooks(shipped, blind)
+    assert [m.playbook.id for m in ranked] == [
+        "latency-regression-after-deploy", "slow-db-query", "generic"
+    ]
+    assert ranked[0].unknown == [] and ranked[1].unknown == ["cpu <= 0.8"]
+
+
+def test_a_traffic_drop_gets_the_traffic_drop_playbook(shipped: list[Playbook]) -> None:
+    situation = Situation(signal=Signal.THROUGHPUT, service="orders",
+                          evidence={"throughput_ratio": 0.2, "change": "drop",
+                                    "after_deploy": False})
+    ranked = match_playbooks(shipped, situation)
+    assert [m.playbook.id for m in ranked] == ["traffic-drop", "generic"]
+    assert ranked[0].reasons[-1] == "`throughput_ratio <= 0.5` holds (throughput_ratio is 0.2)"
 
 
 # ---- the commands -------------------------------------------------------------------------
@@ -214,3 +242,19 @@ def test_test_still_runs_with_a_broken_playbook_and_exits_1(tmp_path: Path) -> N
 def test_test_refuses_a_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = run(["playbooks", "test", str(SHIPPED), "--at", "yesterday"])
     assert code == 2 and "--at: expected a time like" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("small_demo")
+def test_test_shows_the_conditions_it_could_not_check(tmp_path: Path) -> None:
+    folder = tmp_path / "books"
+    folder.mkdir()
+    (folder / "generic.yaml").write_text((SHIPPED / "generic.yaml").read_text())
+    (folder / "gc-too.yaml").write_text(
+        "id: gc-too\ntitle: Slower, maybe GC\nsummary: s\nowner: sre\nsteps: s\n"
+        "match:\n  signals: [latency]\n  conditions: [latency_ratio >= 1.5, gc_time_ratio < 0.5]\n")
+    code, text = run(["playbooks", "test", str(folder), "--at", DEMO_END.isoformat()])
+    assert code == 0
+    # The latency step's incident: gc-too is first, its GC condition unknown on the demo.
+    slower = next(b for b in text.split("■ ")[1:] if "  1. gc-too" in b)
+    assert "✓ `latency_ratio >= 1.5` holds" in slower
+    assert "? `gc_time_ratio < 0.5`: unknown, no evidence (ranked lower)" in slower

@@ -103,7 +103,7 @@ def test_a_condition_holds_fails_or_lacks_evidence_and_says_which() -> None:
     assert condition.check({"cpu": 0.9}) == (True, "`cpu >= 0.85` holds (cpu is 0.9)")
     assert condition.check({"cpu": 0.5}) == (False, "`cpu >= 0.85` does not hold (cpu is 0.5)")
     holds, reason = condition.check({})
-    assert not holds and reason == "`cpu >= 0.85`: no cpu evidence for this alert"
+    assert holds is None and reason == "`cpu >= 0.85`: no cpu evidence for this alert"
     assert parse_condition("not after_deploy").check({"after_deploy": False})[0]
     assert not parse_condition("after_deploy").check({"after_deploy": False})[0]
 
@@ -418,9 +418,73 @@ def test_why_a_playbook_does_not_match() -> None:
         "service 'orders' matches none of 'payments', 'pay*'",
         "endpoint 'GET /api/orders/history' matches none of 'POST *'",
         "label team='growth' does not match 'core*'",
-        "`pool_pending > 0`: no pool_pending evidence for this alert",
         "`cpu > 0.5` does not hold (cpu is 0.2)",
     ]
+    # Missing evidence is not a failure: it is unknown.
+    assert result.unknown == ["pool_pending > 0"]
+    assert result.unknown_reasons == ["`pool_pending > 0`: no pool_pending evidence for this alert"]
+
+
+# ---- missing evidence: unknown, not a veto ---------------------------------------------------
+
+SLOW_DB = """\
+    match:
+      signals: [latency]
+      conditions:
+        - latency_ratio >= 1.5
+        - throughput_ratio <= 1.3
+        - cpu <= 0.8
+    """
+NO_CPU = {"latency_ratio": 3.0, "throughput_ratio": 1.0, "change": "step", "after_deploy": False}
+
+
+def test_a_condition_on_missing_evidence_does_not_veto_the_match() -> None:
+    # The user's Prometheus had no CPU metrics: every alert got only the fallback.
+    playbooks = [make("slow-db-query", SLOW_DB), make("generic", "fallback: true\n")]
+    ranked = match_playbooks(playbooks, situation(evidence=NO_CPU))
+    assert [m.playbook.id for m in ranked] == ["slow-db-query", "generic"]
+    assert ranked[0].unknown == ["cpu <= 0.8"]
+    assert ranked[0].score == 3  # signal and the two conditions that hold; the unknown adds nothing
+    result = evaluate(playbooks[0], situation(evidence=NO_CPU))
+    assert result.matched and result.failures == []
+
+
+def test_a_condition_known_false_still_excludes() -> None:
+    playbook = make("slow-db-query", SLOW_DB)
+    busy = NO_CPU | {"throughput_ratio": 2.0}
+    result = evaluate(playbook, situation(evidence=busy))
+    assert not result.matched
+    assert result.failures == ["`throughput_ratio <= 1.3` does not hold (throughput_ratio is 2)"]
+    assert result.unknown == ["cpu <= 0.8"]
+
+
+def test_all_known_ranks_above_unknowns_whatever_the_scores() -> None:
+    playbooks = [
+        make("generic", "fallback: true\n"),
+        make("slow-db-query", SLOW_DB),  # score 3, cpu unknown
+        make("regression", "match:\n  signals: [latency]\n  conditions: [latency_ratio >= 2]\n"),
+        make("two-unknowns", "match:\n  signals: [latency]\n  services: [orders]\n  "
+             "conditions: [latency_ratio > 1, cpu < 0.9, memory < 0.9]\n"),
+    ]
+    ranked = match_playbooks(playbooks, situation(evidence=NO_CPU))
+    assert [(m.playbook.id, m.score, m.unknown) for m in ranked] == [
+        ("regression", 2, []),
+        ("slow-db-query", 3, ["cpu <= 0.8"]),
+        ("two-unknowns", 4, ["cpu < 0.9", "memory < 0.9"]),
+        ("generic", 0, []),
+    ]
+    # With the CPU known and low, slow-db-query has no unknown and leads on its score.
+    known = match_playbooks(playbooks, situation(evidence=NO_CPU | {"cpu": 0.3}))
+    assert [m.playbook.id for m in known][:2] == ["slow-db-query", "regression"]
+
+
+def test_a_playbook_whose_conditions_are_all_unknown_does_not_match() -> None:
+    # Else a playbook on evidence never gathered (GC time, pool waits) matches every alert.
+    playbook = make("gc", "match:\n  signals: [latency]\n  conditions: [gc_time_ratio >= 0.05]\n")
+    result = evaluate(playbook, situation())
+    assert not result.matched and result.failures == []
+    assert result.unknown == ["gc_time_ratio >= 0.05"]
+    assert [m.playbook.id for m in match_playbooks([playbook], situation())] == []
 
 
 def test_labels_match_and_count() -> None:

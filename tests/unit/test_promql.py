@@ -6,7 +6,7 @@ import pytest
 from bot.metrics import promql
 from bot.metrics.base import Endpoint, Resource
 from bot.metrics.conventions import CONVENTIONS, resolve_http_metrics
-from bot.metrics.settings import MetricNames, SaturationMetrics
+from bot.metrics.settings import PROCESS_METRICS, MetricNames, SaturationMetrics
 
 OTEL = CONVENTIONS["otel"]
 LEGACY = CONVENTIONS["otel_legacy"]
@@ -318,3 +318,37 @@ def test_hostile_service_names_never_change_cost_queries(value: str) -> None:
         assert skeleton(build([value])) == skeleton(build(["svc"]))
         # Exact matchers hold the value itself, regex matchers a regex matching only it.
         assert any(r == value or re.fullmatch(r, value) for r in literals(build([value])))
+
+
+def test_host_saturation_joins_node_exporter_on_the_instance_host() -> None:
+    process = PROCESS_METRICS.model_copy(update={"service_label": "job"})
+    cpu = promql.host_saturation_query(process, True, FIVE_MINUTES, ["shop"])
+    host = '"host", "$1", "instance", "([^:]+)(?::[0-9]+)?"'
+    assert cpu == (
+        f'max by (job) (group by (job, host) (label_replace(process_cpu_seconds_total'
+        f'{{job=~"shop"}}, {host})) * on (host) group_left () (1 - avg by (host) '
+        f'(label_replace(rate(node_cpu_seconds_total{{mode="idle"}}[5m]), {host}))))'
+    )
+    memory = promql.host_saturation_query(process, False, FIVE_MINUTES)
+    assert "label_replace(process_resident_memory_bytes{job!=\"\"}" in memory
+    assert ("1 - sum by (host) (label_replace(node_memory_MemAvailable_bytes, "
+            f"{host})) / sum by (host) (label_replace(node_memory_MemTotal_bytes, {host}))"
+            ) in memory
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_service_names_never_change_host_saturation_queries(value: str) -> None:
+    process = PROCESS_METRICS.model_copy(update={"service_label": "job"})
+    for cpu in (True, False):
+        hostile = promql.host_saturation_query(process, cpu, FIVE_MINUTES, [value])
+        assert skeleton(hostile) == skeleton(
+            promql.host_saturation_query(process, cpu, FIVE_MINUTES, ["svc"]))
+        assert any(re.fullmatch(r, value) for r in literals(hostile))
+
+
+def test_a_missing_resource_metric_is_refused_not_queried() -> None:
+    # No limits among process_* metrics: no query divides by nothing.
+    with pytest.raises(promql.SelectorError, match="no limit metric"):
+        promql.cpu_query(PROCESS_METRICS, FIVE_MINUTES)
+    with pytest.raises(promql.SelectorError, match="no cpu_limit_cores metric"):
+        promql.resource_query(PROCESS_METRICS, Resource.CPU_LIMIT_CORES, FIVE_MINUTES)

@@ -37,7 +37,12 @@ from bot.metrics.base import (
 from bot.metrics.conventions import HttpMetrics
 from bot.metrics.prometheus.buckets import BucketBounds
 from bot.metrics.prometheus.client import PrometheusClient
-from bot.metrics.prometheus.discovery import Discovery, endpoint_of, endpoint_order
+from bot.metrics.prometheus.discovery import (
+    Discovery,
+    SaturationFound,
+    endpoint_of,
+    endpoint_order,
+)
 from bot.metrics.prometheus.shapes import Point, Sample, Scalar, Series, Vector
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 
@@ -90,12 +95,15 @@ class PrometheusBackend:
             checks.append(self._discovery.check_selector(
                 "histogram", promql.histogram_selector(http), http.service_label
             ))
-        for field in ("cpu_usage", "cpu_limit", "memory_usage", "memory_limit"):
-            checks.append(self._discovery.check_selector(
-                field.replace("_", " "), getattr(self.saturation, field),
-                self.saturation.service_label, setting=f"metrics.saturation.{field}",
-            ))
+        try:
+            checks += self._discovery.saturation(self.saturation).checks()
+        except MetricsError as exc:
+            checks.append(Check(name="saturation", ok=False, detail=str(exc)))
         return checks
+
+    def saturation_found(self) -> SaturationFound:
+        """Which resource metrics the server has (detected unless set in the settings)."""
+        return self._discovery.saturation(self.saturation)
 
     def http_metrics(self) -> HttpMetrics:
         """The histogram's names: configured ones win, the rest detected once and cached."""
@@ -132,12 +140,36 @@ class PrometheusBackend:
         return self._endpoint_frame(Signal.ERROR_RATIO, query, window, endpoints, http)
 
     def cpu(self, window: Window, services: Sequence[str] | None = None) -> pd.DataFrame:
-        query = self._build(promql.cpu_query, self.saturation, window.lookback, services)
-        return self._service_frame(Signal.CPU, query, window, services)
+        return self._saturation_frame(Signal.CPU, window, services)
 
     def memory(self, window: Window, services: Sequence[str] | None = None) -> pd.DataFrame:
-        query = self._build(promql.memory_query, self.saturation, window.lookback, services)
-        return self._service_frame(Signal.MEMORY, query, window, services)
+        return self._saturation_frame(Signal.MEMORY, window, services)
+
+    def _saturation_frame(
+        self, signal: Signal, window: Window, services: Sequence[str] | None
+    ) -> pd.DataFrame:
+        """Use over the limit; without limits, the host's share from node_exporter, else
+        no figure at all (NoDataError: use without a limit is not a saturation)."""
+        found = self.saturation_found()
+        cpu = signal is Signal.CPU
+        what = "CPU" if cpu else "memory"
+        found.raise_if_broken(*(("cpu_usage", "cpu_limit") if cpu
+                                else ("memory_usage", "memory_limit")))
+        usage, limit = (found.metrics.cpu_usage, found.metrics.cpu_limit) if cpu else (
+            found.metrics.memory_usage, found.metrics.memory_limit)
+        if usage is None:
+            raise NoDataError(f"no {what} saturation figure: no {what} usage metrics on the "
+                              "server (perfbot check-config says which it looks for)")
+        if limit is not None:
+            builder = promql.cpu_query if cpu else promql.memory_query
+            query = self._build(builder, found.metrics, window.lookback, services)
+        elif found.node:
+            query = self._build(promql.host_saturation_query, found.metrics, cpu,
+                                window.lookback, services)
+        else:
+            raise NoDataError(f"no {what} saturation figure: {found.origin()} has {what} in "
+                              f"use but no {what} limits, and there is no node_exporter")
+        return self._service_frame(signal, query, window, services, found.metrics.service_label)
 
     def busy_time(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None
@@ -157,17 +189,33 @@ class PrometheusBackend:
     def resource(
         self, window: Window, resource: Resource, services: Sequence[str] | None = None
     ) -> pd.DataFrame:
+        found = self.saturation_found()
+        what = resource.value.replace("_", " ")
+        found.raise_if_broken({
+            Resource.CPU_CORES: "cpu_usage", Resource.CPU_LIMIT_CORES: "cpu_limit",
+            Resource.MEMORY_BYTES: "memory_usage", Resource.MEMORY_LIMIT_BYTES: "memory_limit",
+        }[resource])
+        metric = {
+            Resource.CPU_CORES: found.metrics.cpu_usage,
+            Resource.CPU_LIMIT_CORES: found.metrics.cpu_limit,
+            Resource.MEMORY_BYTES: found.metrics.memory_usage,
+            Resource.MEMORY_LIMIT_BYTES: found.metrics.memory_limit,
+        }[resource]
+        if metric is None:
+            where = "on the server" if found.source == "none" else f"in {found.origin()}"
+            raise NoDataError(f"no {what} data: no such metric {where}")
         query = self._build(
-            promql.resource_query, self.saturation, resource, window.lookback, services
+            promql.resource_query, found.metrics, resource, window.lookback, services
         )
-        return self._service_frame(resource.value.replace("_", " "), query, window, services)
+        return self._service_frame(what, query, window, services, found.metrics.service_label)
 
     def opencost_hourly(
         self, window: Window, services: Sequence[str] | None = None
     ) -> pd.DataFrame:
         query = self._build(promql.opencost_hourly_query, self.saturation.service_label, services)
         try:
-            return self._service_frame("OpenCost", query, window, services)
+            return self._service_frame("OpenCost", query, window, services,
+                                       self.saturation.service_label)
         except NoDataError:
             raise NoDataError(
                 f"no OpenCost data ({', '.join(promql.OPENCOST_METRICS)}) for "
@@ -245,10 +293,10 @@ class PrometheusBackend:
         return self._frame(signal, window, columns, wanted, "endpoint")
 
     def _service_frame(
-        self, signal: Signal | str, query: str, window: Window, services: Sequence[str] | None
+        self, signal: Signal | str, query: str, window: Window, services: Sequence[str] | None,
+        label: str,
     ) -> pd.DataFrame:
         result = self._query_range(query, window)
-        label = self.saturation.service_label
         found = {series["metric"].get(label, ""): series["values"] for series in result}
         columns = {name: found[name] for name in sorted(found)}
         wanted = None if services is None else list(services)
