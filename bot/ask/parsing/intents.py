@@ -50,6 +50,8 @@ def build(
     for hit in hits:
         if hit.problem:
             draft.not_understood.append(hit.problem)
+        elif hit.note:
+            draft.understood.append(hit.note)
     measure = _main_measure(draft)
     intent = _intent(draft, measure, found, unknown, hits)
     if intent is Intent.HELP:
