@@ -73,6 +73,14 @@ VOCABULARY = _words(
 )
 
 
+# Shorthands people type, expanded unless the catalog uses the word (a service "hr").
+SHORTHANDS = {
+    "yday": "yesterday", "yest": "yesterday", "ystd": "yesterday", "ytday": "yesterday",
+    "tdy": "today", "wk": "week", "wks": "weeks", "hr": "hour", "hrs": "hours",
+    "mins": "minutes",
+}  # fmt: skip
+
+
 @dataclass
 class Lexicon:
     """Per catalog: the words its names use, and memoised spelling corrections."""
@@ -129,6 +137,8 @@ def spell(text: str, lexicon: Lexicon, notes: list[str]) -> str:
     """``text`` with near-miss words corrected; each correction is noted in ``notes``."""
     def fix(match: re.Match[str]) -> str:
         word = match[0]
+        if word in SHORTHANDS and word not in lexicon.words:
+            return SHORTHANDS[word]
         if (
             len(word) < MIN_SPELL
             or word in _protected()
