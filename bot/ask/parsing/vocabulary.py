@@ -1,7 +1,8 @@
 """The parser's own words: stopwords and filler that carry no subject, and spelling correction.
 
-A near miss ("latnecy") is corrected towards ``VOCABULARY`` only, never towards a word the
-catalog's names use, nor away from a word the phrases or time patterns know.
+A near miss is corrected towards a word of the catalog's names first ("ordr" → "order"), then
+towards ``VOCABULARY`` ("latnecy" → "latency"), never away from a word the phrases or time
+patterns know.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Lexicon:
 
     words: frozenset[str]
     candidates: list[str]
+    names_words: list[str] = field(default_factory=list)  # every word of the catalog's names
     memo: dict[str, str | None] = field(default_factory=dict)
     names: dict[str, Resolution] = field(default_factory=dict)
 
@@ -103,11 +105,24 @@ class Lexicon:
         return found
 
     def correct(self, word: str) -> str | None:
-        """The vocabulary word ``word`` is a near miss of, unless a catalog word is nearer."""
+        """What ``word`` is a near miss of: the catalog's words first, then the vocabulary.
+
+        A near miss of a catalog word is left to the catalog (which says "read 'chekout' as
+        POST /api/checkout"), unless it is as near a vocabulary word: then it is corrected
+        to the catalog's word here, so the vocabulary cannot take it ("ruote" is the route
+        word "quote", not "route"; read as a filler word it would widen the question to all
+        endpoints)."""
         if word in self.memo:
             return self.memo[word]
+        named = difflib.get_close_matches(word, self.names_words, n=1, cutoff=SPELL_CUTOFF)
         close = difflib.get_close_matches(word, self.candidates, n=1, cutoff=SPELL_CUTOFF)
-        fixed = close[0] if close and close[0] in VOCABULARY else None
+        vocabulary = close[0] if close and close[0] in VOCABULARY else None
+        if named and named[0] in VOCABULARY:
+            fixed: str | None = named[0]  # "bilings" → "billing", a name and a word alike
+        elif named:
+            fixed = named[0] if vocabulary else None
+        else:
+            fixed = vocabulary
         if len(self.memo) > 10_000:
             self.memo.clear()
         self.memo[word] = fixed
@@ -128,7 +143,7 @@ def lexicon_for(catalog: Catalog) -> Lexicon:
                     words.add(word)
                     words.add(word.removesuffix("s"))
         catalog_words = frozenset(words - VOCABULARY)
-        found = Lexicon(catalog_words, sorted(VOCABULARY | catalog_words))
+        found = Lexicon(catalog_words, sorted(VOCABULARY | catalog_words), sorted(words))
         _LEXICONS[catalog] = found
     return found
 
