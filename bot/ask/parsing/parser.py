@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.ask.parsing.intents import build, help_query
+from bot.ask.parsing.names import add_claims, claim_names, take_claims
 from bot.ask.parsing.normalise import MAX_TEXT, normalise
 from bot.ask.parsing.phrases import PHRASES, Draft
 from bot.ask.parsing.subjects import Names, find_subjects
@@ -82,18 +83,27 @@ def _parse(text: str, catalog: Catalog, now: datetime, tz: ZoneInfo) -> Query:
         return help_query(clean, draft, None, Subjects(), [])
 
     lexicon = lexicon_for(catalog)
+    names = Names(catalog, lexicon)
     spelled = spell(clean, lexicon, draft.understood)
     hits = find_times(spelled, now, tz)
     rest = _blank(spelled, [(h.start, h.end) for h in hits])
+    claims, notes = claim_names(rest, names, lexicon, draft, _read_phrases)
+    draft.understood.extend(notes)
+    rest = _read_phrases(take_claims(rest, claims), draft)
+    subjects, unknown = find_subjects(rest, names, draft)
+    add_claims(claims, subjects, draft)
+    return build(clean, spelled, draft, hits, subjects, unknown, now, tz)
+
+
+def _read_phrases(rest: str, draft: Draft) -> str:
+    """Step 4: the phrases read into ``draft``; returns ``rest`` without them."""
     for pattern, action in PHRASES:
         spans = []
         for match in pattern.finditer(rest):
             action(match, draft)
             spans.append((match.start(), match.end()))
         rest = _blank(rest, spans)
-
-    subjects, unknown = find_subjects(rest, Names(catalog, lexicon), draft)
-    return build(clean, spelled, draft, hits, subjects, unknown, now, tz)
+    return rest
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
