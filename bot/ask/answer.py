@@ -68,7 +68,16 @@ def _dispatch(ctx: Context) -> Answer:
         reply = slo_answer(ctx)
     else:
         reply = value_answer(ctx)
-    return reply.model_copy(update={"notes": (*reply.notes, *_read_as(ctx.query))})
+    return reply.model_copy(update={"headline": _with_readings(reply.headline, ctx.query),
+                                    "notes": (*reply.notes, *_read_as(ctx.query))})
+
+
+def _with_readings(headline: str, query: Query) -> str:
+    """A reading that changed the subject is said where it is seen: "… (read 'promos' as
+    GET /promotions)". Never silently an answer about something else."""
+    if not query.read_as:
+        return headline
+    return f"{headline.rstrip()} ({'; '.join(query.read_as)})"
 
 
 def _read_as(query: Query) -> tuple[str, ...]:

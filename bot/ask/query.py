@@ -154,6 +154,9 @@ class Query(BaseModel):
     rank_by: RankBy | None = None
     understood: tuple[str, ...] = ()
     not_understood: tuple[str, ...] = ()
+    # Readings that changed what the question names (a corrected name, a name taken as a
+    # measure): also in ``understood``, and said in the answer's headline.
+    read_as: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> Query:

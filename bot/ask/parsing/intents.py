@@ -102,6 +102,7 @@ def build(
         rank_by=rank_by,
         understood=(),
         not_understood=tuple(dict.fromkeys(draft.not_understood)),
+        read_as=tuple(dict.fromkeys(draft.read_as)),
     )
     notes = _describe(query, draft, defaulted)
     return query.model_copy(update={"understood": tuple(dict.fromkeys(notes))})

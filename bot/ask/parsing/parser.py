@@ -84,11 +84,12 @@ def _parse(text: str, catalog: Catalog, now: datetime, tz: ZoneInfo) -> Query:
 
     lexicon = lexicon_for(catalog)
     names = Names(catalog, lexicon)
-    spelled = spell(clean, lexicon, draft.understood)
+    spelled = spell(clean, lexicon, draft.understood, draft.read_as)
     hits = find_times(spelled, now, tz)
     rest = _blank(spelled, [(h.start, h.end) for h in hits])
     claims, notes = claim_names(rest, names, lexicon, draft, _read_phrases)
     draft.understood.extend(notes)
+    draft.read_as.extend(notes)
     rest = _read_phrases(take_claims(rest, claims), draft)
     subjects, unknown = find_subjects(rest, names, draft)
     add_claims(claims, subjects, draft)

@@ -47,6 +47,7 @@ class Draft:
     group_by_service: bool = False
     refused: list[str] = field(default_factory=list)
     understood: list[str] = field(default_factory=list)
+    read_as: list[str] = field(default_factory=list)  # what changed the subject (headline)
     not_understood: list[str] = field(default_factory=list)
 
     def measure_at(self, pos: int, measure: Measure) -> None:

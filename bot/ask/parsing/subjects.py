@@ -165,6 +165,7 @@ def accept(phrase: str, resolution: Resolution, found: Found, draft: Draft) -> N
         named = ", ".join(keys)
     if resolution.status == "fuzzy":
         draft.understood.append(f"read '{phrase}' as {named}")
+        draft.read_as.append(f"read '{phrase}' as {named}")
 
 
 def _unresolved(

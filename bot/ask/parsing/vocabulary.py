@@ -148,8 +148,10 @@ def lexicon_for(catalog: Catalog) -> Lexicon:
     return found
 
 
-def spell(text: str, lexicon: Lexicon, notes: list[str]) -> str:
-    """``text`` with near-miss words corrected; each correction is noted in ``notes``."""
+def spell(text: str, lexicon: Lexicon, notes: list[str], renamed: list[str] | None = None
+          ) -> str:
+    """``text`` with near-miss words corrected; each correction is noted in ``notes``, and
+    in ``renamed`` too when it made the word a catalog name's."""
     def fix(match: re.Match[str]) -> str:
         word = match[0]
         if word in SHORTHANDS and word not in lexicon.words:
@@ -165,6 +167,8 @@ def spell(text: str, lexicon: Lexicon, notes: list[str]) -> str:
         if fixed is None:
             return word
         notes.append(f"read '{word}' as '{fixed}'")
+        if renamed is not None and fixed in lexicon.names_words:
+            renamed.append(f"read '{word}' as '{fixed}'")
         return fixed
 
     return re.sub(r"(?<![\w/{])[a-z]+(?![\w/}])", fix, text)
