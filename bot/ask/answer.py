@@ -19,6 +19,7 @@ from bot.ask.parsing.parser import parse
 from bot.ask.query import Intent, Query
 from bot.ask.rank import rank_answer
 from bot.ask.slo import slo_answer
+from bot.ask.usual import usual_answer
 from bot.ask.value import value_answer
 from bot.ask.words import measure_name
 from bot.metrics.base import MetricsError, NoDataError, UnreachableError
@@ -60,7 +61,9 @@ def answer(query: Query, sources: Sources, now: datetime, *, chart: bool = False
 
 def _dispatch(ctx: Context) -> Answer:
     intent = ctx.query.intent
-    if intent is Intent.RANK:
+    if ctx.query.usual:
+        reply = usual_answer(ctx)
+    elif intent is Intent.RANK:
         reply = rank_answer(ctx)
     elif intent is Intent.COMPARE:
         reply = compare_answer(ctx)

@@ -48,6 +48,8 @@ class Draft:
     refused: list[str] = field(default_factory=list)
     understood: list[str] = field(default_factory=list)
     read_as: list[str] = field(default_factory=list)  # what changed the subject (headline)
+    usual: bool = False
+    broken: bool = False
     not_understood: list[str] = field(default_factory=list)
 
     def measure_at(self, pos: int, measure: Measure) -> None:
@@ -215,6 +217,14 @@ def _did_help(match: re.Match[str], draft: Draft) -> None:
     draft.understood.append(f"'{match[0]}': a before/after comparison")
 
 
+def _usual(match: re.Match[str], draft: Draft) -> None:
+    draft.usual = True
+
+
+def _broken(match: re.Match[str], draft: Draft) -> None:
+    draft.broken = True
+
+
 def _slo(match: re.Match[str], draft: Draft) -> None:
     draft.slo = True
 
@@ -251,6 +261,10 @@ PHRASES: list[tuple[re.Pattern[str], _Action]] = [
     (_rx(r"did (?:the |my |our |this |that |it |we |your )?(?:[a-z]+ ){0,3}?(?:help|work|make (?:a |any )?difference|improve (?:it|things|anything))"),  # noqa: E501
      _did_help),
     (_rx(r"before ?(?:and|&|/|vs\.?|versus) ?after"), _before_after),
+    (_rx(r"(?:is |are )?(?:anything|something|everything|any ?thing|what(?: is|s)?) (?:broken|down|wrong|on fire|burning|failing|ok|okay|fine|healthy)(?: (?:anywhere|at the moment))?|(?:any|which) (?:open |active )?incidents?(?: open)?|what(?: is|s)? (?:broken|on fire)"),  # noqa: E501
+     _broken),
+    (_rx(r"(?:(?:higher|lower|above|below|more|less) )?(?:(?:than|vs\.?|versus|compared to|against) (?:the )?)?(?:usual|normal|typical|expected)(?: (?:for (?:this|the) time(?: of day)?|levels?|range|band))?|unusual(?:ly)?|abnormal(?:ly)?|out of the ordinary"),  # noqa: E501
+     _usual),
     (re.compile(r"(?:^|(?<=[;,] ))(?:(?:please|pls|can you|could you|would you|go|now|and|then) )*(?P<verb>(?:re)?deploy|roll ?back|revert|restart|reboot|scale(?: up| down| out| in)?|shut ?down|terminate|kill|sudo|rm|silence|mute|delete|execute|install)(?![\w/])(?! /)"),  # noqa: E501
      _refuse("I can't {verb}: I only read metrics and answer questions")),
     (_rx(r"error ?budgets?(?: left| remaining)?|budgets?|burn(?:ing)? rate|slos?|slas?|slis?|service levels?(?: objectives?)?|objectives?|(?:meeting|meet|met|missing|within) (?:its |their |the |our )?(?:targets?|goals?|budget)|breach(?:ing|ed|es)?|compliance|compliant"),  # noqa: E501
