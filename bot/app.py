@@ -23,6 +23,7 @@ from bot.digests.build import build_digest as _build_digest
 from bot.digests.capacity import capacity_forecasts
 from bot.digests.model import Digest, DigestKind, Forecast, Scope
 from bot.digests.service import DigestService, configured_subscriptions
+from bot.incidents.lifecycle import Incident
 from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
 from bot.metrics.demo import DemoBackend, DemoWorkload
@@ -40,6 +41,7 @@ from bot.storage.incidents import IncidentStore
 log = logging.getLogger(__name__)
 # Detection reads four weeks of history; a release older than that explains nothing new.
 DEPLOY_HISTORY = timedelta(days=35)
+OPEN_INCIDENTS = 20  # listed by "is anything broken"
 
 
 @dataclass
@@ -96,8 +98,12 @@ class Perfbot:
         """What the question answering reads: metrics, catalog, time zone, prices."""
         return Sources(
             backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
-            cost=self.settings.cost,
+            cost=self.settings.cost, open_incidents=self._open_incidents,
         )
+
+    def _open_incidents(self) -> list[Incident]:
+        """For "is anything broken": the incidents not yet resolved, newest first."""
+        return self.incident_store.listed(open_only=True, limit=OPEN_INCIDENTS)
 
     @property
     def digest_sources(self) -> DigestSources:

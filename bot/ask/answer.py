@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.ask.broken import broken_answer
 from bot.ask.comparison import compare_answer
 from bot.ask.context import Context, Sources
 from bot.ask.helping import help_answer
@@ -63,6 +64,8 @@ def _dispatch(ctx: Context) -> Answer:
     intent = ctx.query.intent
     if ctx.query.usual:
         reply = usual_answer(ctx)
+    elif ctx.query.broken:
+        reply = broken_answer(ctx)
     elif intent is Intent.RANK:
         reply = rank_answer(ctx)
     elif intent is Intent.COMPARE:
