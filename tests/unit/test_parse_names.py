@@ -64,7 +64,7 @@ def test_corpus_question(entry: dict[str, Any]) -> None:
     assert set(query.subjects.services) <= set(CATALOG.services)
     for window in (query.window, query.comparison):
         assert window is None or window.end <= NOW
-    for name in ("intent", "measure", "statistic", "cost_unit"):
+    for name in ("intent", "measure", "statistic", "cost_unit", "usual", "broken"):
         if name in entry:
             actual = getattr(query, name)
             assert getattr(actual, "value", actual) == entry[name], f"{name}: {context}"

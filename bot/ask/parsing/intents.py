@@ -152,6 +152,10 @@ def _intent(
         # Words that name nothing known: answering without them would answer another question.
         return Intent.HELP
     if draft.usual and not draft.slo and not draft.rank and not draft.before_after:
+        if not named and measure is None and draft.change is None:
+            draft.not_understood.append(
+                "unusual what? Name an endpoint or a measure: 'is checkout slower than usual'")
+            return Intent.HELP
         if measure in (None, Measure.LATENCY, Measure.ERROR_RATIO, Measure.THROUGHPUT):
             return Intent.VALUE  # against the seasonal baseline: no comparison window
         draft.not_understood.append(

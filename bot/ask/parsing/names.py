@@ -9,7 +9,9 @@ each such word that names something in the catalog on its own (not corrected, no
    the subject;
 2. a measure word is the subject when the rest of the question still says what to measure
    (another measure, a percentile, "slower", SLO words): "pricing p95 vs last week", "is
-   pricing slower than last week", "cost of pricing", "pricing error rate today". When two
+   pricing slower than last week", "cost of pricing", "pricing error rate today"; so is the
+   one such word of "is pricing unusual", "is anything broken in pricing" when nothing else
+   is named (not "is search traffic normal"). When two
    such words are left with no other measure, the one before "of"/"for" ("latency of
    traffic"), else the last ("traffic latency"), is the measure;
 3. a measure word that is the only measure stays the measure, and the reading is said, with
@@ -70,7 +72,10 @@ def claim_names(
         trial = copy.deepcopy(draft)
         read(_blank(rest, claims), trial)
         asked = {m for _, m in trial.measures} | ({Measure.LATENCY} if trial.percentile else set())
-        if not _asks_a_measure(trial):
+        if (len(measures) == 1 and not _asks_a_measure(trial) and (trial.usual or trial.broken)
+                and not _names_another(rest, claims, names, trial)):
+            pass  # "is anything broken in pricing", "is pricing unusual": about pricing
+        elif not _asks_a_measure(trial):
             # Rule 2/3: one of them must say what to measure.
             measure = next((c for c in measures if c.before_of), measures[-1])
             measures.remove(measure)
@@ -157,6 +162,19 @@ def _is_measure_word(word: str) -> bool:
             action(match, draft)
             break
     return bool(draft.measures) or draft.slo
+
+
+def _names_another(rest: str, claims: list[Claim], names: Names, trial: Draft) -> bool:
+    """Whether the words left, the claims aside, name a subject of their own."""
+    others = _blank(rest, claims)
+    for pattern, _ in PHRASES:
+        others = _blank_matches(others, pattern)
+    found, _ = find_subjects(others, names, copy.deepcopy(trial))
+    return bool(found.endpoints or found.services)
+
+
+def _blank_matches(text: str, pattern: re.Pattern[str]) -> str:
+    return pattern.sub(lambda m: ";" + " " * (len(m[0]) - 1), text)
 
 
 def _asks_a_measure(draft: Draft) -> bool:
