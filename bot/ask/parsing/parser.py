@@ -7,9 +7,12 @@ Steps, each a pure function of the text and the catalog:
    smart quotes and case are flattened into plain lowercase ASCII; only the first
    ``MAX_TEXT`` characters are read. A typed path is kept as typed (its dots too), so it
    matches a catalog route only as written (``bot.catalog.resolve``: else "did you mean").
-2. Near-miss words are corrected against the parser's vocabulary ("latnecy" → "latency"),
-   never towards a word the catalog knows (those are the catalog's to match).
+2. Shorthands are expanded ("yday", "wk", "hr", unless the catalog uses the word); near-miss
+   words are corrected towards the catalog's words first, then the parser's vocabulary
+   ("latnecy" → "latency"; "ruote" → the route word "quote", not the filler "route").
 3. Time expressions are read (``timeexpr``) and removed.
+3½. Catalog names spelled like the parser's words ("pricing", "traffic", "status") are kept
+   from the phrases when the rest of the question says what to measure (``names``).
 4. Phrases are read and removed: the measure ("p95", "error rate", "how many 5xx", "cost per
    1k requests"), ranking ("top 5", "slowest"), change ("got slower"), comparison ("vs",
    "before and after"), SLO words, and actions the bot does not take ("deploy", SQL).
