@@ -8,8 +8,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 
 from slack_sdk import WebClient
+from sqlalchemy import make_url
 
 from bot.alerts.model import Alert
 from bot.ask.answer import Sources
@@ -102,7 +104,12 @@ class Perfbot:
         )
 
     def _open_incidents(self) -> list[Incident]:
-        """For "is anything broken": the incidents not yet resolved, newest first."""
+        """For "is anything broken": the incidents not yet resolved, newest first. A SQLite
+        file that does not exist holds none: a question does not create it."""
+        url = make_url(self.settings.storage.url)
+        file = url.database if url.get_backend_name() == "sqlite" else None
+        if file and file != ":memory:" and not Path(file).exists():
+            return []
         return self.incident_store.listed(open_only=True, limit=OPEN_INCIDENTS)
 
     @property

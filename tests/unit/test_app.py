@@ -34,8 +34,9 @@ def test_questions_read_the_open_incidents_of_the_bots_store(tmp_path: Path) -> 
     settings = Settings(metrics=MetricsSettings(demo_days=2),
                         storage=StorageSettings(url=f"sqlite:///{tmp_path / 'perfbot.db'}"))
     bot = build(settings, demo=True)
-    first = opened(bot.incident_store, endpoint="GET /api/orders/history")
     reader = bot.sources.open_incidents
     assert reader is not None
+    assert reader() == [] and not (tmp_path / "perfbot.db").exists()  # a question creates none
+    first = opened(bot.incident_store, endpoint="GET /api/orders/history")
     assert [incident.id for incident in reader()] == [first.id]
     bot.database.close()
