@@ -182,3 +182,15 @@ def test_only_measure_words_and_skipped_words_clash() -> None:
     assert {"status", "health"} <= {w for w, measure in clashing.items() if not measure}
     assert "search" not in clashing and "orders" not in clashing
     assert PHRASES  # the rule is derived from the phrases, not a list of its own
+
+
+def test_a_near_miss_where_the_subject_goes_is_not_made_a_measure() -> None:
+    """'coast' is one letter from 'cost': after "p95 of" it names something the catalog
+    lacks; read as cost it became a cost figure for all endpoints."""
+    catalog = _catalog(("shop", "POST", "/api/checkout"), ("shop", "GET", "/api/search"))
+    query = ask("p95 of coast", catalog)
+    assert query.intent is Intent.HELP and query.measure is Measure.LATENCY
+    assert query.subjects.unresolved == "coast"
+    # Where no subject goes, the near miss is still a measure word.
+    assert ask("number of erors today", catalog).measure is Measure.ERROR_COUNT
+    assert ask("p95 latnecy of checkout", catalog).measure is Measure.LATENCY
