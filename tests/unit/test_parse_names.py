@@ -194,3 +194,22 @@ def test_a_near_miss_where_the_subject_goes_is_not_made_a_measure() -> None:
     # Where no subject goes, the near miss is still a measure word.
     assert ask("number of erors today", catalog).measure is Measure.ERROR_COUNT
     assert ask("p95 latnecy of checkout", catalog).measure is Measure.LATENCY
+
+
+@pytest.mark.parametrize("word", VOCABULARY_NAMES)
+def test_every_listed_word_as_a_service_and_as_a_route(word: str) -> None:
+    """Each word the issue lists, as a service's name and as a route's: in questions that
+    say what to measure, the name is the subject, never all endpoints."""
+    as_service = _catalog((word, "GET", "/api/a"), (word, "POST", "/api/b"),
+                          ("web", "GET", "/api/other"))
+    as_route = _catalog(("shop", "GET", f"/api/{word}"), ("shop", "GET", "/api/other"))
+    questions = (f"p95 of {word}", f"{word} p95 vs last week", f"is {word} slower than last week",
+                 f"{word} error rate today", f"error rate of {word} yesterday",
+                 f"how many requests did {word} get today")
+    for text in questions:
+        service = ask(text, as_service)
+        assert service.intent is not Intent.HELP, (text, service.not_understood)
+        assert service.subjects.services == (word,), (text, service)
+        route = ask(text, as_route)
+        assert route.intent is not Intent.HELP, (text, route.not_understood)
+        assert route.subjects.endpoints == (f"GET /api/{word}",), (text, route)
