@@ -5,8 +5,8 @@ A service, route word or alias may be spelled like a measure ("pricing", "billin
 the parser's word, a question about it would be answered for all endpoints. The rule, for
 each such word that names something in the catalog on its own (not corrected, not a guess):
 
-1. followed by "service", "svc", "endpoint", "route" or "api" ("the pricing service"), it is
-   the subject;
+1. followed by "service", "svc", "endpoint", "route" or "api" ("the pricing service"), or
+   asked about as in "how is pricing doing", it is the subject;
 2. a measure word is the subject when the rest of the question still says what to measure
    (another measure, a percentile, "slower", SLO words): "pricing p95 vs last week", "is
    pricing slower than last week", "cost of pricing", "pricing error rate today"; so is the
@@ -41,6 +41,8 @@ from bot.catalog import Resolution
 _WORD = re.compile(r"(?<![\w/{}.%-])[a-z][a-z0-9_-]*[a-z0-9](?![\w/{}%])")
 _MARKERS = frozenset({"service", "svc", "endpoint", "route", "api"})
 _OF = re.compile(r"\s*(?:of|for|on|in)\b")
+_HOW = re.compile(r"\bhow(?:s| is| are|'s)? (?:the )?$")
+_DOING = re.compile(r"\s*(?:doing|going|looking|performing|holding up)\b")
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,16 @@ def _candidates(rest: str, names: Names, lexicon: Lexicon) -> list[Claim]:
         after = rest[match.end():].split(None, 1)
         claims.append(Claim(
             start=match.start(), end=match.end(), word=word, resolution=resolution,
-            measure=clashing[word], marked=bool(after) and after[0] in _MARKERS,
+            measure=clashing[word],
+            marked=(bool(after) and after[0] in _MARKERS) or _overview(rest, match),
             before_of=bool(_OF.match(rest, match.end())),
         ))
     return claims
+
+
+def _overview(rest: str, match: re.Match[str]) -> bool:
+    """"how is pricing doing": the overview of what is named."""
+    return bool(_HOW.search(rest, 0, match.start()) and _DOING.match(rest, match.end()))
 
 
 def _in_longer_phrase(rest: str, start: int, end: int) -> bool:
