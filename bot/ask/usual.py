@@ -19,7 +19,7 @@ import pandas as pd
 from bot.analytics.findings.decision import decide
 from bot.analytics.findings.model import DEFAULT_FINDINGS, SeriesBatch, SeriesKey
 from bot.ask.context import Context, all_endpoints, subjects_of
-from bot.ask.query import Measure
+from bot.ask.query import Measure, Query, Statistic
 from bot.ask.words import measure_name, value_formatter
 from bot.catalog import EndpointInfo
 from bot.metrics.base import NoDataError, Signal, Window
@@ -72,13 +72,12 @@ def usual_answer(ctx: Context) -> Answer:
     config = DEFAULT_FINDINGS
     reach = timedelta(days=max(config.baseline_days, 7 * config.baseline_weeks)
                       + config.baseline_days)
-    end = pd.Timestamp(window.end).tz_convert(UTC).ceil(STEP).to_pydatetime()
+    end = pd.Timestamp(window.end).tz_convert(UTC).floor(STEP).to_pydatetime()
     start = pd.Timestamp(window.start).tz_convert(UTC).floor(STEP).to_pydatetime()
     read = Window(start=start - reach, end=end, step=STEP, rate_window=STEP)
     endpoints = [entry.endpoint for entry in entries]
     if signal is Signal.LATENCY:
-        frame = ctx.backend.latency(read, (query.statistic and query.statistic.quantile) or 0.95,
-                                    endpoints)
+        frame = ctx.backend.latency(read, _statistic(query).quantile or 0.95, endpoints)
     elif signal is Signal.ERROR_RATIO:
         frame = ctx.backend.error_ratio(read, endpoints)
     else:
@@ -87,7 +86,7 @@ def usual_answer(ctx: Context) -> Answer:
     frame = frame.reindex(index)
     found = [entry for entry in entries if entry.column in frame.columns]
     if not found:
-        raise NoDataError(f"no {measure_name(measure, query.statistic)} in the window")
+        raise NoDataError(f"no {measure.value.replace('_', ' ')} in the window")
     batch = SeriesBatch(
         keys=[SeriesKey(signal=signal, service=e.service, endpoint=e.key) for e in found],
         times=index,
@@ -110,6 +109,12 @@ def usual_answer(ctx: Context) -> Answer:
     return _answer(ctx, measure, rows)
 
 
+def _statistic(query: Query) -> Statistic:
+    """The detector keeps quantiles per step; an average or a peak is read as its p95."""
+    stat = query.statistic
+    return stat if stat is not None and stat.quantile is not None else Statistic.P95
+
+
 def _mean(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else math.nan
@@ -118,13 +123,16 @@ def _mean(values: np.ndarray) -> float:
 def _answer(ctx: Context, measure: Measure, rows: list[Usual]) -> Answer:
     query = ctx.query
     fmt = value_formatter(measure)
-    name = measure_name(measure, query.statistic)
+    name = measure_name(measure, _statistic(query) if measure is Measure.LATENCY else None)
     worst = max(rows, key=lambda r: r.distance)
     window = ctx.window.label
     subject = worst.entry.label
-    if len(rows) > 1 and query.subjects.services and len(query.subjects.services) == 1:
+    if len(query.subjects.services) == 1 and not query.subjects.endpoints:
         subject = f"{worst.entry.label} (the {query.subjects.services[0]} service)"
-    if not math.isfinite(worst.usual):
+    if math.isfinite(worst.usual) and not math.isfinite(worst.high):
+        headline = (f"{name} of {subject}, {window}: {fmt(worst.value)} — usual level "
+                    f"{fmt(worst.usual)} at this time of day (too little history for a band).")
+    elif not math.isfinite(worst.usual):
         headline = (f"No usual level yet for {subject}: the baseline needs at least a day "
                     f"of history before {window}.")
     else:

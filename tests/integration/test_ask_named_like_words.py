@@ -220,3 +220,20 @@ def test_status_promos_and_a_route_typed_without_its_slash(
         assert reply.headline.startswith(f"p95 of {subject}, last 6h: "), reply.headline
         expected = data.p(0.95, endpoint, SIX_HOURS, END)
         assert seconds_in(figure(reply)) == pytest.approx(expected, rel=0.02, abs=0.0006)
+
+
+def test_slower_than_usual_reads_the_baseline_from_prometheus(
+    sources: Sources, data: DataSet
+) -> None:
+    """Two days of history: the usual level is yesterday's same hour (one lag). Figures are
+    averages of 5-minute p95s, so they are near (not equal to) the hour's p95."""
+    hour = END - timedelta(hours=1)
+    for text in ("is pricing slower than usual?", "is the pricing service unusually slow"):
+        reply = answered(text, sources)
+        assert reply.headline.startswith(
+            "p95 of GET /api/pricing/quote (the pricing service), last 1h: "), reply.headline
+        said = seconds_in(figure(reply))
+        assert said == pytest.approx(data.p(0.95, PRICING, hour, END), rel=0.15)
+        usual = seconds_in(reply.headline.split("usual level ", 1)[1])
+        day = timedelta(days=1)
+        assert usual == pytest.approx(data.p(0.95, PRICING, hour - day, END - day), rel=0.15)
