@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.ask.parsing.phrases import PHRASES, Draft
+from bot.ask.parsing.phrases import PHRASES, Draft, read_alone
 from bot.ask.parsing.subjects import Found, Names, accept, find_subjects
 from bot.ask.parsing.vocabulary import BREAKERS, FILLER, METHODS, STOPWORDS, Lexicon
 from bot.ask.query import Measure
@@ -163,13 +163,8 @@ def _clashing_words(words: frozenset[str]) -> dict[str, bool]:
 
 
 def _is_measure_word(word: str) -> bool:
-    draft = Draft()
-    for pattern, action in PHRASES:
-        match = pattern.search(word)
-        if match is not None and match[0] == word:
-            action(match, draft)
-            break
-    return bool(draft.measures) or draft.slo
+    measure, slo = read_alone(word)
+    return measure is not None or slo
 
 
 def _names_another(rest: str, claims: list[Claim], names: Names, trial: Draft) -> bool:
@@ -190,13 +185,7 @@ def _asks_a_measure(draft: Draft) -> bool:
 
 
 def _measure_of(word: str) -> Measure | None:
-    draft = Draft()
-    for pattern, action in PHRASES:
-        match = pattern.search(word)
-        if match is not None and match[0] == word:
-            action(match, draft)
-            break
-    return draft.measures[0][1] if draft.measures else None
+    return read_alone(word)[0]
 
 
 def _measure_word(word: str) -> str:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
 from bot.ask.parsing.normalise import SPACES
 from bot.ask.query import CostUnit, Direction, Measure, Statistic
@@ -306,3 +307,16 @@ PHRASES: list[tuple[re.Pattern[str], _Action]] = [
     (_rx(r"help|usage|commands|examples?|what can you do|how does this work|how do i use (?:this|you|it|perfbot)"),  # noqa: E501
      _help),
 ]
+
+
+@lru_cache(maxsize=1024)
+def read_alone(word: str) -> tuple[Measure | None, bool]:
+    """What the phrases make of ``word`` on its own: its measure, and whether it is an SLO
+    word; how a catalog name spelled like one of them would be read."""
+    draft = Draft()
+    for pattern, action in PHRASES:
+        match = pattern.search(word)
+        if match is not None and match[0] == word:
+            action(match, draft)
+            break
+    return (draft.measures[0][1] if draft.measures else None), draft.slo

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from bot.ask.parsing import timeexpr
-from bot.ask.parsing.phrases import PHRASES, Draft
+from bot.ask.parsing.phrases import PHRASES, read_alone
 from bot.catalog import Catalog, Resolution
 
 SPELL_CUTOFF = 0.8  # difflib ratio: "latnecy", "erors", "thruput" pass; "later" does not
@@ -166,7 +166,7 @@ def spell(text: str, lexicon: Lexicon, notes: list[str], renamed: list[str] | No
         fixed = lexicon.correct(word)
         if fixed is None:
             return word
-        if _SUBJECT_SLOT.search(text, 0, match.start()) and _is_measure(fixed):
+        if _SUBJECT_SLOT.search(text, 0, match.start()) and read_alone(fixed)[0] is not None:
             # "p95 of coast": a name the catalog lacks, not a cost question for all endpoints
             return word
         notes.append(f"read '{word}' as '{fixed}'")
@@ -181,18 +181,6 @@ def spell(text: str, lexicon: Lexicon, notes: list[str], renamed: list[str] | No
 _SUBJECT_SLOT = re.compile(
     r"(?<!number )(?<!count )(?<!share )(?<!percentage )(?<!percent )(?<!rate )(?<!ratio )"
     r"(?<!amount )(?<!total )\b(?:of|for|on|about) $")
-
-
-@lru_cache(maxsize=256)
-def _is_measure(word: str) -> bool:
-    """Whether the phrases read ``word`` alone as a measure ("cost", "errors", "traffic")."""
-    for pattern, action in PHRASES:
-        match = pattern.search(word)
-        if match is not None and match[0] == word:
-            draft = Draft()
-            action(match, draft)
-            return bool(draft.measures)
-    return False
 
 
 @lru_cache(maxsize=1)
