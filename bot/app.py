@@ -8,8 +8,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 
 from slack_sdk import WebClient
+from sqlalchemy import make_url
 
 from bot.alerts.model import Alert
 from bot.ask.answer import Sources
@@ -23,6 +25,7 @@ from bot.digests.build import build_digest as _build_digest
 from bot.digests.capacity import capacity_forecasts
 from bot.digests.model import Digest, DigestKind, Forecast, Scope
 from bot.digests.service import DigestService, configured_subscriptions
+from bot.incidents.lifecycle import Incident
 from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
 from bot.metrics.demo import DemoBackend, DemoWorkload
@@ -40,6 +43,7 @@ from bot.storage.incidents import IncidentStore
 log = logging.getLogger(__name__)
 # Detection reads four weeks of history; a release older than that explains nothing new.
 DEPLOY_HISTORY = timedelta(days=35)
+OPEN_INCIDENTS = 20  # listed by "is anything broken"
 
 
 @dataclass
@@ -136,8 +140,17 @@ class Perfbot:
         """What the question answering reads: metrics, catalog, time zone, prices."""
         return Sources(
             backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
-            cost=self.settings.cost,
+            cost=self.settings.cost, open_incidents=self._open_incidents,
         )
+
+    def _open_incidents(self) -> list[Incident]:
+        """For "is anything broken": the incidents not yet resolved, newest first. A SQLite
+        file that does not exist holds none: a question does not create it."""
+        url = make_url(self.settings.storage.url)
+        file = url.database if url.get_backend_name() == "sqlite" else None
+        if file and file != ":memory:" and not Path(file).exists():
+            return []
+        return self.incident_store.listed(open_only=True, limit=OPEN_INCIDENTS)
 
     @property
     def digest_sources(self) -> DigestSources:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from bot.ask.broken import broken_answer
 from bot.ask.comparison import compare_answer
 from bot.ask.context import Context, Sources
 from bot.ask.helping import help_answer
@@ -20,6 +21,7 @@ from bot.ask.parsing.parser import parse
 from bot.ask.query import Intent, Query
 from bot.ask.rank import rank_answer
 from bot.ask.slo import slo_answer
+from bot.ask.usual import usual_answer
 from bot.ask.value import value_answer
 from bot.ask.words import measure_name
 from bot.metrics.base import MetricsError, NoDataError, UnreachableError
@@ -77,7 +79,11 @@ def no_catalog_answer(exc: MetricsError) -> Answer:
 
 def _dispatch(ctx: Context) -> Answer:
     intent = ctx.query.intent
-    if intent is Intent.RANK:
+    if ctx.query.usual:
+        reply = usual_answer(ctx)
+    elif ctx.query.broken:
+        reply = broken_answer(ctx)
+    elif intent is Intent.RANK:
         reply = rank_answer(ctx)
     elif intent is Intent.COMPARE:
         reply = compare_answer(ctx)
@@ -85,7 +91,16 @@ def _dispatch(ctx: Context) -> Answer:
         reply = slo_answer(ctx)
     else:
         reply = value_answer(ctx)
-    return reply.model_copy(update={"notes": (*reply.notes, *_read_as(ctx.query))})
+    return reply.model_copy(update={"headline": _with_readings(reply.headline, ctx.query),
+                                    "notes": (*reply.notes, *_read_as(ctx.query))})
+
+
+def _with_readings(headline: str, query: Query) -> str:
+    """A reading that changed the subject is said where it is seen: "… (read 'promos' as
+    GET /promotions)". Never silently an answer about something else."""
+    if not query.read_as:
+        return headline
+    return f"{headline.rstrip()} ({'; '.join(query.read_as)})"
 
 
 def _read_as(query: Query) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -12,17 +12,20 @@ from bot.analytics.prices import CostSettings
 from bot.ask.query import Measure, Query, Statistic
 from bot.ask.timerange import TimeRange
 from bot.catalog import Catalog, EndpointInfo
+from bot.incidents.lifecycle import Incident
 from bot.metrics.base import Endpoint, MetricsBackend
 
 
 @dataclass(frozen=True)
 class Sources:
-    """What answering reads: the metrics, the catalog, the asker's time zone, cost prices."""
+    """What answering reads: the metrics, the catalog, the asker's time zone, cost prices,
+    and (when the bot keeps incidents) a reader of the open ones."""
 
     backend: MetricsBackend
     catalog: Catalog
     tz: ZoneInfo
     cost: CostSettings = field(default_factory=CostSettings)
+    open_incidents: Callable[[], Sequence[Incident]] | None = None
 
 
 @dataclass(frozen=True)

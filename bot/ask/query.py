@@ -154,6 +154,13 @@ class Query(BaseModel):
     rank_by: RankBy | None = None
     understood: tuple[str, ...] = ()
     not_understood: tuple[str, ...] = ()
+    # Readings that changed what the question names (a corrected name, a name taken as a
+    # measure): also in ``understood``, and said in the answer's headline.
+    read_as: tuple[str, ...] = ()
+    # "is checkout slower than usual?": the window against the detector's seasonal baseline.
+    usual: bool = False
+    # "is anything broken right now?": the SLOs missed and the incidents open.
+    broken: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Query:

@@ -112,6 +112,22 @@ def slo_answer(ctx: Context) -> Answer:
     return _many(ctx, verdicts, notes)
 
 
+def missed(ctx: Context, entries: Sequence[EndpointInfo]) -> tuple[list[Verdict], int]:
+    """The endpoints (with an SLO) that miss one over the window, worst budget first, and
+    how many served requests; for "is anything broken"."""
+    with_slo = [e for e in entries if e.slo.error_ratio is not None or e.slo.latency is not None]
+    if not with_slo:
+        return [], 0
+    verdicts, _ = _verdicts(ctx, with_slo, True, True)
+    served = [v for v in verdicts if v.requests > 0]
+    return sorted((v for v in served if not v.met), key=_left), len(served)
+
+
+def short(verdict: Verdict) -> str:
+    """What it misses, in a few words: ``errors 7.1%, 12% slow``."""
+    return _short(verdict)
+
+
 def _which(measure: Measure | None) -> str:
     if measure is Measure.LATENCY:
         return "latency "

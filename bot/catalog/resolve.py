@@ -196,12 +196,21 @@ class Resolver:
                 return None
             close = difflib.get_close_matches(
                 stem(token), self._vocabulary, n=1, cutoff=WORD_CUTOFF
-            )
+            ) or self._abbreviated(stem(token))
             if not close:
                 return None
             out.append(vocabulary[close[0]])
             changed = True
         return "".join(out) if changed else None
+
+    def _abbreviated(self, word: str) -> list[str]:
+        """The one catalog word ``word`` begins ("promo" → "promotion"); none when several
+        do, or the word is too short to stand for one."""
+        if len(word) < MIN_FUZZY_WORD:
+            return []
+        longer = [known for known in self._vocabulary
+                  if known.startswith(word) and len(known) > len(word)]
+        return longer if len(longer) == 1 else []
 
     def _close_names(self, norm: str) -> list[tuple[float, str]]:
         """Known names at least SUGGEST_CUTOFF alike to the text, best first (one pass)."""

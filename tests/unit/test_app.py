@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.app import build
 from bot.clock import Clock
-from bot.config import MetricsSettings, Settings
+from bot.config import MetricsSettings, Settings, StorageSettings
 from bot.metrics.demo import DemoBackend
+from tests.incident_store_contract import opened
 
 
 def test_the_demo_clock_stands_at_the_end_of_its_data() -> None:
@@ -24,3 +26,17 @@ def test_the_demo_clock_stands_at_the_end_of_its_data() -> None:
     # "The last hour" has data at the bot's now, whenever it is asked.
     summary = bot.backend.summary(bot.data_now(), timedelta(hours=1))
     assert summary["throughput"].notna().all() and (summary["throughput"] > 0).all()
+
+
+def test_questions_read_the_open_incidents_of_the_bots_store(tmp_path: Path) -> None:
+    """``Sources.open_incidents`` is the incident store the bot keeps: "is anything broken"
+    lists what is open there."""
+    settings = Settings(metrics=MetricsSettings(demo_days=2),
+                        storage=StorageSettings(url=f"sqlite:///{tmp_path / 'perfbot.db'}"))
+    bot = build(settings, demo=True)
+    reader = bot.sources.open_incidents
+    assert reader is not None
+    assert reader() == [] and not (tmp_path / "perfbot.db").exists()  # a question creates none
+    first = opened(bot.incident_store, endpoint="GET /api/orders/history")
+    assert [incident.id for incident in reader()] == [first.id]
+    bot.database.close()

@@ -6,7 +6,7 @@ an action is asked for, or nothing asks for a figure.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.ask.parsing.phrases import Draft
@@ -27,7 +27,9 @@ from bot.ask.query import (
     Statistic,
     Subjects,
 )
-from bot.ask.timerange import previous
+from bot.ask.timerange import last, previous
+
+RECENT = timedelta(hours=1)  # "is anything broken", "slower than usual": the last hour
 
 
 def build(
@@ -50,8 +52,17 @@ def build(
     for hit in hits:
         if hit.problem:
             draft.not_understood.append(hit.problem)
+        elif hit.note:
+            draft.understood.append(hit.note)
     measure = _main_measure(draft)
     intent = _intent(draft, measure, found, unknown, hits)
+    named = bool(found.endpoints or found.services)
+    usual = draft.usual and intent is Intent.VALUE
+    broken = draft.broken and intent is Intent.VALUE and not named
+    if usual and measure is None:
+        measure = Measure.LATENCY  # "is checkout slower than usual", "is checkout unusual"
+        if not draft.change:
+            draft.understood.append("latency assumed: name errors or traffic for those")
     if intent is Intent.HELP:
         return help_query(clean, draft, measure, subjects, hits)
 
@@ -68,6 +79,8 @@ def build(
         draft.not_understood.append(timing)
         return help_query(clean, draft, measure, subjects, hits)
     window, comparison, kind, defaulted = timing
+    if defaulted and (usual or broken):  # "now", but long enough to say something
+        window = last(RECENT, now, tz)
     if intent is Intent.COMPARE and comparison is None:
         comparison, kind = previous(window), ComparisonKind.PREVIOUS
     if intent is Intent.RANK and draft.change and comparison is None:
@@ -100,6 +113,9 @@ def build(
         rank_by=rank_by,
         understood=(),
         not_understood=tuple(dict.fromkeys(draft.not_understood)),
+        read_as=tuple(dict.fromkeys(draft.read_as)),
+        usual=usual,
+        broken=broken,
     )
     notes = _describe(query, draft, defaulted)
     return query.model_copy(update={"understood": tuple(dict.fromkeys(notes))})
@@ -135,6 +151,18 @@ def _intent(
     if found.unresolved is not None or (unknown and not named):
         # Words that name nothing known: answering without them would answer another question.
         return Intent.HELP
+    if draft.usual and not draft.slo and not draft.rank and not draft.before_after:
+        if not named and measure is None and draft.change is None:
+            draft.not_understood.append(
+                "unusual what? Name an endpoint or a measure: 'is checkout slower than usual'")
+            return Intent.HELP
+        if measure in (None, Measure.LATENCY, Measure.ERROR_RATIO, Measure.THROUGHPUT):
+            return Intent.VALUE  # against the seasonal baseline: no comparison window
+        draft.not_understood.append(
+            "usual levels are kept for latency, errors and traffic only")
+        return Intent.HELP
+    if draft.broken and not named and not draft.slo:
+        return Intent.VALUE  # the SLOs missed and the incidents open
     if draft.slo:
         return Intent.SLO
     if draft.change is not None:
@@ -225,10 +253,14 @@ def _describe(query: Query, draft: Draft, defaulted: bool) -> list[str]:
         if query.cost_unit is not None and query.cost_unit is not CostUnit.TOTAL:
             what = f"{what} {_COST_UNIT_WORDS[query.cost_unit]}"
         notes.append(f"measure: {what}")
-    elif query.intent is Intent.VALUE:
+    elif query.intent is Intent.VALUE and not query.broken:
         notes.append("an overview: latency, errors and traffic")
     if query.intent is Intent.SLO:
         notes.append("SLO compliance and error budget")
+    if query.usual:
+        notes.append("against the usual level: the detector's seasonal baseline")
+    if query.broken:
+        notes.append("what is broken: SLOs missed and incidents open")
     for key in query.subjects.endpoints:
         notes.append(f"endpoint: {key}")
     for service in query.subjects.services:

@@ -29,6 +29,10 @@ SPACES = re.compile(r"\s+")
 # before a space.
 _PATH = re.compile(r"(?<![^\s(\[\"'`*_“‘«,;])(?P<path>/[^\s?#,;]*?)"
                    r"(?=[.,;:!?)\]\"'`*_”’»]*(?:[?#,;]|\s|$))")
+# A route typed without its leading slash, recognisable by a placeholder or an "api/" start:
+# "orders/{order_id}", "api/checkout" (not "req/s" or "errors/min").
+_SLASHLESS = re.compile(r"(?<![^\s(\[\"'`*_“‘«,;])(?=[a-z0-9_-]+/)"
+                        r"(?=api/|[^\s]*[{<])[a-z0-9_-]+(?:/[^\s/?#,;]+)+", re.IGNORECASE)
 _ANGLED = re.compile(r"<([a-z0-9_]+)>")
 _NOT_PATH = re.compile(r"[^a-z0-9/{}_.:%-]")
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -54,6 +58,7 @@ def normalise(text: str) -> str:
     text = _STRUCK.sub(" ", text)  # struck-out words were taken back by the asker
     text = _SHORTCODE.sub(" ", text)
     text = SPACES.sub(" ", text)[: 8 * MAX_TEXT]  # plenty: at most MAX_TEXT are read
+    text = _SLASHLESS.sub(lambda match: "/" + match[0], text)
     # Typed paths are kept as typed (see ``_path``), the words around them flattened.
     pieces, start = [], 0
     for match in _PATH.finditer(text):

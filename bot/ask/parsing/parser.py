@@ -7,9 +7,12 @@ Steps, each a pure function of the text and the catalog:
    smart quotes and case are flattened into plain lowercase ASCII; only the first
    ``MAX_TEXT`` characters are read. A typed path is kept as typed (its dots too), so it
    matches a catalog route only as written (``bot.catalog.resolve``: else "did you mean").
-2. Near-miss words are corrected against the parser's vocabulary ("latnecy" → "latency"),
-   never towards a word the catalog knows (those are the catalog's to match).
+2. Shorthands are expanded ("yday", "wk", "hr", unless the catalog uses the word); near-miss
+   words are corrected towards the catalog's words first, then the parser's vocabulary
+   ("latnecy" → "latency"; "ruote" → the route word "quote", not the filler "route").
 3. Time expressions are read (``timeexpr``) and removed.
+3½. Catalog names spelled like the parser's words ("pricing", "traffic", "status") are kept
+   from the phrases when the rest of the question says what to measure (``names``).
 4. Phrases are read and removed: the measure ("p95", "error rate", "how many 5xx", "cost per
    1k requests"), ranking ("top 5", "slowest"), change ("got slower"), comparison ("vs",
    "before and after"), SLO words, and actions the bot does not take ("deploy", SQL).
@@ -48,6 +51,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.ask.parsing.intents import build, help_query
+from bot.ask.parsing.names import add_claims, claim_names, take_claims
 from bot.ask.parsing.normalise import MAX_TEXT, normalise
 from bot.ask.parsing.phrases import PHRASES, Draft
 from bot.ask.parsing.subjects import Names, find_subjects
@@ -82,18 +86,28 @@ def _parse(text: str, catalog: Catalog, now: datetime, tz: ZoneInfo) -> Query:
         return help_query(clean, draft, None, Subjects(), [])
 
     lexicon = lexicon_for(catalog)
-    spelled = spell(clean, lexicon, draft.understood)
+    names = Names(catalog, lexicon)
+    spelled = spell(clean, lexicon, draft.understood, draft.read_as)
     hits = find_times(spelled, now, tz)
     rest = _blank(spelled, [(h.start, h.end) for h in hits])
+    claims, notes = claim_names(rest, names, lexicon, draft, _read_phrases)
+    draft.understood.extend(notes)
+    draft.read_as.extend(notes)
+    rest = _read_phrases(take_claims(rest, claims), draft)
+    subjects, unknown = find_subjects(rest, names, draft)
+    add_claims(claims, subjects, draft)
+    return build(clean, spelled, draft, hits, subjects, unknown, now, tz)
+
+
+def _read_phrases(rest: str, draft: Draft) -> str:
+    """Step 4: the phrases read into ``draft``; returns ``rest`` without them."""
     for pattern, action in PHRASES:
         spans = []
         for match in pattern.finditer(rest):
             action(match, draft)
             spans.append((match.start(), match.end()))
         rest = _blank(rest, spans)
-
-    subjects, unknown = find_subjects(rest, Names(catalog, lexicon), draft)
-    return build(clean, spelled, draft, hits, subjects, unknown, now, tz)
+    return rest
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:

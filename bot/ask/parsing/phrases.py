@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
 from bot.ask.parsing.normalise import SPACES
 from bot.ask.query import CostUnit, Direction, Measure, Statistic
@@ -47,6 +48,9 @@ class Draft:
     group_by_service: bool = False
     refused: list[str] = field(default_factory=list)
     understood: list[str] = field(default_factory=list)
+    read_as: list[str] = field(default_factory=list)  # what changed the subject (headline)
+    usual: bool = False
+    broken: bool = False
     not_understood: list[str] = field(default_factory=list)
 
     def measure_at(self, pos: int, measure: Measure) -> None:
@@ -214,6 +218,14 @@ def _did_help(match: re.Match[str], draft: Draft) -> None:
     draft.understood.append(f"'{match[0]}': a before/after comparison")
 
 
+def _usual(match: re.Match[str], draft: Draft) -> None:
+    draft.usual = True
+
+
+def _broken(match: re.Match[str], draft: Draft) -> None:
+    draft.broken = True
+
+
 def _slo(match: re.Match[str], draft: Draft) -> None:
     draft.slo = True
 
@@ -250,6 +262,10 @@ PHRASES: list[tuple[re.Pattern[str], _Action]] = [
     (_rx(r"did (?:the |my |our |this |that |it |we |your )?(?:[a-z]+ ){0,3}?(?:help|work|make (?:a |any )?difference|improve (?:it|things|anything))"),  # noqa: E501
      _did_help),
     (_rx(r"before ?(?:and|&|/|vs\.?|versus) ?after"), _before_after),
+    (_rx(r"(?:is |are )?(?:anything|something|everything|any ?thing|what(?: is|s)?) (?:broken|down|wrong|on fire|burning|failing|ok|okay|fine|healthy)(?: (?:anywhere|at the moment))?|(?:any|which) (?:open |active )?incidents?(?: open)?|what(?: is|s)? (?:broken|on fire)"),  # noqa: E501
+     _broken),
+    (_rx(r"(?:(?:higher|lower|above|below|more|less) )?(?:(?:than|vs\.?|versus|compared to|against) (?:the )?)?(?:usual|normal|typical|expected)(?: (?:for (?:this|the) time(?: of day)?|levels?|range|band))?|unusual(?:ly)?|abnormal(?:ly)?|out of the ordinary"),  # noqa: E501
+     _usual),
     (re.compile(r"(?:^|(?<=[;,] ))(?:(?:please|pls|can you|could you|would you|go|now|and|then) )*(?P<verb>(?:re)?deploy|roll ?back|revert|restart|reboot|scale(?: up| down| out| in)?|shut ?down|terminate|kill|sudo|rm|silence|mute|delete|execute|install)(?![\w/])(?! /)"),  # noqa: E501
      _refuse("I can't {verb}: I only read metrics and answer questions")),
     (_rx(r"error ?budgets?(?: left| remaining)?|budgets?|burn(?:ing)? rate|slos?|slas?|slis?|service levels?(?: objectives?)?|objectives?|(?:meeting|meet|met|missing|within) (?:its |their |the |our )?(?:targets?|goals?|budget)|breach(?:ing|ed|es)?|compliance|compliant"),  # noqa: E501
@@ -291,3 +307,16 @@ PHRASES: list[tuple[re.Pattern[str], _Action]] = [
     (_rx(r"help|usage|commands|examples?|what can you do|how does this work|how do i use (?:this|you|it|perfbot)"),  # noqa: E501
      _help),
 ]
+
+
+@lru_cache(maxsize=1024)
+def read_alone(word: str) -> tuple[Measure | None, bool]:
+    """What the phrases make of ``word`` on its own: its measure, and whether it is an SLO
+    word; how a catalog name spelled like one of them would be read."""
+    draft = Draft()
+    for pattern, action in PHRASES:
+        match = pattern.search(word)
+        if match is not None and match[0] == word:
+            action(match, draft)
+            break
+    return (draft.measures[0][1] if draft.measures else None), draft.slo

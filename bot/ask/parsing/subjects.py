@@ -104,7 +104,7 @@ def find_subjects(rest: str, catalog: Names, draft: Draft) -> tuple[Found, list[
                     pending.extend(piece)
                 continue
             lookups = _flush(pending, catalog, lookups, found, draft, unknown)
-            _accept(" ".join(piece), resolution, found, draft)
+            accept(" ".join(piece), resolution, found, draft)
         _flush(pending, catalog, lookups, found, draft, unknown)
     return found, unknown
 
@@ -154,7 +154,7 @@ def _named(resolution: Resolution) -> bool:
     return resolution.status not in ("unknown", "ambiguous") or resolution.shared_key
 
 
-def _accept(phrase: str, resolution: Resolution, found: Found, draft: Draft) -> None:
+def accept(phrase: str, resolution: Resolution, found: Found, draft: Draft) -> None:
     if resolution.service:
         if resolution.service not in found.services:
             found.services.append(resolution.service)
@@ -165,6 +165,7 @@ def _accept(phrase: str, resolution: Resolution, found: Found, draft: Draft) -> 
         named = ", ".join(keys)
     if resolution.status == "fuzzy":
         draft.understood.append(f"read '{phrase}' as {named}")
+        draft.read_as.append(f"read '{phrase}' as {named}")
 
 
 def _unresolved(

@@ -54,6 +54,7 @@ from bot.ask.parsing.timegrammar import (
     MONTHS,
     NAMED,
     NUM,
+    SAME_TIME,
     SINCE,
     UNIT,
     UNIT_SECONDS,
@@ -107,6 +108,7 @@ class TimeHit:
     previous: bool = False
     since: bool = False
     problem: str | None = None
+    note: str | None = None  # how an odd expression was read ("overnight"), for the asker
 
 
 # --- patterns, tried in order; each consumes its text ----------------------------------------
@@ -133,7 +135,8 @@ def _between(match: re.Match[str], ctx: Clock) -> TimeHit:
         return _range_hit(match, capped(moment, ctx.now, label, ctx))
     left_clock, right_clock = _clock_only(left), _clock_only(right)
     if left_clock and right_clock:
-        return _clock_range(match, left_clock, right_clock, day_text, ctx)
+        return _clock_range(match, left_clock, right_clock, day_text, ctx,
+                            typed_24h=":" in left and ":" in right)
     start, start_has_time = parse_datetime(left, ctx)
     if right_clock and start_has_time:
         end = at_time(start.date(), right_clock[0], ctx.tz)
@@ -163,7 +166,11 @@ def _clock_range(
     right: tuple[time, bool],
     day_text: str | None,
     ctx: Clock,
+    typed_24h: bool = False,
 ) -> TimeHit:
+    """A range of two clock times. An end before the start is read as overnight (and said
+    so), except for bare hours without am/pm ("from 9 to 5": office hours); two times typed
+    as 24-hour clocks ("between 11:00 and 05:00") are taken as written."""
     start_clock, end_clock = left[0], right[0]
     # "from 9 to 5pm": a bare hour takes the other side's am/pm unless that puts it after the end
     if right[1] and not left[1] and right[0].hour >= 12 and start_clock.hour < 12:
@@ -175,7 +182,8 @@ def _clock_range(
         if candidate > start_clock:
             end_clock = candidate
     # "from 9 to 5": office hours, not an overnight span ("from 22 to 2" stays overnight)
-    if not right[1] and not left[1] and end_clock < start_clock and end_clock.hour < 12:
+    if (not typed_24h and not right[1] and not left[1] and end_clock < start_clock
+            and end_clock.hour < 12):
         candidate = end_clock.replace(hour=end_clock.hour + 12)
         if candidate > start_clock:
             end_clock = candidate
@@ -191,7 +199,11 @@ def _clock_range(
     if start >= ctx.now:
         raise BadTime(f"{moment_label(start, ctx.today)} is in the future")
     label = f"{start_clock:%H:%M}–{end_clock:%H:%M} {day_label(day, ctx.today)}"
-    return _range_hit(match, capped(start, end, label, ctx))
+    note = None
+    if end_day != day:  # said, so that a reversed range is never silently read otherwise
+        note = (f"'{match[0]}' ends before it starts: read as overnight, "
+                f"{moment_label(start, ctx.today)} to {moment_label(end, ctx.today)}")
+    return _range_hit(match, capped(start, end, label, ctx), note=note)
 
 
 _RELATIVE_SHIFTS = {
@@ -262,6 +274,13 @@ def _ago_shift(number: str, unit_text: str) -> Shift:
     if unit == "mo":
         return Shift(months=count, label=label)
     return Shift(delta=timedelta(seconds=count * UNIT_SECONDS[unit]), label=label)
+
+
+def _same_time(match: re.Match[str], ctx: Clock) -> TimeHit:
+    """"the same time yesterday": the window shifted back a day (or a week)."""
+    which = (match["a"] or match["b"] or match["c"]).lower()
+    week = "week" in which
+    return _hit(match, shift=_RELATIVE_SHIFTS["week" if week else "yesterday"])
 
 
 def _ago(match: re.Match[str], ctx: Clock) -> TimeHit:
@@ -347,6 +366,7 @@ def _before_period(match: re.Match[str], ctx: Clock) -> TimeHit:
 PATTERNS: list[tuple[re.Pattern[str], _Handler]] = [
     (rx(BETWEEN), _between),
     (rx(DASHED), _between),
+    (rx(SAME_TIME), _same_time),
     (rx(SINCE), _since),
     (rx(FUTURE), _future),
     (rx(AGO), _ago),

@@ -200,6 +200,12 @@ FUTURE = (
     r"|in the (?:next|coming) \w+(?: \w+)?)"
 )
 AGO = rf"(?:from |since )?(?P<n>{NUM}) ?(?P<unit>{UNIT}) ago"
+# "vs the same time yesterday", "vs yesterday same time", "same time last week": the window
+# shifted back, whatever its span.
+SAME_TIME = (
+    r"(?:the )?same (?:time|hours?|period|window) (?:(?:of |on )?(?P<a>yesterday|last week|a week ago|a day ago)|the (?P<b>day|week) before)"  # noqa: E501
+    r"|(?P<c>yesterday|last week|a week ago|a day ago),? (?:at )?(?:the )?same (?:time|hours?|period|window)"  # noqa: E501
+)
 BEFORE = (
     rf"(?:the )?(?P<n>{NUM}) {UNIT} before"
     r"|(?:the )?(?:previous|prior|preceding) (?P<unit>period|window)"

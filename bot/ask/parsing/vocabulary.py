@@ -1,7 +1,8 @@
 """The parser's own words: stopwords and filler that carry no subject, and spelling correction.
 
-A near miss ("latnecy") is corrected towards ``VOCABULARY`` only, never towards a word the
-catalog's names use, nor away from a word the phrases or time patterns know.
+A near miss is corrected towards a word of the catalog's names first ("ordr" → "order"), then
+towards ``VOCABULARY`` ("latnecy" → "latency"), never away from a word the phrases or time
+patterns know.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from bot.ask.parsing import timeexpr
-from bot.ask.parsing.phrases import PHRASES
+from bot.ask.parsing.phrases import PHRASES, read_alone
 from bot.catalog import Catalog, Resolution
 
 SPELL_CUTOFF = 0.8  # difflib ratio: "latnecy", "erors", "thruput" pass; "later" does not
@@ -73,12 +74,21 @@ VOCABULARY = _words(
 )
 
 
+# Shorthands people type, expanded unless the catalog uses the word (a service "hr").
+SHORTHANDS = {
+    "yday": "yesterday", "yest": "yesterday", "ystd": "yesterday", "ytday": "yesterday",
+    "tdy": "today", "wk": "week", "wks": "weeks", "hr": "hour", "hrs": "hours",
+    "mins": "minutes",
+}  # fmt: skip
+
+
 @dataclass
 class Lexicon:
     """Per catalog: the words its names use, and memoised spelling corrections."""
 
     words: frozenset[str]
     candidates: list[str]
+    names_words: list[str] = field(default_factory=list)  # every word of the catalog's names
     memo: dict[str, str | None] = field(default_factory=dict)
     names: dict[str, Resolution] = field(default_factory=dict)
 
@@ -95,11 +105,24 @@ class Lexicon:
         return found
 
     def correct(self, word: str) -> str | None:
-        """The vocabulary word ``word`` is a near miss of, unless a catalog word is nearer."""
+        """What ``word`` is a near miss of: the catalog's words first, then the vocabulary.
+
+        A near miss of a catalog word is left to the catalog (which says "read 'chekout' as
+        POST /api/checkout"), unless it is as near a vocabulary word: then it is corrected
+        to the catalog's word here, so the vocabulary cannot take it ("ruote" is the route
+        word "quote", not "route"; read as a filler word it would widen the question to all
+        endpoints)."""
         if word in self.memo:
             return self.memo[word]
+        named = difflib.get_close_matches(word, self.names_words, n=1, cutoff=SPELL_CUTOFF)
         close = difflib.get_close_matches(word, self.candidates, n=1, cutoff=SPELL_CUTOFF)
-        fixed = close[0] if close and close[0] in VOCABULARY else None
+        vocabulary = close[0] if close and close[0] in VOCABULARY else None
+        if named and named[0] in VOCABULARY:
+            fixed: str | None = named[0]  # "bilings" → "billing", a name and a word alike
+        elif named:
+            fixed = named[0] if vocabulary else None
+        else:
+            fixed = vocabulary
         if len(self.memo) > 10_000:
             self.memo.clear()
         self.memo[word] = fixed
@@ -120,15 +143,19 @@ def lexicon_for(catalog: Catalog) -> Lexicon:
                     words.add(word)
                     words.add(word.removesuffix("s"))
         catalog_words = frozenset(words - VOCABULARY)
-        found = Lexicon(catalog_words, sorted(VOCABULARY | catalog_words))
+        found = Lexicon(catalog_words, sorted(VOCABULARY | catalog_words), sorted(words))
         _LEXICONS[catalog] = found
     return found
 
 
-def spell(text: str, lexicon: Lexicon, notes: list[str]) -> str:
-    """``text`` with near-miss words corrected; each correction is noted in ``notes``."""
+def spell(text: str, lexicon: Lexicon, notes: list[str], renamed: list[str] | None = None
+          ) -> str:
+    """``text`` with near-miss words corrected; each correction is noted in ``notes``, and
+    in ``renamed`` too when it made the word a catalog name's."""
     def fix(match: re.Match[str]) -> str:
         word = match[0]
+        if word in SHORTHANDS and word not in lexicon.words:
+            return SHORTHANDS[word]
         if (
             len(word) < MIN_SPELL
             or word in _protected()
@@ -139,10 +166,21 @@ def spell(text: str, lexicon: Lexicon, notes: list[str]) -> str:
         fixed = lexicon.correct(word)
         if fixed is None:
             return word
+        if _SUBJECT_SLOT.search(text, 0, match.start()) and read_alone(fixed)[0] is not None:
+            # "p95 of coast": a name the catalog lacks, not a cost question for all endpoints
+            return word
         notes.append(f"read '{word}' as '{fixed}'")
+        if renamed is not None and fixed in lexicon.names_words:
+            renamed.append(f"read '{word}' as '{fixed}'")
         return fixed
 
     return re.sub(r"(?<![\w/{])[a-z]+(?![\w/}])", fix, text)
+
+
+# Where a question names its subject ("p95 of …", "latency for …"), but not "number of …".
+_SUBJECT_SLOT = re.compile(
+    r"(?<!number )(?<!count )(?<!share )(?<!percentage )(?<!percent )(?<!rate )(?<!ratio )"
+    r"(?<!amount )(?<!total )\b(?:of|for|on|about) $")
 
 
 @lru_cache(maxsize=1)
