@@ -131,7 +131,8 @@ def test_a_services_p95_is_that_of_all_its_requests(
 def test_errors_after_a_moment_with_a_burst_answer_yes(
     ledger_server: PrometheusServer, sources: Sources
 ) -> None:
-    errors = f'rate({METRIC}_count{{http_route="/api/search",http_response_status_code="500"}}[30m])'
+    errors = (f'rate({METRIC}_count{{http_route="/api/search",'
+              f'http_response_status_code="500"}}[30m])')
     total = f'rate({METRIC}_count{{http_route="/api/search"}}[30m])'
     after = instant(ledger_server, f"sum({errors}) / sum({total})",
                     BURST + timedelta(minutes=30))[""]

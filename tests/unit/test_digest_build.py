@@ -207,3 +207,23 @@ def test_latency_and_errors_are_read_once_for_all_endpoints(
     assert counting.calls["latency"] == 1 + moved
     # The period's error ratio and the SLO window's.
     assert counting.calls["error_ratio"] == 2
+
+
+def test_the_headline_p95_is_that_of_all_the_requests_in_scope(
+        workload: DemoWorkload, sources: DigestSources) -> None:
+    from bot.digests.build import period_of
+    from bot.metrics.histogram import histogram_quantile
+
+    period = period_of("daily", END)
+    rows = [r for r, e in enumerate(workload.series_endpoint)
+            if workload.endpoints[e].service == "orders"]
+
+    def merged(start: datetime, end: datetime) -> float:
+        counts = workload.bucket_counts[rows][:, _minutes(workload, start, end), :].sum(
+            axis=(0, 1))
+        return float(histogram_quantile(0.95, workload.bucket_bounds, np.cumsum(counts)))
+
+    digest = build_digest(sources, "daily", END, Scope(service="orders"))
+    p95 = next(h for h in digest.headline if h.name == "p95")
+    assert p95.value == pytest.approx(merged(period.start, period.end))
+    assert p95.previous == pytest.approx(merged(period.previous_start, period.start))
