@@ -14,6 +14,15 @@ from datetime import datetime
 
 from bot.ask.comparison import compare_answer
 from bot.ask.context import Context, Sources
+from bot.ask.coverage import (
+    STALE_AFTER,
+    coverage,
+    coverage_words,
+    data_range,
+    last_sample,
+    outside_words,
+    stale_words,
+)
 from bot.ask.helping import help_answer
 from bot.ask.parsing.parser import parse
 from bot.ask.query import Intent, Query
@@ -42,6 +51,14 @@ def answer(query: Query, sources: Sources, now: datetime, *, chart: bool = False
         reply = _dispatch(ctx)
     except NoDataError as exc:
         cause = [f"metrics: {exc.__cause__}"] if isinstance(exc.__cause__, MetricsError) else []
+        outside = _outside(ctx)
+        if outside is not None:
+            # Say where the data is, not "set metrics.names.histogram" for a correct config.
+            return Answer(
+                kind=AnswerKind.NO_DATA,
+                headline=f"No data for {describe(query)}: {outside}.",
+                notes=(f"metrics: {exc}", *cause, *_read_as(query)),
+            )
         return Answer(
             kind=AnswerKind.NO_DATA,
             headline=f"No data for {describe(query)}: {exc}.",
@@ -68,7 +85,63 @@ def _dispatch(ctx: Context) -> Answer:
         reply = slo_answer(ctx)
     else:
         reply = value_answer(ctx)
+    reply = _with_coverage(ctx, reply)
     return reply.model_copy(update={"notes": (*reply.notes, *_read_as(ctx.query))})
+
+
+def _outside(ctx: Context) -> str | None:
+    """Why the window has no data, with the data's range, when it has none at all."""
+    query = ctx.query
+    for window in (query.window, query.comparison):
+        if window is None:
+            continue
+        found = coverage(ctx.backend, window)
+        if found is not None and not found.covered:
+            words = outside_words(window, data_range(ctx.backend, window, ctx.now),
+                                  ctx.sources.tz, ctx.now)
+            return words if window is query.window else f"{window.label} has no data: {words}"
+    return None
+
+
+def _with_coverage(ctx: Context, reply: Answer) -> Answer:
+    """The answer, saying when its windows are only partly covered or the data has stopped."""
+    query = ctx.query
+    if query.window is None or reply.kind is AnswerKind.ERROR:
+        return reply
+    if reply.kind is AnswerKind.NO_DATA:
+        outside = _outside(ctx)
+        return reply if outside is None else reply.model_copy(
+            update={"notes": (*reply.notes, sentence_case(outside) + ".")})
+    said: list[str] = []
+    notes: list[str] = []
+    found = coverage(ctx.backend, query.window)
+    partial = coverage_words(found) if found is not None else None
+    if partial:
+        said.append(partial)
+        notes.append(f"coverage: {partial}; the figures are over that part")
+    if query.comparison is not None:
+        earlier = coverage(ctx.backend, query.comparison)
+        if earlier is not None and earlier.covered == 0:
+            said.append(f"{query.comparison.label} has no data")
+        elif earlier is not None and (words := coverage_words(earlier)):
+            # Ratios and quantiles compare the covered part; counts would not be like for like.
+            said.append(f"{query.comparison.label}: {words}")
+            notes.append(f"coverage of {query.comparison.label}: {words}; its figures are over "
+                         "that part, so counts and totals are not like for like")
+    if ctx.now - query.window.end < STALE_AFTER:
+        last = last_sample(ctx.backend, ctx.now)
+        stale = stale_words(last, ctx.sources.tz, ctx.now)
+        if stale:
+            said.append(stale)
+            notes.append("the last hour's figures are over the part before the data stopped")
+    if not said:
+        return reply
+    headline = reply.headline + " " + " ".join(sentence_case(s) + "." for s in said)
+    return reply.model_copy(update={"headline": headline, "notes": (*notes, *reply.notes)})
+
+
+def sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _read_as(query: Query) -> tuple[str, ...]:

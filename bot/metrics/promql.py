@@ -218,7 +218,9 @@ def pooled_latency_query(
 
 def data_steps_query(http: HttpMetrics, step: timedelta) -> str:
     """How many of the histogram's ``_count`` series have a sample in each step."""
-    return f"count(count_over_time({selector(f'{http.histogram}_count')}{range_literal(step)}))"
+    # A range includes its left end: a second less keeps a sample out of two steps.
+    span = step - timedelta(seconds=1) if step > timedelta(seconds=1) else step
+    return f"count(count_over_time({selector(f'{http.histogram}_count')}{range_literal(span)}))"
 
 
 def throughput_query(

@@ -9,6 +9,7 @@ over the HTTP API, never with the bot's query builders.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import urllib.parse
@@ -19,7 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.analytics.findings.model import Change, Severity
 from bot.ask.answer import Sources, ask
+from bot.cli import main
+from bot.detection import run_cycle
 from bot.metrics.prometheus import PrometheusBackend
 from bot.render.message import AnswerKind
 from tests.answer_support import sources_for
@@ -143,3 +147,60 @@ def test_errors_after_a_moment_with_a_burst_answer_yes(
     assert reply.kind is AnswerKind.ANSWER, reply.headline
     assert reply.headline.startswith("Yes"), reply.headline
     assert "in the 1h after" in reply.headline, reply.headline
+
+
+def test_a_window_partly_covered_says_how_much(sources: Sources) -> None:
+    reply = ask("p95 of GET /api/search last 7 days", sources, NOW)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    assert "Only 2d of the 7d asked have data" in reply.headline, reply.headline
+    # The default 30-day error budget on two days of data.
+    reply = ask("error budget of GET /api/search", sources, NOW)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    assert "Only 2d of the 30d asked have data" in reply.headline, reply.headline
+
+
+def test_a_window_before_the_first_sample_or_after_the_last_says_so(
+    sources: Sources, backend: PrometheusBackend
+) -> None:
+    runs = "the data runs from Sat 21 Nov 12:00 to today 11:40"
+    reply = ask("p95 of GET /api/search on nov 10", sources, NOW)
+    assert reply.kind is AnswerKind.NO_DATA
+    assert "entirely before the first sample" in reply.headline, reply.headline
+    assert runs in reply.headline, reply.headline
+    reply = ask("p95 of GET /api/search last 15m", sources, NOW)
+    assert reply.kind is AnswerKind.NO_DATA
+    assert "entirely after the last sample" in reply.headline, reply.headline
+    assert runs in reply.headline, reply.headline
+    # A comparison whose baseline is before the data says that, not "nothing to compare".
+    reply = ask("is GET /api/search slower than last week", sources, NOW)
+    assert "a week earlier has no data: it is entirely before the first sample" in (
+        reply.headline), reply.headline
+
+
+def test_stopped_data_is_said_in_answers(sources: Sources) -> None:
+    reply = ask("p95 of GET /api/search last 24h", sources, NOW)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    assert "No data since today 11:40 (20m ago): every series stopped." in reply.headline
+
+
+def test_stopped_data_is_said_by_perfbot_endpoints(
+    ledger_server: PrometheusServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "perfbot.yaml"
+    config.write_text("metrics:\n  backend: prometheus\n  prometheus:\n"
+                      f"    url: {ledger_server.url}\n    discovery_lookback: 3d\n",
+                      encoding="utf-8")
+    out = io.StringIO()
+    code = main(["endpoints", "--config", str(config), "--at", NOW.isoformat()], out)
+    assert code == 0, out.getvalue()
+    assert "no data since today 11:40 (20m ago): every series stopped" in out.getvalue()
+
+
+def test_stopped_data_is_a_detection_finding(backend: PrometheusBackend, sources: Sources
+                                             ) -> None:
+    report = run_cycle(backend, NOW, timedelta(days=1), catalog=sources.catalog)
+    silent = [f for f in report.result.findings if f.change is Change.SILENT]
+    assert [f.title for f in silent] == [
+        "no data from GET /api/export (ledger) (and 1 more endpoint) since 11:40 UTC"
+    ], [f.title for f in report.result.findings]
+    assert silent[0].severity is Severity.CRITICAL  # every series stopped
