@@ -144,9 +144,10 @@ class DemoBackend:
         step_ns = int(window.step / timedelta(microseconds=1)) * 1000
         count = (pd.Timestamp(window.end).value - start) // step_ns + 1
         ends = start + step_ns * np.arange(count, dtype=np.int64)
-        first = pd.Timestamp(self.workload.start).value + MINUTE_NS  # the first sample
+        first = pd.Timestamp(self.workload.start).value  # the counters' first sample (0)
         last = pd.Timestamp(self.workload.end).value
-        # Every endpoint has a sample every minute from the workload's start to its end.
+        # Every endpoint has a sample every minute from the workload's start to its end, as
+        # ``write_openmetrics`` exports it.
         present = (ends >= first) & (ends - step_ns < last)
         return pd.Series(np.where(present, float(len(self._endpoints)), 0.0),
                          index=pd.DatetimeIndex(pd.to_datetime(ends, utc=True), name="time"))
