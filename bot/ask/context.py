@@ -138,7 +138,7 @@ def slo_target(measure: Measure, statistic: Statistic | None, subject: Subject) 
     """The SLO line for a figure, when the figure is what the SLO is about."""
     if measure is Measure.LATENCY and statistic not in (Statistic.AVG, Statistic.MAX):
         if subject.service is not None and len(subject.entries) > 1:
-            return None  # the slowest endpoint's p95 is not the service's p95
+            return None  # each endpoint's target is its own, not its service's
         return latency_target(subject, statistic)
     if measure is Measure.ERROR_RATIO and statistic is not Statistic.MAX:
         return error_target(subject)
