@@ -10,24 +10,30 @@ text) select metrics, so nothing typed reaches the metrics server.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
+from bot.ask import timerange
 from bot.ask.comparison import compare_answer
 from bot.ask.context import Context, Sources
 from bot.ask.coverage import (
     STALE_AFTER,
+    Coverage,
     coverage,
     coverage_words,
+    coverages,
     data_range,
     last_sample,
     outside_words,
     stale_words,
+    trimmed,
 )
 from bot.ask.helping import help_answer
 from bot.ask.parsing.parser import parse
 from bot.ask.query import Intent, Query
 from bot.ask.rank import rank_answer
 from bot.ask.slo import slo_answer
+from bot.ask.timerange import TimeRange
 from bot.ask.value import value_answer
 from bot.ask.words import measure_name
 from bot.metrics.base import MetricsError, NoDataError, UnreachableError
@@ -75,7 +81,8 @@ def answer(query: Query, sources: Sources, now: datetime, *, chart: bool = False
     return reply
 
 
-def _dispatch(ctx: Context) -> Answer:
+def _dispatch(asked: Context) -> Answer:
+    ctx, found = _covered(asked)
     intent = ctx.query.intent
     if intent is Intent.RANK:
         reply = rank_answer(ctx)
@@ -85,8 +92,40 @@ def _dispatch(ctx: Context) -> Answer:
         reply = slo_answer(ctx)
     else:
         reply = value_answer(ctx)
-    reply = _with_coverage(ctx, reply)
+    reply = _with_coverage(asked, reply, found)
     return reply.model_copy(update={"notes": (*reply.notes, *_read_as(ctx.query))})
+
+
+def _covered(ctx: Context) -> tuple[Context, list[Coverage | None]]:
+    """The question with its windows cut to where they have data (so that a rate over 30
+    days of an 8-day history is the rate over the 8 days, and two windows compare their
+    covered parts), and the coverage of each: the window, then the comparison or the span
+    before the window that a figure is set against."""
+    query = ctx.query
+    if query.window is None:
+        return ctx, []
+    earlier = _earlier(query)
+    found = coverages(ctx.backend, [query.window, *([earlier] if earlier else [])])
+    window = trimmed(query.window, found[0])
+    update: dict[str, TimeRange] = {"window": window}
+    before = None
+    if query.comparison is not None:
+        update["comparison"] = trimmed(query.comparison, found[1])
+    elif earlier is not None:
+        before = trimmed(earlier, found[1])
+    if window == query.window and before == earlier and (
+            update.get("comparison", query.comparison) == query.comparison):
+        return ctx, found
+    return replace(ctx, query=query.model_copy(update=update), before=before), found
+
+
+def _earlier(query: Query) -> TimeRange | None:
+    """The comparison, or for a figure the span before it that it is set against."""
+    if query.comparison is not None:
+        return query.comparison
+    if query.intent is Intent.VALUE and query.window is not None:
+        return timerange.previous(query.window)
+    return None
 
 
 def _outside(ctx: Context) -> str | None:
@@ -103,7 +142,7 @@ def _outside(ctx: Context) -> str | None:
     return None
 
 
-def _with_coverage(ctx: Context, reply: Answer) -> Answer:
+def _with_coverage(ctx: Context, reply: Answer, covered: list[Coverage | None]) -> Answer:
     """The answer, saying when its windows are only partly covered or the data has stopped."""
     query = ctx.query
     if query.window is None or reply.kind is AnswerKind.ERROR:
@@ -114,21 +153,24 @@ def _with_coverage(ctx: Context, reply: Answer) -> Answer:
             update={"notes": (*reply.notes, sentence_case(outside) + ".")})
     said: list[str] = []
     notes: list[str] = []
-    found = coverage(ctx.backend, query.window)
+    earlier = _earlier(query)
+    found, *rest = covered or [None]
     partial = coverage_words(found) if found is not None else None
     if partial:
         said.append(partial)
         notes.append(f"coverage: {partial}; the figures are over that part")
-    if query.comparison is not None:
-        earlier = coverage(ctx.backend, query.comparison)
-        if earlier is not None and earlier.covered == 0:
-            said.append(f"{query.comparison.label} has no data")
-        elif earlier is not None and (words := coverage_words(earlier)):
+    before = rest[0] if rest else None
+    if earlier is not None and before is not None:
+        if before.covered == 0 and query.comparison is not None:
+            said.append(f"{earlier.label} has no data")
+        elif words := coverage_words(before):
             # Ratios and quantiles compare the covered part; counts would not be like for like.
-            said.append(f"{query.comparison.label}: {words}")
-            notes.append(f"coverage of {query.comparison.label}: {words}; its figures are over "
-                         "that part, so counts and totals are not like for like")
-    if ctx.now - query.window.end < STALE_AFTER:
+            said.append(f"{earlier.label}: {words}")
+            notes.append(f"coverage of {earlier.label}: {words}; its figures are over that "
+                         "part, so counts and totals are not like for like")
+    fresh = (found is not None and found.last is not None and found.step <= STALE_AFTER
+             and found.last >= query.window.end - found.step)
+    if ctx.now - query.window.end < STALE_AFTER and not fresh:
         last = last_sample(ctx.backend, ctx.now)
         stale = stale_words(last, ctx.sources.tz, ctx.now)
         if stale:

@@ -33,6 +33,9 @@ class Context:
     sources: Sources
     now: datetime
     chart: bool
+    # The span before the window that a figure is set against, cut to where it has data
+    # (None: the equal span just before the window).
+    before: TimeRange | None = None
 
     @property
     def window(self) -> TimeRange:

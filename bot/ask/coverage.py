@@ -8,6 +8,7 @@ how many series have samples per step).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -58,13 +59,51 @@ def _steps(backend: MetricsBackend, start: datetime, end: datetime, points: int
 
 def coverage(backend: MetricsBackend, window: TimeRange) -> Coverage | None:
     """The window's coverage; None when the backend cannot tell (it is then not mentioned)."""
+    return coverages(backend, [window])[0]
+
+
+def coverages(backend: MetricsBackend, windows: Sequence[TimeRange]
+              ) -> list[Coverage | None]:
+    """Each window's coverage; windows that touch (a window and the span before it) are
+    read in one query."""
+    start, end = min(w.start for w in windows), max(w.end for w in windows)
+    if (end - start) > 1.01 * sum((w.span for w in windows), timedelta(0)):
+        return [coverage_of(backend, w) for w in windows]
+    try:
+        step, counts = _steps(backend, start, end, COVERAGE_POINTS * len(windows))
+    except MetricsError:
+        return [None for _ in windows]
+    return [_slice(w, step, counts) for w in windows]
+
+
+def coverage_of(backend: MetricsBackend, window: TimeRange) -> Coverage | None:
     try:
         step, counts = _steps(backend, window.start, window.end, COVERAGE_POINTS)
     except MetricsError:
         return None
-    present = [t for t, v in counts if v > 0]
-    return Coverage(window, step, len(counts), len(present),
+    return _slice(window, step, counts)
+
+
+def _slice(window: TimeRange, step: timedelta, counts: list[tuple[datetime, float]]
+           ) -> Coverage:
+    """The steps that end inside ``(window.start, window.end]`` (to within a second)."""
+    mine = [(t, v) for t, v in counts
+            if window.start + step - timedelta(seconds=1) <= t <= window.end]
+    present = [t for t, v in mine if v > 0]
+    return Coverage(window, step, len(mine), len(present),
                     present[0] - step if present else None, present[-1] if present else None)
+
+
+def trimmed(window: TimeRange, found: Coverage | None) -> TimeRange:
+    """``window`` cut to the part with data (same label); as it is when (nearly) full,
+    empty, or unknown."""
+    if found is None or not found.covered or found.fraction >= FULL:
+        return window
+    assert found.first is not None and found.last is not None
+    start, end = max(window.start, found.first), min(window.end, found.last)
+    if end - start < timedelta(minutes=1):
+        return window
+    return window.model_copy(update={"start": start, "end": end})
 
 
 def data_range(backend: MetricsBackend, around: TimeRange, now: datetime

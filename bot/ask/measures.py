@@ -273,7 +273,8 @@ def previous_reading(
     ctx: Context, subjects: Sequence[Subject], window: TimeRange
 ) -> tuple[TimeRange, Reading | None]:
     """The equal span before ``window`` and its figures; None when it has no data."""
-    before = timerange.previous(window)
+    before = ctx.before if ctx.before is not None and window == ctx.window else (
+        timerange.previous(window))
     try:
         return before, read_subjects(ctx, subjects, before, step_from=window)[1]
     except NoDataError:

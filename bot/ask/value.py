@@ -299,7 +299,7 @@ def _service_measure(ctx: Context, subjects: list[Subject]) -> Answer:
                      f"{'runs' if len(named) == 1 else 'run'} in {', '.join(services)}")
     reading = read_services(ctx.backend, measure, query.statistic, services, window.start,
                             window.end)
-    before = timerange.previous(window)
+    before = ctx.before or timerange.previous(window)
     try:
         grid = series_window(window.start, window.end)
         previous: Reading | None = read_services(

@@ -204,3 +204,14 @@ def test_stopped_data_is_a_detection_finding(backend: PrometheusBackend, sources
         "no data from GET /api/export (ledger) (and 1 more endpoint) since 11:40 UTC"
     ], [f.title for f in report.result.findings]
     assert silent[0].severity is Severity.CRITICAL  # every series stopped
+
+
+def test_a_baseline_with_little_data_is_compared_on_its_covered_part(sources: Sources) -> None:
+    # The 36h before the last 36h holds 12h of data: the same traffic throughout, so the
+    # rates of the covered parts agree (over all 36h it would read a third of the rate).
+    reply = ask("requests per second to GET /api/search last 36h", sources, NOW)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    assert "The 36h before: only 12h of the 36h asked have data" in reply.headline, (
+        reply.headline)
+    change = re.search(r"(up|down) (\d+)% on the 36h before", reply.headline)
+    assert change is None or int(change[2]) <= 10, reply.headline
