@@ -168,8 +168,10 @@ def _with_coverage(ctx: Context, reply: Answer, covered: list[Coverage | None]) 
             said.append(f"{earlier.label}: {words}")
             notes.append(f"coverage of {earlier.label}: {words}; its figures are over that "
                          "part, so counts and totals are not like for like")
-    fresh = (found is not None and found.last is not None and found.step <= STALE_AFTER
-             and found.last >= query.window.end - found.step)
+    # Data in the window's last step: fresh, to within that step (a long window's step is
+    # coarse; detection says a shorter silence). Otherwise one more query dates the stop.
+    fresh = (found is not None and found.last is not None
+             and found.last > query.window.end - found.step)
     if ctx.now - query.window.end < STALE_AFTER and not fresh:
         last = last_sample(ctx.backend, ctx.now)
         stale = stale_words(last, ctx.sources.tz, ctx.now)
