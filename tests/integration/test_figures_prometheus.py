@@ -24,6 +24,7 @@ from bot.analytics.findings.model import Change, Severity
 from bot.ask.answer import Sources, ask
 from bot.cli import main
 from bot.detection import run_cycle
+from bot.metrics.base import NoDataError
 from bot.metrics.prometheus import PrometheusBackend
 from bot.render.message import AnswerKind
 from tests.answer_support import sources_for
@@ -215,3 +216,17 @@ def test_a_baseline_with_little_data_is_compared_on_its_covered_part(sources: So
         reply.headline)
     change = re.search(r"(up|down) (\d+)% on the 36h before", reply.headline)
     assert change is None or int(change[2]) <= 10, reply.headline
+
+
+def test_data_stopped_before_the_lookback_is_not_called_a_wrong_config(
+    ledger_server: PrometheusServer
+) -> None:
+    later = prometheus_backend_for(ledger_server.url, now=NOW + timedelta(days=3),
+                                   discovery_lookback=timedelta(days=1))
+    with pytest.raises(NoDataError) as caught:
+        later.endpoints()
+    message = str(caught.value)
+    assert "set metrics.names.histogram" not in message, message
+    assert (f"{METRIC} has no samples in the last 1d (metrics.prometheus.discovery_lookback): "
+            "its data runs from 2026-11-21 12:00 UTC to 2026-11-23 11:40 UTC, 3d ago"
+            ) in message, message
