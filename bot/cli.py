@@ -261,6 +261,11 @@ def _print_endpoints(bot: Perfbot, at: datetime, lookback: timedelta, out: TextI
         ])
     local = at.astimezone(bot.settings.zone).strftime("%Y-%m-%d %H:%M %Z")
     print(f"{len(rows)} endpoints — last {human_span(lookback)} to {local}", file=out)
+    from bot.ask.coverage import last_sample, stale_words  # lazily: the CLI starts fast
+
+    stale = stale_words(last_sample(bot.backend, at), bot.settings.zone, at)
+    if stale:  # an average over a mostly empty hour would look like a quiet one
+        print(f"⚠ {stale}: the figures are over the part of the window before that", file=out)
     headers = ["ENDPOINT", "SERVICE", "P95", "ERRORS", "TRAFFIC", "SLO", "OWNER"]
     print(table(headers, rows, right=(2, 3, 4)), file=out)
 

@@ -193,7 +193,10 @@ def likely_cause(finding: Finding, deploys: Sequence[Deploy] = ()) -> str:
         d = max(release, key=lambda d: d.time)
         parts.append(f"began {_minutes(finding.start - d.time)} after {d.service} {d.version} "
                      f"was deployed" + (f" ({d.note})" if d.note else ""))
-    if first.change is Change.TREND and first.key.signal is Signal.MEMORY:
+    if first.change is Change.SILENT:
+        parts.append("its series stopped reporting: the service, its exporter or the scrape "
+                     "is down (an absent series is not an idle one)")
+    elif first.change is Change.TREND and first.key.signal is Signal.MEMORY:
         parts.append("memory grows day after day: a leak (cache or objects never freed)")
     elif first.key.signal is Signal.CPU and signals & {Signal.LATENCY, Signal.ERROR_RATIO}:
         parts.append("CPU rose first and the endpoints slowed after: saturation")

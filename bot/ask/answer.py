@@ -11,16 +11,31 @@ text) select metrics, so nothing typed reaches the metrics server.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
+from bot.ask import timerange
 from bot.ask.broken import broken_answer
 from bot.ask.comparison import compare_answer
 from bot.ask.context import Context, Sources
+from bot.ask.coverage import (
+    STALE_AFTER,
+    Coverage,
+    coverage,
+    coverage_words,
+    coverages,
+    data_range,
+    last_sample,
+    outside_words,
+    stale_words,
+    trimmed,
+)
 from bot.ask.helping import help_answer
 from bot.ask.parsing.parser import parse
 from bot.ask.query import Intent, Query
 from bot.ask.rank import rank_answer
 from bot.ask.slo import slo_answer
+from bot.ask.timerange import TimeRange
 from bot.ask.usual import usual_answer
 from bot.ask.value import value_answer
 from bot.ask.words import measure_name
@@ -48,6 +63,14 @@ def answer(query: Query, sources: Sources, now: datetime, *, chart: bool = False
     except NoDataError as exc:
         cause = exc.__cause__
         causes = [f"metrics: {cause.public}"] if isinstance(cause, MetricsError) else []
+        outside = _outside(ctx)
+        if outside is not None:
+            # Say where the data is, not "set metrics.names.histogram" for a correct config.
+            return Answer(
+                kind=AnswerKind.NO_DATA,
+                headline=f"No data for {describe(query)}: {outside}.",
+                notes=(f"metrics: {exc.public}", *causes, *_read_as(query)),
+            )
         return Answer(
             kind=AnswerKind.NO_DATA,
             headline=f"No data for {describe(query)}: {exc.public}.",
@@ -77,7 +100,8 @@ def no_catalog_answer(exc: MetricsError) -> Answer:
     return Answer(kind=AnswerKind.ERROR, headline=headline)
 
 
-def _dispatch(ctx: Context) -> Answer:
+def _dispatch(asked: Context) -> Answer:
+    ctx, found = _covered(asked)
     intent = ctx.query.intent
     if ctx.query.usual:
         reply = usual_answer(ctx)
@@ -91,6 +115,7 @@ def _dispatch(ctx: Context) -> Answer:
         reply = slo_answer(ctx)
     else:
         reply = value_answer(ctx)
+    reply = _with_coverage(asked, reply, found)
     return reply.model_copy(update={"headline": _with_readings(reply.headline, ctx.query),
                                     "notes": (*reply.notes, *_read_as(ctx.query))})
 
@@ -101,6 +126,98 @@ def _with_readings(headline: str, query: Query) -> str:
     if not query.read_as:
         return headline
     return f"{headline.rstrip()} ({'; '.join(query.read_as)})"
+
+
+def _covered(ctx: Context) -> tuple[Context, list[Coverage | None]]:
+    """The question with its windows cut to where they have data (so that a rate over 30
+    days of an 8-day history is the rate over the 8 days, and two windows compare their
+    covered parts), and the coverage of each: the window, then the comparison or the span
+    before the window that a figure is set against."""
+    query = ctx.query
+    if query.window is None:
+        return ctx, []
+    earlier = _earlier(query)
+    found = coverages(ctx.backend, [query.window, *([earlier] if earlier else [])])
+    window = trimmed(query.window, found[0])
+    update: dict[str, TimeRange] = {"window": window}
+    before = None
+    if query.comparison is not None:
+        update["comparison"] = trimmed(query.comparison, found[1])
+    elif earlier is not None:
+        before = trimmed(earlier, found[1])
+    if window == query.window and before == earlier and (
+            update.get("comparison", query.comparison) == query.comparison):
+        return ctx, found
+    return replace(ctx, query=query.model_copy(update=update), before=before), found
+
+
+def _earlier(query: Query) -> TimeRange | None:
+    """The comparison, or for a figure the span before it that it is set against."""
+    if query.comparison is not None:
+        return query.comparison
+    if query.intent is Intent.VALUE and query.window is not None:
+        return timerange.previous(query.window)
+    return None
+
+
+def _outside(ctx: Context) -> str | None:
+    """Why the window has no data, with the data's range, when it has none at all."""
+    query = ctx.query
+    for window in (query.window, query.comparison):
+        if window is None:
+            continue
+        found = coverage(ctx.backend, window)
+        if found is not None and not found.covered:
+            words = outside_words(window, data_range(ctx.backend, window, ctx.now),
+                                  ctx.sources.tz, ctx.now)
+            return words if window is query.window else f"{window.label} has no data: {words}"
+    return None
+
+
+def _with_coverage(ctx: Context, reply: Answer, covered: list[Coverage | None]) -> Answer:
+    """The answer, saying when its windows are only partly covered or the data has stopped."""
+    query = ctx.query
+    if query.window is None or reply.kind is AnswerKind.ERROR:
+        return reply
+    if reply.kind is AnswerKind.NO_DATA:
+        outside = _outside(ctx)
+        return reply if outside is None else reply.model_copy(
+            update={"notes": (*reply.notes, sentence_case(outside) + ".")})
+    said: list[str] = []
+    notes: list[str] = []
+    earlier = _earlier(query)
+    found, *rest = covered or [None]
+    partial = coverage_words(found) if found is not None else None
+    if partial:
+        said.append(partial)
+        notes.append(f"coverage: {partial}; the figures are over that part")
+    before = rest[0] if rest else None
+    if earlier is not None and before is not None:
+        if before.covered == 0 and query.comparison is not None:
+            said.append(f"{earlier.label} has no data")
+        elif words := coverage_words(before):
+            # Ratios and quantiles compare the covered part; counts would not be like for like.
+            said.append(f"{earlier.label}: {words}")
+            notes.append(f"coverage of {earlier.label}: {words}; its figures are over that "
+                         "part, so counts and totals are not like for like")
+    # Data in the window's last step: fresh, to within that step (a long window's step is
+    # coarse; detection says a shorter silence). Otherwise one more query dates the stop.
+    fresh = (found is not None and found.last is not None
+             and found.last > query.window.end - found.step)
+    if ctx.now - query.window.end < STALE_AFTER and not fresh:
+        last = last_sample(ctx.backend, ctx.now)
+        stale = stale_words(last, ctx.sources.tz, ctx.now)
+        if stale:
+            said.append(stale)
+            notes.append("the last hour's figures are over the part before the data stopped")
+    if not said:
+        return reply
+    headline = reply.headline + " " + " ".join(sentence_case(s) + "." for s in said)
+    return reply.model_copy(update={"headline": headline, "notes": (*notes, *reply.notes)})
+
+
+def sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _read_as(query: Query) -> tuple[str, ...]:

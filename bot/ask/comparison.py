@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
 
 from bot.analytics.stats import relative_change
 from bot.ask.changes import Change, changes_for, no_comparison
 from bot.ask.context import Context, slo_target, subjects_of
-from bot.ask.query import Direction, Measure, Query, Statistic
+from bot.ask.query import ComparisonKind, Direction, Measure, Query, Statistic
 from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, onto, spark
 from bot.ask.spend import amount, column_of, cost_notes, costs_for, name_of
-from bot.ask.timerange import TimeRange
+from bot.ask.timerange import TimeRange, span_text
 from bot.ask.words import (
     UNIT_WORDS,
     how_made,
@@ -58,7 +63,10 @@ def compare_answer(ctx: Context) -> Answer:
     headline_change = max(usable, key=lambda c: (c.real, c.strength))
     one = len({c.subject.column for c in usable}) == 1
     if one or (query.measure is None and len(subjects) == 1):
-        headline = _one_headline(query, headline_change, query.comparison)
+        close = _close_up(ctx, headline_change, query.comparison)
+        headline = _one_headline(query, headline_change, query.comparison, close)
+        if close is not None:
+            notes.append(_close_note(close))
     else:
         headline = _many_headline(query, usable, query.comparison)
     if headline_change.difference is not None:
@@ -90,7 +98,8 @@ def _moved(change: Change) -> str:
     return f"{verb} {text.split(' ', 1)[1]}, from {fmt(change.old)} to {fmt(change.new)}"
 
 
-def _one_headline(query: Query, change: Change, comparison: TimeRange) -> str:
+def _one_headline(query: Query, change: Change, comparison: TimeRange,
+                  close: Close | None = None) -> str:
     name = measure_name(change.measure, change.statistic)
     window = query.window
     assert window is not None
@@ -99,10 +108,84 @@ def _one_headline(query: Query, change: Change, comparison: TimeRange) -> str:
         return f"{name} of {change.subject.label}, {span}: {_moved(change)} ({change.verdict()})."
     lead = f"{name} of {change.subject.label} {_moved(change)} ({change.verdict()})"
     wanted_higher = (query.direction is Direction.WORST) == change.measure.higher_is_worse
-    went_higher = change.real and change.difference is not None and change.difference.effect > 0
-    went_lower = change.real and change.difference is not None and change.difference.effect < 0
-    yes = went_higher if wanted_higher else went_lower
-    return f"{'Yes' if yes else 'No'} — {lead}, {span}."
+    changes = [change] if close is None else [change, close.change]
+    yes = any(c.real and c.difference is not None and (c.difference.effect > 0) == wanted_higher
+              for c in changes)
+    if yes:
+        opening = "Yes"
+    elif any(_moved_towards(c, wanted_higher) for c in changes):
+        # The figure did move the way asked, just not for most of the steps: never "No".
+        opening = "Not clearly"
+    else:
+        opening = "No"
+    text = f"{opening} — {lead}, {span}"
+    if close is not None:
+        text += f"; {_close_words(close)}"
+    return text + "."
+
+
+def _moved_towards(change: Change, higher: bool) -> bool:
+    relative = change.relative
+    return relative is not None and format_change(relative) != "unchanged" and (
+        (relative > 0) == higher)
+
+
+# Around a moment ("after 06:00"), a burst of half an hour is averaged away over a long
+# window: the hour on each side of it, at a step that resolves minutes, shows it.
+CLOSE_SPAN = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Close:
+    """The figure just after a moment against just before it."""
+
+    change: Change
+    after: TimeRange
+    before: TimeRange
+    tz: ZoneInfo
+
+
+def _close_up(ctx: Context, change: Change, comparison: TimeRange) -> Close | None:
+    """The same figure in the hour after the moment against the hour before, for a
+    before/after question whose windows are longer than that; None otherwise."""
+    query = ctx.query
+    window = query.window
+    if query.comparison_kind is not ComparisonKind.BEFORE_AFTER or window is None:
+        return None
+    span = min(CLOSE_SPAN, window.span, comparison.span)
+    if span >= window.span:
+        return None
+    moment = window.start
+    after = TimeRange(start=moment, end=moment + span, label=f"in the {span_text(span)} after")
+    before = TimeRange(start=moment - span, end=moment, label=f"in the {span_text(span)} before")
+    local = Context(query.model_copy(update={"window": after}), ctx.sources, ctx.now, ctx.chart)
+    try:
+        found = changes_for(local, [change.subject], change.measure, change.statistic, before)
+    except NoDataError:
+        return None
+    if not found or not math.isfinite(found[0].new):
+        return None
+    return Close(found[0], after, before, ctx.sources.tz)
+
+
+def _close_words(close: Close) -> str:
+    """``in the 1h after: 20.1% against 0.4% in the 1h before, peak 24% at 06:12``."""
+    c = close.change
+    fmt = value_formatter(c.measure)
+    text = f"{close.after.label}: {fmt(c.new)} against {fmt(c.old)} {close.before.label}"
+    series = c.after.column(c.subject.column).dropna()
+    if not series.empty:
+        peak = pd.DatetimeIndex(series.index)[int(series.to_numpy().argmax())].tz_convert(close.tz)
+        text += f", peak {fmt(float(series.max()))} at {peak:%H:%M}"
+    return text
+
+
+def _close_note(close: Close) -> str:
+    index = close.change.after.series.index
+    step = span_text((index[1] - index[0]).to_pytimedelta()) if len(index) > 1 else "one"
+    return (f"around the moment: {close.after.label} against {close.before.label}, per "
+            f"{step} step ({close.change.verdict()}), so that a burst is not averaged away "
+            "over the longer windows")
 
 
 def _many_headline(query: Query, changes: Sequence[Change], comparison: TimeRange) -> str:

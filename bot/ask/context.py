@@ -36,6 +36,9 @@ class Context:
     sources: Sources
     now: datetime
     chart: bool
+    # The span before the window that a figure is set against, cut to where it has data
+    # (None: the equal span just before the window).
+    before: TimeRange | None = None
 
     @property
     def window(self) -> TimeRange:
@@ -141,7 +144,7 @@ def slo_target(measure: Measure, statistic: Statistic | None, subject: Subject) 
     """The SLO line for a figure, when the figure is what the SLO is about."""
     if measure is Measure.LATENCY and statistic not in (Statistic.AVG, Statistic.MAX):
         if subject.service is not None and len(subject.entries) > 1:
-            return None  # the slowest endpoint's p95 is not the service's p95
+            return None  # each endpoint's target is its own, not its service's
         return latency_target(subject, statistic)
     if measure is Measure.ERROR_RATIO and statistic is not Statistic.MAX:
         return error_target(subject)

@@ -13,7 +13,9 @@ tests). How each measure and statistic is made:
 * CPU and memory (per service): the average share of the limit; max: the highest step.
 
 Several endpoints fold into one subject (a service) with ``combine``: counts and rates add
-up, ratios are weighted by traffic, and latency, which cannot be added, is the slowest member's.
+up, ratios and the mean latency are weighted by traffic, and a latency quantile is the quantile
+of all the service's requests (the backend's ``pooled_latency``: buckets summed by ``le``), not
+the slowest member's, which can be far above it.
 ``read_subjects`` reads a question's measure for its subjects that way, on another window's grid
 when one is given (to set two windows side by side).
 """
@@ -21,7 +23,7 @@ when one is given (to set two windows side by side).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -158,8 +160,9 @@ def read_services(
 def combine(reading: Reading, groups: Mapping[str, Sequence[str]]) -> Reading:
     """Fold columns into groups (a service's endpoints into the service); pure.
 
-    Counts and rates add up; ratios are weighted by requests (``with_traffic`` readings);
-    latency takes the slowest member, per step and overall.
+    Counts and rates add up; ratios and the mean latency are weighted by requests
+    (``with_traffic`` readings); a latency quantile takes the slowest member here, a stand-in
+    that ``read_subjects`` replaces with the pooled quantile (a quantile cannot be folded).
     """
     values: dict[str, float] = {}
     series: dict[str, pd.Series] = {}
@@ -169,7 +172,9 @@ def combine(reading: Reading, groups: Mapping[str, Sequence[str]]) -> Reading:
         part = reading.series[columns]
         traffic[name] = float(np.nansum([reading.traffic.get(c, np.nan) for c in members]))
         member_values = np.array([reading.value(c) for c in members], dtype=float)
-        if reading.measure is Measure.LATENCY:
+        if reading.measure is Measure.LATENCY and reading.statistic is Statistic.AVG:
+            series[name], values[name] = _weighted(reading, columns, members)
+        elif reading.measure is Measure.LATENCY:
             series[name] = part.max(axis=1, skipna=True)
             values[name] = _nanmax(member_values)
         elif reading.measure is Measure.ERROR_RATIO:
@@ -235,14 +240,41 @@ def read_subjects(
     )
     if not folding:
         return raw, raw
-    return raw, combine(raw, {s.column: s.columns for s in subjects})
+    combined = combine(raw, {s.column: s.columns for s in subjects})
+    if query.measure is Measure.LATENCY and query.statistic is not Statistic.AVG:
+        services = {s.column: s.endpoints for s in subjects if s.service is not None}
+        combined = _pooled(ctx.backend, combined, services, window,
+                           steps or series_window(window.start, window.end))
+    return raw, combined
+
+
+def _pooled(
+    backend: MetricsBackend,
+    reading: Reading,
+    groups: Mapping[str, Sequence[Endpoint]],
+    window: TimeRange,
+    steps: Window,
+) -> Reading:
+    """``reading`` with each group's latency quantile read over all its requests."""
+    quantile = (reading.statistic or Statistic.P95).quantile or MAX_QUANTILE
+    frame = backend.pooled_latency(steps, quantile, groups)
+    if reading.statistic is Statistic.MAX:
+        pooled = _peaks(frame)
+    else:
+        pooled = last_values(backend.pooled_latency(
+            whole_window(window.start, window.end), quantile, groups))
+    series = reading.series.copy()
+    for name in groups:
+        series[name] = frame[name].reindex(series.index)
+    return replace(reading, values={**reading.values, **pooled}, series=series)
 
 
 def previous_reading(
     ctx: Context, subjects: Sequence[Subject], window: TimeRange
 ) -> tuple[TimeRange, Reading | None]:
     """The equal span before ``window`` and its figures; None when it has no data."""
-    before = timerange.previous(window)
+    before = ctx.before if ctx.before is not None and window == ctx.window else (
+        timerange.previous(window))
     try:
         return before, read_subjects(ctx, subjects, before, step_from=window)[1]
     except NoDataError:

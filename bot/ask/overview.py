@@ -26,7 +26,7 @@ def overview_answer(ctx: Context) -> Answer:
     if not entries:
         raise NoDataError("the catalog has no endpoints: no traffic was recorded recently")
     window = ctx.window
-    before = timerange.previous(window)
+    before = ctx.before or timerange.previous(window)
     whole = whole_window(window.start, window.end)
     endpoints = [e.endpoint for e in entries]
     current = ctx.backend.summary(whole.end, whole.lookback, endpoints)

@@ -113,7 +113,8 @@ def _by_level(ctx: Context, subjects: list[Subject], by_service: bool) -> Answer
         notes.append(f"{left_out} {noun} had no figure in the window (no traffic) and are "
                      "not ranked")
     if by_service and measure is Measure.LATENCY:
-        notes.append("a service's latency is its slowest endpoint's")
+        notes.append("a service's latency is that of all its requests (its endpoints' "
+                     "histograms merged), not its slowest endpoint's")
     if per_service(measure) and query.group_by is not GroupBy.SERVICE:
         notes.append(f"{measure.value} is per service: services are ranked")
     lines = set(targets.values())

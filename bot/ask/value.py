@@ -143,7 +143,7 @@ def _one_service(
     previous: Reading | None,
     notes: list[str],
 ) -> Answer:
-    """A service: its figure when figures add up (counts, ratios), else its endpoints' range."""
+    """A service: its figure over all its requests, then how its endpoints spread."""
     query = ctx.query
     measure, name, fmt = _figure_words(ctx)
     entries = {entry.column: entry for entry in subject.entries}
@@ -152,26 +152,20 @@ def _one_service(
     if not known:
         return _no_figure(ctx, f"{name} of {subject.label}")
     count = f"{len(subject.entries)} endpoints" if len(subject.entries) > 1 else "1 endpoint"
-    if measure is Measure.LATENCY:
+    total = reading.value(subject.column)
+    old = previous.value(subject.column) if previous is not None else math.nan
+    parts = [slo_words(total, slo_target(measure, query.statistic, subject), fmt),
+             change_on(total, old, before)]
+    if measure is Measure.LATENCY and len(known) > 1:
         worst = max(known, key=lambda k: known[k])
         best = min(known, key=lambda k: known[k])
-        entry = entries[worst]
-        target = slo_target(measure, query.statistic, endpoint_subject(entry))
-        spread = (f"{fmt(known[best])} to {fmt(known[worst])} across {count}"
-                  if len(known) > 1 else f"{fmt(known[worst])} ({count})")
-        headline = sentence(f"{name} of {subject.label}, {ctx.window.label}: {spread}", [
-            f"slowest {entry.label}"
-            + (f" ({slo_words(known[worst], target, fmt)})" if target else ""),
-        ])
-        notes.append("latency does not add up across endpoints: each endpoint has its own")
-    else:
-        total = reading.value(subject.column)
-        old = previous.value(subject.column) if previous is not None else math.nan
-        headline = sentence(
-            f"{name} of {subject.label}, {ctx.window.label}: {fmt(total)} across {count}",
-            [slo_words(total, slo_target(measure, query.statistic, subject), fmt),
-             change_on(total, old, before)],
-        )
+        # The service's figure is that of all its requests; the endpoints' own span it.
+        parts.append(f"its endpoints range from {fmt(known[best])} to {fmt(known[worst])} "
+                     f"(slowest {entries[worst].label})")
+        notes.append(f"the service's {name} is that of all its requests: its endpoints' "
+                     "histograms merged, not the slowest endpoint's figure")
+    headline = sentence(
+        f"{name} of {subject.label}, {ctx.window.label}: {fmt(total)} across {count}", parts)
     table = _endpoint_rows(ctx, subject.entries, raw)
     series = reading.column(subject.column)
     ordered = sorted(known, key=lambda k: -known[k])
@@ -305,7 +299,7 @@ def _service_measure(ctx: Context, subjects: list[Subject]) -> Answer:
                      f"{'runs' if len(named) == 1 else 'run'} in {', '.join(services)}")
     reading = read_services(ctx.backend, measure, query.statistic, services, window.start,
                             window.end)
-    before = timerange.previous(window)
+    before = ctx.before or timerange.previous(window)
     try:
         grid = series_window(window.start, window.end)
         previous: Reading | None = read_services(

@@ -43,9 +43,17 @@ from bot.digests.model import (
     Scope,
     SloLine,
 )
+from bot.figures import whole_window
 from bot.incidents.lifecycle import Incident
 from bot.incidents.ports import IncidentRecords
-from bot.metrics.base import MetricsBackend, MetricsError, NoBucketError, Signal, Window
+from bot.metrics.base import (
+    Endpoint,
+    MetricsBackend,
+    MetricsError,
+    NoBucketError,
+    Signal,
+    Window,
+)
 from bot.metrics.deploys import Deploy
 from bot.playbooks.matching import Situation, match_playbooks
 from bot.playbooks.schema import Playbook
@@ -125,7 +133,8 @@ def build_digest(
     frames = _read(sources.backend, entries, period, notes)
     headline = list(_headline(frames, period)) if frames else []
     if frames:
-        notes.append("p95 headline: the traffic-weighted mean of the endpoints' p95 per "
+        notes.append("p95 headline: the p95 of all the requests in scope over the period "
+                      "(the endpoints' histograms merged); its sparkline per "
                       f"{_minutes(frames.step)}-minute step; change points are dated to the "
                       "5-minute step")
     regressions: list[Movement] = []
@@ -170,6 +179,10 @@ class _Frames:
     cpu: pd.DataFrame | None
     step: timedelta
     split: datetime  # the period's start: rows after it are the period
+    # The p95 of all the requests in scope (buckets merged), per step and per period.
+    pooled: pd.Series | None = None
+    pooled_now: float | None = None
+    pooled_before: float | None = None
 
 
 def _read(backend: MetricsBackend, entries: Sequence[EndpointInfo], period: Period,
@@ -189,7 +202,27 @@ def _read(backend: MetricsBackend, entries: Sequence[EndpointInfo], period: Peri
         cpu = backend.cpu(window, sorted({e.service for e in endpoints}))
     except MetricsError:
         cpu = None
-    return _Frames(p95=p95, rps=rps, errors=errors, cpu=cpu, step=step, split=period.start)
+    scope = {"scope": endpoints}
+    pooled: pd.Series | None = None
+    try:
+        pooled = backend.pooled_latency(window, 0.95, scope)["scope"]
+    except MetricsError as error:
+        notes.append(f"no p95 over all requests: {error}")
+    return _Frames(p95=p95, rps=rps, errors=errors, cpu=cpu, step=step, split=period.start,
+                   pooled=pooled,
+                   pooled_now=_pooled_p95(backend, period.start, period.end, scope),
+                   pooled_before=_pooled_p95(backend, period.previous_start, period.start, scope))
+
+
+def _pooled_p95(backend: MetricsBackend, start: datetime, end: datetime,
+                scope: dict[str, list[Endpoint]]) -> float | None:
+    """The p95 of all the requests of ``scope`` in ``(start, end]``; None without data."""
+    try:
+        value = float(backend.pooled_latency(whole_window(start, end), 0.95, scope)
+                      ["scope"].iloc[-1])
+    except MetricsError:
+        return None
+    return value if np.isfinite(value) else None
 
 
 def _minutes(step: timedelta) -> int:
@@ -204,11 +237,11 @@ def _headline(frames: _Frames, period: Period) -> list[Headline]:
     step_s = frames.step.total_seconds()
     cols = [c for c in frames.rps.columns]
     rps = frames.rps[cols].fillna(0.0)
-    # Per step: requests, errors and the traffic-weighted p95 over the endpoints.
+    # Per step: requests, errors and the p95 of all the requests in scope.
     requests = rps.sum(axis=1) * step_s
     bad = (rps * frames.errors.reindex(columns=cols).fillna(0.0)).sum(axis=1) * step_s
-    p95 = frames.p95.reindex(columns=cols)
-    weighted = (p95 * rps).sum(axis=1) / rps.where(p95.notna(), 0.0).sum(axis=1)
+    pooled = (frames.pooled if frames.pooled is not None
+              else pd.Series(np.nan, index=requests.index)).reindex(requests.index)
     before, after = (requests.index <= frames.split), (requests.index > frames.split)
 
     def ratio(mask: np.ndarray) -> float | None:
@@ -218,17 +251,13 @@ def _headline(frames: _Frames, period: Period) -> list[Headline]:
     def avail(value: float | None) -> float | None:
         return None if value is None else 1 - value
 
-    def mean(series: pd.Series, mask: np.ndarray) -> float | None:
-        part = series[mask].dropna()
-        return float(part.mean()) if len(part) else None
-
     spark_err = (bad / requests.replace(0, np.nan))[after]
     return [
         Headline(name="requests", unit="count", value=float(requests[after].sum()),
                  previous=float(requests[before].sum()), spark=_spark(requests[after]),
                  better="none"),
-        Headline(name="p95", unit="seconds", value=mean(weighted, after),
-                 previous=mean(weighted, before), spark=_spark(weighted[after]), better="lower"),
+        Headline(name="p95", unit="seconds", value=frames.pooled_now,
+                 previous=frames.pooled_before, spark=_spark(pooled[after]), better="lower"),
         Headline(name="error ratio", unit="ratio", value=ratio(after), previous=ratio(before),
                  spark=_spark(spark_err), better="lower"),
         Headline(name="availability", unit="ratio", value=avail(ratio(after)),

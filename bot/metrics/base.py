@@ -11,7 +11,7 @@ does, so the demo and Prometheus backends answer alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -208,6 +208,20 @@ class MetricsBackend(Protocol):
         One column per endpoint, named by ``Endpoint.column``; the same for every endpoint
         signal below (throughput, error ratio, busy time, latency within).
         """
+        ...
+
+    def pooled_latency(
+        self, window: Window, quantile: float, groups: Mapping[str, Sequence[Endpoint]]
+    ) -> pd.DataFrame:
+        """The latency quantile of all the requests of each group (a service's endpoints):
+        their buckets summed by ``le``, then ``histogram_quantile``; one column per group.
+        Not the slowest member's quantile, which overstates a service's."""
+        ...
+
+    def data_steps(self, window: Window) -> pd.Series:
+        """How many HTTP histogram series have samples in each step of ``window`` (the
+        ``(t - step, t]`` before each step end ``t``); 0 where none. One cheap query: it
+        says how much of a window the data covers, and since when it is silent."""
         ...
 
     def throughput(

@@ -197,6 +197,37 @@ def latency_query(
     return query
 
 
+def pooled_latency_query(
+    http: HttpMetrics, quantile: float, rate_window: timedelta, endpoints: Sequence[Endpoint]
+) -> str:
+    """The ``quantile`` of all the requests of ``endpoints`` together, in seconds.
+
+    The endpoints' buckets are summed by ``le`` alone. Each endpoint is selected exactly and
+    the selections joined with ``or`` (distinct label sets, so nothing is counted twice): the
+    regex alternation of ``endpoint_matchers`` could also pick a route of another method.
+    """
+    if not 0 <= quantile <= 1:
+        raise SelectorError(f"expected a quantile between 0 and 1, got {quantile!r}")
+    unique = list(dict.fromkeys(endpoints))
+    if not unique:
+        raise SelectorError("expected at least one endpoint")
+    w = range_literal(rate_window)
+    rates = " or ".join(
+        f"rate({_http_selector(http, '_bucket', [endpoint])}{w})" for endpoint in unique
+    )
+    query = f"histogram_quantile({number(quantile)}, sum by (le) ({rates}))"
+    if http.seconds_per_unit != 1:
+        query = f"{query} * {number(http.seconds_per_unit)}"
+    return query
+
+
+def data_steps_query(http: HttpMetrics, step: timedelta) -> str:
+    """How many of the histogram's ``_count`` series have a sample in each step."""
+    # A range includes its left end: a second less keeps a sample out of two steps.
+    span = step - timedelta(seconds=1) if step > timedelta(seconds=1) else step
+    return f"count(count_over_time({selector(f'{http.histogram}_count')}{range_literal(span)}))"
+
+
 def throughput_query(
     http: HttpMetrics, rate_window: timedelta, endpoints: Sequence[Endpoint] | None = None
 ) -> str:

@@ -249,7 +249,10 @@ def test_a_window_without_data_is_a_no_data_answer(sources: Sources) -> None:
     assert reply.headline.startswith(f"No data for p95 of {CHECKOUT}, Tue 10 Nov")
     reply = answer_to("checkout p95 vs last week", sources, DEMO_END)
     assert reply.kind is AnswerKind.NO_DATA
-    assert "nothing to compare with in last 24h, a week earlier" in reply.headline
+    # Where the data is, not only that there is none to compare with.
+    assert ("last 24h, a week earlier has no data: it is entirely before the first sample: "
+            "the data runs from Fri 20 Nov 12:00 to today 12:00") in reply.headline
+    assert "metrics: nothing to compare with in last 24h, a week earlier" in reply.notes
     assert any(note.startswith("metrics: no demo data") for note in reply.notes)
 
 

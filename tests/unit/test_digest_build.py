@@ -231,3 +231,23 @@ def test_a_failing_metrics_server_is_noted_in_public_words(
     assert "no latency, traffic or error figures: the metrics server failed (HTTP 500)" in shown
     assert "10.1.2.3" not in shown and "hunter2" not in shown
     assert _FailingMetrics.DETAIL in caplog.text  # the operator still finds the details
+
+
+def test_the_headline_p95_is_that_of_all_the_requests_in_scope(
+        workload: DemoWorkload, sources: DigestSources) -> None:
+    from bot.digests.build import period_of
+    from bot.metrics.histogram import histogram_quantile
+
+    period = period_of("daily", END)
+    rows = [r for r, e in enumerate(workload.series_endpoint)
+            if workload.endpoints[e].service == "orders"]
+
+    def merged(start: datetime, end: datetime) -> float:
+        counts = workload.bucket_counts[rows][:, _minutes(workload, start, end), :].sum(
+            axis=(0, 1))
+        return float(histogram_quantile(0.95, workload.bucket_bounds, np.cumsum(counts)))
+
+    digest = build_digest(sources, "daily", END, Scope(service="orders"))
+    p95 = next(h for h in digest.headline if h.name == "p95")
+    assert p95.value == pytest.approx(merged(period.start, period.end))
+    assert p95.previous == pytest.approx(merged(period.previous_start, period.start))

@@ -15,6 +15,7 @@ from bot.analytics.findings.model import (
     FindingsResult,
     SeriesBatch,
 )
+from bot.analytics.findings.silence import silences
 from bot.analytics.slo import SLO
 from bot.metrics.base import Signal
 
@@ -74,5 +75,6 @@ def find(
     A ``BaselineCache`` kept between cycles saves recomputing the earlier days' baselines.
     """
     anomalies, problems, scored = find_anomalies(batch, since, slos, config, cache=cache)
+    anomalies = [*anomalies, *silences(batch, since, config)]
     return FindingsResult(findings=group_findings(anomalies, config), problems=problems,
                           series_checked=len(batch.keys), series_scored=scored)

@@ -43,6 +43,7 @@ class Change(StrEnum):
     TREND = "trend"  # a slow, steady growth (leak)
     DROP = "drop"  # traffic fell
     SURGE = "surge"  # traffic rose (information)
+    SILENT = "silent"  # a series that had data stopped reporting: the worst outage
 
 
 class Guard(BaseModel):
@@ -93,6 +94,8 @@ class FindingsConfig(BaseModel):
     warning_z: float = 10.0
     critical_z: float = 30.0
     min_coverage: float = Field(0.5, ge=0, le=1, description="share of points with data")
+    silence_after: timedelta = Field(timedelta(minutes=15),
+                                     description="no data this long from a series: silent")
 
 
 DEFAULT_FINDINGS = FindingsConfig()
@@ -211,6 +214,11 @@ class Finding(BaseModel):
     @property
     def title(self) -> str:
         a = self.first_mover
+        if a.change is Change.SILENT:
+            where = f"{a.key.endpoint} ({a.key.service})" if a.key.endpoint else a.key.service
+            more = len(self.anomalies) - 1
+            tail = f" (and {more} more endpoint{'s' if more > 1 else ''})" if more else ""
+            return f"no data from {where}{tail} since {a.start:%H:%M} UTC"
         verb = {Change.STEP: "stepped up", Change.SPIKE: "spiked", Change.TREND: "is growing",
                 Change.DROP: "dropped", Change.SURGE: "surged"}[a.change]
         if a.change is Change.STEP and direction_of(a.key.signal) is Direction.DOWN:

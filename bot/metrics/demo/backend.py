@@ -6,7 +6,7 @@ Its figures follow PromQL's semantics, so they match a real Prometheus loaded wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -122,6 +122,35 @@ class DemoBackend:
         rows = self._endpoint_rows(endpoints)
         values = self._quantile(quantile, rows, grid.first, grid.last)
         return self._frame(grid, values, [self._endpoints[p].column for p in rows])
+
+    def pooled_latency(
+        self, window: Window, quantile: float, groups: Mapping[str, Sequence[Endpoint]]
+    ) -> pd.DataFrame:
+        _check_quantile(quantile)
+        grid = self._grid(window)
+        values = []
+        for members in groups.values():
+            # The members' histograms merged: what ``sum by (le)`` does in PromQL.
+            picked = np.asarray(self._endpoint_rows(members), dtype=np.int64)
+            counts = (self._buckets[np.ix_(picked, grid.last)]
+                      - self._buckets[np.ix_(picked, grid.first)]).sum(axis=0, dtype=np.int64)
+            values.append(histogram_quantile(
+                quantile, self.workload.bucket_bounds, np.cumsum(counts, axis=-1)))
+        data = np.asarray(values, dtype=np.float64).reshape(len(groups), grid.index.size)
+        return self._frame(grid, data, list(groups))
+
+    def data_steps(self, window: Window) -> pd.Series:
+        start = pd.Timestamp(window.start).value
+        step_ns = int(window.step / timedelta(microseconds=1)) * 1000
+        count = (pd.Timestamp(window.end).value - start) // step_ns + 1
+        ends = start + step_ns * np.arange(count, dtype=np.int64)
+        first = pd.Timestamp(self.workload.start).value  # the counters' first sample (0)
+        last = pd.Timestamp(self.workload.end).value
+        # Every endpoint has a sample every minute from the workload's start to its end, as
+        # ``write_openmetrics`` exports it.
+        present = (ends >= first) & (ends - step_ns < last)
+        return pd.Series(np.where(present, float(len(self._endpoints)), 0.0),
+                         index=pd.DatetimeIndex(pd.to_datetime(ends, utc=True), name="time"))
 
     def throughput(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None

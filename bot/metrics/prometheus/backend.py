@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -124,6 +124,34 @@ class PrometheusBackend:
         http = self.http_metrics()
         query = self._build(promql.latency_query, http, quantile, window.lookback, endpoints)
         return self._endpoint_frame(Signal.LATENCY, query, window, endpoints, http)
+
+    def pooled_latency(
+        self, window: Window, quantile: float, groups: Mapping[str, Sequence[Endpoint]]
+    ) -> pd.DataFrame:
+        http = self.http_metrics()
+        columns = {}
+        for name, members in groups.items():
+            query = self._build(
+                promql.pooled_latency_query, http, quantile, window.lookback, members
+            )
+            result = self._query_range(query, window)
+            columns[name] = result[0]["values"] if result else []
+        return self._frame(Signal.LATENCY, window, columns, list(groups), "service")
+
+    def data_steps(self, window: Window) -> pd.Series:
+        http = self.http_metrics()
+        query = self._build(promql.data_steps_query, http, window.step)
+        result = self._query_range(query, window)
+        index = _grid(window)
+        if not result:
+            return pd.Series(0.0, index=index, dtype=float)
+        values = result[0]["values"]
+        found = pd.Series(
+            [_number(v) for _, v in values],
+            index=pd.to_datetime([float(t) for t, _ in values], unit="s", utc=True),
+            dtype=float,
+        )
+        return found.reindex(index).fillna(0.0)
 
     def throughput(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None

@@ -104,6 +104,9 @@ class SaturationFound:
         cost = Check(name="cost", ok=True, detail=f"priced from {' and '.join(usage)} {basis}")
         return [*self.problems, saturation, cost]
 
+STOPPED_SEARCH = timedelta(days=90)  # how far back to look for data that stopped
+MINUTE = timedelta(minutes=1)
+
 
 class Discovery:
     """What the server has: the histogram's names, cached once found, and its endpoints."""
@@ -139,7 +142,8 @@ class Discovery:
             labels = self.label_names(promql.histogram_selector(base))
             self._http = resolve_http_metrics(names, metric_names, labels or None)
         except (DetectionError, promql.SelectorError) as exc:
-            raise NoDataError(str(exc)) from None
+            # Data that stopped before the lookback is not a wrong config: say where it is.
+            raise NoDataError(self._stopped() or str(exc)) from None
         return self._http
 
     def saturation(self, configured: SaturationMetrics) -> SaturationFound:
@@ -214,6 +218,36 @@ class Discovery:
     def _has_node_exporter(self) -> bool:
         return all(self.label_names(metric)
                    for metric in (NODE_CPU, NODE_MEMORY_TOTAL, NODE_MEMORY_AVAILABLE))
+
+    def _stopped(self) -> str | None:
+        """When the histogram has data before the lookback but none in it: what and when."""
+        end = self.clock()
+        start = end - STOPPED_SEARCH
+        try:
+            base = resolve_http_metrics(self.names, self._client.metric_names(start, end))
+            step = (end - start) / 1000
+            times = self._present(base, start, end, step)
+            if not times:
+                return None
+            # Refined to the minute around both ends.
+            first = min(self._present(base, times[0] - step, times[0], MINUTE) or [times[0]])
+            last = max(self._present(base, times[-1] - step, times[-1], MINUTE) or [times[-1]])
+        except (DetectionError, promql.SelectorError, MetricsError):
+            return None
+        return (f"{base.histogram} has no samples in the last {format_duration(self.lookback)} "
+                f"(metrics.prometheus.discovery_lookback): its data runs from "
+                f"{format_utc(first)} to {format_utc(last)}, {_ago(end - last)} ago — the "
+                "metrics stopped, or the bot's clock is past the data")
+
+    def _present(self, http: HttpMetrics, start: datetime, end: datetime, step: timedelta
+                 ) -> list[datetime]:
+        """The step ends in ``[start, end]`` whose step has samples of the histogram."""
+        step = max(step, MINUTE)
+        start = start.replace(second=0, microsecond=0)
+        query = promql.data_steps_query(http, step)
+        result = self._client.query_range(query, start, end, f"{step.total_seconds():g}")
+        return sorted(datetime.fromtimestamp(float(t), UTC) for series in result
+                      for t, v in series["values"] if float(v) > 0)
 
     def label_names(self, selector: str) -> list[str]:
         """The label names of the selector's series in the discovery lookback."""
@@ -299,3 +333,12 @@ def endpoint_of(http: HttpMetrics, labels: dict[str, str]) -> Endpoint:
 def endpoint_order(endpoint: Endpoint) -> tuple[str, str, str]:
     """Endpoints in ``endpoints()`` order: by service, route, method."""
     return endpoint.service, endpoint.route, endpoint.method
+
+
+def _ago(delta: timedelta) -> str:
+    """``9d``, ``5h``, ``20m``: how long ago, roughly."""
+    if delta >= timedelta(days=2):
+        return f"{round(delta / timedelta(days=1))}d"
+    if delta >= timedelta(hours=2):
+        return f"{round(delta / timedelta(hours=1))}h"
+    return f"{max(1, round(delta / timedelta(minutes=1)))}m"
