@@ -206,8 +206,8 @@ def serve_bot(spec: BotSpec, port: multiprocessing.SimpleQueue[int],
     perfbot = Perfbot(settings=settings, backend=backend, clock=FakeClock(DEMO_END))
     client = make_web_client(TOKEN, base_url=spec.api_url)
     app = build_slack_app(perfbot, client=client, replier=Replier(perfbot, client),
-                          process_before_response=False, signing_secret=SECRET)
-    server = make_http_server(app, "127.0.0.1", 0)
+                          process_before_response=False)
+    server = make_http_server(app, "127.0.0.1", 0, signing_secret=SECRET)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port.put(server.server_port)
     stop.wait()

@@ -10,12 +10,12 @@ retries in ``web``, HTTP mode's server in ``http``.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
+from queue import Empty, Full, Queue
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
@@ -24,7 +24,6 @@ from slack_sdk.errors import SlackApiError
 
 from bot.alerts.acts import COMMAND_WORDS
 from bot.app import Perfbot
-from bot.clock import Now
 from bot.incidents.lifecycle import Incident
 from bot.render.blocks import (
     SlackMessage,
@@ -41,6 +40,8 @@ from bot.slack.digest_commands import DigestCommands, subscription_lines
 from bot.slack.incident_commands import IncidentCommands
 from bot.slack.replier import Replier
 from bot.slack.web import ephemeral
+from bot.storage import StorageError
+from bot.storage.deliveries import wall_now
 
 log = logging.getLogger(__name__)
 
@@ -50,60 +51,102 @@ NOT_CONFIGURED: dict[str, str] = {}
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
 
-class RecentIds:
-    """Ids seen within ``ttl``: Slack retries a delivery (``X-Slack-Retry-Num``) it thinks
-    went unanswered, and a replayed request carries the same signature."""
-
-    def __init__(self, clock: Now, ttl: timedelta = timedelta(minutes=10)):
-        self._clock = clock
-        self._ttl = ttl
-        self._seen: dict[str, datetime] = {}
-        self._lock = threading.Lock()
-
-    def first_time(self, key: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            # Insertion order is time order: the expired ones are at the front.
-            while self._seen:
-                oldest, seen = next(iter(self._seen.items()))
-                if now - seen < self._ttl:
-                    break
-                del self._seen[oldest]
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
-
-
 Work = Callable[[], None]
+Busy = Callable[[], object]  # tells the asker; what it returns is not used
+
+BUSY = (":hourglass: perfbot is busy answering others (or restarting); please ask again "
+        "in a minute.")
+# How long a delivery's key is kept: a signature until Slack's five minutes pass (then its
+# check refuses the replay anyway); an event id longer, as Slack retries an event it thinks
+# went unanswered after a minute and again after five, each retry signed anew.
+SIGNATURE_WINDOW = timedelta(minutes=5)
+EVENT_WINDOW = timedelta(minutes=10)
 
 
-def _now(work: Work) -> None:
-    work()
+class AfterAck:
+    """Where the work after an ack runs: ``workers`` threads taking it from a queue of at
+    most ``queue`` (Bolt runs listeners, ``ack()`` included, on 5 threads of its own and
+    answers 404 when no ack came within 3 s, so no answer may run there). When the queue is
+    full, the work is not taken: its ``busy`` runs instead (tell the asker to ask again),
+    and no thread is spawned. The ``Replier`` caps how many answers compute at once."""
 
+    def __init__(self, workers: int = 16, queue: int = 256) -> None:
+        self._waiting: Queue[tuple[Work, Busy | None]] = Queue(queue)
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
 
-def after_ack(process_before_response: bool) -> Callable[[Work], None]:
-    """Where the work after an ack runs. Bolt runs a slash command's listener, ``ack()``
-    included, on its listener pool (5 threads) and answers 404 when no ack came within
-    3 s, so answers running there made later commands' acks queue behind them. Each
-    answer gets a thread of its own instead (not a pool: nothing idles on after the bot
-    stops); the ``Replier`` caps how many compute at once. Inline when the response waits
-    for the listeners."""
-    if process_before_response:
-        return _now
-    numbers = itertools.count(1)
-
-    def logged(work: Work) -> None:
+    def __call__(self, work: Work, busy: Busy | None = None) -> bool:
+        """Queue ``work``; False (and ``busy`` called, here) when there is no room."""
+        self._start()
         try:
-            work()
-        except Exception:  # nobody joins this thread: say it here
-            log.exception("work after an ack failed")
+            if self._closed:
+                raise Full
+            self._waiting.put_nowait((work, busy))
+            return True
+        except Full:
+            log.warning("busy: %d answers already waiting, %s", self._waiting.maxsize,
+                        "telling the asker" if busy else "dropping a button press")
+            _run(busy)
+            return False
 
-    def start(work: Work) -> None:
-        threading.Thread(target=logged, args=(work,), name=f"perfbot-answer-{next(numbers)}",
-                         daemon=True).start()
+    def close(self) -> int:
+        """Take no more work; tell the askers of the work not started yet (``busy``). The
+        work in progress goes on (``Replier.finish`` waits for it). How many were told."""
+        with self._lock:
+            self._closed = True
+        told = 0
+        while True:
+            try:
+                _, busy = self._waiting.get_nowait()
+            except Empty:
+                break
+            told += 1
+            _run(busy)
+        for _ in self._threads:
+            self._waiting.put((_stop, None))
+        return told
 
-    return start
+    def _start(self) -> None:
+        with self._lock:  # the threads start with the first work, not with the app
+            if self._threads or self._closed:
+                return
+            self._threads = [threading.Thread(target=self._work, name=f"perfbot-answer-{n}",
+                                              daemon=True) for n in range(1, self._workers + 1)]
+            for thread in self._threads:
+                thread.start()
+
+    def _work(self) -> None:
+        while True:
+            work, _ = self._waiting.get()
+            if work is _stop:
+                return
+            _run(work)
+
+
+def _stop() -> None:
+    pass
+
+
+def _run(work: Busy | None) -> None:
+    if work is None:
+        return
+    try:
+        work()
+    except Exception:  # nobody waits for this work: say it here
+        log.exception("work after an ack failed")
+
+
+class Inline:
+    """The work right away, before the HTTP answer (``process_before_response``)."""
+
+    def __call__(self, work: Work, busy: Busy | None = None) -> bool:
+        work()
+        return True
+
+    def close(self) -> int:
+        return 0
 
 
 SLASH_COMMANDS = (
@@ -160,43 +203,57 @@ def build_slack_app(
     client: WebClient,
     replier: Replier,
     process_before_response: bool = False,
-    signing_secret: str | None = None,
+    after: AfterAck | None = None,
 ) -> App:
     """The Bolt app, on the parts the composition root built (``perfbot``: authorization
-    rules, audit store, alerts, on-call) and ``client`` (usually ``perfbot.slack_client``).
-    Without ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode).
-    ``replier`` answers the questions; ``perfbot run`` keeps it to ``finish`` at shutdown."""
-    settings = perfbot.settings
-    if signing_secret is None and settings.slack_signing_secret is not None:
-        signing_secret = settings.slack_signing_secret.get_secret_value()
+    rules, audit store, alerts, on-call, the deliveries seen) and ``client`` (usually
+    ``perfbot.slack_client``). ``replier`` answers the questions; ``after`` runs the work
+    after acks (default: a pool of its own); ``perfbot run`` keeps both to close and
+    ``finish`` at shutdown.
+
+    Bolt's own signature check is off: HTTP mode serves the app through
+    ``bot.slack.http``, which checks every request's signature on its raw bytes before
+    anything parses it (Socket Mode's requests come over the authenticated WebSocket)."""
     app = App(
         client=client,
-        signing_secret=signing_secret or "",
-        request_verification_enabled=signing_secret is not None,
+        signing_secret="",
+        request_verification_enabled=False,
         process_before_response=process_before_response,
         token_verification_enabled=False,  # ``perfbot run`` calls auth.test and reports it
         logger=log,
     )
-    recent = RecentIds(perfbot.now)
-    later = after_ack(process_before_response)
+    later: AfterAck | Inline = (Inline() if process_before_response
+                                else after if after is not None else AfterAck())
 
     @app.middleware
     def once(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:
-        # Runs after Bolt's signature check, so forged requests cannot fill the cache.
+        # Runs on verified requests only (bot.slack.http), so forged ones store nothing.
         key = delivery_key(req.body, req.headers)
-        if key is not None and not recent.first_time(key):
+        if key is None:
+            return next()
+        try:
+            new = perfbot.delivery_store.first_time(key, kept_until(key, req.headers))
+        except StorageError as exc:  # answering twice beats answering never
+            log.warning("could not check for a repeated delivery: %s", exc)
+            new = True
+        if not new:
             log.info("ignoring a repeated delivery: %s", key)
             return BoltResponse(status=200, body="")
         return next()
 
-    acts = register_alert_actions(app, perfbot, client, later)
+    def press_later(work: Work) -> None:  # a button press: no busy message to send
+        later(work)
+
+    acts = register_alert_actions(app, perfbot, client, press_later)
     incident_commands = IncidentCommands(perfbot, client)
     digest_commands = DigestCommands(perfbot)
 
     @app.command("/perf")
     def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
-        later(lambda: answer_command(command, respond, client))
+        later(lambda: answer_command(command, respond, client),
+              busy=lambda: respond(text=BUSY, response_type="ephemeral",
+                                   replace_original=False))
 
     def answer_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         text = str(command.get("text", "")).strip()
@@ -238,8 +295,10 @@ def build_slack_app(
         channel, user = str(event["channel"]), event.get("user")
         thread_ts = str(event.get("thread_ts") or event["ts"])
         question = strip_mentions(str(event.get("text", ""))) or "help"
+        tell = ephemeral(client, channel, user, thread_ts)
         later(lambda: replier.reply(question, channel=channel, user=user, thread_ts=thread_ts,
-                                    tell=ephemeral(client, channel, user, thread_ts)))
+                                    tell=tell),
+              busy=lambda: tell(text_message(BUSY)))
 
     @app.event("message")
     def direct_message(event: dict[str, Any], client: WebClient) -> None:
@@ -248,9 +307,11 @@ def build_slack_app(
         channel, user = str(event["channel"]), event.get("user")
         thread_ts = event.get("thread_ts")
         question = strip_mentions(str(event.get("text", ""))) or "help"
+        tell = ephemeral(client, channel, user, thread_ts)
         later(lambda: replier.reply(question, channel=channel, user=user,
                                     thread_ts=str(thread_ts) if thread_ts else None,
-                                    tell=ephemeral(client, channel, user, thread_ts)))
+                                    tell=tell),
+              busy=lambda: tell(text_message(BUSY)))
 
     @app.event("app_home_opened")
     def home(event: dict[str, Any], client: WebClient) -> None:
@@ -319,3 +380,16 @@ def delivery_key(body: dict[str, Any], headers: Mapping[str, Sequence[str]]) -> 
         return f"event:{event_id}"
     signature = next(iter(headers.get("x-slack-signature", ())), None)
     return f"signature:{signature}" if signature else None
+
+
+def kept_until(key: str, headers: Mapping[str, Sequence[str]],
+               now: Callable[[], datetime] = wall_now) -> datetime:
+    """Until when ``key`` must be remembered, in wall time: a signature until its
+    timestamp is five minutes old (its check refuses it after), an event id for
+    ``EVENT_WINDOW`` from now (Slack's retries are signed anew)."""
+    if key.startswith("signature:"):
+        stamp = next(iter(headers.get("x-slack-request-timestamp", ())), "")
+        if stamp.isascii() and stamp.isdigit() and len(stamp) <= 12:
+            return datetime.fromtimestamp(int(stamp), UTC) + SIGNATURE_WINDOW
+        return now() + SIGNATURE_WINDOW
+    return now() + EVENT_WINDOW
