@@ -125,10 +125,8 @@ def _signed_text(environ: dict[str, Any], length: int, verifier: SignatureVerifi
         raise Refused("400 Bad Request", "the body is shorter than its Content-Length")
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # Slack signs text; the verifier decodes before hashing, so undecodable bytes
-        # cannot carry a valid signature.
-        raise Refused("401 Unauthorized", "invalid signature") from None
+    except UnicodeDecodeError:  # Slack sends text (and the verifier decodes before hashing)
+        raise Refused("400 Bad Request", "the body is not UTF-8 text") from None
     if not verifier.is_valid(text, stamp, signature):
         raise Refused("401 Unauthorized", "invalid signature")
     return str(text)
@@ -144,6 +142,9 @@ def _bolt_request(text: str, environ: dict[str, Any]) -> BoltRequest:
         body = parse_body(text, extract_content_type(build_normalized_headers(headers)))
         if not isinstance(body, dict):
             raise Refused("400 Bad Request", "the body is not a JSON object or form")
+        problem = shape_problem(body)
+        if problem is not None:
+            raise Refused("400 Bad Request", f"the body is not a Slack payload: {problem}")
         return BoltRequest(body=text, query=request.query_string, headers=headers)
     except Refused:
         raise
@@ -152,6 +153,37 @@ def _bolt_request(text: str, environ: dict[str, Any]) -> BoltRequest:
     except Exception as exc:  # signed, yet shaped unlike any Slack payload
         raise Refused("400 Bad Request", f"the body is not a Slack payload "
                       f"({type(exc).__name__})") from None
+
+
+# Where Bolt's middleware and context builders call ``.get`` or index without checking the
+# type (it would answer 500, logging a traceback): what Slack sends there.
+_OBJECTS = ("event", "view", "container", "message", "function_data", "assistant_thread")
+_OBJECTS_OR_IDS = ("team", "user", "channel", "enterprise")  # ids in some payloads
+_LISTS_OF_OBJECTS = ("authorizations", "actions")
+_EVENT_OBJECTS = ("item", "message", "previous_message", "function", "assistant_thread")
+_EVENT_TEXTS = ("type", "subtype", "text", "user", "bot_id", "channel", "ts", "thread_ts")
+
+
+def shape_problem(body: dict[str, Any]) -> str | None:
+    """What in ``body`` is not shaped as in Slack's payloads, where Bolt relies on it."""
+    for key in _OBJECTS:
+        if key in body and not isinstance(body[key], dict):
+            return f"{key} is not an object"
+    for key in _OBJECTS_OR_IDS:
+        if not isinstance(body.get(key), dict | str | None):
+            return f"{key} is neither an object nor an id"
+    for key in _LISTS_OF_OBJECTS:
+        if key in body and not (isinstance(body[key], list)
+                                and all(isinstance(item, dict) for item in body[key])):
+            return f"{key} is not a list of objects"
+    event = body.get("event", {})
+    for key in _EVENT_OBJECTS:
+        if key in event and not isinstance(event[key], dict):
+            return f"event.{key} is not an object"
+    for key in _EVENT_TEXTS:
+        if not isinstance(event.get(key), str | None):
+            return f"event.{key} is not text"
+    return None
 
 
 def make_http_server(app: App, host: str, port: int, *, signing_secret: str,
