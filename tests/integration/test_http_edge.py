@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.metrics.demo import DemoBackend
+from bot.slack.app import BUSY, AfterAck
 from tests.bot_process import (
     CHANNELS,
     SECRET,
@@ -27,6 +29,8 @@ from tests.bot_process import (
     wait_until,
     write_config,
 )
+from tests.integration.test_slack_app import perfbot_for
+from tests.slack_bot import Bot
 from tests.slack_standin import SlackStandIn
 
 MARK = "secret-response-url-0123456789"  # in every refused body: the log must not have it
@@ -304,3 +308,29 @@ def replayed_after_restart(bot: BotProcess, slack: SlackStandIn) -> None:
     wait_until("a new command's answer", lambda: posts_in(slack, "C2") == 1)
     assert posts_in(slack, "C1") == 1 and posts_in(slack, "C3") == 0
     assert "Traceback" not in bot.output()
+
+
+def test_when_the_answer_queue_is_full_the_asker_is_told_to_ask_again(
+    demo_backend: DemoBackend, tmp_path: Path,
+) -> None:
+    """In process (the pool's size is the test's): one worker, one place in the queue."""
+    with standin() as slack:
+        stuck = slack.hold("chat.postMessage")  # the first answer holds the one worker
+        after = AfterAck(workers=1, queue=1)
+        perfbot = perfbot_for(demo_backend, tmp_path / "perfbot.db")
+        with Bot(perfbot, slack, inline=False, after=after) as served:
+            question = "p95 of orders last 24h"
+            assert served.command(question, channel="C1", user="U1").status_code == 200
+            slack.wait_until_held("chat.postMessage")
+            assert served.command(question, channel="C2", user="U2").status_code == 200
+            assert served.command(question, channel="C3", user="U3").status_code == 200
+            (told,) = slack.wait_for("response_url")  # no room for the third: told so
+            assert told.args["text"] == BUSY
+            answering = [t for t in threading.enumerate() if t.name.startswith("perfbot-answer")]
+            assert len(answering) == 1
+            # Stopping: the queued one (never started) is told to ask again too.
+            assert after.close() == 1
+            assert [c.args["text"] for c in slack.wait_for("response_url", 2)] == [BUSY, BUSY]
+            stuck.set()
+            served.replier.wait_for_replies(1)
+        assert len(slack.calls("chat.update", delivered=True)) == 1
