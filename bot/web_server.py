@@ -92,6 +92,7 @@ class _Handler(WSGIRequestHandler):
         super().setup()
         limits = self.server.limits
         self.connection.settimeout(limits.write_seconds)
+        self.rfile.close()  # socketserver's reader: ours replaces it (the socket stays open)
         self.rfile = io.BufferedReader(_DeadlineReader(
             self.connection, self.server.deadline(), limits.write_seconds))
 

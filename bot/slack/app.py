@@ -10,12 +10,13 @@ retries in ``web``, HTTP mode's server in ``http``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from queue import Empty, Full, Queue
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
@@ -64,69 +65,56 @@ EVENT_WINDOW = timedelta(minutes=10)
 
 
 class AfterAck:
-    """Where the work after an ack runs: ``workers`` threads taking it from a queue of at
-    most ``queue`` (Bolt runs listeners, ``ack()`` included, on 5 threads of its own and
-    answers 404 when no ack came within 3 s, so no answer may run there). When the queue is
-    full, the work is not taken: its ``busy`` runs instead (tell the asker to ask again),
-    and no thread is spawned. The ``Replier`` caps how many answers compute at once."""
+    """Where the work after an ack runs: at most ``workers`` threads taking it from a queue
+    of at most ``queue`` (Bolt runs listeners, ``ack()`` included, on 5 threads of its own
+    and answers 404 when no ack came within 3 s, so no answer may run there). When the
+    queue is full the work is not taken: its ``busy`` runs instead (tell the asker to ask
+    again), and no thread is spawned. Threads start with work and end when there is none
+    left, so none idles on after the bot stops (and none running means all work is done).
+    The ``Replier`` caps how many answers compute at once."""
 
     def __init__(self, workers: int = 16, queue: int = 256) -> None:
-        self._waiting: Queue[tuple[Work, Busy | None]] = Queue(queue)
-        self._workers = workers
-        self._threads: list[threading.Thread] = []
+        self.workers, self.queue = workers, queue
+        self._waiting: deque[tuple[Work, Busy | None]] = deque()
+        self._running = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._names = itertools.count(1)
 
     def __call__(self, work: Work, busy: Busy | None = None) -> bool:
         """Queue ``work``; False (and ``busy`` called, here) when there is no room."""
-        self._start()
-        try:
-            if self._closed:
-                raise Full
-            self._waiting.put_nowait((work, busy))
-            return True
-        except Full:
-            log.warning("busy: %d answers already waiting, %s", self._waiting.maxsize,
+        with self._lock:
+            taken = not self._closed and len(self._waiting) < self.queue
+            if taken:
+                self._waiting.append((work, busy))
+                if self._running < self.workers:
+                    self._running += 1
+                    threading.Thread(target=self._work, name=f"perfbot-answer-{next(self._names)}",
+                                     daemon=True).start()
+        if not taken:
+            log.warning("busy: %d answers already waiting, %s", self.queue,
                         "telling the asker" if busy else "dropping a button press")
             _run(busy)
-            return False
+        return taken
 
     def close(self) -> int:
         """Take no more work; tell the askers of the work not started yet (``busy``). The
         work in progress goes on (``Replier.finish`` waits for it). How many were told."""
         with self._lock:
             self._closed = True
-        told = 0
-        while True:
-            try:
-                _, busy = self._waiting.get_nowait()
-            except Empty:
-                break
-            told += 1
+            dropped, self._waiting = list(self._waiting), deque()
+        for _, busy in dropped:
             _run(busy)
-        for _ in self._threads:
-            self._waiting.put((_stop, None))
-        return told
-
-    def _start(self) -> None:
-        with self._lock:  # the threads start with the first work, not with the app
-            if self._threads or self._closed:
-                return
-            self._threads = [threading.Thread(target=self._work, name=f"perfbot-answer-{n}",
-                                              daemon=True) for n in range(1, self._workers + 1)]
-            for thread in self._threads:
-                thread.start()
+        return len(dropped)
 
     def _work(self) -> None:
         while True:
-            work, _ = self._waiting.get()
-            if work is _stop:
-                return
+            with self._lock:
+                if not self._waiting:
+                    self._running -= 1
+                    return
+                work, _ = self._waiting.popleft()
             _run(work)
-
-
-def _stop() -> None:
-    pass
 
 
 def _run(work: Busy | None) -> None:
