@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
+from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -62,6 +62,7 @@ BUSY = (":hourglass: perfbot is busy answering others (or restarting); please as
 # went unanswered after a minute and again after five, each retry signed anew.
 SIGNATURE_WINDOW = timedelta(minutes=5)
 EVENT_WINDOW = timedelta(minutes=10)
+DELIVERY = "perfbot_delivery"  # the request context's (key, kept until) for ``only_once``
 
 
 class AfterAck:
@@ -219,15 +220,37 @@ def build_slack_app(
         key = delivery_key(req.body, req.headers)
         if key is None:
             return next()
-        try:
-            new = perfbot.delivery_store.first_time(key, kept_until(key, req.headers))
-        except StorageError as exc:  # answering twice beats answering never
-            log.warning("could not check for a repeated delivery: %s", exc)
-            new = True
-        if not new:
-            log.info("ignoring a repeated delivery: %s", key)
+        delivery = (key, kept_until(key, req.headers))
+        if "command" in req.body or req.body.get("type") == "event_callback":
+            # Decided after the ack, by the work (``only_once``): a burst of commands must
+            # not wait for the database's writes before their acks.
+            req.context[DELIVERY] = delivery
+            return next()
+        if not first_time(*delivery):  # buttons: few, and their listeners are not ours
             return BoltResponse(status=200, body="")
         return next()
+
+    def first_time(key: str, until: datetime) -> bool:
+        try:
+            new = perfbot.delivery_store.first_time(key, until)
+        except StorageError as exc:  # answering twice beats answering never
+            log.warning("could not check for a repeated delivery: %s", exc)
+            return True
+        if not new:
+            log.info("ignoring a repeated delivery: %s", key)
+        return new
+
+    def only_once(context: BoltContext, work: Work) -> Work:
+        """``work``, done only if its delivery is seen for the first time."""
+        delivery = context.get(DELIVERY)
+        if delivery is None:
+            return work
+
+        def checked() -> None:
+            if first_time(*delivery):
+                work()
+
+        return checked
 
     def press_later(work: Work) -> None:  # a button press: no busy message to send
         later(work)
@@ -237,9 +260,10 @@ def build_slack_app(
     digest_commands = DigestCommands(perfbot)
 
     @app.command("/perf")
-    def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient,
+             context: BoltContext) -> None:
         ack()
-        later(lambda: answer_command(command, respond, client),
+        later(only_once(context, lambda: answer_command(command, respond, client)),
               busy=lambda: respond(text=BUSY, response_type="ephemeral",
                                    replace_original=False))
 
@@ -279,30 +303,31 @@ def build_slack_app(
             replier.reply(text, channel=channel, user=user, thread_ts=None, tell=tell)
 
     @app.event("app_mention")
-    def mention(event: dict[str, Any], client: WebClient) -> None:
+    def mention(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         channel, user = str(event["channel"]), event.get("user")
         thread_ts = str(event.get("thread_ts") or event["ts"])
         question = strip_mentions(str(event.get("text", ""))) or "help"
         tell = ephemeral(client, channel, user, thread_ts)
-        later(lambda: replier.reply(question, channel=channel, user=user, thread_ts=thread_ts,
-                                    tell=tell),
+        later(only_once(context, lambda: replier.reply(
+            question, channel=channel, user=user, thread_ts=thread_ts, tell=tell)),
               busy=lambda: tell(text_message(BUSY)))
 
     @app.event("message")
-    def direct_message(event: dict[str, Any], client: WebClient) -> None:
+    def direct_message(event: dict[str, Any], client: WebClient,
+                       context: BoltContext) -> None:
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return  # only people's own messages in a DM; channel messages need a mention
         channel, user = str(event["channel"]), event.get("user")
         thread_ts = event.get("thread_ts")
         question = strip_mentions(str(event.get("text", ""))) or "help"
         tell = ephemeral(client, channel, user, thread_ts)
-        later(lambda: replier.reply(question, channel=channel, user=user,
-                                    thread_ts=str(thread_ts) if thread_ts else None,
-                                    tell=tell),
+        later(only_once(context, lambda: replier.reply(
+            question, channel=channel, user=user,
+            thread_ts=str(thread_ts) if thread_ts else None, tell=tell)),
               busy=lambda: tell(text_message(BUSY)))
 
     @app.event("app_home_opened")
-    def home(event: dict[str, Any], client: WebClient) -> None:
+    def home(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
@@ -319,7 +344,7 @@ def build_slack_app(
             except SlackApiError as exc:
                 log.warning("could not publish the App Home of %s: %s", user, exc)
 
-        later(publish)
+        later(only_once(context, publish))
 
     return app
 
