@@ -42,7 +42,7 @@ _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\
 
 @dataclass(frozen=True)
 class Limits:
-    workers: int = 16
+    workers: int = 32
     queue: int = 64
     queue_wait: float = 1.0  # seconds the accepting thread waits for room before a 503
     read_seconds: float = 10.0  # the whole request, from the connection's accept
