@@ -18,6 +18,12 @@ command's "looking…" message, one channel per command so it is unambiguous), t
 next, until N commands were sent. All C start at once, so each run opens with a burst of C.
 Each run gets a fresh bot process, after one unmeasured question that builds the catalog.
 
+``--burst C`` measures something else: a real ``perfbot run --http 0`` process (started as
+``tests/bot_process.py`` does, on the demo, its Web API on the stand-in) gets C signed
+``/perf`` questions at the same moment, from C users; it prints the share acknowledged with
+a 200 within Slack's 3 s, ack p50/p99/max, the bot's peak thread count (``/proc/<pid>/
+status``, sampled every 5 ms) against its count before, and when the answers came.
+
 Prints one row per backend and level: ack latency (the slash command's HTTP response time)
 p50/p95/p99/max in ms, the share acknowledged with a 200 within Slack's 3 s, time from sending
 to the answer p50/p95/max in s, answers per second over the run, and failures (a non-200 ack,
@@ -62,6 +68,8 @@ from bot.notify.slack import make_web_client  # noqa: E402
 from bot.slack.app import build_slack_app  # noqa: E402
 from bot.slack.http import make_http_server  # noqa: E402
 from bot.slack.replier import Replier  # noqa: E402
+from tests.bot_process import SECRET as BOT_SECRET  # noqa: E402
+from tests.bot_process import BotProcess, minutely_policy, write_config  # noqa: E402
 from tests.conftest import DEMO_DAYS, DEMO_END, DEMO_SEED, prometheus_backend_for  # noqa: E402
 from tests.prometheus_server import Binaries, PrometheusServer, SlowProxy, write_demo_blocks  # noqa: E402
 from tests.slack_standin import TOKEN, Call, SlackStandIn  # noqa: E402
@@ -206,8 +214,8 @@ def serve_bot(spec: BotSpec, port: multiprocessing.SimpleQueue[int],
     perfbot = Perfbot(settings=settings, backend=backend, clock=FakeClock(DEMO_END))
     client = make_web_client(TOKEN, base_url=spec.api_url)
     app = build_slack_app(perfbot, client=client, replier=Replier(perfbot, client),
-                          process_before_response=False, signing_secret=SECRET)
-    server = make_http_server(app, "127.0.0.1", 0)
+                          process_before_response=False)
+    server = make_http_server(app, "127.0.0.1", 0, signing_secret=SECRET)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port.put(server.server_port)
     stop.wait()
@@ -331,6 +339,96 @@ def prometheus(binaries: Binaries, workdir: Path) -> Iterator[PrometheusServer]:
         yield server
 
 
+def bot_threads(pid: int) -> int:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(text.split("Threads:", 1)[1].split()[0])
+
+
+def burst(concurrency: int) -> None:
+    """C signed /perf commands at once at a real ``perfbot run --http 0``."""
+    with tempfile.TemporaryDirectory(prefix="perfbot-burst-") as tmp, \
+            TimedStandIn(concurrency) as standin:
+        workdir = Path(tmp)
+        config = write_config(workdir / "perfbot.yaml", f"sqlite:///{workdir / 'perfbot.db'}",
+                              minutely_policy())
+        with BotProcess(workdir, standin, config, speed=1) as bot:
+            bot.start()
+            assert bot.process is not None
+            pid = bot.process.pid
+            port = int(bot.output().split("HTTP mode on 127.0.0.1:", 1)[1].split("/", 1)[0])
+            sender = Sender(f"http://127.0.0.1:{port}/slack/events", standin)
+            sender.verifier = SignatureVerifier(BOT_SECRET)
+            with httpx.Client(timeout=60) as http:  # unmeasured: catalog, imports, pools
+                sender.ask(http, -1, QUESTIONS[0], "U1")
+            time.sleep(1.0)
+            before = bot_threads(pid)
+            peak, sampling = [before], threading.Event()
+
+            def sample() -> None:
+                while not sampling.wait(0.005):
+                    try:
+                        peak.append(bot_threads(pid))
+                    except (OSError, IndexError):
+                        return
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            start = threading.Barrier(concurrency)
+            acks: list[tuple[float, int]] = []
+            lock = threading.Lock()
+
+            def one(number: int) -> None:
+                name = list(USERS)[number % len(USERS)]
+                body = sender.body(number, QUESTIONS[number % len(QUESTIONS)], name)
+                with httpx.Client(timeout=60) as http:
+                    start.wait()
+                    stamp = str(int(time.time()))
+                    headers = {"Content-Type": "application/x-www-form-urlencoded",
+                               "X-Slack-Request-Timestamp": stamp,
+                               "X-Slack-Signature": sender.verifier.generate_signature(
+                                   timestamp=stamp, body=body)}
+                    sent = time.perf_counter()
+                    try:
+                        code = http.post(sender.url, content=body, headers=headers).status_code
+                    except httpx.HTTPError:
+                        code = 0
+                    with lock:
+                        acks.append((time.perf_counter() - sent, code))
+
+            fired = time.perf_counter()
+            senders = [threading.Thread(target=one, args=(n,)) for n in range(concurrency)]
+            for thread in senders:
+                thread.start()
+            for thread in senders:
+                thread.join()
+            for number in range(concurrency):
+                standin.expect(channel_id(number)).wait(ANSWER_DEADLINE)
+            sampling.set()
+            sampler.join()
+            answered = [at - fired for n in range(concurrency)
+                        if (found := standin.answer(channel_id(n))) is not None
+                        for at in (found[0],)]
+            told = Counter(t[:60] for n in range(concurrency)
+                           if (t := standin.told(channel_id(n))) is not None)
+    seconds = [a for a, _ in acks]
+    in_time = sum(code == 200 and a <= SLACK_DEADLINE for a, code in acks)
+    statuses = Counter(code for _, code in acks if code != 200)
+    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; C = {concurrency} signed "
+          f"/perf commands at once at perfbot run --http 0 (demo data)")
+    print(f"acked with 200 within {SLACK_DEADLINE:g} s: {100 * in_time / len(acks):.1f}% "
+          f"({in_time}/{len(acks)}); other statuses: {dict(statuses) or 'none'}")
+    print(f"ack ms: p50 {1000 * statistics.median(seconds):.0f}, "
+          f"p99 {1000 * quantile(seconds, 0.99):.0f}, max {1000 * max(seconds):.0f}")
+    print(f"bot threads: {before} before, peak {max(peak)} during the burst")
+    if answered:
+        print(f"answered: {len(answered)}/{concurrency}; from the burst to answer: p50 "
+              f"{statistics.median(answered):.1f} s, max {max(answered):.1f} s")
+    else:
+        print(f"answered: 0/{concurrency}")
+    for text, count in told.most_common(3):
+        print(f"  told {count}x: {text}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=150, help="commands per run")
@@ -345,7 +443,12 @@ def main() -> None:
                         help="levels on slow (at 1, each answer's seconds add up)")
     parser.add_argument("--answer-workers", type=int, default=SlackSettings().answer_workers,
                         help="answers computed at once (slack.answer_workers)")
+    parser.add_argument("--burst", metavar="C", type=int, default=None,
+                        help="instead: C commands at once at a real perfbot run --http process")
     args = parser.parse_args()
+    if args.burst is not None:
+        burst(args.burst)
+        return
     levels = [int(level) for level in args.concurrency.split(",")]
     slow_levels = [int(level) for level in args.slow_concurrency.split(",")]
     binaries = find_prometheus()

@@ -37,6 +37,7 @@ from bot.playbooks.loading import load_playbooks
 from bot.playbooks.schema import Playbook
 from bot.storage import Database
 from bot.storage.audit import AuditStore
+from bot.storage.deliveries import DeliveryStore
 from bot.storage.digests import DigestStore
 from bot.storage.incidents import IncidentStore
 
@@ -218,6 +219,11 @@ class Perfbot:
         return Incidents(store=self.incident_store, oncall=self.settings.oncall,
                          default_channel=settings.default_channel,
                          reopen_within=settings.reopen_within, channel_of=self.channel_of)
+
+    @cached_property
+    def delivery_store(self) -> DeliveryStore:
+        """The Slack deliveries seen lately (retries and replays are answered once)."""
+        return DeliveryStore(self.database)
 
     @cached_property
     def digest_store(self) -> DigestStore:

@@ -35,13 +35,13 @@ from bot.digests.service import Post as PostDigest
 from bot.durations import format_duration
 from bot.notify.digests import SlackDigestPoster
 from bot.schedule import Deliver, Loop
-from bot.slack.app import build_slack_app
+from bot.slack.app import AfterAck, build_slack_app
 from bot.slack.http import make_http_server
 from bot.slack.replier import Replier
 from bot.storage import StorageError
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
+    from bot.web_server import BoundedWSGIServer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PING_INTERVAL = 10.0  # seconds between Socket Mode pings (slack_bolt's default)
@@ -211,8 +211,8 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
                        EXIT_FAILED) from None
     print(f"perfbot: connected to {identity.get('team')} as {identity.get('user')}", file=out)
     replier = Replier(perfbot, client)
-    app = build_slack_app(perfbot, client=client, replier=replier,
-                          signing_secret=signing_secret)
+    after = AfterAck()
+    app = build_slack_app(perfbot, client=client, replier=replier, after=after)
     if current_thread() is main_thread():
         # `docker stop` and systemd send SIGTERM: stop as after Ctrl-C, answers first.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -232,22 +232,25 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
               f"{format_duration(every['sweep'])}{fast}", file=out)
 
     try:
-        _serve(args, app, app_token, stop, ping_interval, out, connected)
+        _serve(args, app, app_token, signing_secret, stop, ping_interval, out, connected)
     finally:
         for loop in loops:  # no tick starts while the answers finish
             loop.shutdown(wait=True)
+        after.close()  # the askers of the work not started are told to ask again
         cut = replier.finish(grace)
         print("perfbot: stopped" + (f"; {cut} unanswered question(s) were told to ask again"
                                     if cut else ""), file=out)
     return EXIT_OK
 
 
-def _serve(args: argparse.Namespace, app: App, app_token: str | None, stop: Event,
-           ping_interval: float, out: TextIO, connected: Callable[[], None]) -> None:
+def _serve(args: argparse.Namespace, app: App, app_token: str | None,
+           signing_secret: str | None, stop: Event, ping_interval: float, out: TextIO,
+           connected: Callable[[], None]) -> None:
     """Serve Slack until ``stop`` is set or Ctrl-C; ``connected`` once Slack can reach the
     bot (HTTP: the port is open; Socket Mode: the WebSocket is)."""
     if args.http is not None:
-        server = make_http_server(app, args.host, args.http)
+        assert signing_secret is not None  # _run checked it for HTTP mode
+        server = make_http_server(app, args.host, args.http, signing_secret=signing_secret)
         print(f"perfbot: HTTP mode on {args.host}:{server.server_port}/slack/events", file=out)
         try:
             connected()
@@ -294,6 +297,6 @@ def _connect(handler: SocketModeHandler) -> None:
                        "over WebSockets (wss://, port 443)", EXIT_FAILED)
 
 
-def _shutdown_when(stop: Event, server: WSGIServer) -> None:
+def _shutdown_when(stop: Event, server: BoundedWSGIServer) -> None:
     stop.wait()
     server.shutdown()

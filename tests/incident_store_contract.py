@@ -34,6 +34,7 @@ from bot.incidents.service import Firing, Incidents
 from bot.storage import Database, StorageError
 from bot.storage.audit import AuditStore
 from bot.storage.database import MIGRATIONS
+from bot.storage.deliveries import DeliveryStore
 from bot.storage.incidents import IncidentStore, OutboxItem, retry_after
 from tests.incident_parts import MINUTE, SRE, T0, alert, message, oncall
 
@@ -42,7 +43,7 @@ KOLKATA = ZoneInfo("Asia/Kolkata")
 SECOND = timedelta(seconds=1)
 ROUNDS = 25  # races per test: each one a new incident and two threads
 TABLES = {"actions", "incidents", "timeline", "outbox", "silences", "overrides",
-          "digest_subscriptions", "digest_posts", "alembic_version"}
+          "digest_subscriptions", "digest_posts", "deliveries", "alembic_version"}
 
 
 def head_revision() -> str:
@@ -511,3 +512,51 @@ class StoreContract:
                                   effect=Effect(key="k", kind="reply", text="ünïcode ✓ " * 50,
                                                 mention=True),
                                   created_at=T0, attempts=0)
+
+    # --- Slack deliveries seen (retries and replays answered once) --------------------------
+
+    def test_a_delivery_is_new_once_until_it_expires_in_wall_time(self, url: str) -> None:
+        wall = [T0.astimezone(KOLKATA)]
+        database = Database(url)
+        store = DeliveryStore(database, now=lambda: wall[0])
+        five = timedelta(minutes=5)
+        assert store.first_time("signature:v0=aa", T0 + five)
+        assert not store.first_time("signature:v0=aa", T0 + five)
+        assert store.first_time("event:Ev1", (T0 + 2 * five).astimezone(BERLIN))
+        # Another process on the same database (a restart) knows them too.
+        again = DeliveryStore(Database(url), now=lambda: wall[0])
+        assert not again.first_time("signature:v0=aa", T0 + five)
+        assert not again.first_time("event:Ev1", T0 + 2 * five)
+        wall[0] = T0 + five + SECOND  # the signature's window is over: its row goes
+        assert store.first_time("signature:v0=aa", T0 + 2 * five)
+        assert store.count() == 2
+        assert not store.first_time("event:Ev1", T0 + 2 * five)
+        # A key longer than the column is kept by its hash, as surely.
+        long = "event:" + "x" * 400
+        assert store.first_time(long, T0 + 2 * five) and not again.first_time(long, T0 + 2 * five)
+        again.database.close()
+        database.close()
+
+    def test_of_two_processes_seeing_a_delivery_at_once_one_answers(self, url: str) -> None:
+        stores = [DeliveryStore(Database(url)) for _ in range(2)]
+        until = datetime.now(UTC) + timedelta(minutes=5)
+        for store in stores:  # migrated (one after the other, as processes start)
+            store.first_time(f"warm-up {id(store)}", until)
+
+        def see(store: DeliveryStore, key: str, start: threading.Barrier,
+                won: list[bool]) -> None:
+            start.wait()
+            won.append(store.first_time(key, until))
+
+        for n in range(ROUNDS):
+            start = threading.Barrier(2)
+            won: list[bool] = []
+            threads = [threading.Thread(target=see, args=(store, f"event:Ev{n}", start, won))
+                       for store in stores]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert sorted(won) == [False, True]
+        for store in stores:
+            store.database.close()

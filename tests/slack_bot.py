@@ -18,7 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import Perfbot
 from bot.notify.slack import make_web_client
 from bot.render.blocks import SlackMessage
-from bot.slack.app import build_slack_app
+from bot.slack.app import AfterAck, build_slack_app
 from bot.slack.http import make_http_server
 from bot.slack.replier import Replier
 from tests.slack_standin import TOKEN, SlackStandIn
@@ -59,17 +59,20 @@ class CountingReplier(Replier):
 class Bot:
     """The Bolt app served over HTTP on loopback, and a way to send it signed requests."""
 
-    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool) -> None:
+    def __init__(self, perfbot: Perfbot, slack: SlackStandIn, *, inline: bool,
+                 after: AfterAck | None = None) -> None:
         """``inline``: listeners finish before the HTTP answer (no waiting in tests). The
         rest (on-call, audit store, incidents) is ``perfbot``'s, as the composition root
-        built it; ``replier`` counts the replies finished, for tests that wait for them."""
+        built it; ``replier`` counts the replies finished, for tests that wait for them;
+        ``after`` runs the work after acks (default: the app's usual pool)."""
         # Short 5xx backoff: the tests count retries, they need not wait Slack-sized pauses.
         self.client = make_web_client(TOKEN, base_url=slack.api_url, server_backoff=0.01)
         self.perfbot, self.slack = perfbot, slack
         self.replier = CountingReplier(perfbot, self.client)
+        self.after = after or AfterAck()
         app = build_slack_app(perfbot, client=self.client, replier=self.replier,
-                              process_before_response=inline, signing_secret=SECRET)
-        self.server = make_http_server(app, "127.0.0.1", 0)
+                              process_before_response=inline, after=self.after)
+        self.server = make_http_server(app, "127.0.0.1", 0, signing_secret=SECRET)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.http = httpx.Client(timeout=30)
@@ -83,6 +86,7 @@ class Bot:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+        self.after.close()
 
     def send(self, body: bytes, content_type: str, *, timestamp: str | None = "now",
              signature: str | None = None, headers: dict[str, str] | None = None,

@@ -14,17 +14,17 @@ import itertools
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
+from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.alerts.acts import COMMAND_WORDS
 from bot.app import Perfbot
-from bot.clock import Now
 from bot.incidents.lifecycle import Incident
 from bot.render.blocks import (
     SlackMessage,
@@ -42,6 +42,8 @@ from bot.slack.digest_commands import DigestCommands, subscription_lines
 from bot.slack.incident_commands import IncidentCommands
 from bot.slack.replier import Replier
 from bot.slack.web import ephemeral
+from bot.storage import StorageError
+from bot.storage.deliveries import wall_now
 
 log = logging.getLogger(__name__)
 
@@ -51,60 +53,90 @@ NOT_CONFIGURED: dict[str, str] = {}
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
 
-class RecentIds:
-    """Ids seen within ``ttl``: Slack retries a delivery (``X-Slack-Retry-Num``) it thinks
-    went unanswered, and a replayed request carries the same signature."""
-
-    def __init__(self, clock: Now, ttl: timedelta = timedelta(minutes=10)):
-        self._clock = clock
-        self._ttl = ttl
-        self._seen: dict[str, datetime] = {}
-        self._lock = threading.Lock()
-
-    def first_time(self, key: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            # Insertion order is time order: the expired ones are at the front.
-            while self._seen:
-                oldest, seen = next(iter(self._seen.items()))
-                if now - seen < self._ttl:
-                    break
-                del self._seen[oldest]
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
-
-
 Work = Callable[[], None]
+Busy = Callable[[], object]  # tells the asker; what it returns is not used
+
+BUSY = (":hourglass: perfbot is busy answering others (or restarting); please ask again "
+        "in a minute.")
+# How long a delivery's key is kept: a signature until Slack's five minutes pass (then its
+# check refuses the replay anyway); an event id longer, as Slack retries an event it thinks
+# went unanswered after a minute and again after five, each retry signed anew.
+SIGNATURE_WINDOW = timedelta(minutes=5)
+EVENT_WINDOW = timedelta(minutes=10)
+DELIVERY = "perfbot_delivery"  # the request context's (key, kept until) for ``only_once``
 
 
-def _now(work: Work) -> None:
-    work()
+class AfterAck:
+    """Where the work after an ack runs: at most ``workers`` threads taking it from a queue
+    of at most ``queue`` (Bolt runs listeners, ``ack()`` included, on 5 threads of its own
+    and answers 404 when no ack came within 3 s, so no answer may run there). When the
+    queue is full the work is not taken: its ``busy`` runs instead (tell the asker to ask
+    again), and no thread is spawned. Threads start with work and end when there is none
+    left, so none idles on after the bot stops (and none running means all work is done).
+    The ``Replier`` caps how many answers compute at once."""
+
+    def __init__(self, workers: int = 16, queue: int = 256) -> None:
+        self.workers, self.queue = workers, queue
+        self._waiting: deque[tuple[Work, Busy | None]] = deque()
+        self._running = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._names = itertools.count(1)
+
+    def __call__(self, work: Work, busy: Busy | None = None) -> bool:
+        """Queue ``work``; False (and ``busy`` called, here) when there is no room."""
+        with self._lock:
+            taken = not self._closed and len(self._waiting) < self.queue
+            if taken:
+                self._waiting.append((work, busy))
+                if self._running < self.workers:
+                    self._running += 1
+                    threading.Thread(target=self._work, name=f"perfbot-answer-{next(self._names)}",
+                                     daemon=True).start()
+        if not taken:
+            log.warning("busy: %d answers already waiting, %s", self.queue,
+                        "telling the asker" if busy else "dropping a button press")
+            _run(busy)
+        return taken
+
+    def close(self) -> int:
+        """Take no more work; tell the askers of the work not started yet (``busy``). The
+        work in progress goes on (``Replier.finish`` waits for it). How many were told."""
+        with self._lock:
+            self._closed = True
+            dropped, self._waiting = list(self._waiting), deque()
+        for _, busy in dropped:
+            _run(busy)
+        return len(dropped)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._running -= 1
+                    return
+                work, _ = self._waiting.popleft()
+            _run(work)
 
 
-def after_ack(process_before_response: bool) -> Callable[[Work], None]:
-    """Where the work after an ack runs. Bolt runs a slash command's listener, ``ack()``
-    included, on its listener pool (5 threads) and answers 404 when no ack came within
-    3 s, so answers running there made later commands' acks queue behind them. Each
-    answer gets a thread of its own instead (not a pool: nothing idles on after the bot
-    stops); the ``Replier`` caps how many compute at once. Inline when the response waits
-    for the listeners."""
-    if process_before_response:
-        return _now
-    numbers = itertools.count(1)
+def _run(work: Busy | None) -> None:
+    if work is None:
+        return
+    try:
+        work()
+    except Exception:  # nobody waits for this work: say it here
+        log.exception("work after an ack failed")
 
-    def logged(work: Work) -> None:
-        try:
-            work()
-        except Exception:  # nobody joins this thread: say it here
-            log.exception("work after an ack failed")
 
-    def start(work: Work) -> None:
-        threading.Thread(target=logged, args=(work,), name=f"perfbot-answer-{next(numbers)}",
-                         daemon=True).start()
+class Inline:
+    """The work right away, before the HTTP answer (``process_before_response``)."""
 
-    return start
+    def __call__(self, work: Work, busy: Busy | None = None) -> bool:
+        work()
+        return True
+
+    def close(self) -> int:
+        return 0
 
 
 SLASH_COMMANDS = (
@@ -161,43 +193,80 @@ def build_slack_app(
     client: WebClient,
     replier: Replier,
     process_before_response: bool = False,
-    signing_secret: str | None = None,
+    after: AfterAck | None = None,
 ) -> App:
     """The Bolt app, on the parts the composition root built (``perfbot``: authorization
-    rules, audit store, alerts, on-call) and ``client`` (usually ``perfbot.slack_client``).
-    Without ``signing_secret`` the settings' one (HTTP mode), or none at all (Socket Mode).
-    ``replier`` answers the questions; ``perfbot run`` keeps it to ``finish`` at shutdown."""
-    settings = perfbot.settings
-    if signing_secret is None and settings.slack_signing_secret is not None:
-        signing_secret = settings.slack_signing_secret.get_secret_value()
+    rules, audit store, alerts, on-call, the deliveries seen) and ``client`` (usually
+    ``perfbot.slack_client``). ``replier`` answers the questions; ``after`` runs the work
+    after acks (default: a pool of its own); ``perfbot run`` keeps both to close and
+    ``finish`` at shutdown.
+
+    Bolt's own signature check is off: HTTP mode serves the app through
+    ``bot.slack.http``, which checks every request's signature on its raw bytes before
+    anything parses it (Socket Mode's requests come over the authenticated WebSocket)."""
     app = App(
         client=client,
-        signing_secret=signing_secret or "",
-        request_verification_enabled=signing_secret is not None,
+        signing_secret="",
+        request_verification_enabled=False,
         process_before_response=process_before_response,
         token_verification_enabled=False,  # ``perfbot run`` calls auth.test and reports it
         logger=log,
     )
-    recent = RecentIds(perfbot.now)
-    later = after_ack(process_before_response)
+    later: AfterAck | Inline = (Inline() if process_before_response
+                                else after if after is not None else AfterAck())
 
     @app.middleware
     def once(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:
-        # Runs after Bolt's signature check, so forged requests cannot fill the cache.
+        # Runs on verified requests only (bot.slack.http), so forged ones store nothing.
         key = delivery_key(req.body, req.headers)
-        if key is not None and not recent.first_time(key):
-            log.info("ignoring a repeated delivery: %s", key)
+        if key is None:
+            return next()
+        delivery = (key, kept_until(key, req.headers))
+        if "command" in req.body or req.body.get("type") == "event_callback":
+            # Decided after the ack, by the work (``only_once``): a burst of commands must
+            # not wait for the database's writes before their acks.
+            req.context[DELIVERY] = delivery
+            return next()
+        if not first_time(*delivery):  # buttons: few, and their listeners are not ours
             return BoltResponse(status=200, body="")
         return next()
 
-    acts = register_alert_actions(app, perfbot, client, later)
+    def first_time(key: str, until: datetime) -> bool:
+        try:
+            new = perfbot.delivery_store.first_time(key, until)
+        except StorageError as exc:  # answering twice beats answering never
+            log.warning("could not check for a repeated delivery: %s", exc)
+            return True
+        if not new:
+            log.info("ignoring a repeated delivery: %s", key)
+        return new
+
+    def only_once(context: BoltContext, work: Work) -> Work:
+        """``work``, done only if its delivery is seen for the first time."""
+        delivery = context.get(DELIVERY)
+        if delivery is None:
+            return work
+
+        def checked() -> None:
+            if first_time(*delivery):
+                work()
+
+        return checked
+
+    def press_later(work: Work) -> None:  # a button press: no busy message to send
+        later(work)
+
+    acts = register_alert_actions(app, perfbot, client, press_later)
     incident_commands = IncidentCommands(perfbot, client)
     digest_commands = DigestCommands(perfbot)
 
     @app.command("/perf")
-    def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    def perf(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient,
+             context: BoltContext) -> None:
         ack()
-        later(lambda: answer_command(command, respond, client))
+        later(only_once(context, lambda: answer_command(command, respond, client)),
+              busy=lambda: respond(text=BUSY, response_type="ephemeral",
+                                   replace_original=False))
 
     def answer_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         text = str(command.get("text", "")).strip()
@@ -235,26 +304,31 @@ def build_slack_app(
             replier.reply(text, channel=channel, user=user, thread_ts=None, tell=tell)
 
     @app.event("app_mention")
-    def mention(event: dict[str, Any], client: WebClient) -> None:
+    def mention(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         channel, user = str(event["channel"]), event.get("user")
         thread_ts = str(event.get("thread_ts") or event["ts"])
         question = strip_mentions(str(event.get("text", ""))) or "help"
-        later(lambda: replier.reply(question, channel=channel, user=user, thread_ts=thread_ts,
-                                    tell=ephemeral(client, channel, user, thread_ts)))
+        tell = ephemeral(client, channel, user, thread_ts)
+        later(only_once(context, lambda: replier.reply(
+            question, channel=channel, user=user, thread_ts=thread_ts, tell=tell)),
+              busy=lambda: tell(text_message(BUSY)))
 
     @app.event("message")
-    def direct_message(event: dict[str, Any], client: WebClient) -> None:
+    def direct_message(event: dict[str, Any], client: WebClient,
+                       context: BoltContext) -> None:
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return  # only people's own messages in a DM; channel messages need a mention
         channel, user = str(event["channel"]), event.get("user")
         thread_ts = event.get("thread_ts")
         question = strip_mentions(str(event.get("text", ""))) or "help"
-        later(lambda: replier.reply(question, channel=channel, user=user,
-                                    thread_ts=str(thread_ts) if thread_ts else None,
-                                    tell=ephemeral(client, channel, user, thread_ts)))
+        tell = ephemeral(client, channel, user, thread_ts)
+        later(only_once(context, lambda: replier.reply(
+            question, channel=channel, user=user,
+            thread_ts=str(thread_ts) if thread_ts else None, tell=tell)),
+              busy=lambda: tell(text_message(BUSY)))
 
     @app.event("app_home_opened")
-    def home(event: dict[str, Any], client: WebClient) -> None:
+    def home(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
@@ -271,7 +345,7 @@ def build_slack_app(
             except SlackApiError as exc:
                 log.warning("could not publish the App Home of %s: %s", user, exc)
 
-        later(publish)
+        later(only_once(context, publish))
 
     return app
 
@@ -320,3 +394,16 @@ def delivery_key(body: dict[str, Any], headers: Mapping[str, Sequence[str]]) -> 
         return f"event:{event_id}"
     signature = next(iter(headers.get("x-slack-signature", ())), None)
     return f"signature:{signature}" if signature else None
+
+
+def kept_until(key: str, headers: Mapping[str, Sequence[str]],
+               now: Callable[[], datetime] = wall_now) -> datetime:
+    """Until when ``key`` must be remembered, in wall time: a signature until its
+    timestamp is five minutes old (its check refuses it after), an event id for
+    ``EVENT_WINDOW`` from now (Slack's retries are signed anew)."""
+    if key.startswith("signature:"):
+        stamp = next(iter(headers.get("x-slack-request-timestamp", ())), "")
+        if stamp.isascii() and stamp.isdigit() and len(stamp) <= 12:
+            return datetime.fromtimestamp(int(stamp), UTC) + SIGNATURE_WINDOW
+        return now() + SIGNATURE_WINDOW
+    return now() + EVENT_WINDOW

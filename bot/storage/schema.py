@@ -123,3 +123,15 @@ digest_posts = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=False, default=""),
 )
+
+# Slack deliveries seen lately (an event id, or a request's signature): a retry or a replay,
+# even one reaching another process or the next run, is recognised by its key. Rows are
+# kept until ``expires_at`` (a signature is refused by its check after five minutes anyway).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
