@@ -34,6 +34,7 @@ from bot.digests.settings import DigestSettings
 from bot.durations import Duration, parse_duration
 from bot.incidents.policies import OnCallSettings
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
+from bot.notify.pagerduty import PagerDutySettings
 from bot.storage.database import hidden, masked
 from bot.validation import field_path
 
@@ -143,6 +144,11 @@ class Settings(BaseSettings):
     incidents: IncidentsSettings = IncidentsSettings()
     # On-call schedules, escalation policies and the routes from alerts to policies.
     oncall: OnCallSettings = OnCallSettings()
+    # Where PagerDuty steps send their events (routing keys: environment variables named by
+    # each step's ``notify_pagerduty.routing_key_env``).
+    pagerduty: PagerDutySettings = PagerDutySettings()
+    # How long a webhook step waits for its receiver, in seconds.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
     # Scheduled digests: configured schedules, grace, saturation thresholds, SLO window.
     digests: DigestSettings = DigestSettings()
     slack: SlackSettings = SlackSettings()
