@@ -148,7 +148,7 @@ def said(response: requests.Response, secrets: Sequence[str] = ()) -> str:
         text = response.text
     else:
         if isinstance(data, dict):
-            parts = [str(data.get("message") or data.get("status") or "")]
+            parts = [str(data.get("message") or data.get("error") or data.get("status") or "")]
             errors = data.get("errors")
             if isinstance(errors, list) and errors:
                 parts.append("; ".join(str(e) for e in errors))
