@@ -212,7 +212,14 @@ SECRET_FIELDS = (
     "slack_app_token",
     "slack_signing_secret",
     "prometheus_password",
+    # A policy step's PagerDuty routing key and webhook URL and secret: the step names the
+    # environment variable that holds each (``_NAMED_IN``).
+    "notify_pagerduty_routing_key",
+    "notify_webhook_url",
+    "notify_webhook_secret",
 )
+_NAMED_IN = {"notify_pagerduty_routing_key": "routing_key_env",
+             "notify_webhook_url": "url_env", "notify_webhook_secret": "secret_env"}
 
 
 def resolve_config_path(
@@ -288,6 +295,8 @@ def url_problem(url: str) -> str | None:
 
 
 def _secret_env_name(field: str) -> str:
+    if field in _NAMED_IN:
+        return f"an environment variable and name it in {_NAMED_IN[field]}"
     return field.upper() if field.startswith("slack_") else f"PERFBOT_{field.upper()}"
 
 
