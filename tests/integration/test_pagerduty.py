@@ -19,6 +19,7 @@ from bot.incidents.lifecycle import Incident
 from bot.incidents.policies import OnCallSettings
 from bot.metrics.demo import DemoBackend
 from bot.notify.pagerduty import PagerDutySettings
+from bot.schedule import sweep_once
 from tests.pagerduty_standin import ROUTING_KEY, Event, PagerDutyStandIn, WebhookReceiver
 from tests.slack_incidents import ADMIN, Served, perfbot_on, standin
 from tests.slack_standin import SlackStandIn
@@ -55,8 +56,14 @@ def pagerduty(monkeypatch: pytest.MonkeyPatch) -> Iterator[PagerDutyStandIn]:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> str:
+def database(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """SQLite, or PostgreSQL for the tests parametrized with ``database="postgresql"``."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("postgres_db"))
     return f"sqlite:///{tmp_path / 'perfbot.db'}"
+
+
+BOTH = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 
 
 def bot_on(database: str, backend: DemoBackend, pagerduty: PagerDutyStandIn,
@@ -73,22 +80,23 @@ def served(database: str, demo_backend: DemoBackend, pagerduty: PagerDutyStandIn
 
 
 def escalated(served: Served, **alert_args: object) -> Incident:
-    """An incident posted, then swept: its first step (PagerDuty) is due at once."""
+    """An incident posted, then swept by the loop's tick, which delivers what it decided:
+    its first step (PagerDuty) is due at once."""
     opened = served.open(**alert_args)  # type: ignore[arg-type]
-    served.perfbot.incidents.sweep(served.clock.now())
+    sweep_once(served.perfbot, served.clock.now(), served.delivery.deliver)
     return opened
 
 
 def later(served: Served, span: timedelta) -> None:
-    """Time passes; the outbox delivers what is due then."""
-    served.clock.advance(span)
-    served.delivery.deliver(served.perfbot.now())
+    """Time passes; the loop ticks: the sweep, then the outbox delivers what is due."""
+    sweep_once(served.perfbot, served.clock.advance(span), served.delivery.deliver)
 
 
 def actions(events: list[Event]) -> list[tuple[str | None, int]]:
     return [(e.action, e.status) for e in events]
 
 
+@BOTH
 def test_a_pagerduty_step_triggers_once_and_slack_ack_and_resolve_are_sent_on(
     served: Served, pagerduty: PagerDutyStandIn,
 ) -> None:
@@ -112,8 +120,7 @@ def test_a_pagerduty_step_triggers_once_and_slack_ack_and_resolve_are_sent_on(
     assert trigger.body["client_url"] == link["href"]
     # Later sweeps within the step's wait trigger nothing more.
     for _ in range(3):
-        served.perfbot.incidents.sweep(served.clock.advance(timedelta(minutes=2)))
-        served.drain()
+        later(served, timedelta(minutes=2))
     assert len(pagerduty.events) == 1
     assert served.press(ADMIN, "acknowledge", served.incident(incident.id)).status_code == 200
     served.drain()
@@ -153,7 +160,6 @@ def test_a_throttled_or_failed_trigger_is_retried_with_backoff_and_accepted_once
 ) -> None:
     pagerduty.answer(status)
     incident = escalated(served)
-    served.delivery.deliver(served.perfbot.now())
     assert actions(pagerduty.events) == [("trigger", status)]
     (item,) = [i for i in served.store.outbox(incident.id) if i.effect.kind == "pagerduty"]
     assert item.sent_at is None and item.attempts == 1
@@ -195,7 +201,6 @@ def test_a_trigger_still_retrying_when_someone_acknowledges_is_dropped(
 ) -> None:
     pagerduty.answer(500)
     incident = escalated(served)
-    served.delivery.deliver(served.perfbot.now())
     assert served.press(ADMIN, "acknowledge", served.incident(incident.id)).status_code == 200
     served.drain()
     for _ in range(3):
@@ -204,12 +209,12 @@ def test_a_trigger_still_retrying_when_someone_acknowledges_is_dropped(
     assert actions(pagerduty.events) == [("trigger", 500), ("acknowledge", 202)]
 
 
+@BOTH
 def test_a_restart_neither_drops_nor_repeats_an_event(
     served: Served, pagerduty: PagerDutyStandIn, database: str, demo_backend: DemoBackend,
 ) -> None:
     pagerduty.answer(500)
     incident = escalated(served)
-    served.delivery.deliver(served.perfbot.now())
     assert actions(pagerduty.events) == [("trigger", 500)]
     # Killed while the trigger waits for its retry. A new bot on the same store sends it
     # once, and a bot started after that sends nothing again.
@@ -218,10 +223,8 @@ def test_a_restart_neither_drops_nor_repeats_an_event(
         assert isinstance(restarted.clock, type(served.clock))
         restarted.clock.advance(served.clock.now() - restarted.clock.now()
                                 + timedelta(minutes=1))
-        now = restarted.clock.now()
-        restarted.incidents.sweep(now)
-        delivery = restarted.delivery_for(served.client)
-        delivery.deliver(now)
+        sweep_once(restarted, restarted.clock.now(),
+                   restarted.delivery_for(served.client).deliver)
         restarted.database.close()
     assert actions(pagerduty.events) == [("trigger", 500), ("trigger", 202)]
     assert served.store.pending(served.clock.now() + timedelta(hours=1)) == []
