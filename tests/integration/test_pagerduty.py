@@ -20,6 +20,8 @@ from bot.incidents.policies import OnCallSettings
 from bot.metrics.demo import DemoBackend
 from bot.notify.pagerduty import PagerDutySettings
 from bot.schedule import sweep_once
+from bot.storage import StorageError
+from tests.integration.test_outbox_restart import fail_once
 from tests.pagerduty_standin import ROUTING_KEY, Event, PagerDutyStandIn, WebhookReceiver
 from tests.slack_incidents import ADMIN, Served, perfbot_on, standin
 from tests.slack_standin import SlackStandIn
@@ -268,3 +270,29 @@ def test_a_webhook_that_refuses_the_signature_is_not_retried(
         assert said == [f"trigger: not sent: the webhook of {URL_ENV} answered 401: "
                         "bad signature"]
         assert hook.url not in caplog.text and "not-the-receivers-secret" not in caplog.text
+
+
+def test_a_trigger_pagerduty_took_whose_mark_failed_is_not_sent_again(
+    served: Served, pagerduty: PagerDutyStandIn, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served.open()
+    fail_once(monkeypatch, served.store, "sent")
+    with pytest.raises(StorageError):  # PagerDuty took it; marking it sent failed
+        sweep_once(served.perfbot, served.clock.now(), served.delivery.deliver)
+    for _ in range(3):
+        later(served, timedelta(minutes=1))
+    assert actions(pagerduty.events) == [("trigger", 202)]
+    assert served.store.pending(served.clock.now() + timedelta(hours=1)) == []
+
+
+def test_a_trigger_failing_eight_times_is_given_up_and_said_on_the_timeline(
+    served: Served, pagerduty: PagerDutyStandIn,
+) -> None:
+    pagerduty.answer(*[502] * 8)
+    incident = escalated(served)
+    for _ in range(12):  # the backoff's 5 s, 10 s … 320 s, and then some
+        later(served, timedelta(minutes=2))
+    assert actions(pagerduty.events) == [("trigger", 502)] * 8
+    said = [e.text for e in served.store.timeline(incident.id) if e.kind == "pagerduty"]
+    assert said == ["trigger: gave up after 8 attempts: PagerDuty answered the trigger with "
+                    "502: internal error"]
