@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.alerts.model import Link
 from bot.analytics.findings.model import Severity
 from bot.incidents.lifecycle import EventAction, Incident
-from bot.incidents.policies import PagerDutySeverity, PagerDutyTarget
+from bot.incidents.policies import OnCallSettings, PagerDutySeverity, PagerDutyTarget
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_LIMIT = 1024  # PagerDuty's limit on payload.summary
@@ -163,3 +163,25 @@ def said(response: requests.Response, secrets: Sequence[str] = ()) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def missing_variables(oncall: OnCallSettings, environ: Mapping[str, str]) -> list[str]:
+    """What the policies' PagerDuty and webhook steps need from the environment and lack,
+    each said once with the first step that needs it: checked before ``perfbot run``
+    starts, so a page is not the first to find out."""
+    found: dict[str, str] = {}
+    for policy in oncall.policies:
+        for number, step in enumerate(policy.steps, 1):
+            where = f"policy {policy.name!r} step {number}"
+            needed: list[tuple[str, str]] = []
+            if step.notify_pagerduty is not None:
+                needed.append((step.notify_pagerduty.routing_key_env,
+                               "the PagerDuty routing key"))
+            if step.notify_webhook is not None:
+                needed.append((step.notify_webhook.url_env, "the webhook's URL"))
+                if step.notify_webhook.secret_env is not None:
+                    needed.append((step.notify_webhook.secret_env, "the webhook's secret"))
+            for name, what in needed:
+                if not environ.get(name, "").strip() and name not in found:
+                    found[name] = f"{name} is not set ({what} of {where})"
+    return list(found.values())

@@ -21,6 +21,8 @@ from bot.metrics.demo import DemoBackend
 from bot.notify.pagerduty import PagerDutySettings
 from bot.schedule import sweep_once
 from bot.storage import StorageError
+from tests.integration.test_config_secrets_process import perfbot as perfbot_process
+from tests.integration.test_config_secrets_process import run_args
 from tests.integration.test_outbox_restart import fail_once
 from tests.pagerduty_standin import ROUTING_KEY, Event, PagerDutyStandIn, WebhookReceiver
 from tests.slack_incidents import ADMIN, Served, perfbot_on, standin
@@ -296,3 +298,20 @@ def test_a_trigger_failing_eight_times_is_given_up_and_said_on_the_timeline(
     said = [e.text for e in served.store.timeline(incident.id) if e.kind == "pagerduty"]
     assert said == ["trigger: gave up after 8 attempts: PagerDuty answered the trigger with "
                     "502: internal error"]
+
+
+def test_perfbot_run_refuses_to_start_without_a_steps_routing_key(
+    tmp_path: Path, slack: SlackStandIn,
+) -> None:
+    config = tmp_path / "perfbot.yaml"
+    config.write_text(
+        "oncall:\n  policies:\n    - name: pd\n      steps:\n"
+        f"        - notify_pagerduty: {{routing_key_env: {KEY_ENV}}}\n"
+        f"        - notify_webhook: {{url_env: {URL_ENV}}}\n"
+        "  routing: {default: pd}\n", encoding="utf-8")
+    done = perfbot_process(tmp_path, *run_args(config, slack))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (f"{KEY_ENV} is not set (the PagerDuty routing key of policy 'pd' step 1); "
+            f"{URL_ENV} is not set (the webhook's URL of policy 'pd' step 2)") in done.stderr
+    assert "Traceback" not in done.stderr
+    assert slack.calls("auth.test") == []  # refused before anything was reached
