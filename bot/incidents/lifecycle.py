@@ -23,7 +23,7 @@ from bot.alerts.model import Alert
 from bot.analytics.findings.model import Severity
 from bot.durations import format_duration
 from bot.incidents.escalation import Notify, Position, acknowledge, begin, escalate_now, plan
-from bot.incidents.policies import PagerDutyTarget, Policy, Urgency
+from bot.incidents.policies import PagerDutyTarget, Policy, Urgency, WebhookTarget
 from bot.incidents.schedules import Override, Schedule
 
 
@@ -65,9 +65,10 @@ class Incident(BaseModel):
     urgency: Urgency = "high"
     escalation: Position | None = None
     level: int = 0  # escalation steps carried out so far
-    # The PagerDuty services its steps triggered: its acknowledgement and resolution in
-    # Slack are sent on to them.
+    # The PagerDuty services and webhooks its steps triggered: its acknowledgement and
+    # resolution in Slack are sent on to them.
     paged_out: tuple[PagerDutyTarget, ...] = ()
+    hooked_out: tuple[WebhookTarget, ...] = ()
     reopened: int = 0
     version: int = 0
 
@@ -116,6 +117,7 @@ class Effect(BaseModel):
     mention: bool = False  # a reply that pings (escalations); resolutions ping nobody
     action: EventAction | None = None  # what a PagerDuty event or a webhook says happened
     pagerduty: PagerDutyTarget | None = None  # where a PagerDuty event goes
+    webhook: WebhookTarget | None = None  # where a webhook event goes
 
 
 class Change(BaseModel):
@@ -183,7 +185,7 @@ def reopen(
                     acknowledged_at=None, resolved_by=None, resolved_at=None, resolution="",
                     snoozed_by=None, snoozed_until=None, reopened=incident.reopened + 1,
                     escalation=begin(name, now) if policy and not silenced else None, level=0,
-                    paged_out=(),
+                    paged_out=(), hooked_out=(),
                     silenced=silenced if silenced and not posted else "")
     text = f"reopened: the problem came back {_ago(incident.resolved_at, now)} after it was " \
            "resolved"
@@ -304,6 +306,10 @@ def sweep(
     paged_out.update(dict.fromkeys(n.pagerduty for n in steps if n.pagerduty is not None))
     if len(paged_out) != len(incident.paged_out):
         update["paged_out"] = tuple(paged_out)
+    hooked_out = dict.fromkeys(incident.hooked_out)
+    hooked_out.update(dict.fromkeys(n.webhook for n in steps if n.webhook is not None))
+    if len(hooked_out) != len(incident.hooked_out):
+        update["hooked_out"] = tuple(hooked_out)
     if dropped:  # nobody answered the acknowledgement's reminder: back to triggered
         update |= {"state": State.TRIGGERED, "acknowledged_by": None, "acknowledged_at": None}
         timeline.append(Entry(at=at, kind="unacknowledged",
@@ -321,7 +327,8 @@ def sweep(
             effects.append(Effect(key=note.key, kind="pagerduty", notify=note,
                                   action="trigger", pagerduty=note.pagerduty))
         elif note.kind == "webhook":
-            effects.append(Effect(key=note.key, kind="webhook", notify=note, action="trigger"))
+            effects.append(Effect(key=note.key, kind="webhook", notify=note, action="trigger",
+                                  webhook=note.webhook))
         else:
             effects.append(Effect(key=note.key, kind="page", notify=note))
     if steps or dropped:
@@ -333,10 +340,14 @@ _OUTSIDE = {"pagerduty": "PagerDuty", "webhook": "a webhook"}
 
 
 def _sent_on(incident: Incident, action: EventAction) -> list[Effect]:
-    """``action`` sent on to each PagerDuty service its steps triggered, once per version."""
+    """``action`` sent on to each PagerDuty service and webhook its steps triggered, once
+    per version."""
     return [Effect(key=f"{incident.name}:pagerduty:{action}:{incident.version}:{n}",
                    kind="pagerduty", action=action, pagerduty=target)
-            for n, target in enumerate(incident.paged_out)]
+            for n, target in enumerate(incident.paged_out)] + [
+        Effect(key=f"{incident.name}:webhook:{action}:{incident.version}:{n}",
+               kind="webhook", action=action, webhook=target)
+        for n, target in enumerate(incident.hooked_out)]
 
 
 def _next(incident: Incident, now: datetime, **changes: object) -> Incident:

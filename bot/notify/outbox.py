@@ -290,11 +290,12 @@ class Delivery:
                 raise NotAccepted("PagerDuty is not set up in this process")
             self.pagerduty.send(incident, action, effect.pagerduty, link)
         else:
-            note = effect.notify
-            if self.webhooks is None or note is None or note.webhook is None:
+            target = effect.webhook or (effect.notify.webhook if effect.notify else None)
+            if self.webhooks is None or target is None:
                 raise NotAccepted("webhooks are not set up in this process")
-            self.webhooks.send(note.webhook, webhook_body(incident, action, note.step, link),
-                               item.key, self.clock.now())
+            step = effect.notify.step if effect.notify is not None else None
+            self.webhooks.send(target, webhook_body(incident, action, step, link), item.key,
+                               self.clock.now())
         return _Done.SENT
 
     def _refused(self, item: OutboxItem, reason: str, now: datetime) -> None:

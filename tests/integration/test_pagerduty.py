@@ -246,13 +246,21 @@ def test_a_webhook_step_posts_the_incident_signed(
         incident = escalated(served)
         served.drain()
         later(served, timedelta(minutes=5))
-        (event,) = hook.events
-        assert event.status == 204, event.errors
+        event = hook.events[0]
+        assert len(hook.events) == 1 and event.status == 204, event.errors
         assert event.body is not None
         assert event.body["event"] == "trigger" and event.body["incident"] == incident.name
         assert event.body["details"]["evidence"] == {
             section.title: section.text for section in incident.message.sections}
         assert event.headers["X-Perfbot-Delivery"] == f"{incident.name}:0:0"
+        for act in ("acknowledge", "resolve"):  # sent on, like PagerDuty's
+            assert served.press(ADMIN, act, served.incident(incident.id)).status_code == 200
+            served.drain()
+        assert [(e.body or {}).get("event") for e in hook.accepted()] == [
+            "trigger", "acknowledge", "resolve"]
+        assert [(e.body or {}).get("state") for e in hook.accepted()] == [
+            "triggered", "acknowledged", "resolved"]
+        assert len({e.headers["X-Perfbot-Delivery"] for e in hook.events}) == 3
         assert pagerduty.events == []
 
 

@@ -58,6 +58,9 @@ def test_acknowledge_snooze_and_resolve_are_sent_on_escalate_is_not() -> None:
         assert all(e.pagerduty == TARGET for e in change.effects if e.kind == "pagerduty")
     resolved = recover(incident, AT + timedelta(minutes=1), "")
     assert outside(resolved.effects) == [("pagerduty", "resolve")]
+    both, _ = swept(incident, 10)  # the webhook step ran too: both hear of the resolution
+    resolved = recover(both, AT + timedelta(minutes=11), "")
+    assert outside(resolved.effects) == [("pagerduty", "resolve"), ("webhook", "resolve")]
 
 
 def test_an_incident_that_never_paged_pagerduty_sends_it_nothing() -> None:
