@@ -134,6 +134,10 @@ def test_a_pagerduty_step_triggers_once_and_slack_ack_and_resolve_are_sent_on(
                                          ("resolve", 202)]
     assert {e.dedup_key for e in pagerduty.events} == {expected_key}
     assert all(e.body and e.body["routing_key"] == ROUTING_KEY for e in pagerduty.events)
+    # The key is read from the environment when sending: the store never holds it.
+    assert ROUTING_KEY not in repr(served.store.outbox())
+    assert ROUTING_KEY not in repr(served.store.timeline(incident.id))
+    assert ROUTING_KEY not in repr(served.incident(incident.id))
 
 
 def test_a_summary_longer_than_pagerdutys_limit_is_cut_and_accepted(
