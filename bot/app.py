@@ -32,7 +32,9 @@ from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.deploys import Deploy, DeploySource, NoDeploys
 from bot.metrics.prometheus import PrometheusBackend
 from bot.notify.outbox import Delivery
+from bot.notify.pagerduty import PagerDuty
 from bot.notify.slack import SlackGroupMembers, make_web_client
+from bot.notify.webhook import Webhooks
 from bot.playbooks.loading import load_playbooks
 from bot.playbooks.schema import Playbook
 from bot.storage import Database
@@ -269,7 +271,9 @@ class Perfbot:
                 incidents = self.settings.incidents
                 found = Delivery(self.incident_store, client, self.settings.zone,
                                  incidents.default_channel, self.clock,
-                                 incidents.storm_threshold)
+                                 incidents.storm_threshold,
+                                 pagerduty=PagerDuty(self.settings.pagerduty),
+                                 webhooks=Webhooks(self.settings.webhook_timeout))
                 self._deliveries[id(client)] = found
             return found
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.digests.service import Post as PostDigest
 from bot.durations import format_duration
 from bot.notify.digests import SlackDigestPoster
+from bot.notify.pagerduty import missing_variables
 from bot.schedule import Deliver, Loop
 from bot.slack.app import AfterAck, build_slack_app
 from bot.slack.http import make_http_server
@@ -193,6 +195,8 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
         signing_secret = _secret(settings, "slack_signing_secret", "SLACK_SIGNING_SECRET",
                                  "HTTP mode checks every request with the app's signing "
                                  "secret (Basic Information page)")
+    if unset := missing_variables(settings.oncall, os.environ):  # before any page needs them
+        raise NotReady("; ".join(unset))
     perfbot = build(settings, clock, slack_api_url=args.slack_api_url)
     try:  # every press is recorded before it is shown: a store that cannot be written is fatal
         perfbot.database.check_writable()

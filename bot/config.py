@@ -34,6 +34,7 @@ from bot.digests.settings import DigestSettings
 from bot.durations import Duration, parse_duration
 from bot.incidents.policies import OnCallSettings
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
+from bot.notify.pagerduty import PagerDutySettings
 from bot.storage.database import hidden, masked
 from bot.validation import field_path
 
@@ -143,6 +144,11 @@ class Settings(BaseSettings):
     incidents: IncidentsSettings = IncidentsSettings()
     # On-call schedules, escalation policies and the routes from alerts to policies.
     oncall: OnCallSettings = OnCallSettings()
+    # Where PagerDuty steps send their events (routing keys: environment variables named by
+    # each step's ``notify_pagerduty.routing_key_env``).
+    pagerduty: PagerDutySettings = PagerDutySettings()
+    # How long a webhook step waits for its receiver, in seconds.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
     # Scheduled digests: configured schedules, grace, saturation thresholds, SLO window.
     digests: DigestSettings = DigestSettings()
     slack: SlackSettings = SlackSettings()
@@ -206,7 +212,14 @@ SECRET_FIELDS = (
     "slack_app_token",
     "slack_signing_secret",
     "prometheus_password",
+    # A policy step's PagerDuty routing key and webhook URL and secret: the step names the
+    # environment variable that holds each (``_NAMED_IN``).
+    "notify_pagerduty_routing_key",
+    "notify_webhook_url",
+    "notify_webhook_secret",
 )
+_NAMED_IN = {"notify_pagerduty_routing_key": "routing_key_env",
+             "notify_webhook_url": "url_env", "notify_webhook_secret": "secret_env"}
 
 
 def resolve_config_path(
@@ -282,6 +295,8 @@ def url_problem(url: str) -> str | None:
 
 
 def _secret_env_name(field: str) -> str:
+    if field in _NAMED_IN:
+        return f"an environment variable and name it in {_NAMED_IN[field]}"
     return field.upper() if field.startswith("slack_") else f"PERFBOT_{field.upper()}"
 
 

@@ -44,15 +44,17 @@ def standin() -> SlackStandIn:
 
 
 def perfbot_on(url: str, backend: MetricsBackend, *, oncall: OnCallSettings | None = None,
-               storm_threshold: int = 5) -> Perfbot:
+               storm_threshold: int = 5, **more: Any) -> Perfbot:
     """A bot on the database at ``url``: ADMIN is an admin, the members of GROUP may act,
-    incidents go to CHANNEL, times are shown in Berlin; its clock stands at ``AT``."""
+    incidents go to CHANNEL, times are shown in Berlin; its clock stands at ``AT``.
+    ``more``: other settings (``pagerduty=...``)."""
     settings = Settings(
         timezone="Europe/Berlin",
         storage=StorageSettings(url=url),
         slack=SlackSettings(admins=[ADMIN], allowed_groups=[GROUP]),
         incidents=IncidentsSettings(default_channel=CHANNEL, storm_threshold=storm_threshold),
         oncall=oncall or OnCallSettings(),
+        **more,
     )
     return Perfbot(settings=settings, backend=backend, clock=FakeClock(AT))
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 
 from bot.incidents.fields import Frozen
-from bot.incidents.policies import Policy, Step, Urgency
+from bot.incidents.policies import PagerDutyTarget, Policy, Step, Urgency, WebhookTarget
 from bot.incidents.schedules import Override, Schedule, next_opening, on_call
 
 
@@ -48,12 +48,13 @@ class Notify(Frozen):
     moment of planning, or the acknowledger for a reminder); empty for a schedule nobody is
     on call for. ``group`` is a Slack user group id to mention (Slack expands it) and
     ``mention`` the channel-wide one (``@here``). ``due`` is when it was due: later than
-    that means it is being caught up.
+    that means it is being caught up. ``pagerduty`` and ``webhook``: the step's target
+    outside Slack (environment variable names, never their values).
     """
 
     key: str
     incident: str
-    kind: Literal["users", "group", "schedule", "channel", "reminder"]
+    kind: Literal["users", "group", "schedule", "channel", "pagerduty", "webhook", "reminder"]
     step: int
     pass_number: int
     due: AwareDatetime
@@ -61,6 +62,8 @@ class Notify(Frozen):
     group: str | None = None
     schedule: str | None = None
     mention: Literal["here", "channel"] | None = None
+    pagerduty: PagerDutyTarget | None = None
+    webhook: WebhookTarget | None = None
 
 
 def step_key(incident: str, pass_number: int, step: int) -> str:
@@ -199,6 +202,7 @@ def _notify(
         incident=position.incident, kind=step.kind, step=position.step,
         pass_number=position.pass_number, due=due, users=users, group=step.notify_group,
         schedule=step.notify_schedule, mention=step.notify_channel,
+        pagerduty=step.notify_pagerduty, webhook=step.notify_webhook,
     )
 
 

@@ -23,7 +23,7 @@ from bot.alerts.model import Alert
 from bot.analytics.findings.model import Severity
 from bot.durations import format_duration
 from bot.incidents.escalation import Notify, Position, acknowledge, begin, escalate_now, plan
-from bot.incidents.policies import Policy, Urgency
+from bot.incidents.policies import PagerDutyTarget, Policy, Urgency, WebhookTarget
 from bot.incidents.schedules import Override, Schedule
 
 
@@ -65,6 +65,10 @@ class Incident(BaseModel):
     urgency: Urgency = "high"
     escalation: Position | None = None
     level: int = 0  # escalation steps carried out so far
+    # The PagerDuty services and webhooks its steps triggered: its acknowledgement and
+    # resolution in Slack are sent on to them.
+    paged_out: tuple[PagerDutyTarget, ...] = ()
+    hooked_out: tuple[WebhookTarget, ...] = ()
     reopened: int = 0
     version: int = 0
 
@@ -97,7 +101,8 @@ class Entry(BaseModel):
     text: str = ""
 
 
-EffectKind = Literal["post", "update", "reply", "page", "chart"]
+EffectKind = Literal["post", "update", "reply", "page", "chart", "pagerduty", "webhook"]
+EventAction = Literal["trigger", "acknowledge", "resolve"]
 
 
 class Effect(BaseModel):
@@ -110,6 +115,9 @@ class Effect(BaseModel):
     text: str = ""  # a thread reply's words
     notify: Notify | None = None  # a page's targets
     mention: bool = False  # a reply that pings (escalations); resolutions ping nobody
+    action: EventAction | None = None  # what a PagerDuty event or a webhook says happened
+    pagerduty: PagerDutyTarget | None = None  # where a PagerDuty event goes
+    webhook: WebhookTarget | None = None  # where a webhook event goes
 
 
 class Change(BaseModel):
@@ -177,6 +185,7 @@ def reopen(
                     acknowledged_at=None, resolved_by=None, resolved_at=None, resolution="",
                     snoozed_by=None, snoozed_until=None, reopened=incident.reopened + 1,
                     escalation=begin(name, now) if policy and not silenced else None, level=0,
+                    paged_out=(), hooked_out=(),
                     silenced=silenced if silenced and not posted else "")
     text = f"reopened: the problem came back {_ago(incident.resolved_at, now)} after it was " \
            "resolved"
@@ -206,7 +215,8 @@ def recover(incident: Incident, now: datetime, how: str) -> Change:
     return Change(incident=updated,
                   timeline=[Entry(at=_utc(now), kind="resolved", text=resolution)],
                   effects=_shown(updated, _update(updated), _reply(
-                      updated, "resolved", f":white_check_mark: Resolved: {resolution}")))
+                      updated, "resolved", f":white_check_mark: Resolved: {resolution}"))
+                  + _sent_on(updated, "resolve"))
 
 
 def act(
@@ -244,7 +254,12 @@ def act(
     else:
         return Refused(reason=f"{RULES[what].label} does not change an incident.")
     entry = Entry(at=at, kind=str(what), user=user, text=verb)
-    return Change(incident=updated, timeline=[entry], effects=_shown(updated, _update(updated)))
+    # Escalating again has no PagerDuty counterpart: a trigger on the same dedup_key
+    # would be merged into the alert already open there.
+    forwarded = (_sent_on(updated, "resolve") if what is Act.RESOLVE
+                 else [] if what is Act.ESCALATE else _sent_on(updated, "acknowledge"))
+    return Change(incident=updated, timeline=[entry],
+                  effects=_shown(updated, _update(updated)) + forwarded)
 
 
 def sweep(
@@ -287,6 +302,14 @@ def sweep(
     steps = [n for n in due if n.kind != "reminder"]
     dropped = was_acknowledged and not position.acknowledged
     update: dict[str, object] = {"escalation": position, "level": incident.level + len(steps)}
+    paged_out = dict.fromkeys(incident.paged_out)
+    paged_out.update(dict.fromkeys(n.pagerduty for n in steps if n.pagerduty is not None))
+    if len(paged_out) != len(incident.paged_out):
+        update["paged_out"] = tuple(paged_out)
+    hooked_out = dict.fromkeys(incident.hooked_out)
+    hooked_out.update(dict.fromkeys(n.webhook for n in steps if n.webhook is not None))
+    if len(hooked_out) != len(incident.hooked_out):
+        update["hooked_out"] = tuple(hooked_out)
     if dropped:  # nobody answered the acknowledgement's reminder: back to triggered
         update |= {"state": State.TRIGGERED, "acknowledged_by": None, "acknowledged_at": None}
         timeline.append(Entry(at=at, kind="unacknowledged",
@@ -295,14 +318,36 @@ def sweep(
     for note in due:
         if incident.reopened:  # the keys of its earlier lives are taken in the outbox
             note = note.model_copy(update={"key": f"{note.key}:r{incident.reopened}"})
-        who = ", ".join(f"<@{u}>" for u in note.users) or note.group or note.mention or "nobody"
+        who = (", ".join(f"<@{u}>" for u in note.users) or note.group or note.mention
+               or _OUTSIDE.get(note.kind, "nobody"))
         kind = "reminded" if note.kind == "reminder" else "paged"
         timeline.append(Entry(at=at, kind=kind, text=f"step {note.step + 1}, pass "
                               f"{note.pass_number + 1}: {who}"))
-        effects.append(Effect(key=note.key, kind="page", notify=note))
+        if note.kind == "pagerduty":
+            effects.append(Effect(key=note.key, kind="pagerduty", notify=note,
+                                  action="trigger", pagerduty=note.pagerduty))
+        elif note.kind == "webhook":
+            effects.append(Effect(key=note.key, kind="webhook", notify=note, action="trigger",
+                                  webhook=note.webhook))
+        else:
+            effects.append(Effect(key=note.key, kind="page", notify=note))
     if steps or dropped:
         effects.extend(_shown(incident, _update(incident)))
     return Change(incident=incident, timeline=timeline, effects=effects)
+
+
+_OUTSIDE = {"pagerduty": "PagerDuty", "webhook": "a webhook"}
+
+
+def _sent_on(incident: Incident, action: EventAction) -> list[Effect]:
+    """``action`` sent on to each PagerDuty service and webhook its steps triggered, once
+    per version."""
+    return [Effect(key=f"{incident.name}:pagerduty:{action}:{incident.version}:{n}",
+                   kind="pagerduty", action=action, pagerduty=target)
+            for n, target in enumerate(incident.paged_out)] + [
+        Effect(key=f"{incident.name}:webhook:{action}:{incident.version}:{n}",
+               kind="webhook", action=action, webhook=target)
+        for n, target in enumerate(incident.hooked_out)]
 
 
 def _next(incident: Incident, now: datetime, **changes: object) -> Incident:

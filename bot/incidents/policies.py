@@ -14,6 +14,7 @@ reminder) due outside them waits until they begin. High urgency pages at once, a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -33,7 +34,8 @@ from bot.incidents.fields import Frozen, TimeZoneName, UserId, field_errors, pro
 from bot.incidents.schedules import Hours, Override, Schedule, on_call
 
 Urgency = Literal["high", "low"]
-StepKind = Literal["users", "group", "schedule", "channel"]
+StepKind = Literal["users", "group", "schedule", "channel", "pagerduty", "webhook"]
+PagerDutySeverity = Literal["critical", "error", "warning", "info"]
 
 
 # --- field types -------------------------------------------------------------------------
@@ -49,7 +51,18 @@ def _one_or_many(value: Any) -> Any:
     return (value,) if isinstance(value, str) else value
 
 
+def _env_name(value: str) -> str:
+    # The name of an environment variable, never its value: a secret in the settings file
+    # would be shown to whoever reads the file.
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,127}", value):
+        raise ValueError(f"expected the name of an environment variable like "
+                         f"'PERFBOT_PAGERDUTY_KEY' (upper-case letters, digits, _), got "
+                         f"{value[:4] + '…' if len(value) > 4 else value!r}")
+    return value
+
+
 GroupId = Annotated[str, AfterValidator(_group_id)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
 Match = Annotated[tuple[str, ...], BeforeValidator(_one_or_many)]
 
 
@@ -76,14 +89,36 @@ class SupportHours(Hours):
         return ZoneInfo(self.time_zone)
 
 
+class PagerDutyTarget(Frozen):
+    """A PagerDuty service's Events API v2 integration: the environment variable holding
+    its routing key, and the severity to page with (None: the alert's own)."""
+
+    routing_key_env: EnvName = "PERFBOT_PAGERDUTY_KEY"
+    severity: PagerDutySeverity | None = None
+
+
+class WebhookTarget(Frozen):
+    """A generic JSON webhook: the environment variables holding its URL and, optionally,
+    the secret its body is signed with (HMAC-SHA256)."""
+
+    url_env: EnvName
+    secret_env: EnvName | None = None
+
+
+_TARGETS = ("notify_users", "notify_group", "notify_schedule", "notify_channel",
+            "notify_pagerduty", "notify_webhook")
+
+
 class Step(Frozen):
-    """Notify exactly one of users, a user group, a schedule's on-call or the channel; then
-    wait ``wait`` (default 5m) before the next step."""
+    """Notify exactly one of users, a user group, a schedule's on-call, the channel, a
+    PagerDuty service or a webhook; then wait ``wait`` (default 5m) before the next step."""
 
     notify_users: tuple[UserId, ...] | None = Field(default=None, min_length=1)
     notify_group: GroupId | None = None
     notify_schedule: str | None = Field(default=None, min_length=1)
     notify_channel: Literal["here", "channel"] | None = None
+    notify_pagerduty: PagerDutyTarget | None = None
+    notify_webhook: WebhookTarget | None = None
     wait: Duration = parse_duration("5m")
 
     @field_validator("wait")
@@ -95,12 +130,11 @@ class Step(Frozen):
 
     @model_validator(mode="after")
     def _one_target(self) -> Step:
-        given = [name for name in ("notify_users", "notify_group", "notify_schedule",
-                                   "notify_channel") if getattr(self, name) is not None]
+        given = [name for name in _TARGETS if getattr(self, name) is not None]
         if len(given) != 1:
             got = " and ".join(given) if given else "none"
-            raise ValueError("expected exactly one of notify_users, notify_group, "
-                             f"notify_schedule or notify_channel, got {got}")
+            raise ValueError(f"expected exactly one of {', '.join(_TARGETS[:-1])} or "
+                             f"{_TARGETS[-1]}, got {got}")
         return self
 
     @property
@@ -111,6 +145,10 @@ class Step(Frozen):
             return "group"
         if self.notify_schedule is not None:
             return "schedule"
+        if self.notify_pagerduty is not None:
+            return "pagerduty"
+        if self.notify_webhook is not None:
+            return "webhook"
         return "channel"
 
 
@@ -129,8 +167,8 @@ class Policy(Frozen):
     @classmethod
     def _some_steps(cls, value: tuple[Step, ...]) -> tuple[Step, ...]:
         if not value:
-            raise ValueError("expected at least one step (notify_users, notify_group, "
-                             "notify_schedule or notify_channel), got none")
+            raise ValueError(f"expected at least one step ({', '.join(_TARGETS[:-1])} or "
+                             f"{_TARGETS[-1]}), got none")
         return value
 
     @field_validator("ack_timeout")

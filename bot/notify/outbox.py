@@ -24,8 +24,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.clock import Clock
 from bot.incidents.escalation import Notify
-from bot.incidents.lifecycle import Change, Incident, State
+from bot.incidents.lifecycle import Change, Entry, Incident, State
+from bot.notify.pagerduty import NotAccepted, PagerDuty, TryLater
 from bot.notify.storms import Storm, place
+from bot.notify.webhook import Webhooks
+from bot.notify.webhook import body as webhook_body
 from bot.render.alert import alert_chart
 from bot.render.blocks import SlackMessage
 from bot.render.incident import (
@@ -47,6 +50,7 @@ CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"
 _PENDING_LIMIT = 500
 _SHOWN_LIMIT = 2000
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
+_OUTBOUND = {"pagerduty": "PagerDuty", "webhook": "webhook"}  # effects sent outside Slack
 
 
 class _Done(Enum):
@@ -61,14 +65,17 @@ class Delivery:
     ``default_channel`` takes the posts whose own channel refuses them; more than
     ``storm_threshold`` posts for one channel decided within a minute become one summary
     with each incident's message in its thread; ``pace`` is the least time between two
-    messages the bot posts in one channel (edits are not paced).
+    messages the bot posts in one channel (edits are not paced). ``pagerduty`` and
+    ``webhooks`` send the steps' events outside Slack (None: such an event is refused).
     """
 
     def __init__(
         self, store: IncidentStore, client: WebClient, zone: tzinfo, default_channel: str,
         clock: Clock, storm_threshold: int, pace: timedelta = timedelta(seconds=1),
+        pagerduty: PagerDuty | None = None, webhooks: Webhooks | None = None,
     ) -> None:
         self.store, self.client, self.zone = store, client, zone
+        self.pagerduty, self.webhooks = pagerduty, webhooks
         self.default_channel, self.clock = default_channel, clock
         self.storm_threshold, self.pace = storm_threshold, pace
         # How many effects the last call left for the pace: worth calling again soon.
@@ -118,7 +125,10 @@ class Delivery:
                 done = self._carry_out(item, now)
             except StorageError:
                 raise  # the store is down: nothing can be recorded, the tick reports it
-            except (SlackClientError, OSError) as exc:  # Slack said no, or the network
+            except NotAccepted as exc:  # refused for good: asking again changes nothing
+                self._refused(item, str(exc), now)
+                continue
+            except (SlackClientError, OSError, TryLater) as exc:  # said no, or the network
                 self._failed(item, _error_of(exc), now)
                 continue
             except Exception as exc:  # a bug in one effect must not stop the others
@@ -146,6 +156,8 @@ class Delivery:
             return _Done.SENT
         if effect.kind == "post":
             return self._post(incident, now)
+        if effect.kind in _OUTBOUND:  # urgent, and nothing to do with the Slack message
+            return self._send_out(item, incident)
         if incident.message_ts is None and self._post_pending(incident):
             return _Done.WAITING  # it runs once the message is there
         if effect.kind == "page":
@@ -261,6 +273,48 @@ class Delivery:
             text=page_line(incident, note, threaded=incident.thread_ts is not None))
         self._last_post[incident.channel] = now
         return _Done.SENT
+
+    def _send_out(self, item: OutboxItem, incident: Incident) -> _Done:
+        """A PagerDuty event or a webhook call. A step's trigger is dropped once someone
+        acted (as a page is): an acknowledgement sent on before a trigger that was still
+        retrying must not be followed by that trigger."""
+        effect = item.effect
+        action = effect.action or "trigger"
+        if action == "trigger" and incident.state is not State.TRIGGERED:
+            log.info("not sent to %s for %s: it is %s now", _OUTBOUND[effect.kind],
+                     incident.name, incident.state)
+            return _Done.SENT
+        link = self._permalink(incident) if action == "trigger" else None
+        if effect.kind == "pagerduty":
+            if self.pagerduty is None or effect.pagerduty is None:
+                raise NotAccepted("PagerDuty is not set up in this process")
+            self.pagerduty.send(incident, action, effect.pagerduty, link)
+        else:
+            target = effect.webhook or (effect.notify.webhook if effect.notify else None)
+            if self.webhooks is None or target is None:
+                raise NotAccepted("webhooks are not set up in this process")
+            step = effect.notify.step if effect.notify is not None else None
+            self.webhooks.send(target, webhook_body(incident, action, step, link), item.key,
+                               self.clock.now())
+        return _Done.SENT
+
+    def _refused(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        """Not sent, and never will be: logged, kept on the outbox row, and said on the
+        incident's timeline."""
+        log.error("%s refused, not retried: %s", item.key, reason)
+        self.store.failed(item.id, reason, None)
+        self._said(item, f"not sent: {reason}", now)
+
+    def _said(self, item: OutboxItem, text: str, now: datetime) -> None:
+        """A line on the timeline about an event sent outside Slack."""
+        if item.effect.kind not in _OUTBOUND:
+            return
+        entry = Entry(at=now, kind=item.effect.kind, text=f"{item.effect.action}: {text}")
+
+        def decide(incident: Incident) -> Change:
+            return Change(incident=incident.model_copy(update={"version": incident.version + 1}),
+                          timeline=[entry])
+        self.store.change(item.incident_id, decide)
 
     # --- storms ----------------------------------------------------------------------------
 
@@ -398,6 +452,7 @@ class Delivery:
             log.error("gave up on %s after %d attempts: %s", item.key, attempts, error)
             self.store.failed(item.id, error, None)
             self._paged.pop(item.id, None)
+            self._said(item, f"gave up after {attempts} attempts: {error}", now)
             return
         retry = retry_after(item.attempts, now)
         log.warning("%s failed (attempt %d of %d), again at %s: %s", item.key, attempts,
@@ -408,4 +463,6 @@ class Delivery:
 def _error_of(exc: Exception) -> str:
     if isinstance(exc, SlackApiError) and exc.response is not None:
         return str(exc.response.get("error") or "Slack gave no reason")
+    if isinstance(exc, TryLater):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"

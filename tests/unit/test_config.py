@@ -89,6 +89,12 @@ def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
      "PERFBOT_PROMETHEUS_PASSWORD"),
     ("oncall:\n  policies:\n    - {name: sre, slack_bot_token: xoxb-123}\n",
      "oncall.policies.0.slack_bot_token", "SLACK_BOT_TOKEN"),
+    ("oncall:\n  policies:\n    - {name: pd, steps: [{notify_pagerduty: {routing_key: abc}}]}"
+     "\n", "oncall.policies.0.steps.0.notify_pagerduty.routing_key",
+     "an environment variable and name it in routing_key_env"),
+    ("oncall:\n  policies:\n    - {name: h, steps: [{notify_webhook: {Secret: hunter2}}]}\n",
+     "oncall.policies.0.steps.0.notify_webhook.Secret",
+     "an environment variable and name it in secret_env"),
 ])
 def test_secrets_in_the_file_are_refused_whatever_their_case_and_depth(
     tmp_path: Path, text: str, where: str, variable: str,
@@ -183,3 +189,17 @@ def test_a_relative_playbooks_dir_is_relative_to_the_settings_file(tmp_path: Pat
     config.parent.mkdir()
     config.write_text("playbooks_dir: team-playbooks\n")
     assert load_settings(config).playbooks_dir == tmp_path / "etc" / "team-playbooks"
+
+
+def test_a_routing_key_given_where_its_variables_name_goes_is_refused_unshown(
+    tmp_path: Path,
+) -> None:
+    key = "abcdef0123456789abcdef0123456789"
+    text = ("oncall:\n  policies:\n    - name: pd\n      steps:\n"
+            f"        - notify_pagerduty: {{routing_key_env: {key}}}\n"
+            "  routing: {default: pd}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert ("oncall.policies[0].steps[0].notify_pagerduty.routing_key_env: expected the name "
+            "of an environment variable like 'PERFBOT_PAGERDUTY_KEY'") in str(info.value)
+    assert key not in str(info.value)

@@ -358,13 +358,15 @@ def test_bad_steps_are_reported_with_their_place() -> None:
     assert errors(data) == [
         "settings: policies[0].steps[1].wait: expected a wait of 0s or more, got '-1m'",
         "settings: policies[0].steps[2]: expected exactly one of notify_users, notify_group, "
-        "notify_schedule or notify_channel, got notify_users and notify_channel",
+        "notify_schedule, notify_channel, notify_pagerduty or notify_webhook, got notify_users and "
+        "notify_channel",
         "settings: policies[0].steps[3]: expected exactly one of notify_users, notify_group, "
-        "notify_schedule or notify_channel, got none",
+        "notify_schedule, notify_channel, notify_pagerduty or notify_webhook, got none",
         "settings: policies[0].steps[4].notify_group: expected a Slack user group id like "
         "'S0614TZR7', got 'sre-leads' (Slack shows it in the group's \"Copy group ID\" menu)",
         "settings: policies[1].steps: expected at least one step (notify_users, "
-        "notify_group, notify_schedule or notify_channel), got none",
+        "notify_group, notify_schedule, notify_channel, notify_pagerduty or notify_webhook), "
+        "got none",
     ]
 
 
