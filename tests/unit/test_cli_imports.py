@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("pandas", "numpy", "scipy", "matplotlib", "sqlalchemy", "slack_sdk", "slack_bolt",
          "pydantic", "apscheduler", "requests", "httpx", "yaml")
@@ -38,3 +39,15 @@ def test_query_help_names_every_signal_word() -> None:
     from bot.cli import SIGNAL_NAMES, _signal_words
 
     assert list(SIGNAL_NAMES) == list(_signal_words())
+
+
+def test_a_text_answer_loads_neither_matplotlib_nor_scipy(tmp_path: Path) -> None:
+    # `perfbot ask` on the demo, without --chart: nothing is drawn, no change is tested.
+    code = ("import contextlib, io, os\nos.chdir(" + repr(str(tmp_path)) + ")\n"
+            "os.environ.pop('PERFBOT_CONFIG', None)\nfrom bot.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['ask', 'p95 of checkout']) == 0")
+    loaded = _loaded_after(code)
+    assert "matplotlib" not in loaded
+    assert "scipy" not in loaded
+    assert "pandas" in loaded  # the answer's figures: the probe sees what the command loaded
