@@ -75,7 +75,8 @@ def main() -> None:
             rows = import_times(run(argv, cwd, importtime=True)[1])
             names = {name.strip() for _, name in rows}
             heavy = [m for m in HEAVY if m in names]
-            print(f"\n{label}: {len(rows)} modules imported; "
+            total = sum(c for c, name in rows if not name.startswith(" "))  # top level only
+            print(f"\n{label}: {len(rows)} modules imported in {total / 1e6:.2f} s; "
                   f"of {', '.join(HEAVY)}: {', '.join(heavy) or 'none'}")
             print(f"  {'cumulative ms':>13}  module (indent: imported by the one above)")
             for cumulative, name in sorted(rows, reverse=True)[:10]:
