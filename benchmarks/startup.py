@@ -55,7 +55,7 @@ def import_times(stderr: str) -> list[tuple[int, str]]:
         if not line.startswith("import time:") or "cumulative" in line:
             continue
         _, cumulative, name = line[len("import time:"):].split("|")
-        rows.append((int(cumulative), name.rstrip()))
+        rows.append((int(cumulative), name[1:].rstrip()))  # "| name": one space, then nesting
     return rows
 
 
