@@ -50,8 +50,6 @@ def _cost(backend: PrometheusBackend, checkout: Endpoint) -> str:
 
 # (class, question, the headline figure's PromQL)
 QUESTIONS: list[tuple[str, str, Headline]] = [
-    ("SLO", "is checkout meeting its SLO over the last 2 days", _p95(2 * DAY)),
-    ("cost", "how much does checkout cost per day over the last 2 days", _cost),
     ("value", "p95 latency of checkout over the last 24h", _p95(DAY)),
     ("comparison", "p95 latency of checkout over the last 24h vs the day before", _p95(DAY)),
     ("ranking", "top 5 slowest endpoints over the last 24h", _p95(DAY, one=False)),
