@@ -15,32 +15,26 @@ Never asserts a time.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import requests
+from prom_bench import (
+    END,
+    backend_on,
+    p95,
+    queries_of,
+    replay,
+    sources_on,
+    start_server,
+    timed,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests/prometheus_server.py starts the server
+from bot.ask.answer import ask
 
-from bot.ask.answer import Sources, ask  # noqa: E402
-from bot.catalog import Catalog  # noqa: E402
-from bot.catalog.settings import CatalogSettings  # noqa: E402
-from bot.metrics.demo import DemoWorkload  # noqa: E402
-from bot.metrics.prometheus import PrometheusBackend  # noqa: E402
-from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics  # noqa: E402
-from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks  # noqa: E402
-
-END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 QUESTIONS = [
     "p95 latency of checkout over the last 24h",
     "how is checkout doing today",
@@ -52,45 +46,6 @@ QUESTIONS = [
     "how much does checkout cost per day over the last 2 days",
     "cpu of search",
 ]
-
-
-def start_server(days: int, workdir: Path) -> PrometheusServer:
-    workload = DemoWorkload.generate(end=END, days=days, seed=7)
-    files = write_demo_blocks(workload, workdir)
-    return PrometheusServer(files, workdir, find_binaries(), query_log=True).start()
-
-
-def timed(action: Callable[[], Any], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def queries_of(log: Path, offset: int) -> list[dict[str, Any]]:
-    with log.open("rb") as file:
-        file.seek(offset)
-        lines = file.read().decode("utf-8").splitlines()
-    return [json.loads(line)["params"] for line in lines if line.strip()]
-
-
-def replay(session: requests.Session, url: str, params: list[dict[str, Any]]) -> None:
-    """The answer's queries, straight over HTTP, one after another."""
-    for p in params:
-        if p.get("step"):
-            response = session.get(f"{url}/api/v1/query_range", params={
-                "query": p["query"], "start": p["start"], "end": p["end"], "step": p["step"]})
-        else:
-            response = session.get(f"{url}/api/v1/query", params={
-                "query": p["query"], "time": p["end"]})
-        response.raise_for_status()
 
 
 def main() -> None:
@@ -105,12 +60,7 @@ def main() -> None:
         try:
             print(f"Prometheus ready in {time.perf_counter() - started:.1f}s at {server.url} "
                   f"({args.days} days of demo data); {args.runs} runs per figure")
-            backend = PrometheusBackend(
-                PrometheusSettings(url=server.url, timeout=timedelta(seconds=30), retries=0),
-                MetricNames(), SaturationMetrics(), clock=lambda: END,
-            )
-            catalog = Catalog.build(backend.endpoints(), CatalogSettings())
-            sources = Sources(backend=backend, catalog=catalog, tz=ZoneInfo("UTC"))
+            sources = sources_on(backend_on(server))
             log = server.query_log
             assert log is not None
             session = requests.Session()

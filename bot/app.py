@@ -9,39 +9,37 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from slack_sdk import WebClient
-from sqlalchemy import make_url
-
-from bot.alerts.model import Alert
-from bot.ask.answer import Sources
-from bot.authz import GroupMembers, OnCall, Rules
-from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
-from bot.digests.build import DigestSources
-from bot.digests.build import build_digest as _build_digest
-from bot.digests.capacity import capacity_forecasts
-from bot.digests.model import Digest, DigestKind, Forecast, Scope
-from bot.digests.service import DigestService, configured_subscriptions
-from bot.incidents.lifecycle import Incident
-from bot.incidents.service import Incidents
 from bot.metrics.base import MetricsBackend, MetricsError
-from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.deploys import Deploy, DeploySource, NoDeploys
-from bot.metrics.prometheus import PrometheusBackend
-from bot.notify.outbox import Delivery
-from bot.notify.pagerduty import PagerDuty
-from bot.notify.slack import SlackGroupMembers, make_web_client
-from bot.notify.webhook import Webhooks
-from bot.playbooks.loading import load_playbooks
-from bot.playbooks.schema import Playbook
-from bot.storage import Database
-from bot.storage.audit import AuditStore
-from bot.storage.deliveries import DeliveryStore
-from bot.storage.digests import DigestStore
-from bot.storage.incidents import IncidentStore
+
+# Each command builds the bot but uses a part of it: the parts' modules (pandas, scipy,
+# matplotlib, Slack, SQLAlchemy behind them) are imported where a part is first built.
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from bot.alerts.model import Alert
+    from bot.ask.answer import Sources
+    from bot.authz import GroupMembers, OnCall, Rules
+    from bot.catalog import Catalog
+    from bot.digests.build import DigestSources
+    from bot.digests.model import Digest, DigestKind, Forecast, Scope
+    from bot.digests.service import DigestService
+    from bot.incidents.lifecycle import Incident
+    from bot.incidents.service import Incidents
+    from bot.metrics.demo import DemoWorkload
+    from bot.metrics.prometheus import PrometheusBackend
+    from bot.notify.outbox import Delivery
+    from bot.playbooks.schema import Playbook
+    from bot.storage import Database
+    from bot.storage.audit import AuditStore
+    from bot.storage.deliveries import DeliveryStore
+    from bot.storage.digests import DigestStore
+    from bot.storage.incidents import IncidentStore
 
 log = logging.getLogger(__name__)
 # Detection reads four weeks of history; a release older than that explains nothing new.
@@ -89,6 +87,8 @@ class Perfbot:
         One thread discovers at a time, without holding the lock: while it refreshes, the
         others get the last catalog at once; before the first, they wait for its outcome
         (bounded by the metrics server's deadline) instead of asking the server again."""
+        from bot.catalog import Catalog
+
         now = self.clock.now()
         with self._catalog_changed:
             while True:
@@ -141,6 +141,8 @@ class Perfbot:
     @property
     def sources(self) -> Sources:
         """What the question answering reads: metrics, catalog, time zone, prices."""
+        from bot.ask.answer import Sources
+
         return Sources(
             backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
             cost=self.settings.cost, open_incidents=self._open_incidents,
@@ -149,6 +151,8 @@ class Perfbot:
     def _open_incidents(self) -> list[Incident]:
         """For "is anything broken": the incidents not yet resolved, newest first. A SQLite
         file that does not exist holds none: a question does not create it."""
+        from sqlalchemy import make_url
+
         url = make_url(self.settings.storage.url)
         file = url.database if url.get_backend_name() == "sqlite" else None
         if file and file != ":memory:" and not Path(file).exists():
@@ -159,6 +163,8 @@ class Perfbot:
     def digest_sources(self) -> DigestSources:
         """What a digest reads: the answers' sources plus incidents, deploys, playbooks,
         the SLO window and the capacity forecasts at the configured saturation thresholds."""
+        from bot.digests.build import DigestSources
+
         settings = self.settings.digests
         return DigestSources(
             backend=self.backend, catalog=self.catalog, tz=self.settings.zone,
@@ -168,12 +174,18 @@ class Perfbot:
         )
 
     def _forecasts(self, services: list[str], end: datetime) -> list[Forecast]:
+        from bot.digests.capacity import capacity_forecasts
+
         saturation = self.settings.digests.saturation
         return capacity_forecasts(self.backend, services, end, zone=self.settings.zone,
                                   thresholds=saturation.model_dump())
 
-    def build_digest(self, kind: DigestKind, end: datetime, scope: Scope = Scope()) -> Digest:  # noqa: B008
-        return _build_digest(self.digest_sources, kind, end, scope)
+    def build_digest(self, kind: DigestKind, end: datetime, scope: Scope | None = None
+                     ) -> Digest:
+        from bot.digests.build import build_digest
+        from bot.digests.model import Scope
+
+        return build_digest(self.digest_sources, kind, end, scope or Scope())
 
     @property
     def deploys(self) -> list[Deploy]:
@@ -185,21 +197,29 @@ class Perfbot:
     def playbooks(self) -> list[Playbook]:
         """The playbooks of ``playbooks_dir`` that load; ``perfbot playbooks lint`` shows the
         problems of the others."""
+        from bot.playbooks.loading import load_playbooks
+
         return load_playbooks(self.settings.playbooks_dir).playbooks
 
     @cached_property
     def database(self) -> Database:
         """The one engine of ``storage.url`` for the whole process."""
+        from bot.storage import Database
+
         return Database(self.settings.storage.url)
 
     @cached_property
     def audit(self) -> AuditStore:
         """The record of actions taken on alerts (and refusals)."""
+        from bot.storage.audit import AuditStore
+
         return AuditStore(self.database)
 
     @cached_property
     def rules(self) -> Rules:
         """Who may act on alerts."""
+        from bot.authz import Rules
+
         slack = self.settings.slack
         return Rules(admins=frozenset(slack.admins), users=frozenset(slack.allowed_users),
                      groups=tuple(slack.allowed_groups), oncall=self.on_call_now)
@@ -212,11 +232,15 @@ class Perfbot:
 
     @cached_property
     def incident_store(self) -> IncidentStore:
+        from bot.storage.incidents import IncidentStore
+
         return IncidentStore(self.database)
 
     @cached_property
     def incidents(self) -> Incidents:
         """Incidents: opened by alerts, acted on by people, escalated by the sweep."""
+        from bot.incidents.service import Incidents
+
         settings = self.settings.incidents
         return Incidents(store=self.incident_store, oncall=self.settings.oncall,
                          default_channel=settings.default_channel,
@@ -225,15 +249,21 @@ class Perfbot:
     @cached_property
     def delivery_store(self) -> DeliveryStore:
         """The Slack deliveries seen lately (retries and replays are answered once)."""
+        from bot.storage.deliveries import DeliveryStore
+
         return DeliveryStore(self.database)
 
     @cached_property
     def digest_store(self) -> DigestStore:
+        from bot.storage.digests import DigestStore
+
         return DigestStore(self.database)
 
     @cached_property
     def digests(self) -> DigestService:
         """Scheduled digests: the stored subscriptions and the configured schedules."""
+        from bot.digests.service import DigestService, configured_subscriptions
+
         settings = self.settings.digests
         return DigestService(
             store=self.digest_store, build=self.build_digest, grace=settings.grace,
@@ -251,6 +281,8 @@ class Perfbot:
     @cached_property
     def slack_client(self) -> WebClient:
         """Slack's Web API with the bot token, and retries on rate limits and 5xx."""
+        from bot.notify.slack import make_web_client
+
         token = self.settings.slack_bot_token
         if token is None or not token.get_secret_value().strip():
             raise ValueError("SLACK_BOT_TOKEN is not set")
@@ -265,6 +297,10 @@ class Perfbot:
     def delivery_for(self, client: WebClient) -> Delivery:
         """The outbox carried out through ``client``: one per client, so one lock keeps a
         process from sending an effect twice."""
+        from bot.notify.outbox import Delivery
+        from bot.notify.pagerduty import PagerDuty
+        from bot.notify.webhook import Webhooks
+
         with self._deliveries_lock:
             found = self._deliveries.get(id(client))
             if found is None:
@@ -279,6 +315,8 @@ class Perfbot:
 
     def group_members(self, client: WebClient) -> GroupMembers:
         """Members of Slack user groups, read through ``client`` and kept a while."""
+        from bot.notify.slack import SlackGroupMembers
+
         return SlackGroupMembers(client, self.clock.now, self.settings.slack.group_cache)
 
     def now(self) -> datetime:
@@ -293,6 +331,8 @@ class Perfbot:
 def build(settings: Settings, clock: Clock | None = None, *, demo: bool = False,
           slack_api_url: str | None = None) -> Perfbot:
     """Wire the bot. ``demo=True`` forces the embedded workload whatever the settings say."""
+    from bot.metrics.demo import DemoBackend
+
     clock = clock if clock is not None else Clock()
     if demo or settings.metrics.backend == "demo":
         settings = with_demo_defaults(settings)
@@ -309,6 +349,8 @@ def build(settings: Settings, clock: Clock | None = None, *, demo: bool = False,
 
 
 def demo_workload(settings: Settings, clock: Clock) -> DemoWorkload:
+    from bot.metrics.demo import DemoWorkload
+
     metrics = settings.metrics
     end = clock.data_now().replace(second=0, microsecond=0)
     return DemoWorkload.generate(end=end, days=metrics.demo_days, seed=metrics.demo_seed,
@@ -316,6 +358,8 @@ def demo_workload(settings: Settings, clock: Clock) -> DemoWorkload:
 
 
 def prometheus_backend(settings: Settings, clock: Clock) -> PrometheusBackend:
+    from bot.metrics.prometheus import PrometheusBackend
+
     password = settings.prometheus_password
     return PrometheusBackend(
         settings.metrics.prometheus,

@@ -8,45 +8,45 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot import __version__
-from bot.app import Perfbot, build
-from bot.ask.answer import ask
-from bot.catalog import EndpointInfo
 from bot.cli_detect import add_detect_commands
 from bot.cli_digest import add_digest_commands
 from bot.cli_incidents import add_incident_commands
 from bot.cli_playbooks import add_playbook_commands
 from bot.cli_slack import add_slack_commands
-from bot.clock import clock_at
-from bot.config import ConfigError, Settings, load_settings, resolve_config_path
-from bot.durations import human_span, parse_duration
-from bot.figures import STATISTICS, signal_figures
-from bot.metrics.base import SERVICE_SIGNALS, MetricsError, Signal
-from bot.render.message import AnswerKind
-from bot.render.text import (
-    format_rate,
-    format_ratio,
-    format_seconds,
-    render_answer,
-    render_figures,
-    table,
-)
+
+# Only the standard library at import: `perfbot --help` must not pay for pandas, scipy and
+# matplotlib. Each command imports what it needs when it runs.
+if TYPE_CHECKING:
+    from bot.app import Perfbot
+    from bot.catalog import EndpointInfo
+    from bot.config import Settings
+    from bot.metrics.base import Signal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-SIGNAL_WORDS: dict[str, tuple[Signal, float]] = {
-    "latency": (Signal.LATENCY, 0.95),
-    **{name: (Signal.LATENCY, q) for name, q in STATISTICS.items()},
-    "throughput": (Signal.THROUGHPUT, 0.0),
-    "traffic": (Signal.THROUGHPUT, 0.0),
-    "rps": (Signal.THROUGHPUT, 0.0),
-    "error_ratio": (Signal.ERROR_RATIO, 0.0),
-    "errors": (Signal.ERROR_RATIO, 0.0),
-    "cpu": (Signal.CPU, 0.0),
-    "memory": (Signal.MEMORY, 0.0),
-}
+# The words of `perfbot query SIGNAL`, listed here for --help; _signal_words() maps them.
+SIGNAL_NAMES = ("latency", "p50", "p75", "p90", "p95", "p99", "throughput", "traffic", "rps",
+                "error_ratio", "errors", "cpu", "memory")
+
+
+def _signal_words() -> dict[str, tuple[Signal, float]]:
+    from bot.figures import STATISTICS
+    from bot.metrics.base import Signal
+
+    return {
+        "latency": (Signal.LATENCY, 0.95),
+        **{name: (Signal.LATENCY, q) for name, q in STATISTICS.items()},
+        "throughput": (Signal.THROUGHPUT, 0.0),
+        "traffic": (Signal.THROUGHPUT, 0.0),
+        "rps": (Signal.THROUGHPUT, 0.0),
+        "error_ratio": (Signal.ERROR_RATIO, 0.0),
+        "errors": (Signal.ERROR_RATIO, 0.0),
+        "cpu": (Signal.CPU, 0.0),
+        "memory": (Signal.MEMORY, 0.0),
+    }
 
 
 class UsageError(Exception):
@@ -64,15 +64,26 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         # The reader went away (perfbot ... | head): not worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except ConfigError as exc:
-        print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
     except UsageError as exc:
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except MetricsError as exc:
+    except Exception as exc:
+        return _failed(exc)
+
+
+def _failed(exc: Exception) -> int:
+    """The exit status and one line for the errors a command may raise; others propagate.
+    Imported here, not at the top: a command that raised them has loaded them already."""
+    from bot.config import ConfigError
+    from bot.metrics.base import MetricsError
+
+    if isinstance(exc, ConfigError):
+        print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, MetricsError):
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    raise exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
         "  perfbot query errors payments --window 1h\n  perfbot query cpu search",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    query.add_argument("signal", metavar="SIGNAL", help=f"one of: {', '.join(SIGNAL_WORDS)}")
+    query.add_argument("signal", metavar="SIGNAL", help=f"one of: {', '.join(SIGNAL_NAMES)}")
     query.add_argument("endpoint", metavar="ENDPOINT", help="key, route, alias or a near miss")
     query.add_argument("--window", default="24h", help="how far back (default 24h)")
     query.set_defaults(func=cmd_query)
@@ -154,11 +165,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from bot.config import load_settings
+
     return load_settings(args.config)
 
 
 def _build(args: argparse.Namespace, *, demo: bool = False) -> Perfbot:
     """The bot for this command; ``--at`` holds its data at that moment."""
+    from bot.app import build
+    from bot.clock import clock_at
+
     settings = _settings(args)
     try:
         clock = clock_at(getattr(args, "at", None), settings.zone)
@@ -168,6 +184,8 @@ def _build(args: argparse.Namespace, *, demo: bool = False) -> Perfbot:
 
 
 def _duration(option: str, text: str) -> timedelta:
+    from bot.durations import parse_duration
+
     try:
         span = parse_duration(text)
     except ValueError as exc:
@@ -178,6 +196,9 @@ def _duration(option: str, text: str) -> timedelta:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.ask.answer import ask
+    from bot.render.text import render_answer
+
     bot = _build(args, demo=True)
     print(f"perfbot demo — {_describe_backend(bot)}\n", file=out)
     _print_endpoints(bot, bot.data_now(), timedelta(hours=1), out)
@@ -214,6 +235,9 @@ def _describe_backend(bot: Perfbot) -> str:
 
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.config import resolve_config_path
+    from bot.metrics.base import MetricsError
+
     source = resolve_config_path(args.config)
     bot = _build(args)
     print(f"✓ settings: {source or 'built-in defaults (demo workload, SQLite)'} is valid", file=out)
@@ -244,6 +268,9 @@ def cmd_endpoints(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _print_endpoints(bot: Perfbot, at: datetime, lookback: timedelta, out: TextIO) -> None:
+    from bot.durations import human_span
+    from bot.render.text import format_rate, format_ratio, format_seconds, table
+
     catalog = bot.catalog
     summary = bot.backend.summary(at, lookback, [e.endpoint for e in catalog.entries])
     by_key = summary.to_dict("index")
@@ -271,6 +298,8 @@ def _print_endpoints(bot: Perfbot, at: datetime, lookback: timedelta, out: TextI
 
 
 def _slo_text(entry: EndpointInfo) -> str:
+    from bot.render.text import format_ratio, format_seconds
+
     parts = []
     if entry.slo.latency:
         q = f"p{entry.slo.latency.quantile * 100:g}"
@@ -281,12 +310,17 @@ def _slo_text(entry: EndpointInfo) -> str:
 
 
 def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.figures import signal_figures
+    from bot.metrics.base import SERVICE_SIGNALS
+    from bot.render.text import render_figures
+
+    words = _signal_words()
     word = args.signal.strip().lower().replace("-", "_")
-    if word not in SIGNAL_WORDS:
+    if word not in words:
         raise UsageError(
-            f"SIGNAL: expected one of {', '.join(SIGNAL_WORDS)}, got {args.signal!r}"
+            f"SIGNAL: expected one of {', '.join(words)}, got {args.signal!r}"
         )
-    signal, quantile = SIGNAL_WORDS[word]
+    signal, quantile = words[word]
     span = _duration("--window", args.window)
     bot = _build(args)
     per_service = signal in SERVICE_SIGNALS
@@ -298,6 +332,10 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     """Exit 0 for an answer or help; 1 when the metrics failed or had nothing."""
+    from bot.ask.answer import ask
+    from bot.render.message import AnswerKind
+    from bot.render.text import render_answer
+
     bot = _build(args)
     reply = ask(" ".join(args.question), bot.sources, bot.data_now(), chart=bool(args.chart))
     written = None

@@ -6,14 +6,6 @@ import argparse
 import sys
 from typing import TextIO
 
-from bot.app import build
-from bot.clock import clock_at
-from bot.config import load_settings
-from bot.detection import HISTORY, WINDOW, run_cycle
-from bot.durations import format_duration, parse_duration
-from bot.metrics.base import MetricsError
-from bot.render.alert import alert_text, build_alert
-
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -28,18 +20,26 @@ def add_detect_commands(
         epilog="Examples:\n  perfbot detect\n  perfbot detect --at 2026-11-23T12:00Z --window 2d",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    detect.add_argument("--window", default=format_duration(WINDOW),
+    # Defaults are filled in by cmd_detect: bot.detection is not imported for --help.
+    detect.add_argument("--window",
                         help="report findings active in this span before --at (default 7d)")
-    detect.add_argument("--history", default=format_duration(HISTORY),
-                        help="history read for the baselines (default 28d)")
+    detect.add_argument("--history", help="history read for the baselines (default 28d)")
     detect.set_defaults(func=cmd_detect)
 
 
 def cmd_detect(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.app import build
+    from bot.clock import clock_at
+    from bot.config import load_settings
+    from bot.detection import HISTORY, WINDOW, run_cycle
+    from bot.durations import format_duration, parse_duration
+    from bot.metrics.base import MetricsError
+    from bot.render.alert import alert_text, build_alert
+
     settings = load_settings(args.config)
     try:
-        window = parse_duration(args.window)
-        history = parse_duration(args.history)
+        window = WINDOW if args.window is None else parse_duration(args.window)
+        history = HISTORY if args.history is None else parse_duration(args.history)
     except ValueError as exc:
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,12 +10,6 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import build
-from bot.clock import clock_at
-from bot.config import load_settings
-from bot.digests.model import Scope
-from bot.render.digest import digest_chart, digest_text
-
 EXIT_USAGE = 2
 
 
@@ -39,6 +33,12 @@ def add_digest_commands(
 
 
 def cmd_digest(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.app import build
+    from bot.clock import clock_at
+    from bot.config import load_settings
+    from bot.digests.model import Scope
+    from bot.render.digest import digest_chart, digest_text
+
     settings = load_settings(args.config)
     try:
         clock = clock_at(getattr(args, "at", None), settings.zone)

@@ -16,22 +16,15 @@ import sys
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
-from typing import TextIO
-
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING, TextIO
 
 from bot.alerts.acts import RULES, Act
-from bot.app import Perfbot, build
-from bot.config import load_settings
-from bot.durations import format_duration
-from bot.incidents.lifecycle import Incident, Refused
-from bot.render.alert import alert_chart
-from bot.render.postmortem import markdown, postmortem, times
-from bot.render.text import format_local, table
-from bot.storage import StorageError
-from bot.storage.audit import audit_row
-from bot.storage.incidents import OutboxItem
+
+# The CLI registers these commands at every start: what they use is imported when they run.
+if TYPE_CHECKING:
+    from bot.app import Perfbot
+    from bot.incidents.lifecycle import Incident
+    from bot.storage.incidents import OutboxItem
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _ID = re.compile(r"(?:inc-?)?(\d{1,9})", re.IGNORECASE)
@@ -94,6 +87,8 @@ def add_incident_commands(
 def _guarded(command: Callable[[argparse.Namespace, TextIO], int]
              ) -> Callable[[argparse.Namespace, TextIO], int]:
     def run(args: argparse.Namespace, out: TextIO) -> int:
+        from bot.storage import StorageError
+
         try:
             return command(args, out)
         except Failed as exc:
@@ -108,6 +103,9 @@ def _guarded(command: Callable[[argparse.Namespace, TextIO], int]
 def _open(args: argparse.Namespace) -> Perfbot:
     """The bot for these commands; a SQLite file that is not there is an error here (a
     typo in storage.url must not leave an empty database behind)."""
+    from bot.app import build
+    from bot.config import load_settings
+
     settings = load_settings(args.config)
     missing = _missing_sqlite_file(settings.storage.url)
     if missing is not None:
@@ -117,6 +115,9 @@ def _open(args: argparse.Namespace) -> Perfbot:
 
 
 def _missing_sqlite_file(url: str) -> Path | None:
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -144,6 +145,9 @@ def _incident(perfbot: Perfbot, number: int) -> Incident:
 
 @_guarded
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.render.postmortem import markdown
+    from bot.render.text import format_local, table
+
     if args.limit < 1:
         raise Failed(f"--limit: expected 1 or more, got {args.limit}", EXIT_USAGE)
     perfbot = _open(args)
@@ -163,6 +167,10 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 @_guarded
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.durations import format_duration
+    from bot.render.postmortem import markdown, times
+    from bot.render.text import format_local, table
+
     number = _number(args.id)
     perfbot = _open(args)
     incident = _incident(perfbot, number)
@@ -199,6 +207,10 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 def _acting(act: Act) -> Callable[[argparse.Namespace, TextIO], int]:
     @_guarded
     def command(args: argparse.Namespace, out: TextIO) -> int:
+        from bot.incidents.lifecycle import Refused
+        from bot.render.postmortem import markdown
+        from bot.storage.audit import audit_row
+
         user = args.user.strip()
         if not user:
             raise Failed("--user: expected who you are, got nothing", EXIT_USAGE)
@@ -220,6 +232,9 @@ def _acting(act: Act) -> Callable[[argparse.Namespace, TextIO], int]:
 
 @_guarded
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.render.alert import alert_chart
+    from bot.render.postmortem import postmortem
+
     number = _number(args.id)
     perfbot = _open(args)
     incident = _incident(perfbot, number)
@@ -243,6 +258,8 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _state(incident: Incident, zone: tzinfo) -> str:
+    from bot.render.text import format_local
+
     if incident.silenced:
         return f"{incident.state} (silenced)"
     if incident.snoozed_until is not None and incident.is_open:
@@ -251,6 +268,8 @@ def _state(incident: Incident, zone: tzinfo) -> str:
 
 
 def _delivery(item: OutboxItem, zone: tzinfo) -> str:
+    from bot.render.text import format_local
+
     if item.sent_at is not None and item.last_error:
         return f"given up after {item.attempts} attempt(s): {item.last_error}"
     if item.sent_at is not None:

@@ -12,22 +12,19 @@ import argparse
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import pandas as pd
+# The CLI registers these commands at every start: what they use is imported when they run.
+if TYPE_CHECKING:
+    import pandas as pd
 
-from bot.app import build
-from bot.clock import clock_at
-from bot.config import Settings, load_settings
-from bot.metrics.base import Endpoint, MetricsBackend, Signal, Window
-from bot.metrics.demo import DemoWorkload
-from bot.metrics.demo.scenarios import Scenario
-from bot.playbooks.diagnostics import gather_evidence
-from bot.playbooks.evidence import format_evidence
-from bot.playbooks.loading import LoadResult, load_playbooks
-from bot.playbooks.matching import Situation, evaluate, match_playbooks
-from bot.playbooks.rendering import render_diagnostics
-from bot.playbooks.schema import Playbook
+    from bot.config import Settings
+    from bot.metrics.base import Endpoint, MetricsBackend, Window
+    from bot.metrics.demo import DemoWorkload
+    from bot.metrics.demo.scenarios import Scenario
+    from bot.playbooks.loading import LoadResult
+    from bot.playbooks.matching import Situation
+    from bot.playbooks.schema import Playbook
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -85,6 +82,9 @@ def _print_problems(result: LoadResult, out: TextIO) -> None:
 
 
 def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.config import load_settings
+    from bot.playbooks.loading import load_playbooks
+
     folder = _folder(args, load_settings(args.config))
     result = load_playbooks(folder)
     _print_problems(result, out)
@@ -107,6 +107,11 @@ def _count(n: int, word: str) -> str:
 
 
 def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.app import build
+    from bot.clock import clock_at
+    from bot.config import load_settings
+    from bot.playbooks.loading import load_playbooks
+
     settings = load_settings(args.config)
     folder = _folder(args, settings)
     result = load_playbooks(folder)
@@ -134,6 +139,9 @@ def _print_scenario(
     scenario: Scenario, situation: Situation, playbooks: list[Playbook], settings: Settings,
     verbose: bool, out: TextIO,
 ) -> None:
+    from bot.playbooks.evidence import format_evidence
+    from bot.playbooks.matching import match_playbooks
+
     where = f" ({situation.endpoint.key})" if situation.endpoint else ""
     when = situation.at.astimezone(settings.zone).strftime("%a %d %b %H:%M %Z") \
         if situation.at else ""
@@ -159,6 +167,9 @@ def _print_scenario(
 def _print_details(
     situation: Situation, playbooks: list[Playbook], first: Playbook | None, out: TextIO
 ) -> None:
+    from bot.playbooks.matching import evaluate
+    from bot.playbooks.rendering import render_diagnostics
+
     misses = [(p, evaluate(p, situation)) for p in playbooks]
     misses = [(p, e) for p, e in misses if not e.matched]
     if misses:
@@ -189,6 +200,9 @@ def scenario_situation(
     comparison sees it). A change is compared with the minutes just before it; a lasting
     condition with the same time the day before.
     """
+    from bot.playbooks.diagnostics import gather_evidence
+    from bot.playbooks.matching import Situation
+
     endpoint = next((e for e in backend.endpoints()
                      if e.key == scenario.endpoint_key and e.service == scenario.service), None)
     at = loudest_moment(scenario, workload, backend, endpoint)
@@ -207,6 +221,8 @@ def loudest_moment(
     scenario: Scenario, workload: DemoWorkload, backend: MetricsBackend, endpoint: Endpoint | None
 ) -> datetime:
     """When the incident's signal peaks (see ``scenario_situation``)."""
+    from bot.metrics.base import Window
+
     day = timedelta(days=1)
     if scenario.kind in _CHANGE_KINDS:
         first, span = scenario.start, timedelta(hours=1)
@@ -226,6 +242,8 @@ def loudest_moment(
 def _signal_frame(
     scenario: Scenario, backend: MetricsBackend, endpoint: Endpoint | None, window: Window
 ) -> pd.DataFrame:
+    from bot.metrics.base import Signal
+
     if scenario.signal is Signal.CPU:
         return backend.cpu(window, [scenario.service])
     if scenario.signal is Signal.MEMORY:

@@ -24,25 +24,17 @@ from datetime import datetime
 from threading import Event, Thread, current_thread, main_thread
 from typing import TYPE_CHECKING, TextIO
 
-from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
-
-from bot.app import Perfbot, build
-from bot.clock import clock_at
-from bot.config import ConfigError, Settings, load_settings
-from bot.digests.service import Post as PostDigest
-from bot.durations import format_duration
-from bot.notify.digests import SlackDigestPoster
-from bot.notify.pagerduty import missing_variables
-from bot.schedule import Deliver, Loop
-from bot.slack.app import AfterAck, build_slack_app
-from bot.slack.http import make_http_server
-from bot.slack.replier import Replier
-from bot.storage import StorageError
-
+# The CLI registers `run` at every start (--help too): Slack, the bot and its loop are
+# imported when it runs.
 if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk import WebClient
+
+    from bot.app import Perfbot
+    from bot.config import Settings
+    from bot.digests.service import Post as PostDigest
+    from bot.schedule import Deliver, Loop
     from bot.web_server import BoundedWSGIServer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -131,6 +123,8 @@ def cmd_run(
     On the way out, answers in progress get ``grace`` seconds; the askers of the others are
     told to ask again. ``deliver``: how the loop carries out the outbox (default:
     ``delivery``)."""
+    from bot.config import ConfigError
+
     try:
         return _run(args, out, stop or Event(), ping_interval, grace, deliver)
     except ConfigError as exc:
@@ -153,6 +147,8 @@ def start_loop(perfbot: Perfbot, deliver: Deliver | None,
     """The incidents loop of ``perfbot``, started; ``deliver`` sends the outbox (None: the
     effects wait in the outbox, nothing is lost); ``post_digest`` posts scheduled digests
     (None: none are posted)."""
+    from bot.schedule import Loop
+
     loop = Loop(perfbot, deliver, post_digest=post_digest)
     loop.start()
     return loop
@@ -166,6 +162,18 @@ def delivery(perfbot: Perfbot, client: WebClient) -> Deliver:
 
 def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float,
          grace: float, deliver: Deliver | None) -> int:
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    from bot.app import build
+    from bot.clock import clock_at
+    from bot.config import load_settings
+    from bot.durations import format_duration
+    from bot.notify.digests import SlackDigestPoster
+    from bot.notify.pagerduty import missing_variables
+    from bot.slack.app import AfterAck, build_slack_app
+    from bot.slack.replier import Replier
+    from bot.storage import StorageError
+
     # A no-op where logging is already set up (tests); secrets never reach these lines.
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, stream=sys.stderr,
@@ -252,6 +260,10 @@ def _serve(args: argparse.Namespace, app: App, app_token: str | None,
            connected: Callable[[], None]) -> None:
     """Serve Slack until ``stop`` is set or Ctrl-C; ``connected`` once Slack can reach the
     bot (HTTP: the port is open; Socket Mode: the WebSocket is)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.slack.http import make_http_server
+
     if args.http is not None:
         assert signing_secret is not None  # _run checked it for HTTP mode
         server = make_http_server(app, args.host, args.http, signing_secret=signing_secret)
@@ -285,6 +297,8 @@ def _serve(args: argparse.Namespace, app: App, app_token: str | None,
 
 
 def _connect(handler: SocketModeHandler) -> None:
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
     try:
         handler.client.connect()
     except SlackApiError as exc:

@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
 if TYPE_CHECKING:
+    import pandas as pd  # only in annotations: the settings import this module
+
     from bot.metrics.conventions import HttpMetrics
     from bot.metrics.settings import SaturationMetrics
 

@@ -6,17 +6,15 @@ import functools
 import io
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
-from typing import ParamSpec
+from typing import TYPE_CHECKING, ParamSpec
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: charts are files, never windows
-
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+
+# matplotlib is imported when a chart is drawn (_pyplot): a text answer does not pay for it.
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from matplotlib.figure import Figure
 
 SIZE_INCHES = (8.0, 4.0)
 DPI = 100
@@ -28,13 +26,22 @@ Formatter = Callable[[float], str]
 P = ParamSpec("P")
 
 
+def _pyplot() -> ModuleType:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: charts are files, never windows
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def literal_text(draw: Callable[P, bytes]) -> Callable[P, bytes]:
     """Draw with every text taken as written: names from the metrics are titles, legend
     entries and tick labels, and matplotlib would read ``$…$`` in a route as mathtext (and
     fail on ``/a_$^$``, so the answer or the alert would lose its chart)."""
     @functools.wraps(draw)
     def drawn(*args: P.args, **kwargs: P.kwargs) -> bytes:
-        with plt.rc_context({"text.parse_math": False, "text.usetex": False}):
+        with _pyplot().rc_context({"text.parse_math": False, "text.usetex": False}):
             return draw(*args, **kwargs)
     return drawn
 
@@ -42,7 +49,7 @@ def literal_text(draw: Callable[P, bytes]) -> Callable[P, bytes]:
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(figure)
+    _pyplot().close(figure)
     return buffer.getvalue()
 
 
@@ -63,7 +70,10 @@ def timeseries_chart(
     ``comparison`` must already be shifted onto ``series``' time axis by the caller (pure
     rendering: the chart does not know how far back the comparison window was).
     """
-    figure, axes = plt.subplots(figsize=SIZE_INCHES)
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FuncFormatter
+
+    figure, axes = _pyplot().subplots(figsize=SIZE_INCHES)
     local = series.tz_convert(tz) if isinstance(series.index, pd.DatetimeIndex) else series
     axes.plot(local.index, local.to_numpy(dtype=float), color=MAIN_COLOUR, linewidth=1.8,
               label=label or None)
@@ -100,7 +110,9 @@ def bar_chart(
     highlight_over: float | None = None,
 ) -> bytes:
     """Horizontal bars, largest on top; bars above ``highlight_over`` (an SLO) in red."""
-    figure, axes = plt.subplots(figsize=(SIZE_INCHES[0], max(2.5, 0.45 * len(labels) + 1)))
+    from matplotlib.ticker import FuncFormatter
+
+    figure, axes = _pyplot().subplots(figsize=(SIZE_INCHES[0], max(2.5, 0.45 * len(labels) + 1)))
     positions = list(range(len(labels)))[::-1]
     colours = [
         SLO_COLOUR if highlight_over is not None and value > highlight_over else MAIN_COLOUR

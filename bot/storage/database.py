@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, insert, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -115,6 +113,10 @@ class Database:
 
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to the latest revision (Alembic, in ``migrations/``)."""
+    # Imported here: the settings import this module, and only a migration needs Alembic.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import cli_digest
 from bot.cli import main
+from bot.render import digest as render_digest
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -21,8 +21,9 @@ def run(*argv: str) -> tuple[int, str]:
 def _demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no ./perfbot.yaml: the built-in demo
     monkeypatch.delenv("PERFBOT_CONFIG", raising=False)
-    # What the command asked for, not how the (separately tested) renderer words it.
-    monkeypatch.setattr(cli_digest, "digest_text", lambda digest, zone: (
+    # What the command asked for, not how the (separately tested) renderer words it
+    # (the command imports the renderer when it runs: patched where it lives).
+    monkeypatch.setattr(render_digest, "digest_text", lambda digest, zone: (
         f"{digest.period.kind} {digest.period.start.isoformat()} "
         f"{digest.period.end.isoformat()} team={digest.scope.team}"))
 

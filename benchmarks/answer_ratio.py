@@ -1,0 +1,126 @@
+"""How much an answer costs next to the one PromQL query of its headline figure.
+
+Usage: ``python benchmarks/answer_ratio.py [--runs N] [--days D] [--show-queries]``
+
+On a real Prometheus loaded with the demo workload (``prom_bench``: the set-up of
+``ask_latency.py``), for each class of question (value, comparison, ranking, trend with
+sparkline, SLO, cost): the warm text answer's median over ``N`` runs, the number of HTTP
+requests it makes (counted on the bot's own HTTP session, so discovery and bucket look-ups
+count too), and the median of the headline figure's raw PromQL, one instant query built by
+the bot's own query builders (``bot/metrics/promql.py``) and sent over HTTP the same way.
+The ratio is answer / raw; the issue's goal is at most 1.5 for a value question and 3 with a
+comparison and sparkline. ``--show-queries`` prints the PromQL each answer sent (from
+Prometheus's query log). Never asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import requests
+from prom_bench import END, backend_on, queries_of, sources_on, start_server, timed
+
+from bot.ask.answer import ask
+from bot.demo_settings import DEMO_COST
+from bot.metrics import promql
+from bot.metrics.base import Endpoint
+from bot.metrics.prometheus import PrometheusBackend
+
+DAY = timedelta(days=1)
+Headline = Callable[[PrometheusBackend, Endpoint], str]
+
+
+def _p95(window: timedelta, one: bool = True) -> Headline:
+    return lambda backend, checkout: promql.latency_query(
+        backend.http_metrics(), 0.95, window, [checkout] if one else None)
+
+
+def _cost(backend: PrometheusBackend, checkout: Endpoint) -> str:
+    # The cost answer's figure is OpenCost's hourly cost of the service, per day.
+    return promql.opencost_hourly_query(backend.saturation.service_label, [checkout.service])
+
+
+# (class, question, the headline figure's PromQL)
+QUESTIONS: list[tuple[str, str, Headline]] = [
+    ("value", "p95 latency of checkout over the last 24h", _p95(DAY)),
+    ("comparison", "p95 latency of checkout over the last 24h vs the day before", _p95(DAY)),
+    ("ranking", "top 5 slowest endpoints over the last 24h", _p95(DAY, one=False)),
+    ("trend+spark", "how is checkout doing over the last 24h", _p95(DAY)),
+    ("SLO", "is checkout meeting its SLO over the last 2 days", _p95(2 * DAY)),
+    ("cost", "how much does checkout cost per day over the last 2 days", _cost),
+]
+
+
+class Counting:
+    """Counts the HTTP requests of a ``requests.Session`` (a response hook)."""
+
+    def __init__(self, session: requests.Session) -> None:
+        self.count = 0
+        session.hooks["response"].append(self._seen)
+
+    def _seen(self, response: requests.Response, *_: Any, **__: Any) -> None:
+        self.count += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--show-queries", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="perfbot-ratio-bench-") as tmp:
+        started = time.perf_counter()
+        server = start_server(args.days, Path(tmp))
+        try:
+            print(f"Prometheus ready in {time.perf_counter() - started:.1f}s at {server.url} "
+                  f"({args.days} days of demo data); {args.runs} warm runs per figure")
+            backend = backend_on(server)
+            sources = sources_on(backend, cost=DEMO_COST)
+            counter = Counting(backend._client._session)
+            found = sources.catalog.resolve("checkout").single
+            assert found is not None, "the demo has a checkout endpoint"
+            checkout = found.endpoint
+            log = server.query_log
+            assert log is not None
+            session = requests.Session()
+            when = str(END.timestamp())
+            print(f"{'class':<12} {'kind':<7} {'HTTP':>5} {'answer ms':>10} {'raw ms':>8} "
+                  f"{'ratio':>6}  question")
+            for name, question, headline in QUESTIONS:
+                ask(question, sources, END)  # warm up: metric names, bucket bounds
+                offset, before = log.stat().st_size, counter.count
+                reply = ask(question, sources, END)
+                requests_made = counter.count - before
+                sent = queries_of(log, offset)
+                answer = statistics.median(timed(partial(ask, question, sources, END),
+                                                 args.runs))
+                query = headline(backend, checkout)
+
+                def raw(query: str = query) -> None:
+                    response = session.get(f"{server.url}/api/v1/query",
+                                           params={"query": query, "time": when})
+                    response.raise_for_status()
+
+                raw_ms = statistics.median(timed(raw, args.runs))
+                print(f"{name:<12} {reply.kind.value:<7} {requests_made:>5} {answer:>10.1f} "
+                      f"{raw_ms:>8.1f} {answer / raw_ms:>6.1f}  {question}")
+                if args.show_queries:
+                    print(f"{'':<12} headline: {query}")
+                    for p in sent:
+                        kind = f"range {p.get('step')}" if p.get("step") else "instant"
+                        print(f"{'':<12} sent ({kind}): {' '.join(p['query'].split())}")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""An answer reads each figure from Prometheus once (issue 13, "Fast commands"): the
+requests a question makes are recorded on the bot's own HTTP session, against a real
+Prometheus holding the demo workload. A guard: no answer repeats a request today (the
+repeated-looking PromQL of a comparison is the same text over another window)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from bot.ask.answer import Sources, ask
+from bot.render.message import AnswerKind
+from tests.answer_support import sources_for
+from tests.conftest import DEMO_END, prometheus_backend_for
+from tests.prometheus_server import PrometheusServer
+
+QUESTIONS = [
+    "p95 latency of checkout over the last 24h",
+    "how is checkout doing over the last 24h",
+    "is checkout meeting its SLO over the last 2 days",
+]
+
+
+@pytest.fixture(scope="module")
+def recorded(prometheus_server: PrometheusServer) -> Iterator[tuple[Sources, list[str]]]:
+    """Sources on a backend of its own, and every request its session sends (path and
+    parameters, in order)."""
+    backend = prometheus_backend_for(prometheus_server.url)
+    sent: list[str] = []
+
+    def record(response: requests.Response, *_: Any, **__: Any) -> None:
+        sent.append(str(response.request.url))
+
+    backend._client._session.hooks["response"].append(record)
+    yield sources_for(backend), sent
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_an_answer_sends_each_query_once(
+    recorded: tuple[Sources, list[str]], question: str
+) -> None:
+    sources, sent = recorded
+    ask(question, sources, DEMO_END)  # discovery and bucket bounds, read once per backend
+    sent.clear()
+    reply = ask(question, sources, DEMO_END)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    assert sent, "the answer read the metrics"
+    repeated = {url: n for url, n in Counter(sent).items() if n > 1}
+    assert repeated == {}
+
