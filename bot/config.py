@@ -32,9 +32,8 @@ from bot.analytics.prices import CostSettings
 from bot.catalog.settings import CatalogSettings
 from bot.digests.settings import DigestSettings
 from bot.durations import Duration, parse_duration
-from bot.incidents.policies import OnCallSettings
+from bot.incidents.policies import OnCallSettings, PagerDutySettings
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
-from bot.notify.pagerduty import PagerDutySettings
 from bot.storage.database import hidden, masked
 from bot.validation import field_path
 

@@ -97,6 +97,17 @@ class PagerDutyTarget(Frozen):
     severity: PagerDutySeverity | None = None
 
 
+# The Events API v2 endpoint; a setting so a proxy (or the tests' stand-in) can take it.
+EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+class PagerDutySettings(Frozen):
+    """Where events go (the real endpoint unless a proxy or a test says otherwise)."""
+
+    events_url: str = Field(default=EVENTS_URL, pattern=r"^https?://")
+    timeout: float = Field(default=10.0, gt=0, le=60)
+
+
 class WebhookTarget(Frozen):
     """A generic JSON webhook: the environment variables holding its URL and, optionally,
     the secret its body is signed with (HMAC-SHA256)."""

@@ -16,27 +16,21 @@ from datetime import UTC
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
 
 from bot.alerts.model import Link
 from bot.analytics.findings.model import Severity
 from bot.incidents.lifecycle import EventAction, Incident
-from bot.incidents.policies import OnCallSettings, PagerDutySeverity, PagerDutyTarget
+from bot.incidents.policies import (
+    OnCallSettings,
+    PagerDutySettings,
+    PagerDutySeverity,
+    PagerDutyTarget,
+)
 
-EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_LIMIT = 1024  # PagerDuty's limit on payload.summary
 _ANSWER_LIMIT = 300  # of an error's body, in logs and the timeline
 _SEVERITY: dict[Severity, PagerDutySeverity] = {
     Severity.CRITICAL: "critical", Severity.WARNING: "warning", Severity.INFO: "info"}
-
-
-class PagerDutySettings(BaseModel):
-    """Where events go (the real endpoint unless a proxy or a test says otherwise)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    events_url: str = Field(default=EVENTS_URL, pattern=r"^https?://")
-    timeout: float = Field(default=10.0, gt=0, le=60)
 
 
 class NotAccepted(Exception):

@@ -16,9 +16,8 @@ import pytest
 
 from bot.app import Perfbot
 from bot.incidents.lifecycle import Incident
-from bot.incidents.policies import OnCallSettings
+from bot.incidents.policies import OnCallSettings, PagerDutySettings
 from bot.metrics.demo import DemoBackend
-from bot.notify.pagerduty import PagerDutySettings
 from bot.schedule import sweep_once
 from bot.storage import StorageError
 from tests.integration.test_config_secrets_process import perfbot as perfbot_process
