@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, insert, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, insert, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from bot.storage.schema import actions
@@ -56,6 +56,12 @@ class Database:
         self._password = self._engine.url.password
         self._ready = False
         self._lock = threading.Lock()
+
+    @property
+    def url(self) -> URL:
+        """The URL as given, password included: for a connection of its own (the leader
+        lock's), never to show (``masked_url``)."""
+        return self._engine.url
 
     def engine(self) -> Engine:
         """The engine, after the schema is at the latest revision."""
