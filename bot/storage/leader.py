@@ -61,6 +61,7 @@ def connect_args(takeover: timedelta) -> dict[str, Any]:
     t = timings(takeover)
     check_ms = max(1000, int(t["check"] * 1000))
     return {
+        "application_name": "perfbot leader lock",  # what pg_stat_activity shows
         "connect_timeout": max(1, int(t["check"])),
         "keepalives": 1, "keepalives_idle": t["idle"],
         "keepalives_interval": t["interval"], "keepalives_count": t["count"],

@@ -1,0 +1,129 @@
+"""``Leadership`` against a real PostgreSQL: one of several holds the advisory lock, the
+others stand by; a leader whose session is killed stops leading at its next check and
+another takes the lock. ``SoleProcess``: one holder of a SQLite file's lock at a time.
+
+Each round is stepped by hand (``step``), so the order of events is the test's, not the
+threads'."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.storage import Database, StorageError
+from bot.storage.leader import LEADING, STANDING_BY, Leadership, SoleProcess
+
+TAKEOVER = timedelta(seconds=30)
+
+
+@pytest.fixture
+def database(postgres_db: str) -> Iterator[Database]:
+    database = Database(postgres_db)
+    yield database
+    database.close()
+
+
+def holder(url: str) -> list[int]:
+    """The backends holding an advisory lock in ``url``'s database."""
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database "
+            "= (SELECT oid FROM pg_database WHERE datname = current_database())").fetchall()
+    return [row[0] for row in rows]
+
+
+def terminate(url: str, pid: int) -> None:
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        assert connection.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (
+            True,)
+
+
+def test_one_leads_the_other_stands_by_until_it_lets_go(database: Database,
+                                                        postgres_db: str) -> None:
+    first, second = (Leadership(database, TAKEOVER, name=n) for n in ("first", "second"))
+    try:
+        first.step()
+        second.step()
+        assert (first.is_leader, second.is_leader) == (True, False)
+        assert len(holder(postgres_db)) == 1
+        second.step()  # trying again changes nothing while the first holds it
+        first.step()  # the leader's check
+        assert (first.is_leader, second.is_leader) == (True, False)
+        first.stop()  # a clean stop closes the session: the lock is free at once
+        assert holder(postgres_db) == []
+        second.step()
+        assert second.is_leader
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_leader_whose_session_is_killed_stops_leading_and_another_takes_over(
+    database: Database, postgres_db: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, second = (Leadership(database, TAKEOVER, name=n) for n in ("first", "second"))
+    caplog.set_level(logging.INFO, logger="bot.storage.leader")
+    try:
+        first.step()
+        second.step()
+        (pid,) = holder(postgres_db)
+        terminate(postgres_db, pid)  # as a failover or a network cut would
+        first.step()  # its check fails: it stops leading, whatever happens next
+        assert not first.is_leader
+        second.step()
+        assert second.is_leader
+        first.step()  # reconnected, it finds the lock taken
+        assert (first.is_leader, second.is_leader) == (False, True)
+        assert holder(postgres_db) != [pid]
+    finally:
+        first.stop()
+        second.stop()
+    said = [r.getMessage() for r in caplog.records]
+    assert [line.split(" (")[0] for line in said if line.startswith("perfbot:")][:4] == [
+        LEADING, STANDING_BY, STANDING_BY, LEADING]
+    lost = next(line for line in said if "(first;" in line and STANDING_BY in line)
+    assert "its database connection failed" in lost
+    assert "terminat" in lost  # PostgreSQL's own words: the session was terminated
+
+
+def test_a_leader_without_its_database_stops_leading(tmp_path: Path) -> None:
+    from tests.postgres_server import PostgresServer
+
+    with PostgresServer() as server:
+        url = server.create_database()
+        database = Database(url)
+        leader = Leadership(database, TAKEOVER, name="alone")
+        try:
+            leader.step()
+            assert leader.is_leader
+            server.stop()
+            leader.step()
+            assert not leader.is_leader
+            leader.step()  # the database still gone: it keeps standing by, no exception
+            assert not leader.is_leader
+        finally:
+            leader.stop()
+            database.close()
+
+
+def test_a_second_holder_of_a_sqlite_file_is_refused_until_the_first_lets_go(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "perfbot.db")
+    first, second = SoleProcess(path), SoleProcess(path)
+    first.start()
+    try:
+        with pytest.raises(StorageError, match="another perfbot run is using the SQLite "
+                           "database .*SQLite is for one process"):
+            second.start()
+    finally:
+        first.stop()
+    second.start()  # free once the first is gone
+    second.stop()
