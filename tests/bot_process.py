@@ -109,9 +109,10 @@ class BotProcess:
         """Start a run and wait for it to exit by itself (one that refuses to start)."""
         assert self.process is None, "already running"
         self._spawn()
-        process, self.process = self.process, None
-        assert process is not None
-        return process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout) if self.process is not None else -1
+        finally:
+            self.kill()  # still running after ``timeout``: it did not refuse
 
     def _spawn(self) -> None:
         self.runs += 1

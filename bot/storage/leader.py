@@ -40,15 +40,18 @@ LEADING, STANDING_BY = "perfbot: leading", "perfbot: standing by"
 
 
 def timings(takeover: timedelta) -> dict[str, float]:
-    """Seconds: how often a standby tries the lock (``poll``), how often the leader checks
-    its connection (``check``), how long it believes a check (``lease``), and when the
-    server gives up on a silent session (``server_gone``, keepalive idle + count × interval).
-    The leader stops believing (``lease``) before the server frees the lock, and a
-    standby tries within ``poll`` after that: a takeover within ``takeover``, no overlap."""
+    """Seconds: how often a standby tries the lock (``poll``, a third of ``takeover``), how
+    often the leader checks its connection (``check``, a sixth), how long it believes a
+    good check (``lease``, a half), and when the server gives up on a silent session
+    (``server_gone``: keepalive ``idle`` + ``count`` × ``interval``, whole seconds, at most
+    ``takeover - poll``). The leader stops believing before the server frees its lock
+    (``lease < server_gone``), and a standby tries within ``poll`` after that: a takeover
+    within ``takeover``, and no two leaders. Needs ``takeover`` ≥ 5 s (whole seconds)."""
     total = takeover.total_seconds()
-    poll, check = total / 3, total / 6
-    idle, interval, count = max(1, int(total / 3)), max(1, int(total / 6)), 2
-    return {"poll": poll, "check": check, "lease": total / 2,
+    poll, check, lease = total / 3, total / 6, total / 2
+    interval, count = max(1, int(total / 6)), 2
+    idle = int(total - poll) - interval * count
+    return {"poll": poll, "check": check, "lease": lease,
             "idle": idle, "interval": interval, "count": count,
             "server_gone": idle + interval * count}
 

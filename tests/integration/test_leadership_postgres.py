@@ -8,15 +8,19 @@ threads'."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import text
 
 from bot.storage import Database, StorageError
-from bot.storage.leader import LEADING, STANDING_BY, Leadership, SoleProcess
+from bot.storage.leader import LEADING, STANDING_BY, Leadership, SoleProcess, timings
+from tests.bot_process import wait_until
 
 TAKEOVER = timedelta(seconds=30)
 
@@ -93,7 +97,53 @@ def test_a_leader_whose_session_is_killed_stops_leading_and_another_takes_over(
     assert "terminat" in lost  # PostgreSQL's own words: the session was terminated
 
 
-def test_a_leader_without_its_database_stops_leading(tmp_path: Path) -> None:
+def test_a_leader_whose_check_hangs_stops_leading_when_its_lease_runs_out(
+    database: Database, postgres_db: str,
+) -> None:
+    """The leader's backend is frozen (SIGSTOP): the session is alive, so the server keeps
+    the lock, and the check never answers. The leader stops leading anyway (a check that
+    hangs is as bad as one that fails: it cannot know whether it still holds the lock),
+    and leads again once its session answers, since nobody else could take the lock."""
+    leader = Leadership(database, timedelta(seconds=6), name="frozen")  # lease 3 s
+    leader.start()
+    try:
+        assert leader.is_leader
+        (pid,) = holder(postgres_db)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_until("the leader stops leading", lambda: not leader.is_leader, timeout=60)
+            assert holder(postgres_db) == [pid]  # the server still has it held
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_until("the leader leads again", lambda: leader.is_leader, timeout=60)
+    finally:
+        leader.stop()
+
+
+def test_the_leader_session_has_keepalives_on_both_ends(database: Database) -> None:
+    """A leader cut off by the network: the server's end of its session gives up after
+    its keepalives (set per session), which frees the lock within the takeover."""
+    leader = Leadership(database, TAKEOVER, name="kept alive")
+    try:
+        leader.step()
+        connection = leader._connection
+        assert connection is not None
+        shown = {name: connection.execute(text(f"SHOW {name}")).scalar() for name in (
+            "tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count",
+            "application_name")}
+    finally:
+        leader.stop()
+    t = timings(TAKEOVER)
+    assert shown == {"tcp_keepalives_idle": str(t["idle"]),
+                     "tcp_keepalives_interval": str(t["interval"]),
+                     "tcp_keepalives_count": str(t["count"]),
+                     "application_name": "perfbot leader lock"}
+    # The server frees a silent leader's lock before the takeover's bound, and after the
+    # leader itself stopped believing it leads.
+    assert t["lease"] < t["server_gone"] <= TAKEOVER.total_seconds() - t["poll"]
+
+
+def test_a_leader_without_its_database_stops_leading() -> None:
     from tests.postgres_server import PostgresServer
 
     with PostgresServer() as server:
@@ -120,8 +170,8 @@ def test_a_second_holder_of_a_sqlite_file_is_refused_until_the_first_lets_go(
     first, second = SoleProcess(path), SoleProcess(path)
     first.start()
     try:
-        with pytest.raises(StorageError, match="another perfbot run is using the SQLite "
-                           "database .*SQLite is for one process"):
+        with pytest.raises(StorageError, match=r"another perfbot run is using the SQLite "
+                           r"database .*SQLite is for one process"):
             second.start()
     finally:
         first.stop()
