@@ -187,6 +187,7 @@ class Loop:
         self.perfbot = perfbot
         # None: the only process (SQLite, tests), which always leads.
         self.leading: Leading = leading or (lambda: True)
+        self._led: bool | None = None  # what the last leader-only tick found; None: none ran
         self.deliver = deliver
         self.post_digest = post_digest
         self.cache = BaselineCache()  # only the detection tick uses it, one at a time
@@ -261,7 +262,20 @@ class Loop:
 
     def _if_leading(self, tick: Callable[[], object]) -> Callable[[], object]:
         """``tick`` only while this replica leads; a standby's tick does nothing."""
-        return lambda: tick() if self.leading() else None
+        return lambda: tick() if self._leads() else None
+
+    def _leads(self) -> bool:
+        """Whether this replica leads. One that just took over detects and looks for due
+        digests at once: its own detection tick, idle until now, may be an interval away."""
+        leading = self.leading()
+        with self._failures_lock:
+            took_over, self._led = self._led is False and leading, leading
+        if took_over:
+            log.info("leading now: detection and digests run at once")
+            for name in ("detect", "digests"):
+                with suppress(JobLookupError):  # the loop is stopping
+                    self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+        return leading
 
     def _guarded(self, name: str, tick: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
