@@ -188,6 +188,7 @@ class Loop:
         # None: the only process (SQLite, tests), which always leads.
         self.leading: Leading = leading or (lambda: True)
         self._led: bool | None = None  # what the last leader-only tick found; None: none ran
+        self._led_lock = Lock()  # three ticks ask, from the scheduler's threads
         self.deliver = deliver
         self.post_digest = post_digest
         self.cache = BaselineCache()  # only the detection tick uses it, one at a time
@@ -268,7 +269,7 @@ class Loop:
         """Whether this replica leads. One that just took over detects and looks for due
         digests at once: its own detection tick, idle until now, may be an interval away."""
         leading = self.leading()
-        with self._failures_lock:
+        with self._led_lock:
             took_over, self._led = self._led is False and leading, leading
         if took_over:
             log.info("leading now: detection and digests run at once")
