@@ -43,7 +43,7 @@ from bot.slack.app import build_slack_app
 from bot.slack.http import make_http_server
 from bot.slack.replier import Replier
 from bot.storage import StorageError
-from bot.storage.leader import Leadership, SoleProcess, leadership_for
+from bot.storage.leader import LEADING, TAKING_OVER, Leadership, SoleProcess, leadership_for
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -274,7 +274,8 @@ def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval:
 def _leader_line(leadership: Leadership | SoleProcess) -> str:
     if isinstance(leadership, SoleProcess):
         return "this process (SQLite is for one process)"
-    now = "this replica" if leadership.is_leader else "another replica (standing by)"
+    now = {LEADING: "this replica", TAKING_OVER: "this replica, once the last leader's "
+           "lease is over"}.get(leadership.state, "another replica (this one stands by)")
     return (f"{now}; with several replicas on this PostgreSQL one leads, another takes "
             f"over within {format_duration(leadership.takeover)}")
 

@@ -81,16 +81,16 @@ class LeaderSettings(_Strict):
     """Several ``perfbot run`` on one PostgreSQL: one leads (detection, escalation, digests).
     When it dies or is cut off, another leads within ``takeover``."""
 
-    # At least 5s: the server's keepalives count whole seconds, and must free a silent
-    # leader's lock after it stopped leading (see ``bot.storage.leader.timings``). At most
-    # 10m: longer, and nobody is paged meanwhile.
+    # At least 10s: the server's keepalives count whole seconds and must free a silent
+    # leader's lock within a third of it (``bot.storage.leader.timings``). At most 10m:
+    # longer, and nobody is paged meanwhile.
     takeover: Duration = parse_duration("30s")
 
     @field_validator("takeover")
     @classmethod
     def _bounded(cls, value: timedelta) -> timedelta:
-        if not timedelta(seconds=5) <= value <= timedelta(minutes=10):
-            raise ValueError(f"expected a duration from 5s to 10m, got "
+        if not timedelta(seconds=10) <= value <= timedelta(minutes=10):
+            raise ValueError(f"expected a duration from 10s to 10m, got "
                              f"{format_duration(value)!r}")
         return value
 

@@ -6,7 +6,8 @@ server releases the lock when that session ends: at once when the process dies (
 closes), and after the server's TCP keepalives give up when the process is cut off (set per
 session below, so a partitioned leader's lock is free within ``takeover``). The leader checks
 its connection every ``takeover / 6`` and stops leading as soon as a check fails or is
-late; a process standing by tries the lock every ``takeover / 3``.
+late; a process standing by tries the lock every ``takeover / 3`` and, once it has it, waits
+out the old leader's lease before leading (``timings``).
 
 SQLite is for one process: ``perfbot run`` holds an exclusive ``flock`` on a file next to
 the database for its whole life, and a second one refuses to start.
@@ -20,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -37,21 +39,26 @@ log = logging.getLogger(__name__)
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"perfbot leader").digest()[:8], "big",
                           signed=True)
 LEADING, STANDING_BY = "perfbot: leading", "perfbot: standing by"
+TAKING_OVER = "perfbot: taking over"
 
 
 def timings(takeover: timedelta) -> dict[str, float]:
-    """Seconds: how often a standby tries the lock (``poll``, a third of ``takeover``), how
-    often the leader checks its connection (``check``, a sixth), how long it believes a
-    good check (``lease``, a half), and when the server gives up on a silent session
-    (``server_gone``: keepalive ``idle`` + ``count`` × ``interval``, whole seconds, at most
-    ``takeover - poll``). The leader stops believing before the server frees its lock
-    (``lease < server_gone``), and a standby tries within ``poll`` after that: a takeover
-    within ``takeover``, and no two leaders. Needs ``takeover`` ≥ 5 s (whole seconds)."""
+    """Seconds, from ``takeover`` (T): a standby tries the lock every ``poll`` (T/3); the
+    leader checks its connection every ``check`` (T/6, each check given as long) and
+    believes a good check for ``lease`` (T/3); a replica that takes the lock waits
+    ``settle`` (T/3, at least the lease) before it leads; the server gives up on a silent
+    session after ``server_gone`` (keepalive ``idle`` + ``count`` × ``interval``, whole
+    seconds, at most T/3).
+
+    No two leaders: the old leader's last good check came before its session ended, hence
+    before anyone could take the lock; it stops leading within ``lease`` of that check, and
+    the new one leads ``settle`` after taking the lock. Within T: a killed leader's lock is
+    free at once, a cut-off one's after ``server_gone``; then ``poll`` and ``settle``.
+    Needs T ≥ 9 s (whole seconds of keepalive)."""
     total = takeover.total_seconds()
-    poll, check, lease = total / 3, total / 6, total / 2
-    interval, count = max(1, int(total / 6)), 2
-    idle = int(total - poll) - interval * count
-    return {"poll": poll, "check": check, "lease": lease,
+    interval, count = max(1, int(total / 12)), 2
+    idle = int(total / 3) - interval * count
+    return {"poll": total / 3, "check": total / 6, "lease": total / 3, "settle": total / 3,
             "idle": idle, "interval": interval, "count": count,
             "server_gone": idle + interval * count}
 
@@ -78,12 +85,13 @@ def connect_args(takeover: timedelta) -> dict[str, Any]:
 class Leadership:
     """The advisory lock on PostgreSQL, tried and checked by a thread of its own.
 
-    ``is_leader`` is true while the lock is held and the last check of its connection
-    succeeded within the lease: a check that hangs (the network is gone) ends leadership
-    as surely as one that fails. ``start`` tries once before returning, so a lone replica
-    leads from its first tick."""
+    ``is_leader`` is true while the lock is held, ``settle`` has passed since it was taken,
+    and the last check of its connection succeeded within the lease: a check that hangs
+    (the network is gone) ends leadership as surely as one that fails. ``start`` tries once
+    before returning. ``clock``: monotonic seconds (tests move it by hand)."""
 
-    def __init__(self, database: Database, takeover: timedelta, *, name: str = "") -> None:
+    def __init__(self, database: Database, takeover: timedelta, *, name: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name or f"pid {os.getpid()}"
         self.takeover = takeover
         self._t = timings(takeover)
@@ -91,18 +99,29 @@ class Leadership:
         self._engine: Engine = create_engine(database.url, poolclass=NullPool,
                                              connect_args=connect_args(takeover))
         self._connection: Connection | None = None
-        self._confirmed: float | None = None  # monotonic time of the last good check
+        self._clock = clock
+        self._acquired: float | None = None  # when it took the lock; None: not held
+        self._confirmed: float | None = None  # the last good check
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._announced: bool | None = None
+        self._announced = ""
         self._why = ""  # why it last stopped leading, for the "standing by" line
 
     @property
     def is_leader(self) -> bool:
+        return self.state == LEADING
+
+    @property
+    def state(self) -> str:
+        """LEADING, TAKING_OVER (the lock held, the old leader's lease not yet over) or
+        STANDING_BY."""
         with self._state_lock:
-            return self._confirmed is not None and \
-                time.monotonic() - self._confirmed < self._t["lease"]
+            now = self._clock()
+            if self._acquired is None or self._confirmed is None or \
+                    now - self._confirmed >= self._t["lease"]:
+                return STANDING_BY
+            return LEADING if now - self._acquired >= self._t["settle"] else TAKING_OVER
 
     def start(self) -> None:
         self.step()
@@ -123,31 +142,31 @@ class Leadership:
             if self._connection is None:
                 self._connection = self._engine.connect().execution_options(
                     isolation_level="AUTOCOMMIT")
-            if self._confirmed is not None:
+            if self._acquired is not None:
                 self._connection.execute(text("SELECT 1"))
                 with self._state_lock:
-                    self._confirmed = time.monotonic()
+                    self._confirmed = self._clock()
             else:
                 got = self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
                                                {"key": LOCK_KEY}).scalar()
                 if got:
                     with self._state_lock:
-                        self._confirmed = time.monotonic()
+                        self._acquired = self._confirmed = self._clock()
         except SQLAlchemyError as exc:
             self._drop(f"its database connection failed: {self._database.reason(exc)}")
         self._announce()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            leading = self._confirmed is not None
-            self._stop.wait(self._t["check"] if leading else self._t["poll"])
+            held = self._acquired is not None
+            self._stop.wait(self._t["check"] if held else self._t["poll"])
             if not self._stop.is_set():
                 self.step()
 
     def _drop(self, why: str = "") -> None:
         """Stop leading at once, then close the session (which frees the lock)."""
         with self._state_lock:
-            self._confirmed = None
+            self._acquired = self._confirmed = None
         connection, self._connection = self._connection, None
         if connection is not None:
             try:
@@ -159,13 +178,16 @@ class Leadership:
             self._why = why
 
     def _announce(self) -> None:
-        leading = self.is_leader
-        if leading == self._announced:
+        state = self.state
+        if state == self._announced:
             return
-        self._announced = leading
-        if leading:
+        self._announced = state
+        if state == LEADING:
             log.info("%s (%s holds the leader lock on %s)", LEADING, self.name,
                      self._database.masked_url)
+        elif state == TAKING_OVER:
+            log.info("%s (%s took the leader lock; leading in %gs, once a leader that lost "
+                     "it has surely stopped)", TAKING_OVER, self.name, self._t["settle"])
         else:
             log.info("%s (%s; %s; trying the leader lock every %gs)", STANDING_BY, self.name,
                      self._why or "another replica holds it", self._t["poll"])

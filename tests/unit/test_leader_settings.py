@@ -15,20 +15,22 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.storage.leader import timings
 
 
-@given(st.floats(min_value=5, max_value=600))
+@given(st.floats(min_value=10, max_value=600))
 def test_the_timings_keep_the_takeover_bound_and_never_make_two_leaders(seconds: float) -> None:
     t = timings(timedelta(seconds=seconds))
     assert t["idle"] >= 1 and t["interval"] >= 1  # 0 would mean the OS default: hours
-    assert 2 * t["check"] <= t["lease"]  # a check and its timeout renew it in time
-    assert t["lease"] < t["server_gone"]  # it gives up before its lock is freed…
-    assert t["server_gone"] + t["poll"] <= seconds + 1e-9  # …and another takes it in time
+    assert 2 * t["check"] <= t["lease"]  # a check and its timeout renew the lease in time
+    assert t["settle"] >= t["lease"]  # the old leader stopped before the new one leads
+    # A killed leader's lock is free at once, a cut-off one's after server_gone: another
+    # tries within poll and leads after settle, within the takeover.
+    assert t["server_gone"] + t["poll"] + t["settle"] <= seconds + 1e-9
 
 
 def test_takeover_defaults_to_30s() -> None:
     assert Settings().leader.takeover == timedelta(seconds=30)
 
 
-@pytest.mark.parametrize("value", ["2s", "11m", "soon"])
+@pytest.mark.parametrize("value", ["9s", "11m", "soon"])
 def test_a_takeover_out_of_bounds_is_refused_with_the_field_named(
     value: str, tmp_path: Path,
 ) -> None:
