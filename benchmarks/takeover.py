@@ -1,7 +1,7 @@
 """Takeover: two ``perfbot run`` replicas on one PostgreSQL, the leader SIGKILLed again and
 again while they escalate; how long until the other leads, and what Slack received.
 
-Usage: ``python benchmarks/takeover.py [--kills 10] [--takeover 5s] [--speed 60] [--keep]``
+Usage: ``python benchmarks/takeover.py [--kills 10] [--takeover 10s] [--speed 60] [--keep]``
 
 Both replicas run as processes (``tests/bot_process.py``) on a throwaway PostgreSQL
 (``tests/postgres_server.py``), the demo data and the Slack stand-in, with a policy paging
@@ -58,7 +58,7 @@ def leading_since(bot: BotProcess, after: datetime) -> datetime | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--takeover", default="5s", help="leader.takeover (default 5s)")
+    parser.add_argument("--takeover", default="10s", help="leader.takeover (default 10s)")
     parser.add_argument("--speed", type=float, default=60)
     parser.add_argument("--keep", action="store_true", help="keep the folder with the logs")
     args = parser.parse_args()
