@@ -236,6 +236,8 @@ class SoleProcess:
 def leadership_for(database: Database, takeover: timedelta) -> Leadership | SoleProcess:
     """The leadership of ``perfbot run`` on ``database``: the advisory lock on PostgreSQL,
     the single-process lock on SQLite. Not started."""
-    if database.url.get_backend_name() == "postgresql":
+    backend = database.url.get_backend_name()
+    if backend == "postgresql":
         return Leadership(database, takeover)
-    return SoleProcess(database.url.database)
+    # Another backend (the outbox refuses it anyway) has no file to lock.
+    return SoleProcess(database.url.database if backend == "sqlite" else None)
