@@ -9,6 +9,10 @@ than real time (from ``--speed-from``, so a restarted bot's time goes on where i
 Once Slack is connected the incidents loop runs beside the answers (``bot.schedule``:
 detection, escalation sweep, catalog refresh); ``--no-loop`` only answers questions. On the
 way out the loop stops first, so no tick starts while the answers in progress finish.
+
+Several replicas may run on one PostgreSQL: all answer, the leader alone runs the loop's
+detection, escalation and digests (``bot.storage.leader``; each logs "perfbot: leading" or
+"perfbot: standing by"). A second ``perfbot run`` on one SQLite file refuses to start.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.digests.service import Post as PostDigest
     from bot.schedule import Deliver, Loop
+    from bot.storage.leader import Leadership, SoleProcess
     from bot.web_server import BoundedWSGIServer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -143,13 +148,16 @@ def _secret(settings: Settings, field: str, variable: str, why: str) -> str:
 
 
 def start_loop(perfbot: Perfbot, deliver: Deliver | None,
-               post_digest: PostDigest | None = None) -> Loop:
+               post_digest: PostDigest | None = None,
+               leadership: Leadership | SoleProcess | None = None) -> Loop:
     """The incidents loop of ``perfbot``, started; ``deliver`` sends the outbox (None: the
     effects wait in the outbox, nothing is lost); ``post_digest`` posts scheduled digests
-    (None: none are posted)."""
+    (None: none are posted); ``leadership`` says whether this replica runs the leader's
+    ticks (None: it always does)."""
     from bot.schedule import Loop
 
-    loop = Loop(perfbot, deliver, post_digest=post_digest)
+    loop = Loop(perfbot, deliver, post_digest=post_digest,
+                leading=(lambda: leadership.is_leader) if leadership is not None else None)
     loop.start()
     return loop
 
@@ -162,17 +170,13 @@ def delivery(perfbot: Perfbot, client: WebClient) -> Deliver:
 
 def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float,
          grace: float, deliver: Deliver | None) -> int:
-    from slack_sdk.errors import SlackApiError, SlackClientError
 
     from bot.app import build
     from bot.clock import clock_at
     from bot.config import load_settings
-    from bot.durations import format_duration
-    from bot.notify.digests import SlackDigestPoster
     from bot.notify.pagerduty import missing_variables
-    from bot.slack.app import AfterAck, build_slack_app
-    from bot.slack.replier import Replier
     from bot.storage import StorageError
+    from bot.storage.leader import SoleProcess, leadership_for
 
     # A no-op where logging is already set up (tests); secrets never reach these lines.
     level = getattr(args, "log_level", "info").upper()
@@ -206,6 +210,33 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
     if unset := missing_variables(settings.oncall, os.environ):  # before any page needs them
         raise NotReady("; ".join(unset))
     perfbot = build(settings, clock, slack_api_url=args.slack_api_url)
+    leadership = leadership_for(perfbot.database, settings.leader.takeover)
+    if isinstance(leadership, SoleProcess):  # SQLite: refused before anything is written
+        try:
+            leadership.start()
+        except StorageError as exc:
+            raise NotReady(str(exc), EXIT_FAILED) from None
+    try:
+        return _run_with(args, out, stop, ping_interval, grace, deliver, perfbot,
+                         signing_secret, app_token, leadership)
+    finally:
+        leadership.stop()
+
+
+def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float,
+              grace: float, deliver: Deliver | None, perfbot: Perfbot,
+              signing_secret: str | None, app_token: str | None,
+              leadership: Leadership | SoleProcess) -> int:
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    from bot.durations import format_duration
+    from bot.notify.digests import SlackDigestPoster
+    from bot.slack.app import AfterAck, build_slack_app
+    from bot.slack.replier import Replier
+    from bot.storage import StorageError
+    from bot.storage.leader import Leadership
+
+    clock = perfbot.clock
     try:  # every press is recorded before it is shown: a store that cannot be written is fatal
         perfbot.database.check_writable()
     except StorageError as exc:
@@ -234,14 +265,17 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
         if getattr(args, "no_loop", False):
             print("perfbot: --no-loop: answering questions only", file=out)
             return
+        if isinstance(leadership, Leadership):
+            leadership.start()  # tries at once: a lone replica leads from its first tick
         loops.append(start_loop(perfbot, deliver if deliver is not None
                                 else delivery(perfbot, client),
-                                SlackDigestPoster(client, perfbot.settings.zone)))
+                                SlackDigestPoster(client, perfbot.settings.zone), leadership))
         every = loops[0].every
         fast = f" (the clock runs at {clock.rate:g}x)" if clock.rate != 1 else ""
         print(f"perfbot: incidents loop on: detection every "
               f"{format_duration(every['detect'])}, escalation sweep every "
-              f"{format_duration(every['sweep'])}{fast}", file=out)
+              f"{format_duration(every['sweep'])}{fast}; leader: {_leader_line(leadership)}",
+              file=out)
 
     try:
         _serve(args, app, app_token, signing_secret, stop, ping_interval, out, connected)
@@ -253,6 +287,18 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
         print("perfbot: stopped" + (f"; {cut} unanswered question(s) were told to ask again"
                                     if cut else ""), file=out)
     return EXIT_OK
+
+
+def _leader_line(leadership: Leadership | SoleProcess) -> str:
+    from bot.durations import format_duration
+    from bot.storage.leader import LEADING, TAKING_OVER, SoleProcess
+
+    if isinstance(leadership, SoleProcess):
+        return "this process (SQLite is for one process)"
+    now = {LEADING: "this replica", TAKING_OVER: "this replica, once the last leader's "
+           "lease is over"}.get(leadership.state, "another replica (this one stands by)")
+    return (f"{now}; with several replicas on this PostgreSQL one leads, another takes "
+            f"over within {format_duration(leadership.takeover)}")
 
 
 def _serve(args: argparse.Namespace, app: App, app_token: str | None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,7 +32,7 @@ from sqlalchemy.exc import ArgumentError
 from bot.analytics.prices import CostSettings
 from bot.catalog.settings import CatalogSettings
 from bot.digests.settings import DigestSettings
-from bot.durations import Duration, parse_duration
+from bot.durations import Duration, format_duration, parse_duration
 from bot.incidents.policies import OnCallSettings, PagerDutySettings
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 from bot.storage.database import hidden, masked
@@ -74,6 +75,24 @@ class DetectionSettings(_Strict):
     interval: Duration = parse_duration("5m")
     # Findings active within this span before now are current (older ones have ended).
     window: Duration = parse_duration("1h")
+
+
+class LeaderSettings(_Strict):
+    """Several ``perfbot run`` on one PostgreSQL: one leads (detection, escalation, digests).
+    When it dies or is cut off, another leads within ``takeover``."""
+
+    # At least 10s: the server's keepalives count whole seconds and must free a silent
+    # leader's lock within a third of it (``bot.storage.leader.timings``). At most 10m:
+    # longer, and nobody is paged meanwhile.
+    takeover: Duration = parse_duration("30s")
+
+    @field_validator("takeover")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=10) <= value <= timedelta(minutes=10):
+            raise ValueError(f"expected a duration from 10s to 10m, got "
+                             f"{format_duration(value)!r}")
+        return value
 
 
 class StorageSettings(_Strict):
@@ -140,6 +159,8 @@ class Settings(BaseSettings):
     cost: CostSettings = CostSettings()
     storage: StorageSettings = StorageSettings()
     detection: DetectionSettings = DetectionSettings()
+    # Which replica runs the loop, and how soon another takes over (PostgreSQL only).
+    leader: LeaderSettings = LeaderSettings()
     incidents: IncidentsSettings = IncidentsSettings()
     # On-call schedules, escalation policies and the routes from alerts to policies.
     oncall: OnCallSettings = OnCallSettings()

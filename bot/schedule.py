@@ -8,6 +8,13 @@ process: incidents, due escalation steps and the outbox are in the database, so 
 (or a tick that failed) loses nothing and the next tick carries on. That is why there are no
 one-shot date jobs: APScheduler 3 writes a date job's next run before the job finishes, so a
 crash between the two would lose the step.
+
+With several replicas (``bot.storage.leader``) only the leader detects, sweeps and posts
+digests; every replica refreshes its own catalog, which its answers use. Each leader-only
+tick asks ``leading()`` before it starts, and the sweep asks again before it delivers: a
+replica that stopped leading mid-tick finishes the store write in progress and sends
+nothing more. Deciding a step twice is harmless (the incident's version check and the
+outbox's unique key keep one); sending one twice is what the second question prevents.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ log = logging.getLogger(__name__)
 # Digests are scheduled to the minute: the tick looks every minute of the bot's clock.
 DIGEST_CHECK = timedelta(minutes=1)
 Deliver = Callable[[datetime], int]  # carries out the outbox's due effects; how many
+Leading = Callable[[], bool]  # whether this replica leads now (``Leadership.is_leader``)
+LEADER_ONLY = frozenset({"detect", "sweep", "digests"})
 
 # The sweep claims due escalation steps and delivers the outbox: a page is at most this late,
 # and a channel's queue drains at one message per tick (Slack's pace is one per second).
@@ -130,12 +139,15 @@ def detect_once(perfbot: Perfbot, now: datetime,
     return outcome
 
 
-def sweep_once(perfbot: Perfbot, now: datetime, deliver: Deliver | None = None) -> int:
+def sweep_once(perfbot: Perfbot, now: datetime, deliver: Deliver | None = None,
+               leading: Leading | None = None) -> int:
     """Carry out what is due by ``now`` (snoozes ending, escalation steps, stored in the
     outbox), then deliver the outbox. One place delivers, so one thread at a time does:
-    the sweep job runs one instance at a time. How many incidents were due."""
+    the sweep job runs one instance at a time. ``leading`` is asked again before
+    delivering: a replica that lost the lead during the sweep leaves the sending to the
+    new leader. How many incidents were due."""
     due = perfbot.incidents.sweep(now)
-    if deliver is not None:
+    if deliver is not None and (leading is None or leading()):
         deliver(now)
     return due
 
@@ -169,9 +181,14 @@ class Loop:
         self, perfbot: Perfbot, deliver: Deliver | None = None, *,
         sweep_every: timedelta = SWEEP_EVERY, detect_every: timedelta | None = None,
         refresh_every: timedelta | None = None, post_digest: PostDigest | None = None,
+        leading: Leading | None = None,
     ) -> None:
         settings = perfbot.settings
         self.perfbot = perfbot
+        # None: the only process (SQLite, tests), which always leads.
+        self.leading: Leading = leading or (lambda: True)
+        self._led: bool | None = None  # what the last leader-only tick found; None: none ran
+        self._led_lock = Lock()  # three ticks ask, from the scheduler's threads
         self.deliver = deliver
         self.post_digest = post_digest
         self.cache = BaselineCache()  # only the detection tick uses it, one at a time
@@ -192,7 +209,8 @@ class Loop:
         self._started = True
         ticks: dict[str, Callable[[], object]] = {
             "detect": self._detect,
-            "sweep": lambda: sweep_once(self.perfbot, self.perfbot.now(), self.deliver),
+            "sweep": lambda: sweep_once(self.perfbot, self.perfbot.now(), self.deliver,
+                                        self.leading),
             "refresh-catalog": lambda: refresh_catalog_once(self.perfbot),
             "digests": lambda: digest_once(self.perfbot, self.perfbot.now(), self.post_digest),
         }
@@ -202,6 +220,8 @@ class Loop:
         real = self.real_every()
         for name, tick in ticks.items():
             every = real[name]
+            if name in LEADER_ONLY:
+                tick = self._if_leading(tick)
             self._scheduler.add_job(
                 self._guarded(name, tick), IntervalTrigger(seconds=every.total_seconds()),
                 id=name, name=name, next_run_time=first, coalesce=True, max_instances=1,
@@ -240,6 +260,23 @@ class Loop:
     @property
     def running(self) -> bool:
         return bool(self._scheduler.running)
+
+    def _if_leading(self, tick: Callable[[], object]) -> Callable[[], object]:
+        """``tick`` only while this replica leads; a standby's tick does nothing."""
+        return lambda: tick() if self._leads() else None
+
+    def _leads(self) -> bool:
+        """Whether this replica leads. One that just took over detects and looks for due
+        digests at once: its own detection tick, idle until now, may be an interval away."""
+        leading = self.leading()
+        with self._led_lock:
+            took_over, self._led = self._led is False and leading, leading
+        if took_over:
+            log.info("leading now: detection and digests run at once")
+            for name in ("detect", "digests"):
+                with suppress(JobLookupError):  # the loop is stopping
+                    self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+        return leading
 
     def _guarded(self, name: str, tick: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:

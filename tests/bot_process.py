@@ -54,15 +54,18 @@ def minutely_policy(repeat: int = 1, users: Sequence[str] = USERS) -> dict[str, 
 
 
 def write_config(path: Path, storage_url: str, policy: dict[str, Any], *,
-                 detection: str = "1h") -> Path:
+                 detection: str = "1h", takeover: str | None = None) -> Path:
     """A perfbot.yaml: the demo, the store at ``storage_url``, ``policy`` for every
-    incident, detection every ``detection`` (of the fast clock's time)."""
-    settings = {
+    incident, detection every ``detection`` (of the fast clock's time); ``takeover``:
+    ``leader.takeover`` (real time: the leader lock's polls do not follow ``--speed``)."""
+    settings: dict[str, Any] = {
         "metrics": {"backend": "demo", "demo_days": DEMO_DAYS},
         "storage": {"url": storage_url},
         "detection": {"interval": detection},
         "oncall": {"policies": [policy], "routing": {"default": policy["name"]}},
     }
+    if takeover is not None:
+        settings["leader"] = {"takeover": takeover}
     path.write_text(yaml.safe_dump(settings), encoding="utf-8")
     return path
 
@@ -91,6 +94,27 @@ class BotProcess:
     def start(self, timeout: float = 120) -> None:
         """Start a run and return once its loop is on (its first ticks are under way)."""
         assert self.process is None, "already running"
+        self._spawn()
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while LOOP_ON not in self.log.read_text(encoding="utf-8", errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                code = self.process.poll()
+                self.kill()
+                raise AssertionError(f"perfbot run (run {self.runs}) never started its loop "
+                                     f"(exit {code}); its output:\n{self.output()}")
+            time.sleep(0.02)
+
+    def exit_code(self, timeout: float = 120) -> int:
+        """Start a run and wait for it to exit by itself (one that refuses to start)."""
+        assert self.process is None, "already running"
+        self._spawn()
+        try:
+            return self.process.wait(timeout=timeout) if self.process is not None else -1
+        finally:
+            self.kill()  # still running after ``timeout``: it did not refuse
+
+    def _spawn(self) -> None:
         self.runs += 1
         # This checkout's bot, whatever the virtualenv has installed.
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
@@ -104,14 +128,6 @@ class BotProcess:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(args, cwd=self.workdir, env=env, stdout=out,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while LOOP_ON not in self.log.read_text(encoding="utf-8", errors="replace"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                code = self.process.poll()
-                self.kill()
-                raise AssertionError(f"perfbot run (run {self.runs}) never started its loop "
-                                     f"(exit {code}); its output:\n{self.output()}")
-            time.sleep(0.02)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no last words, as a crash or the OOM killer."""

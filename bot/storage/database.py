@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, insert, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, insert, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from bot.storage.schema import actions
@@ -54,6 +54,12 @@ class Database:
         self._password = self._engine.url.password
         self._ready = False
         self._lock = threading.Lock()
+
+    @property
+    def url(self) -> URL:
+        """The URL as given, password included: for a connection of its own (the leader
+        lock's), never to show (``masked_url``)."""
+        return self._engine.url
 
     def engine(self) -> Engine:
         """The engine, after the schema is at the latest revision."""

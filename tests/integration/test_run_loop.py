@@ -65,7 +65,8 @@ def test_the_loop_runs_once_connected_and_stops_with_the_bot(slack: SlackStandIn
     lines = out.splitlines()
     assert lines[1].startswith("perfbot: HTTP mode on 127.0.0.1:")
     assert lines[2] == ("perfbot: incidents loop on: detection every 5m, escalation sweep "
-                        f"every {format_duration(SWEEP_EVERY)}")
+                        f"every {format_duration(SWEEP_EVERY)}; leader: this process (SQLite "
+                        "is for one process)")
     assert lines[-1] == "perfbot: stopped"
 
 

@@ -295,3 +295,40 @@ def test_a_detection_tick_that_opens_incidents_has_them_delivered_without_waitin
     finally:
         loop.shutdown(wait=True)
     assert pending[0] == 0  # the sweep at start found nothing yet; the one woken did
+
+
+def test_a_standby_loop_does_nothing_until_it_leads_then_detects_at_once(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]],
+) -> None:
+    """Another replica leads: this one's detection, sweep and digests do nothing (no
+    incident opened, nothing delivered). When it takes over, it detects at once rather
+    than at its next interval (an hour here) and delivers what that opened."""
+    bot, clock = fresh(DEMO_END, ONCALL)
+    clock.as_of = scenario(bot, "latency_step").start + timedelta(minutes=30)
+    leads, asked, delivered = threading.Event(), threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def leading() -> bool:
+        asked.set()
+        return leads.is_set()
+
+    def deliver(now: datetime) -> int:
+        calls.append(len(bot.incident_store.pending(now)))
+        if calls[-1]:
+            delivered.set()
+        return 0
+
+    loop = Loop(bot, deliver, sweep_every=timedelta(milliseconds=20),
+                detect_every=timedelta(hours=1), refresh_every=timedelta(hours=1),
+                leading=leading)
+    loop.start()
+    try:
+        for _ in range(10):  # ten rounds of asking, as a standby
+            asked.clear()
+            assert asked.wait(60)
+        assert bot.incident_store.listed() == [] and calls == []
+        leads.set()
+        assert delivered.wait(120), "the new leader never detected and delivered"
+    finally:
+        loop.shutdown(wait=True)
+    assert ORDERS_LATENCY in {i.fingerprint for i in bot.incident_store.listed()}
