@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -200,6 +201,9 @@ class SoleProcess:
     StorageError that says so. In-memory databases hold no lock (nothing to share)."""
 
     def __init__(self, database: str | None) -> None:
+        # A URI filename (``file:/path/db?mode=ro``, with ``?uri=true``) names the same file.
+        if database and database.startswith("file:"):
+            database = unquote(urlsplit(database).path) or None
         self.path = Path(f"{database}.lock") if database and database != ":memory:" \
             else None
         self._file: IO[bytes] | None = None
@@ -211,7 +215,11 @@ class SoleProcess:
     def start(self) -> None:
         if self.path is None:
             return
-        handle = self.path.open("ab")
+        try:
+            handle = self.path.open("ab")
+        except OSError as exc:
+            raise StorageError(f"cannot lock {str(self.path)!r} next to the SQLite "
+                               f"database: {exc}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
