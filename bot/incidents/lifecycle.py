@@ -152,6 +152,20 @@ def open_incident(
     return Change(incident=incident, timeline=[opened], effects=effects)
 
 
+def unseen(incident_id: int, alert: Alert, message: AlertMessage, *, channel: str,
+           now: datetime) -> Change:
+    """An alert whose resolution arrived before its firing (or without one): stored
+    resolved, never posted, so a late firing of it changes nothing."""
+    at = _utc(now)
+    incident = Incident(
+        id=incident_id, fingerprint=alert.fingerprint, alert=alert, message=message,
+        state=State.RESOLVED, opened_at=_utc(alert.starts_at), updated_at=at,
+        resolved_at=at, resolution="resolved before it was seen firing", channel=channel,
+        silenced="resolved before it was seen firing")
+    return Change(incident=incident, timeline=[
+        Entry(at=at, kind="resolved", text="resolved before it was seen firing: not posted")])
+
+
 def repeat(incident: Incident, alert: Alert, now: datetime) -> Change:
     """The same problem seen again while open: the alert is refreshed; the message is
     edited only when what people see changed (a worse severity)."""
