@@ -22,6 +22,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.alerts.acts import RULES, Act
+from bot.alerts.alertmanager import SOURCE as ALERTMANAGER
 from bot.app import Perfbot, build
 from bot.config import load_settings
 from bot.durations import format_duration
@@ -153,8 +154,9 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
         print("No incidents." if args.all else "No open incidents.", file=out)
         return EXIT_OK
     rows = [[i.name, _state(i, zone), str(i.alert.severity), format_local(i.opened_at, zone),
-             i.alert.service, i.channel, markdown(i.alert.title)] for i in found]
-    print(table(["ID", "STATE", "SEVERITY", "OPENED", "SERVICE", "CHANNEL", "TITLE"], rows),
+             i.alert.service, i.channel, markdown(i.alert.title), _source(i)] for i in found]
+    print(table(["ID", "STATE", "SEVERITY", "OPENED", "SERVICE", "CHANNEL", "TITLE", "FROM"],
+                rows),
           file=out)
     if len(found) == args.limit:
         print(f"(the newest {args.limit}; --limit shows more)", file=out)
@@ -240,6 +242,14 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
         raise Failed(f"cannot write {exc.filename or path}: {exc.strerror or exc}") from None
     print(f"wrote {path}" + (f" and {chart}" if chart is not None else ""), file=out)
     return EXIT_OK
+
+
+def _source(incident: Incident) -> str:
+    """Where it came from: the bot's detection, or Alertmanager with the alert's name."""
+    alert = incident.alert
+    if alert.source == ALERTMANAGER:
+        return f"alertmanager: {markdown(alert.labels.get('alertname', '?'))}"
+    return alert.source
 
 
 def _state(incident: Incident, zone: tzinfo) -> str:
