@@ -32,6 +32,7 @@ from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.metrics.deploys import Deploy, DeploySource, NoDeploys
 from bot.metrics.prometheus import PrometheusBackend
 from bot.notify.outbox import Delivery
+from bot.notify.silences import AlertmanagerSilences
 from bot.notify.slack import SlackGroupMembers, make_web_client
 from bot.playbooks.loading import load_playbooks
 from bot.playbooks.schema import Playbook
@@ -236,6 +237,12 @@ class Perfbot:
         return DigestService(
             store=self.digest_store, build=self.build_digest, grace=settings.grace,
             configured=configured_subscriptions(settings, self.settings.timezone))
+
+    @cached_property
+    def alertmanager_silences(self) -> AlertmanagerSilences | None:
+        """Silences in Alertmanager (``alertmanager.url``); None when it is not set."""
+        settings = self.settings.alertmanager
+        return AlertmanagerSilences(settings.url, settings.timeout) if settings.url else None
 
     def channel_of(self, alert: Alert) -> str | None:
         """The owning channel of ``alert``: its endpoint's, else its service's, if set."""

@@ -37,9 +37,10 @@ class AlertmanagerServer:
     timings: ``group_wait`` 1s, ``group_interval`` 2s, ``repeat_interval`` ``repeat``."""
 
     def __init__(self, workdir: Path, webhook_url: str, token: str, *,
-                 repeat: str = "4s", group_by: tuple[str, ...] = ("alertname",)) -> None:
+                 repeat: str = "4s", group_by: tuple[str, ...] = ("alertname",),
+                 port: int | None = None) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = workdir / "alertmanager.yml"
         self.config.write_text(yaml.safe_dump({

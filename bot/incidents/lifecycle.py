@@ -56,6 +56,8 @@ class Incident(BaseModel):
     snoozed_by: str | None = None
     snoozed_until: AwareDatetime | None = None
     silenced: str = ""  # the silence it matched when opened: stored and listed, not posted
+    # Its silence in Alertmanager (an incident that came from there), until unsilenced.
+    alertmanager_silence: str | None = None
     channel: str
     message_ts: str | None = None  # where its one Slack message is, once posted
     # The thread its message was posted in (a storm's summary), where its replies go; None:
@@ -317,6 +319,18 @@ def sweep(
     if steps or dropped:
         effects.extend(_shown(incident, _update(incident)))
     return Change(incident=incident, timeline=timeline, effects=effects)
+
+
+def silenced_upstream(incident: Incident, silence_id: str | None, user: str, text: str,
+                      now: datetime) -> Change:
+    """A silence of it created in Alertmanager (or, None, deleted there) by ``user``: its
+    id kept for "unsilence", said in its thread."""
+    updated = _next(incident, now, alertmanager_silence=silence_id)
+    kind = "silenced" if silence_id is not None else "unsilenced"
+    return Change(incident=updated,
+                  timeline=[Entry(at=_utc(now), kind=kind, user=user, text=_quoted(text))],
+                  effects=_shown(updated, _reply(updated, kind, f":mute: {_quoted(text)}"
+                                                 if silence_id else f":bell: {_quoted(text)}")))
 
 
 def _next(incident: Incident, now: datetime, **changes: object) -> Incident:

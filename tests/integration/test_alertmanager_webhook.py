@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from slack_sdk.signature import SignatureVerifier
 
 from bot.cli import _parser
 from bot.cli_slack import cmd_run
@@ -29,6 +30,8 @@ from bot.storage import Database
 from bot.storage.incidents import IncidentStore
 from tests.alertmanager_server import AlertmanagerServer
 from tests.integration.test_slack_socket_mode import AT
+from tests.prometheus_server import free_port
+from tests.slack_bot import SECRET, command_body
 from tests.slack_standin import TOKEN, SlackStandIn
 
 AM_TOKEN = "am-token-0123456789"
@@ -40,6 +43,22 @@ class Bot:
     slack: SlackStandIn
     store: IncidentStore
     out: io.StringIO
+    am_port: int  # where the bot creates silences (alertmanager.url)
+
+    def command(self, text: str) -> str:
+        """``/perf text`` from U1, signed as Slack signs it; what the bot answered."""
+        body = command_body(text, self.slack, channel="C1", user="U1")
+        stamp = str(int(time.time()))
+        before = len(self.slack.calls("response_url"))
+        answer = httpx.post(f"{self.url}/slack/events", content=body, timeout=10, headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
+                timestamp=stamp, body=body)})
+        assert answer.status_code == 200, answer.text
+        _wait_for(lambda: len(self.slack.calls("response_url")) > before, "the answer",
+                  self.out)
+        return json.dumps(self.slack.calls("response_url")[-1].args)
 
     def posts(self, alertname: str) -> list[dict[str, Any]]:
         return [c.args for c in self.slack.calls("chat.postMessage")
@@ -65,6 +84,7 @@ def bot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Bot]:
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "test-signing-secret")
     monkeypatch.setenv("PERFBOT_ALERTMANAGER_TOKEN", AM_TOKEN)
     monkeypatch.chdir(tmp_path)
+    am_port = free_port()
     config = tmp_path / "perfbot.yaml"
     url = f"sqlite:///{tmp_path / 'perfbot.db'}?timeout=1"  # a locked store fails fast
     config.write_text(yaml.safe_dump({
@@ -73,6 +93,8 @@ def bot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Bot]:
         "detection": {"interval": "24h"},  # the bot's own incidents stay out of the way
         "incidents": {"default_channel": "C1"},
         "catalog": {"services": {"orders": {"channel": "C2"}}},
+        "alertmanager": {"url": f"http://127.0.0.1:{am_port}"},
+        "slack": {"admins": ["U1"]},
     }), encoding="utf-8")
     with SlackStandIn(channels={"C1": True, "C2": True}) as slack:
         args = _parser().parse_args(["run", "--config", str(config), "--slack-api-url",
@@ -86,7 +108,8 @@ def bot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Bot]:
         _wait_for(lambda: "incidents loop on" in out.getvalue(), "the loop", out)
         database = Database(url)
         try:
-            yield Bot(f"http://127.0.0.1:{port.group(1)}", slack, IncidentStore(database), out)
+            yield Bot(f"http://127.0.0.1:{port.group(1)}", slack, IncidentStore(database), out,
+                      am_port)
         finally:
             stop.set()
             thread.join(60)
@@ -147,6 +170,35 @@ def test_firing_repeating_grouped_and_resolved_through_a_real_alertmanager(
                         for i in bot.incidents("CheckoutSlow"))
         assert states == ["a:resolved", "b:triggered"]
         assert len(bot.posts("CheckoutSlow")) == 2
+
+
+def test_a_silence_from_slack_is_created_in_alertmanager_and_stops_its_notifications(
+        bot: Bot, tmp_path: Path) -> None:
+    with AlertmanagerServer(tmp_path, f"{bot.url}/alertmanager", AM_TOKEN,
+                            port=bot.am_port) as am:
+        labels = {"alertname": "Noisy", "service": "orders", "note": 'a "quoted" {value}'}
+        am.post(labels, starts=datetime.now(UTC))
+        _wait_for(lambda: bot.posts("Noisy"), "the post", bot.out, timeout=30)
+        [incident] = bot.incidents("Noisy")
+        answer = bot.command(f"silence {incident.name} 2h deploy in progress")
+        [silence] = am.silences()
+        assert silence["id"] in answer and silence["status"]["state"] == "active"
+        assert silence["createdBy"] == "U1" and silence["comment"] == "deploy in progress"
+        assert {(m["name"], m["value"]) for m in silence["matchers"]} == set(labels.items())
+        # its id is said in the incident's thread and kept for unsilence
+        _wait_for(lambda: any(silence["id"] in json.dumps(c.args)
+                              for c in bot.slack.calls("chat.postMessage")), "the thread reply",
+                  bot.out)
+        # silenced: Alertmanager sends nothing more (repeat_interval is 4s)
+        time.sleep(1.5)
+        sent = am.notifications()
+        time.sleep(7)
+        assert am.notifications() == sent
+        answer = bot.command(f"unsilence {incident.name}")
+        assert "deleted" in answer
+        [expired] = am.silences()
+        assert expired["status"]["state"] == "expired"
+        _wait_for(lambda: am.notifications() > sent, "notifications again", timeout=30)
 
 
 # --- bad input and its refusals ------------------------------------------------------------
