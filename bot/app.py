@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from bot.metrics.demo import DemoWorkload
     from bot.metrics.prometheus import PrometheusBackend
     from bot.notify.outbox import Delivery
+    from bot.notify.silences import AlertmanagerSilences
     from bot.playbooks.schema import Playbook
     from bot.storage import Database
     from bot.storage.audit import AuditStore
@@ -268,6 +269,14 @@ class Perfbot:
         return DigestService(
             store=self.digest_store, build=self.build_digest, grace=settings.grace,
             configured=configured_subscriptions(settings, self.settings.timezone))
+
+    @cached_property
+    def alertmanager_silences(self) -> AlertmanagerSilences | None:
+        """Silences in Alertmanager (``alertmanager.url``); None when it is not set."""
+        from bot.notify.silences import AlertmanagerSilences
+
+        settings = self.settings.alertmanager
+        return AlertmanagerSilences(settings.url, settings.timeout) if settings.url else None
 
     def channel_of(self, alert: Alert) -> str | None:
         """The owning channel of ``alert``: its endpoint's, else its service's, if set."""

@@ -157,8 +157,9 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
         print("No incidents." if args.all else "No open incidents.", file=out)
         return EXIT_OK
     rows = [[i.name, _state(i, zone), str(i.alert.severity), format_local(i.opened_at, zone),
-             i.alert.service, i.channel, markdown(i.alert.title)] for i in found]
-    print(table(["ID", "STATE", "SEVERITY", "OPENED", "SERVICE", "CHANNEL", "TITLE"], rows),
+             i.alert.service, i.channel, markdown(i.alert.title), _source(i)] for i in found]
+    print(table(["ID", "STATE", "SEVERITY", "OPENED", "SERVICE", "CHANNEL", "TITLE", "FROM"],
+                rows),
           file=out)
     if len(found) == args.limit:
         print(f"(the newest {args.limit}; --limit shows more)", file=out)
@@ -255,6 +256,17 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
         raise Failed(f"cannot write {exc.filename or path}: {exc.strerror or exc}") from None
     print(f"wrote {path}" + (f" and {chart}" if chart is not None else ""), file=out)
     return EXIT_OK
+
+
+def _source(incident: Incident) -> str:
+    """Where it came from: the bot's detection, or Alertmanager with the alert's name."""
+    from bot.alerts.alertmanager import SOURCE as ALERTMANAGER
+    from bot.render.postmortem import markdown
+
+    alert = incident.alert
+    if alert.source == ALERTMANAGER:
+        return f"alertmanager: {markdown(alert.labels.get('alertname', '?'))}"
+    return alert.source
 
 
 def _state(incident: Incident, zone: tzinfo) -> str:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from bot.digests.service import Post as PostDigest
     from bot.schedule import Deliver, Loop
     from bot.storage.leader import Leadership, SoleProcess
-    from bot.web_server import BoundedWSGIServer
+    from bot.web_server import BoundedWSGIServer, WSGIApp
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PING_INTERVAL = 10.0  # seconds between Socket Mode pings (slack_bolt's default)
@@ -277,8 +277,14 @@ def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval:
               f"{format_duration(every['sweep'])}{fast}; leader: {_leader_line(leadership)}",
               file=out)
 
+    from bot.webhooks.alertmanager import PATH as ALERTMANAGER_PATH
+    from bot.webhooks.alertmanager import alertmanager_wsgi_app
+
+    settings = perfbot.settings
+    webhooks = {ALERTMANAGER_PATH: alertmanager_wsgi_app(perfbot, _token(settings))}
     try:
-        _serve(args, app, app_token, signing_secret, stop, ping_interval, out, connected)
+        _serve(args, app, app_token, signing_secret, stop, ping_interval, out, connected,
+               webhooks, settings)
     finally:
         for loop in loops:  # no tick starts while the answers finish
             loop.shutdown(wait=True)
@@ -301,19 +307,30 @@ def _leader_line(leadership: Leadership | SoleProcess) -> str:
             f"over within {format_duration(leadership.takeover)}")
 
 
+def _token(settings: Settings) -> str | None:
+    token = settings.alertmanager_token
+    return token.get_secret_value().strip() or None if token is not None else None
+
+
 def _serve(args: argparse.Namespace, app: App, app_token: str | None,
            signing_secret: str | None, stop: Event, ping_interval: float, out: TextIO,
-           connected: Callable[[], None]) -> None:
+           connected: Callable[[], None], webhooks: dict[str, WSGIApp],
+           settings: Settings) -> None:
     """Serve Slack until ``stop`` is set or Ctrl-C; ``connected`` once Slack can reach the
-    bot (HTTP: the port is open; Socket Mode: the WebSocket is)."""
+    bot (HTTP: the port is open; Socket Mode: the WebSocket is). The operational port
+    serves ``webhooks``: ``--http PORT`` (with Slack's events), else ``server.listen``."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.slack.http import make_http_server
+    from bot.slack.http import PATH as SLACK_PATH
+    from bot.slack.http import slack_wsgi_app
+    from bot.web_server import by_path, make_bounded_server
 
     if args.http is not None:
         assert signing_secret is not None  # _run checked it for HTTP mode
-        server = make_http_server(app, args.host, args.http, signing_secret=signing_secret)
+        server = make_bounded_server(by_path(
+            {SLACK_PATH: slack_wsgi_app(app, signing_secret), **webhooks}), args.host, args.http)
         print(f"perfbot: HTTP mode on {args.host}:{server.server_port}/slack/events", file=out)
+        _said_webhooks(out, args.host, server.server_port, webhooks)
         try:
             connected()
         except BaseException:
@@ -330,6 +347,16 @@ def _serve(args: argparse.Namespace, app: App, app_token: str | None,
         if stop.is_set():  # it shut the server down: let it finish (Ctrl-C leaves it waiting)
             stopper.join()
         return
+    listen = settings.server
+    try:
+        ops = make_bounded_server(by_path(webhooks), listen.host, listen.port)
+    except OSError as exc:
+        raise NotReady(f"cannot serve the operational port server.listen={listen.listen}: "
+                       f"{exc.strerror or exc}; set server.listen to a free HOST:PORT",
+                       EXIT_FAILED) from None
+    _said_webhooks(out, listen.host, ops.server_port, webhooks)
+    serving = Thread(target=ops.serve_forever, name="operational-port", daemon=True)
+    serving.start()
     # The handler's web client is the app's: apps.connections.open goes to --slack-api-url.
     handler = SocketModeHandler(app, app_token, ping_interval=ping_interval)
     try:  # its threads run from here on: close it whatever happens
@@ -340,6 +367,12 @@ def _serve(args: argparse.Namespace, app: App, app_token: str | None,
             stop.wait()  # the handler's threads do the work
     finally:
         handler.client.close()
+        ops.shutdown()
+        ops.server_close()
+
+
+def _said_webhooks(out: TextIO, host: str, port: int, webhooks: dict[str, WSGIApp]) -> None:
+    print(f"perfbot: webhooks on {host}:{port}: {', '.join(sorted(webhooks))}", file=out)
 
 
 def _connect(handler: SocketModeHandler) -> None:

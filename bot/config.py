@@ -146,6 +146,41 @@ def _slack_ids(value: list[str], prefixes: tuple[str, ...], what: str) -> list[s
     return value
 
 
+class ServerSettings(_Strict):
+    """The operational HTTP port ``perfbot run`` always serves (Alertmanager's webhook;
+    with ``--http PORT`` everything, Slack's events included, is on PORT instead)."""
+
+    listen: str = "0.0.0.0:8080"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"expected HOST:PORT like 0.0.0.0:8080, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class AlertmanagerSettings(_Strict):
+    """Where silences for Alertmanager's incidents are created (its API's base URL, like
+    http://alertmanager:9093); unset: Alertmanager's incidents cannot be silenced there."""
+
+    url: str | None = None
+    timeout: float = Field(default=5.0, gt=0, le=60)
+    # Alertmanager never says when a firing alert ends (its webhook's endsAt is zero until
+    # it resolves): an alert not repeated for this long resolves on its own. Longer than
+    # the route's repeat_interval (Alertmanager's default: 4h).
+    resolve_after: Duration = parse_duration("5h")
+
+
 class Settings(BaseSettings):
     """Everything perfbot reads from its file and environment."""
 
@@ -172,6 +207,8 @@ class Settings(BaseSettings):
     # Scheduled digests: configured schedules, grace, saturation thresholds, SLO window.
     digests: DigestSettings = DigestSettings()
     slack: SlackSettings = SlackSettings()
+    server: ServerSettings = ServerSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     # Unset: ./playbooks, else the playbooks installed with perfbot (see default_playbooks_dir).
     playbooks_dir: Path = Field(default_factory=lambda: default_playbooks_dir())
 
@@ -187,6 +224,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
     prometheus_password: SecretStr | None = None
+    # Alertmanager's bearer token for POST /alertmanager (PERFBOT_ALERTMANAGER_TOKEN).
+    alertmanager_token: SecretStr | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -237,6 +276,7 @@ SECRET_FIELDS = (
     "notify_pagerduty_routing_key",
     "notify_webhook_url",
     "notify_webhook_secret",
+    "alertmanager_token",
 )
 _NAMED_IN = {"notify_pagerduty_routing_key": "routing_key_env",
              "notify_webhook_url": "url_env", "notify_webhook_secret": "secret_env"}

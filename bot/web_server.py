@@ -20,6 +20,7 @@ headers before any of the body is read, and reads ``wsgi.input`` itself.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import queue
 import socket
@@ -191,6 +192,41 @@ class BoundedWSGIServer(WSGIServer):
         self.server_close()
 
 
+class Refused(Exception):
+    """A request refused before (or instead of) reading its body: ``status`` and why."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def content_length(environ: dict[str, Any], max_body: int) -> int:
+    """The body's length, once the headers say it may be read: a Content-Length (no
+    Transfer-Encoding), a byte count, at most ``max_body`` (411/400/413 otherwise)."""
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        raise Refused("411 Length Required", "a Content-Length is required, not a "
+                      "Transfer-Encoding")
+    length = environ.get("CONTENT_LENGTH", "")
+    if not length:
+        raise Refused("411 Length Required", "a Content-Length is required")
+    if not (length.isascii() and length.isdigit() and len(length) <= 12):
+        raise Refused("400 Bad Request", "Content-Length is not a byte count")
+    if int(length) > max_body:
+        raise Refused("413 Content Too Large", f"bodies above {max_body} bytes are refused")
+    return int(length)
+
+
+def read_body(environ: dict[str, Any], length: int) -> bytes:
+    """Exactly ``length`` bytes of the body, within the request's deadline."""
+    try:
+        raw = environ["wsgi.input"].read(length)
+    except TimeoutError:
+        raise Refused("408 Request Timeout", "the body did not arrive in time") from None
+    if len(raw) != length:
+        raise Refused("400 Bad Request", "the body is shorter than its Content-Length")
+    return bytes(raw)
+
+
 def _refuse(sock: socket.socket) -> None:
     """A quick 503 that never blocks the accepting thread."""
     try:
@@ -200,6 +236,22 @@ def _refuse(sock: socket.socket) -> None:
         pass
     finally:
         sock.close()
+
+
+def by_path(apps: dict[str, WSGIApp]) -> WSGIApp:
+    """One port, several endpoints: each path to its application, anything else a 404
+    naming the paths served."""
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]
+                    ) -> Iterable[bytes]:
+        app = apps.get(environ.get("PATH_INFO", ""))
+        if app is not None:
+            return app(environ, start_response)
+        body = json.dumps({"error": "nothing here; this port serves "
+                                    + " and ".join(sorted(apps))}).encode()
+        start_response("404 Not Found", [("Content-Type", "application/json"),
+                                         ("Content-Length", str(len(body)))])
+        return [body]
+    return application
 
 
 def make_bounded_server(app: WSGIApp, host: str, port: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,10 @@ from bot.metrics.prometheus import PrometheusBackend
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 from tests.postgres_server import PostgresServer
 from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks
+
+# `perfbot run` always serves its operational port (server.listen, default 0.0.0.0:8080):
+# in tests, a free loopback port, so runs side by side never collide.
+os.environ.setdefault("PERFBOT_SERVER__LISTEN", "127.0.0.1:0")
 
 # Fixed, so every run sees the same data; the tests pass this as "now".
 DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -56,6 +56,8 @@ class Incident(BaseModel):
     snoozed_by: str | None = None
     snoozed_until: AwareDatetime | None = None
     silenced: str = ""  # the silence it matched when opened: stored and listed, not posted
+    # Its silence in Alertmanager (an incident that came from there), until unsilenced.
+    alertmanager_silence: str | None = None
     channel: str
     message_ts: str | None = None  # where its one Slack message is, once posted
     # The thread its message was posted in (a storm's summary), where its replies go; None:
@@ -158,6 +160,20 @@ def open_incident(
     if alert.chart is not None:
         effects.append(Effect(key=f"{name}:chart", kind="chart"))
     return Change(incident=incident, timeline=[opened], effects=effects)
+
+
+def unseen(incident_id: int, alert: Alert, message: AlertMessage, *, channel: str,
+           now: datetime) -> Change:
+    """An alert whose resolution arrived before its firing (or without one): stored
+    resolved, never posted, so a late firing of it changes nothing."""
+    at = _utc(now)
+    incident = Incident(
+        id=incident_id, fingerprint=alert.fingerprint, alert=alert, message=message,
+        state=State.RESOLVED, opened_at=_utc(alert.starts_at), updated_at=at,
+        resolved_at=at, resolution="resolved before it was seen firing", channel=channel,
+        silenced="resolved before it was seen firing")
+    return Change(incident=incident, timeline=[
+        Entry(at=at, kind="resolved", text="resolved before it was seen firing: not posted")])
 
 
 def repeat(incident: Incident, alert: Alert, now: datetime) -> Change:
@@ -348,6 +364,18 @@ def _sent_on(incident: Incident, action: EventAction) -> list[Effect]:
         Effect(key=f"{incident.name}:webhook:{action}:{incident.version}:{n}",
                kind="webhook", action=action, webhook=target)
         for n, target in enumerate(incident.hooked_out)]
+
+
+def silenced_upstream(incident: Incident, silence_id: str | None, user: str, text: str,
+                      now: datetime) -> Change:
+    """A silence of it created in Alertmanager (or, None, deleted there) by ``user``: its
+    id kept for "unsilence", said in its thread."""
+    updated = _next(incident, now, alertmanager_silence=silence_id)
+    kind = "silenced" if silence_id is not None else "unsilenced"
+    return Change(incident=updated,
+                  timeline=[Entry(at=_utc(now), kind=kind, user=user, text=_quoted(text))],
+                  effects=_shown(updated, _reply(updated, kind, f":mute: {_quoted(text)}"
+                                                 if silence_id else f":bell: {_quoted(text)}")))
 
 
 def _next(incident: Incident, now: datetime, **changes: object) -> Incident:

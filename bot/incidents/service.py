@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.alerts.acts import Act
+from bot.alerts.alertmanager import SOURCE as ALERTMANAGER
 from bot.alerts.message import AlertMessage
 from bot.alerts.model import Alert
 from bot.incidents.lifecycle import (
@@ -22,6 +23,7 @@ from bot.incidents.lifecycle import (
     reopen,
     repeat,
     sweep,
+    unseen,
 )
 from bot.incidents.policies import OnCallSettings, Policy, Urgency, policy_on_call, route
 from bot.incidents.ports import IncidentRecords
@@ -112,6 +114,44 @@ class Incidents:
                 outcome.resolved.append(done)
         return outcome
 
+    def received(self, firing: Firing, *, resolved: bool, now: datetime) -> Incident | None:
+        """An alert from outside (Alertmanager), firing or ``resolved``, delivered maybe
+        twice, maybe out of order. A firing of an occurrence already resolved (same or
+        older start) is stale and changes nothing; a resolution of one never seen firing
+        is stored resolved and never posted, so its late firing changes nothing either.
+        The caller serializes calls for one fingerprint."""
+        alert = firing.alert
+        latest = self.store.latest(alert.fingerprint)
+        # Resolved with an end known (Alertmanager's, a person's), not expired (no end).
+        stale = (latest is not None and not latest.is_open and latest.alert.ends_at is not None
+                 and alert.starts_at <= latest.alert.starts_at)
+        if not resolved:
+            return latest if stale else self.fire(firing, now)
+        if latest is None or (not latest.is_open and not stale):
+            channel = self.channel_of(alert) or self.default_channel
+            return self.store.create(lambda number: unseen(number, alert, firing.message,
+                                                           channel=channel, now=now))
+        if not latest.is_open:
+            return latest
+        found = self.store.change(latest.id, _recovered(now, "Alertmanager says resolved",
+                                                        alert))
+        return found if isinstance(found, Incident) else latest
+
+    def expire(self, source: str, now: datetime) -> list[Incident]:
+        """The open incidents of ``source`` whose alert's end has passed without a repeat:
+        resolved on their own (never rely on a resolved notification arriving)."""
+        done = []
+        for incident in self.store.listed(open_only=True, limit=10_000):
+            ends = incident.alert.ends_at
+            if incident.alert.source != source or ends is None or ends > now:
+                continue
+            found = self.store.change(incident.id, _recovered(
+                now, "no repeat from Alertmanager since it was last seen firing", None,
+                expired=True))
+            if isinstance(found, Incident):
+                done.append(found)
+        return done
+
     def act(
         self, incident_id: int, what: Act, user: str, now: datetime, *,
         snooze: timedelta | None = None, record: dict[str, object] | None = None,
@@ -125,6 +165,7 @@ class Incidents:
     def sweep(self, now: datetime) -> int:
         """Carry out what is due by ``now`` (snoozes ending, escalation steps); how many
         incidents were due."""
+        self.expire(ALERTMANAGER, now)
         schedules = self.schedules()
         overrides = self.overrides(now)
         due = self.store.due(now)
@@ -165,7 +206,19 @@ class Incidents:
         return next((p for p in self.oncall.policies if p.name == name), None) if name else None
 
 
-def _recovered(now: datetime, how: str) -> Callable[[Incident], Change | None]:
+def _recovered(now: datetime, how: str, alert: Alert | None = None, *,
+               expired: bool = False) -> Callable[[Incident], Change | None]:
     def decide(incident: Incident) -> Change | None:
-        return recover(incident, now, how) if incident.is_open else None
+        if not incident.is_open or (expired and (incident.alert.ends_at is None
+                                                 or incident.alert.ends_at > now)):
+            return None  # resolved already, or repeated since it was read
+        change = recover(incident, now, how)
+        if expired:  # its end unknown: a repeat of it later is news, not a stale delivery
+            alert_now = incident.alert.model_copy(update={"ends_at": None})
+        elif alert is None:
+            return change
+        else:
+            alert_now = alert
+        return change.model_copy(update={"incident": change.incident.model_copy(
+            update={"alert": alert_now})})
     return decide

@@ -284,7 +284,7 @@ def build_slack_app(
             # Already mrkdwn (mentions in refusals), user input escaped: not text_message.
             acts.command(word, "".join(rest), user=user,
                          tell=lambda said: tell(SlackMessage(text=said, blocks=(section(said),))))
-        elif word in ("incidents", "incident", "postmortem", "oncall", "silence"):
+        elif word in ("incidents", "incident", "postmortem", "oncall", "silence", "unsilence"):
             args = "".join(rest)
             if word == "incidents":
                 incident_commands.incidents(args, tell)
@@ -294,6 +294,8 @@ def build_slack_app(
                 incident_commands.postmortem(args, tell)
             elif word == "oncall":
                 incident_commands.oncall(args, user, tell)
+            elif word == "unsilence":
+                incident_commands.unsilence(args, user, tell)
             else:
                 incident_commands.silence(args, user, tell)
         elif word == "digest":

@@ -33,7 +33,15 @@ from slack_bolt.request.internals import (
 )
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from bot.web_server import BoundedWSGIServer, Limits, WSGIApp, make_bounded_server
+from bot.web_server import (
+    BoundedWSGIServer,
+    Limits,
+    Refused,
+    WSGIApp,
+    content_length,
+    make_bounded_server,
+    read_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +51,6 @@ CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/json")
 WINDOW = 5 * 60  # seconds a signed timestamp is good for, either way (Slack's rule)
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # int() of 5,000 digits raises; 12 is year 33658
-
-
-class Refused(Exception):
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 class _WallClock(Clock):
@@ -92,20 +94,11 @@ def _admitted(environ: dict[str, Any], path: str) -> int:
         raise Refused("404 Not Found", f"nothing here; Slack posts to {path}")
     if environ.get("REQUEST_METHOD") != "POST":
         raise Refused("405 Method Not Allowed", "only POST")
-    if environ.get("HTTP_TRANSFER_ENCODING"):
-        raise Refused("411 Length Required", "a Content-Length is required, not a "
-                      "Transfer-Encoding")
-    length = environ.get("CONTENT_LENGTH", "")
-    if not length:
-        raise Refused("411 Length Required", "a Content-Length is required")
-    if not (length.isascii() and length.isdigit() and len(length) <= 12):
-        raise Refused("400 Bad Request", "Content-Length is not a byte count")
-    if int(length) > MAX_BODY:
-        raise Refused("413 Content Too Large", f"bodies above {MAX_BODY} bytes are refused")
+    length = content_length(environ, MAX_BODY)
     kind = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
     if kind not in CONTENT_TYPES:
         raise Refused("415 Unsupported Media Type", "expected " + " or ".join(CONTENT_TYPES))
-    return int(length)
+    return length
 
 
 def _signed_text(environ: dict[str, Any], length: int, verifier: SignatureVerifier,
@@ -117,12 +110,7 @@ def _signed_text(environ: dict[str, Any], length: int, verifier: SignatureVerifi
         raise Refused("401 Unauthorized", "missing, malformed or stale timestamp")
     if not _SIGNATURE.fullmatch(signature):
         raise Refused("401 Unauthorized", "missing or malformed signature")
-    try:
-        raw = environ["wsgi.input"].read(length)
-    except TimeoutError:
-        raise Refused("408 Request Timeout", "the body did not arrive in time") from None
-    if len(raw) != length:
-        raise Refused("400 Bad Request", "the body is shorter than its Content-Length")
+    raw = read_body(environ, length)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:  # Slack sends text (and the verifier decodes before hashing)

@@ -14,11 +14,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.alerts.acts import Act
+from bot.alerts.alertmanager import SOURCE as ALERTMANAGER
 from bot.app import Perfbot
 from bot.authz import decide, who_may
 from bot.durations import format_duration, parse_duration
-from bot.incidents.lifecycle import Incident
+from bot.incidents.lifecycle import Incident, silenced_upstream
 from bot.incidents.schedules import next_shift, on_call
+from bot.notify.silences import SilenceError
 from bot.render.blocks import SlackMessage, section, validate_blocks
 from bot.render.incident_lists import incident_timeline, incidents_list
 from bot.render.mrkdwn import inert, slack_time
@@ -101,6 +103,16 @@ class IncidentCommands:
             tell(said(f"A silence lasts from 1m to {format_duration(LONGEST_SILENCE)}, not "
                       f"{inert(span_text)}."))
             return
+        number = incident_number(matcher) if matcher.upper().startswith("INC-") else None
+        if number is not None:
+            found = self.perfbot.incident_store.get(number)
+            if found is None:
+                tell(said(f"There is no incident `{inert(matcher)}`. {usage}"))
+                return
+            if found.alert.source == ALERTMANAGER:
+                self._silence_upstream(found, span, reason, user, tell)
+                return
+            matcher = found.alert.service  # the bot's own: a silence stored in perfbot
         if not self._known(matcher):
             tell(said(f"No service or endpoint matches `{inert(matcher)}`; `/perf help` "
                       "shows how to name them."))
@@ -120,6 +132,78 @@ class IncidentCommands:
         tell(said(f":mute: Silenced `{inert(matcher)}` until {until}"
                   + (f": {inert(reason)}" if reason else "")
                   + ". New incidents that match are stored and listed, not posted."))
+
+    def _silence_upstream(self, incident: Incident, span: timedelta, reason: str,
+                          user: str, tell: Tell) -> None:
+        """An incident from Alertmanager: the silence is created there, with its alert's
+        matchers, and its id kept on the incident for ``/perf unsilence``."""
+        silences = self.perfbot.alertmanager_silences
+        if silences is None:
+            tell(said(f"{incident.name} came from Alertmanager, and `alertmanager.url` is "
+                      "not set: I cannot create silences there."))
+            return
+        if incident.alertmanager_silence is not None:
+            tell(said(f"{incident.name} is already silenced in Alertmanager (silence "
+                      f"`{inert(incident.alertmanager_silence)}`); `/perf unsilence "
+                      f"{incident.name}` ends it."))
+            return
+        if not self._allowed(user, Act.SILENCE, f"silence:{incident.name}", tell):
+            return
+        now = self.perfbot.now()
+        try:
+            made = silences.create(incident.alert.labels, user, reason, now, now + span)
+        except SilenceError as exc:
+            tell(said(f"Nothing changed: Alertmanager did not create the silence "
+                      f"({inert(str(exc))})."))
+            return
+        until = slack_time(now + span, self.perfbot.settings.zone, day=True)
+        text = (f"silence {made} in Alertmanager for {format_duration(span)}"
+                + (f": {reason}" if reason else ""))
+        try:
+            self.perfbot.incident_store.change(
+                incident.id, lambda i: silenced_upstream(i, made, user, text, now),
+                record=self._row(user, Act.SILENCE, f"silence:{incident.name}",
+                                 text[:2000]))
+        except StorageError as exc:
+            log.error("silence %s created in Alertmanager for %s, not stored: %s", made,
+                      incident.name, exc)
+            tell(said(f"Alertmanager silenced {incident.name} (silence `{inert(made)}`) but I "
+                      f"could not store it ({inert(str(exc))}); unsilence it in "
+                      "Alertmanager."))
+            return
+        tell(said(f":mute: Silenced {incident.name} in Alertmanager until {until}: silence "
+                  f"`{inert(made)}`" + (f" ({inert(reason)})" if reason else "")
+                  + f". `/perf unsilence {incident.name}` ends it."))
+
+    def unsilence(self, args: str, user: str, tell: Tell) -> None:
+        """``/perf unsilence INC-42``: its silence in Alertmanager deleted."""
+        found = self._named("unsilence", args, tell)
+        if found is None:
+            return
+        silences = self.perfbot.alertmanager_silences
+        if found.alertmanager_silence is None or silences is None:
+            tell(said(f"{found.name} has no silence in Alertmanager."))
+            return
+        if not self._allowed(user, Act.SILENCE, f"unsilence:{found.name}", tell):
+            return
+        silence_id = found.alertmanager_silence
+        try:
+            silences.delete(silence_id)
+        except SilenceError as exc:
+            tell(said(f"Nothing changed: Alertmanager did not delete silence "
+                      f"`{inert(silence_id)}` ({inert(str(exc))})."))
+            return
+        now = self.perfbot.now()
+        text = f"silence {silence_id} deleted in Alertmanager"
+        try:
+            self.perfbot.incident_store.change(
+                found.id, lambda i: silenced_upstream(i, None, user, text, now),
+                record=self._row(user, Act.SILENCE, f"unsilence:{found.name}", text))
+        except StorageError as exc:
+            tell(said(f"Deleted silence `{inert(silence_id)}` in Alertmanager, but could not "
+                      f"record it ({inert(str(exc))})."))
+            return
+        tell(said(f":bell: Unsilenced {found.name}: silence `{inert(silence_id)}` deleted."))
 
     def oncall(self, args: str, user: str, tell: Tell) -> None:
         word, _, rest = args.strip().partition(" ")

@@ -64,7 +64,8 @@ def test_the_loop_runs_once_connected_and_stops_with_the_bot(slack: SlackStandIn
     assert code == 0 and delivered
     lines = out.splitlines()
     assert lines[1].startswith("perfbot: HTTP mode on 127.0.0.1:")
-    assert lines[2] == ("perfbot: incidents loop on: detection every 5m, escalation sweep "
+    assert lines[2].startswith("perfbot: webhooks on 127.0.0.1:")  # /alertmanager too
+    assert lines[3] == ("perfbot: incidents loop on: detection every 5m, escalation sweep "
                         f"every {format_duration(SWEEP_EVERY)}; leader: this process (SQLite "
                         "is for one process)")
     assert lines[-1] == "perfbot: stopped"

@@ -1,0 +1,1 @@
+"""Webhooks the bot receives on its operational port (Alertmanager's today)."""
