@@ -52,8 +52,10 @@ def holder(url: str) -> list[int]:
 def terminate(url: str, pid: int) -> None:
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo, autocommit=True) as connection:
-        assert connection.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (
-            True,)
+        # With a timeout it waits until the backend is gone (its locks freed): without one
+        # it only signals, and a busy machine let the next step find the lock still held.
+        assert connection.execute("SELECT pg_terminate_backend(%s, 10000)",
+                                  (pid,)).fetchone() == (True,)
 
 
 class Moments:
