@@ -46,7 +46,7 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class MetricsSettings(_Strict):
@@ -214,8 +214,7 @@ class Settings(BaseSettings):
     """Everything perfbot reads from its file and environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PERFBOT_", env_nested_delimiter="__", extra="forbid",
-        use_attribute_docstrings=True,
+        env_prefix="PERFBOT_", env_nested_delimiter="__", extra="forbid"
     )
 
     timezone: str = "UTC"

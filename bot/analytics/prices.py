@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class ServiceCost(BaseModel):
     """What a service costs besides its CPU and memory (a managed database, a licence)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     fixed_monthly: float = Field(default=0, ge=0)
     """A fixed monthly cost outside the cluster, spread evenly over time."""
@@ -24,7 +24,7 @@ class CostSettings(BaseModel):
     GCP us-central1" on-demand prices), rounded.
     """
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     source: Literal["auto", "opencost", "prices"] = "auto"  # auto: OpenCost when present
     """auto: OpenCost's metrics when Prometheus has them, else the price table; opencost or prices:

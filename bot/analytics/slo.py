@@ -8,7 +8,7 @@ from bot.durations import Duration
 
 
 class LatencySLO(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     quantile: float = Field(default=0.95, gt=0, lt=1)
     """The quantile judged, like 0.95 for p95."""
@@ -17,7 +17,7 @@ class LatencySLO(BaseModel):
 
 
 class SLO(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     latency: LatencySLO | None = None
     """The latency objective."""

@@ -10,7 +10,7 @@ from bot.durations import Duration, parse_duration
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class EndpointOverride(_Strict):

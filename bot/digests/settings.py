@@ -13,7 +13,7 @@ from bot.durations import Duration, parse_duration
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DigestSchedule(_Strict):

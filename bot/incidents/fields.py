@@ -97,7 +97,7 @@ Day = Annotated[Weekday, BeforeValidator(_weekday)]
 class Frozen(BaseModel):
     """Settings and snapshots: unknown keys refused, nothing changes after validation."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def problem(loc: tuple[str | int, ...], value: Any, message: str) -> InitErrorDetails:

@@ -12,7 +12,7 @@ from bot.durations import Duration, format_duration, parse_duration
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 # What a call may take beyond ``timeout`` (which Prometheus is told, and which bounds each
