@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from bot import __version__
+from bot.cli_config import add_config_commands
 from bot.cli_detect import add_detect_commands
 from bot.cli_digest import add_digest_commands
 from bot.cli_incidents import add_incident_commands
@@ -161,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     add_slack_commands(sub, common)
     add_incident_commands(sub, common)
     add_digest_commands(sub, common)
+    add_config_commands(sub)
     return parser
 
 

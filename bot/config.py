@@ -51,11 +51,18 @@ class _Strict(BaseModel):
 
 class MetricsSettings(_Strict):
     backend: Literal["demo", "prometheus"] = "demo"
+    """demo: the embedded synthetic workload; prometheus: a real server (or anything speaking its
+    HTTP API: Thanos, Mimir, VictoriaMetrics)."""
     prometheus: PrometheusSettings = PrometheusSettings()
+    """How the Prometheus server is reached."""
     names: MetricNames = MetricNames()
+    """How the HTTP latency histogram and its labels are named (detected when unset)."""
     saturation: SaturationMetrics = SaturationMetrics()
+    """The CPU and memory metrics of saturation and cost (detected when unset)."""
     demo_seed: int = 7
+    """The demo workload's random seed: the same seed, the same data."""
     demo_days: int = Field(default=30, ge=2, le=90)
+    """How many days of one-minute data the demo workload holds."""
 
 
 class IncidentsSettings(_Strict):
@@ -63,18 +70,24 @@ class IncidentsSettings(_Strict):
 
     # Where an incident goes when the catalog names no channel for its endpoint or service.
     default_channel: str = Field(default="#incidents", min_length=1)
+    """Where an incident is posted when the catalog names no channel for its endpoint or service."""
     # A recurrence this soon after resolution reopens the incident instead of a new one.
     reopen_within: Duration = parse_duration("1h")
+    """A recurrence this soon after resolution reopens the incident instead of opening a new one."""
     # More incidents than this opening in one channel within a minute: one summary message.
     storm_threshold: int = Field(default=5, ge=1)
+    """More incidents than this opening in one channel within a minute: one summary, each in its
+    thread."""
 
 
 class DetectionSettings(_Strict):
     """How often ``perfbot run`` looks for anomalies, and over what span."""
 
     interval: Duration = parse_duration("5m")
+    """How often `perfbot run` runs a detection cycle."""
     # Findings active within this span before now are current (older ones have ended).
     window: Duration = parse_duration("1h")
+    """Findings active within this span before now are current; older ones have ended."""
 
 
 class LeaderSettings(_Strict):
@@ -85,6 +98,8 @@ class LeaderSettings(_Strict):
     # leader's lock within a third of it (``bot.storage.leader.timings``). At most 10m:
     # longer, and nobody is paged meanwhile.
     takeover: Duration = parse_duration("30s")
+    """Several `perfbot run` on one PostgreSQL: when the leader dies or is cut off, another leads
+    within this (10s to 10m)."""
 
     @field_validator("takeover")
     @classmethod
@@ -97,6 +112,8 @@ class LeaderSettings(_Strict):
 
 class StorageSettings(_Strict):
     url: str = "sqlite:///perfbot.db"
+    """The bot's database: sqlite:///FILE, or postgresql+psycopg://USER@HOST/DB (a password belongs
+    in PERFBOT_STORAGE__URL)."""
 
     @field_validator("url")
     @classmethod
@@ -118,13 +135,19 @@ class SlackSettings(_Strict):
     """
 
     admins: list[str] = []
+    """Slack user ids (U…) who may do everything."""
     allowed_users: list[str] = []
+    """Slack user ids (U…) who may acknowledge, snooze, resolve and escalate."""
     allowed_groups: list[str] = []
+    """Slack user group ids (S…) whose members may acknowledge, snooze, resolve and escalate."""
     group_cache: Duration = parse_duration("5m")
+    """How long a user group's members are remembered."""
     # Answers computed at once (queries and charts); more wait, after their "looking…".
     answer_workers: int = Field(default=8, ge=1, le=64)
+    """Answers computed at once; more wait after their "looking…"."""
     # Questions one person may have in progress: nobody can take every answer slot.
     questions_per_user: int = Field(default=3, ge=1, le=64)
+    """Questions one person may have in progress at once."""
 
     @field_validator("admins", "allowed_users")
     @classmethod
@@ -151,6 +174,7 @@ class ServerSettings(_Strict):
     with ``--http PORT`` everything, Slack's events included, is on PORT instead)."""
 
     listen: str = "0.0.0.0:8080"
+    """HOST:PORT of the operational HTTP port (health, metrics, Alertmanager's webhook)."""
 
     @field_validator("listen")
     @classmethod
@@ -174,11 +198,16 @@ class AlertmanagerSettings(_Strict):
     http://alertmanager:9093); unset: Alertmanager's incidents cannot be silenced there."""
 
     url: str | None = None
+    """Alertmanager's API base URL (like http://alertmanager:9093), where silences are created;
+    unset: not silenced there."""
     timeout: float = Field(default=5.0, gt=0, le=60)
+    """Seconds a call to Alertmanager's API may take."""
     # Alertmanager never says when a firing alert ends (its webhook's endsAt is zero until
     # it resolves): an alert not repeated for this long resolves on its own. Longer than
     # the route's repeat_interval (Alertmanager's default: 4h).
     resolve_after: Duration = parse_duration("5h")
+    """An Alertmanager alert not repeated for this long resolves on its own (longer than the route's
+    repeat_interval)."""
 
 
 class Settings(BaseSettings):
@@ -189,43 +218,66 @@ class Settings(BaseSettings):
     )
 
     timezone: str = "UTC"
+    """IANA time zone of "today", "yesterday" and the times in messages."""
     metrics: MetricsSettings = MetricsSettings()
+    """Where metrics come from and how they are named."""
     catalog: CatalogSettings = CatalogSettings()
+    """What people add to the discovered endpoints: owners, channels, aliases, SLOs, exclusions."""
     cost: CostSettings = CostSettings()
+    """Where cost figures come from, and the price table used without OpenCost."""
     storage: StorageSettings = StorageSettings()
+    """The bot's database: incidents, audit, outbox, deliveries."""
     detection: DetectionSettings = DetectionSettings()
+    """The running bot's detection cycle."""
     # Which replica runs the loop, and how soon another takes over (PostgreSQL only).
     leader: LeaderSettings = LeaderSettings()
+    """Which replica runs the loop, and how soon another takes over (PostgreSQL only)."""
     incidents: IncidentsSettings = IncidentsSettings()
+    """Where incidents are posted and how they are grouped."""
     # On-call schedules, escalation policies and the routes from alerts to policies.
     oncall: OnCallSettings = OnCallSettings()
+    """On-call schedules, escalation policies and the routes from alerts to policies."""
     # Where PagerDuty steps send their events (routing keys: environment variables named by
     # each step's ``notify_pagerduty.routing_key_env``).
     pagerduty: PagerDutySettings = PagerDutySettings()
+    """Where PagerDuty steps send their events (routing keys: environment variables named by each
+    step)."""
     # How long a webhook step waits for its receiver, in seconds.
     webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    """Seconds a policy step's webhook waits for its receiver."""
     # Scheduled digests: configured schedules, grace, saturation thresholds, SLO window.
     digests: DigestSettings = DigestSettings()
+    """Scheduled digests: schedules, grace, saturation thresholds, SLO window."""
     slack: SlackSettings = SlackSettings()
+    """Who may act on incidents from Slack, and how many questions are worked on at once."""
     server: ServerSettings = ServerSettings()
+    """The operational HTTP port `perfbot run` serves."""
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    """Alertmanager's API, for silences of its incidents."""
     # Unset: ./playbooks, else the playbooks installed with perfbot (see default_playbooks_dir).
     playbooks_dir: Path = Field(default_factory=lambda: default_playbooks_dir())
+    """Folder of playbook YAML files; unset: ./playbooks, else the playbooks installed with
+    perfbot."""
 
     # Secrets: environment only (see ``load_settings``), under the names Slack's tools use.
     slack_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
     )
+    """Slack's Bot User OAuth Token (xoxb-…). Environment only: SLACK_BOT_TOKEN."""
     slack_app_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
     )
+    """Slack's app-level token for Socket Mode (xapp-…). Environment only: SLACK_APP_TOKEN."""
     slack_signing_secret: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
+    """Slack's signing secret, for HTTP mode. Environment only: SLACK_SIGNING_SECRET."""
     prometheus_password: SecretStr | None = None
+    """Basic-auth password of metrics.prometheus.username. Environment only."""
     # Alertmanager's bearer token for POST /alertmanager (PERFBOT_ALERTMANAGER_TOKEN).
     alertmanager_token: SecretStr | None = None
+    """The bearer token Alertmanager sends to POST /alertmanager. Environment only."""
 
     @field_validator("timezone")
     @classmethod
