@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from bot.clock import FakeClock
     from bot.config import Settings
     from bot.incidents.lifecycle import Incident
+    from bot.metrics.base import MetricsBackend
     from bot.metrics.demo import DemoWorkload
+    from bot.metrics.demo.scenarios import Scenario
     from bot.notify.recording import RecordingSlack, Sent
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,6 +46,7 @@ STEPS = (
     "The fix: resolved on its own",
     "The weekly manager digest",
 )
+PROMETHEUS_DAYS = 8
 SWEEP = timedelta(seconds=30)  # between two sweeps of the simulated loop
 QUESTIONS = (
     ("p95 latency of checkout over the last 24h vs the day before", "checkout-p95.png"),
@@ -196,18 +200,22 @@ class Walk:
         except ValueError as exc:
             raise DemoError(str(exc), EXIT_USAGE) from None
         end = walk_end(now, settings)
+        if args.prometheus:  # fewer days load faster; the missing index has 5 before it
+            settings = settings.model_copy(update={"metrics": settings.metrics.model_copy(
+                update={"demo_days": PROMETHEUS_DAYS})})
         workload = demo_workload(settings, FakeClock(end))
         step = _scenario(workload)
         # The fix comes two days later: long enough for the week's digest to call it a
         # regression (two hours would vanish in a week's figures).
         workload = with_fix(workload, _local(step.start + timedelta(days=2), settings, 10, 0))
         clock = FakeClock(_local(step.start, settings, 9, 0))
-        backend = DemoBackend(workload)
-        close: Callable[[], None] = lambda: None
+        demo = DemoBackend(workload)  # the releases (Prometheus has none), or the metrics too
+        backend: MetricsBackend = demo
+        close: Callable[[], None] = _nothing
         if args.prometheus:
-            backend, close = _prometheus(workload, settings, out)
+            settings, backend, close = _prometheus(workload, settings, clock, out)
         perfbot = Perfbot(settings=settings, backend=backend, clock=clock, demo=workload,
-                          deploy_source=DemoBackend(workload) if args.prometheus else backend)
+                          deploy_source=demo)
         walk = cls(perfbot, clock, RecordingSlack(charts), out, charts)
 
         def closing() -> None:
@@ -507,17 +515,21 @@ class Walk:
         print(_indent(message_text(message.text, message.blocks)), file=self.out)
 
 
-def _scenario(workload: DemoWorkload):  # type: ignore[no-untyped-def]
+def _nothing() -> None:
+    return None
+
+
+def _scenario(workload: DemoWorkload) -> Scenario:
     return next(s for s in workload.scenarios if s.kind == "latency_step")
 
 
-def _fingerprint(step) -> str:  # type: ignore[no-untyped-def]
+def _fingerprint(step: Scenario) -> str:
     from bot.alerts.explained import DETECTION
     from bot.alerts.model import fingerprint
     from bot.metrics.base import endpoint_column
 
     return fingerprint(DETECTION, str(step.signal), step.service,
-                       endpoint_column(step.service, step.endpoint_key))
+                       endpoint_column(step.service, step.endpoint_key or ""))
 
 
 def _local(moment: datetime, settings: Settings, hour: int, minute: int) -> datetime:
@@ -541,6 +553,59 @@ def _indent(text: str) -> str:
     return "\n".join(f"  {line}" if line else "" for line in text.splitlines())
 
 
-def _prometheus(workload: DemoWorkload, settings: Settings, out: TextIO
-                ) -> tuple[object, Callable[[], None]]:
-    raise DemoError("--prometheus is not there yet")
+def _prometheus(workload: DemoWorkload, settings: Settings, clock: FakeClock, out: TextIO
+                ) -> tuple[Settings, MetricsBackend, Callable[[], None]]:
+    """The demo data in a throwaway local Prometheus, and the bot's Prometheus backend on it
+    with each query it sends printed (one short line); and what stops it all."""
+    import shutil
+
+    from bot.app import prometheus_backend
+    from bot.metrics.local_prometheus import LocalPrometheus, LocalPrometheusError
+    from bot.metrics.settings import PrometheusSettings
+
+    workdir = Path(tempfile.mkdtemp(prefix="perfbot-demo-prometheus-"))
+    started = time.monotonic()
+    print(f"Loading {(workload.end - workload.start).days} days of demo data into a local "
+          "Prometheus (promtool backfill)…", file=out, flush=True)
+    try:
+        server = LocalPrometheus(workload, workdir).start()
+    except LocalPrometheusError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise DemoError(f"--prometheus: {exc}") from None
+    print(f"Prometheus at {server.url}, ready in {time.monotonic() - started:.0f}s; each "
+          "query the bot sends is printed as ▸ PromQL.\n", file=out)
+    metrics = settings.metrics.model_copy(update={
+        "backend": "prometheus", "prometheus": PrometheusSettings(url=server.url)})
+    settings = settings.model_copy(update={"metrics": metrics})
+    backend = prometheus_backend(settings, clock)
+    queries = logging.getLogger("bot.metrics.prometheus.backend")
+    handler = _QueryPrinter(out)
+    queries.addHandler(handler)
+    queries.setLevel(logging.DEBUG)
+
+    def stop() -> None:
+        queries.removeHandler(handler)
+        queries.setLevel(logging.NOTSET)
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return settings, backend, stop
+
+
+class _QueryPrinter(logging.Handler):
+    """Each query the Prometheus backend logs, as one short line."""
+
+    WIDTH = 150
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(logging.DEBUG)
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.msg.startswith(("query_range ", "query ")) or not record.args:
+            return
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        kind = "range" if record.msg.startswith("query_range") else "instant"
+        text = " ".join(str(args[0]).split())
+        if len(text) > self.WIDTH:
+            text = text[:self.WIDTH - 1] + "…"
+        print(f"    ▸ PromQL ({kind}) {text}", file=self.out)

@@ -40,10 +40,11 @@ class RecordingSlack(WebClient):
         self.sent: list[Sent] = []
         self._ts = itertools.count(1)
 
-    def api_call(self, api_method: str, *, http_verb: str = "POST", files: dict | None = None,
-                 data: dict | None = None, params: dict | None = None,
-                 json: dict | None = None, headers: dict | None = None,
-                 auth: dict | None = None) -> SlackResponse:
+    def api_call(self, api_method: str, *, http_verb: str = "POST",
+                 files: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
+                 params: dict[str, Any] | None = None, json: dict[str, Any] | None = None,
+                 headers: dict[str, Any] | None = None, auth: dict[str, Any] | None = None,
+                 ) -> SlackResponse:
         args: dict[str, Any] = {**(params or {}), **(data or {}), **(json or {})}
         answer: dict[str, Any] = {"ok": True}
         if api_method in ("chat.postMessage", "chat.update"):
@@ -63,7 +64,7 @@ class RecordingSlack(WebClient):
         return SlackResponse(client=self, http_verb=http_verb, api_url=api_method,
                              req_args=args, data=answer, headers={}, status_code=200)
 
-    def files_upload_v2(self, **kwargs: Any) -> SlackResponse:  # type: ignore[override]
+    def files_upload_v2(self, **kwargs: Any) -> SlackResponse:
         name = Path(str(kwargs.get("filename") or "upload.bin")).name
         path = self.files_dir / name
         content = kwargs.get("content") or b""
