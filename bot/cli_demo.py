@@ -55,7 +55,7 @@ QUESTIONS = (
 )
 PROMPT_HELP = """Commands (the clock stands at the end of the walk):
   <a question>      answered as in Slack, e.g. "p95 of order history over the last 6h"
-  incidents         the incidents in the demo's store
+  incidents         the open incidents in the demo's store
   ack INC-1         acknowledge, as @{user} (allowed by slack.allowed_users)
   resolve INC-1     resolve, as @{user}
   digest daily      the team digest now; digest weekly: the manager digest
@@ -195,6 +195,13 @@ class Walk:
         from bot.notify.recording import RecordingSlack
 
         settings = with_demo_defaults(demo_settings(load_settings(args.config), db))
+        if args.prometheus:  # before a workload is made for nothing
+            from bot.metrics.local_prometheus import LocalPrometheusError, find_binaries
+
+            try:
+                find_binaries()
+            except LocalPrometheusError as exc:
+                raise DemoError(f"--prometheus: {exc}") from None
         try:
             now = moment_at(getattr(args, "at", None), settings.zone) or utc_now()
         except ValueError as exc:
@@ -462,6 +469,9 @@ class Walk:
     # --- the prompt ----------------------------------------------------------------------
 
     def prompt(self, source: TextIO) -> None:
+        # Wall time goes on (acts are timed), the data stays at its end: the last hour has data.
+        assert self.perfbot.demo is not None
+        self.clock.as_of = self.perfbot.demo.end
         print("\n" + PROMPT_HELP.format(user=SECOND), file=self.out)
         while True:
             print("\nperfbot> ", end="", file=self.out, flush=True)

@@ -32,13 +32,9 @@ class LocalPrometheusError(RuntimeError):
 
 
 def find_binaries() -> tuple[Path, Path]:
-    """``prometheus`` and ``promtool`` on the PATH (or Debian's /usr/bin); the error names
-    the missing ones and how to install them."""
-    found = {}
-    for name in ("prometheus", "promtool"):
-        path = shutil.which(name) or (f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}",
-                                                                      os.X_OK) else None)
-        found[name] = path
+    """``prometheus`` and ``promtool`` on the PATH; the error names the missing ones and
+    how to install them."""
+    found = {name: shutil.which(name) for name in ("prometheus", "promtool")}
     missing = [name for name, path in found.items() if path is None]
     if missing:
         raise LocalPrometheusError(f"{' and '.join(missing)} not found: {INSTALL_HINT}")
