@@ -306,9 +306,9 @@ class Walk:
         for path in [*self.written, *(s.file for s in self.slack.sent if s.file is not None)]:
             print(f"  {path}", file=self.out)
         print("\nNext steps (README.md):\n"
-              "  • Connect to Slack: create the app from slack-manifest.yaml, set "
-              "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN), then "
-              "perfbot run --demo-data to try it in a workspace on this demo workload.\n"
+              "  • Connect to Slack: create the app from slack-manifest.yaml, export "
+              "SLACK_BOT_TOKEN and SLACK_APP_TOKEN, then perfbot run --demo-data to try it "
+              "in a workspace on this demo workload.\n"
               "  • Connect Prometheus: set metrics.backend: prometheus and metrics.prometheus.url "
               "in perfbot.yaml (\"Configuration\", \"Metric names\"), then perfbot check-config "
               "and perfbot run.\n"
