@@ -212,11 +212,6 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return run_demo(args, out)
 
 
-def _describe_backend(bot: Perfbot) -> str:
-    return "; ".join(check.detail for check in bot.backend.check()
-                     if check.ok and not check.warning) or "metrics"
-
-
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     from bot.config import resolve_config_path
     from bot.metrics.base import MetricsError

@@ -87,8 +87,13 @@ def run_demo(args: argparse.Namespace, out: TextIO) -> int:
             finally:
                 walk.close()
     except DemoError as exc:
+        if not args.charts and not any(charts.iterdir()):
+            charts.rmdir()  # made for this run, which wrote nothing
         print(f"perfbot: {exc}", file=sys.stderr)
         return exc.code
+    except KeyboardInterrupt:  # Ctrl-C during the walk: what was started is stopped above
+        print("\nperfbot: demo interrupted", file=sys.stderr)
+        return 130
     return EXIT_OK
 
 
@@ -207,9 +212,12 @@ class Walk:
         except ValueError as exc:
             raise DemoError(str(exc), EXIT_USAGE) from None
         end = walk_end(now, settings)
-        if args.prometheus:  # fewer days load faster; the missing index has 5 before it
-            settings = settings.model_copy(update={"metrics": settings.metrics.model_copy(
-                update={"demo_days": PROMETHEUS_DAYS})})
+        # The fix replays the week before it, so at least 8 days; --prometheus loads just
+        # those (fewer days load faster; the missing index has 5 before it).
+        days = PROMETHEUS_DAYS if args.prometheus else max(settings.metrics.demo_days,
+                                                           PROMETHEUS_DAYS)
+        settings = settings.model_copy(update={"metrics": settings.metrics.model_copy(
+            update={"demo_days": days})})
         workload = demo_workload(settings, FakeClock(end))
         step = _scenario(workload)
         # The fix comes two days later: long enough for the week's digest to call it a
@@ -221,9 +229,13 @@ class Walk:
         close: Callable[[], None] = _nothing
         if args.prometheus:
             settings, backend, close = _prometheus(workload, settings, clock, out)
-        perfbot = Perfbot(settings=settings, backend=backend, clock=clock, demo=workload,
-                          deploy_source=demo)
-        walk = cls(perfbot, clock, RecordingSlack(charts), out, charts)
+        try:
+            perfbot = Perfbot(settings=settings, backend=backend, clock=clock, demo=workload,
+                              deploy_source=demo)
+            walk = cls(perfbot, clock, RecordingSlack(charts), out, charts)
+        except BaseException:
+            close()  # the local Prometheus, if one was started
+            raise
 
         def closing() -> None:
             perfbot.database.close()
