@@ -80,6 +80,10 @@ def add_slack_commands(
                      help="Slack Web API base URL (default Slack's; for tests and proxies)")
     run.add_argument("--no-loop", action="store_true",
                      help="only answer questions: no detection, no incidents, no escalation")
+    run.add_argument("--demo-data", action="store_true",
+                     help="answer and detect on the embedded demo workload whatever "
+                          "metrics.backend says: try the bot in a workspace before "
+                          "connecting Prometheus")
     testing = run.add_argument_group(
         "for testing and demos",
         "A clock faster than real time, so escalation waits pass in seconds. Data time\n"
@@ -209,7 +213,7 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
                                  "secret (Basic Information page)")
     if unset := missing_variables(settings.oncall, os.environ):  # before any page needs them
         raise NotReady("; ".join(unset))
-    perfbot = build(settings, clock, slack_api_url=args.slack_api_url)
+    perfbot = build(settings, clock, demo=args.demo_data, slack_api_url=args.slack_api_url)
     leadership = leadership_for(perfbot.database, settings.leader.takeover)
     if isinstance(leadership, SoleProcess):  # SQLite: refused before anything is written
         try:
