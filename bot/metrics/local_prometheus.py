@@ -41,7 +41,10 @@ def find_binaries() -> tuple[Path, Path]:
     return Path(str(found["prometheus"])), Path(str(found["promtool"]))
 
 
-def _blocks(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+def block_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """``start``..``end`` cut at Prometheus's 2h block boundaries, each span closed: promtool
+    re-reads its whole input once per block, so one file per block keeps a backfill of days
+    linear (and the files backfill in parallel)."""
     step = int(BLOCK.total_seconds())
     first = datetime.fromtimestamp(int(start.timestamp()) // step * step, UTC)
     spans = []
@@ -69,7 +72,7 @@ class LocalPrometheus:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            spans = _blocks(self.workload.start, self.workload.end)
+            spans = block_spans(self.workload.start, self.workload.end)
             list(pool.map(lambda job: self._backfill(job[0], job[1], data), enumerate(spans)))
         config = self.workdir / "prometheus.yml"
         config.write_text(_CONFIG, encoding="utf-8")
@@ -100,14 +103,10 @@ class LocalPrometheus:
         path = self.workdir / f"demo-{number:03d}.om"
         with path.open("w", encoding="utf-8", newline="\n") as out:
             write_openmetrics(self.workload, out, *span)
-        result = subprocess.run(
-            [str(self.promtool), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-             str(path), str(data)], capture_output=True, text=True, timeout=600, check=False)
-        path.unlink()
-        if result.returncode != 0:
-            raise LocalPrometheusError(f"promtool could not backfill the demo data (exit "
-                                       f"{result.returncode}):\n"
-                                       f"{_tail(result.stderr + result.stdout)}")
+        try:
+            backfill_file(self.promtool, path, data)
+        finally:
+            path.unlink()
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -125,6 +124,18 @@ class LocalPrometheus:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def backfill_file(promtool: Path, path: Path, data: Path) -> None:
+    """``promtool tsdb create-blocks-from openmetrics PATH DATA``; the error ends with
+    promtool's own output."""
+    result = subprocess.run(
+        [str(promtool), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+         str(path), str(data)], capture_output=True, text=True, timeout=600, check=False)
+    if result.returncode != 0:
+        raise LocalPrometheusError(f"promtool could not backfill {path.name} (exit "
+                                   f"{result.returncode}):\n"
+                                   f"{_tail(result.stderr + result.stdout)}")
 
 
 def _tail(text: str, lines: int = 20) -> str:
