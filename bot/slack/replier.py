@@ -114,6 +114,7 @@ class Replier:
         # "Looking…" messages not yet replaced by their answer (ts → channel), so a bot
         # that stops can say so in them rather than leave them looking forever.
         self._pending: dict[str, str] = {}
+        self._posting = 0  # answers computed and being posted: ``finish`` waits for them
         self._stopping = False
         self._changed = threading.Condition()
 
@@ -122,7 +123,7 @@ class Replier:
         "looking…" of those still unanswered into a note to ask again. How many were cut."""
         with self._changed:
             self._stopping = True
-            self._changed.wait_for(lambda: not self._pending, timeout)
+            self._changed.wait_for(lambda: not self._pending and not self._posting, timeout)
             cut, self._pending = self._pending, {}
         for ts, channel in cut.items():
             try:
@@ -204,7 +205,19 @@ class Replier:
             if self._pending.pop(ts, None) is None:
                 _counted("cut")
                 return  # too late: ``finish`` already told the asker to ask again
-            self._changed.notify_all()
+            self._posting += 1
+        try:
+            self._post(reply, message, channel=channel, ts=ts, user=user, question=question,
+                       thread_ts=thread_ts, started=started, tell=tell)
+        finally:
+            with self._changed:
+                self._posting -= 1
+                self._changed.notify_all()
+
+    def _post(self, reply: Answer | None, message: SlackMessage, *, channel: str, ts: str,
+              user: str | None, question: str, thread_ts: str | None, started: float,
+              tell: Callable[[SlackMessage], None]) -> None:
+        """The answer in place of "looking…", then its chart."""
         try:
             self.client.chat_update(channel=channel, ts=ts, text=message.text,
                                     blocks=list(message.blocks))
