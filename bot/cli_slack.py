@@ -154,6 +154,8 @@ def _log_to_stderr(level: str, form: str, secrets: list[str]) -> None:
     if root.handlers:
         mask = SecretMask(secrets)
         for handler in root.handlers:
+            for old in [f for f in handler.filters if isinstance(f, SecretMask)]:
+                handler.removeFilter(old)  # an earlier run's, in the same process
             handler.addFilter(mask)
         return
     root.addHandler(log_handler(sys.stderr, form, secrets))
