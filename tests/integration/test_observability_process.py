@@ -122,6 +122,21 @@ def test_http_mode_serves_metrics_health_and_ready_and_a_question_moves_the_coun
         assert body == {"ready": True, "failing": [], "leader": True,
                         "checks": {"slack": "ok", "store": "ok", "metrics_server": "ok"}}
         assert httpx.post(f"{bot.ops_url()}/metrics", timeout=10).status_code == 405
+        # The loop's first detection opened the demo's incidents and posted them.
+        wait_until("incidents posted", lambda: total(
+            scrape(bot), "perfbot_notifications_total", channel="slack", result="sent") >= 1,
+            alive=bot)
+        loop = scrape(bot)
+        assert total(loop, "perfbot_incidents_opened_total") >= 1
+        assert value(loop, "perfbot_detection_cycle_seconds_count") >= 1
+        assert value(loop, "perfbot_detection_series_total") > 0
+        # The policy's first step is due at the opening: a page, counted as a step.
+        wait_until("a step", lambda: value(scrape(bot), "perfbot_escalation_steps_total") >= 1,
+                   alive=bot)
+        # A webhook delivery without the bearer token: refused, and counted by status.
+        refused = httpx.post(f"{bot.ops_url()}/alertmanager", json={}, timeout=10)
+        assert refused.status_code == 401
+        assert value(scrape(bot), "perfbot_alertmanager_deliveries_total", status="401") == 1
 
 
 def test_socket_mode_serves_them_on_server_listen_and_readyz_names_a_stopped_prometheus(
