@@ -167,18 +167,32 @@ def health_app() -> WSGIApp:
     return _get_only(application)
 
 
-def ready_app(checks: Mapping[str, Check], leading: Callable[[], bool]) -> WSGIApp:
+def ready_app(checks: Mapping[str, Check], leading: Callable[[], bool], *,
+              reuse: float = 1.0, clock: Callable[[], float] = time.monotonic) -> WSGIApp:
     """``/readyz``: 200 when every check passes, else 503; the JSON body gives each check's
-    state and whether this replica leads. A check that raises fails (and is logged)."""
+    state and whether this replica leads. A check that raises fails (and is logged). The
+    checks' results are reused for ``reuse`` seconds: the endpoint is open to anyone, and
+    a flood of probes must not become a flood of queries on the metrics server and store."""
+    lock = threading.Lock()
+    last: list[tuple[float, dict[str, str]]] = []
+
+    def run_checks() -> dict[str, str]:
+        with lock:  # one round at a time; the probes behind it get its result
+            if last and clock() - last[0][0] < reuse:
+                return last[0][1]
+            states: dict[str, str] = {}
+            for name, check in checks.items():
+                try:
+                    states[name] = check() or "ok"
+                except Exception:
+                    log.exception("readiness check %s failed", name)
+                    states[name] = "check failed"
+            last[:] = [(clock(), states)]
+            return states
+
     def application(environ: dict[str, Any], start_response: Callable[..., Any]
                     ) -> Iterable[bytes]:
-        states: dict[str, str] = {}
-        for name, check in checks.items():
-            try:
-                states[name] = check() or "ok"
-            except Exception:
-                log.exception("readiness check %s failed", name)
-                states[name] = "check failed"
+        states = run_checks()
         failing = sorted(name for name, state in states.items() if state != "ok")
         body = {"ready": not failing, "failing": failing, "checks": states,
                 "leader": bool(leading())}

@@ -168,6 +168,9 @@ def test_socket_mode_serves_them_on_server_listen_and_readyz_names_a_stopped_pro
             assert total(before, "perfbot_answer_seconds_count") == 1
             assert total(before, "perfbot_metrics_query_seconds_count") >= 1
             prometheus.stop()
+            # /readyz reuses its checks for a second: the next rounds see it stopped.
+            wait_until("/readyz says 503", lambda: ready(bot)[0] == 503, timeout=30,
+                       alive=bot)
             status, body = ready(bot)
             assert status == 503, body
             assert body["failing"] == ["metrics_server"]

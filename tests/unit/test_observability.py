@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.cli_slack import _secrets
 from bot.config import Settings
-from bot.observability import Telemetry, install, log_handler, telemetry
+from bot.observability import Telemetry, install, log_handler, ready_app, telemetry
 
 BOT_TOKEN, ROUTING_KEY, DB_PASSWORD = "xoxb-real-bot-token", "pd-routing-key-123", "pa55word!"
 
@@ -56,3 +56,27 @@ def test_a_fresh_telemetry_starts_from_zero_and_every_name_is_perfbots() -> None
     assert families and all(f.name.startswith("perfbot_") for f in families)
     questions = next(f for f in families if f.name == "perfbot_questions")
     assert questions.samples == []  # the earlier run's answer is not counted here
+
+
+def test_readyz_reuses_its_checks_for_a_second_so_a_probe_flood_is_not_a_query_flood() -> None:
+    calls: list[str] = []
+    now = [100.0]
+
+    def metrics() -> str | None:
+        calls.append("metrics")
+        return "not answering" if now[0] >= 102 else None
+
+    app = ready_app({"metrics_server": metrics}, lambda: False, clock=lambda: now[0])
+
+    def probe() -> tuple[str, dict[str, object]]:
+        said: list[str] = []
+        body = b"".join(app({"REQUEST_METHOD": "GET"}, lambda s, h: said.append(s)))
+        return said[0], json.loads(body)
+
+    assert [probe()[0] for _ in range(50)] == ["200 OK"] * 50
+    assert calls == ["metrics"]
+    now[0] = 102.0  # a second on: checked again, and it fails
+    status, body = probe()
+    assert status == "503 Service Unavailable" and calls == ["metrics"] * 2
+    assert body == {"ready": False, "failing": ["metrics_server"], "leader": False,
+                    "checks": {"metrics_server": "not answering"}}
