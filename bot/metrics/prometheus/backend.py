@@ -79,6 +79,11 @@ class PrometheusBackend:
 
     # ---- health and discovery -------------------------------------------------------------
 
+    def ping(self) -> str:
+        """The server's version, if it says: one quick call (``/readyz``); MetricsError
+        when it does not answer."""
+        return self._client.version(self.clock)
+
     def check(self) -> list[Check]:
         where = f"Prometheus at {self.safe_url}"
         try:

@@ -54,6 +54,7 @@ from bot.metrics.prometheus.shapes import (
     first_problem,
 )
 from bot.metrics.settings import PrometheusSettings
+from bot.observability import telemetry, timed
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,16 @@ class PrometheusClient:
 
     def call(self, request: Callable[[Deadline], T]) -> T:
         """Run one API call within the deadline: retry connection failures, translate every
-        failure."""
+        failure. Timed and counted (``perfbot_metrics_query_…``)."""
+        measured = telemetry()
+        try:
+            with timed(measured.metrics_seconds):
+                return self._call(request)
+        except Exception as exc:
+            measured.metrics_errors.labels(type(exc).__name__).inc()
+            raise
+
+    def _call(self, request: Callable[[Deadline], T]) -> T:
         attempt = 0
         with Deadline(self.deadline) as deadline:
             while True:
