@@ -7,9 +7,10 @@ twice: on the built-in defaults (the demo workload) and on a settings file that 
 Prometheus (started here with one day of the demo workload backfilled, as
 ``tests/prometheus_server.py`` does; skipped with ``--no-prometheus``). ``N`` runs each, every
 run a fresh process (``python -m bot``, from an empty folder so no ./perfbot.yaml is read but
-the one written for the Prometheus rows), and prints the median and slowest wall time. Then
-``python -X importtime`` of each command and the 10 modules with the largest cumulative import
-time, and whether pandas, scipy, matplotlib, SQLAlchemy or slack_sdk were imported at all.
+the one written for the Prometheus rows), and prints the median and slowest wall time and the
+median CPU time. Then ``python -X importtime`` of each command and the 10 modules with the
+largest cumulative import time, and whether pandas, numpy, scipy, matplotlib, SQLAlchemy,
+slack_sdk or pydantic were imported at all.
 Never asserts a time: on a busy machine these figures move.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -73,17 +75,21 @@ def environment() -> dict[str, str]:
     return env
 
 
-def run(argv: list[str], cwd: str, *, importtime: bool = False) -> tuple[float, str]:
-    """Wall seconds of one fresh ``python -m bot ARGV``, and its stderr."""
+def run(argv: list[str], cwd: str, *, importtime: bool = False) -> tuple[float, float, str]:
+    """Wall seconds of one fresh ``python -m bot ARGV``, its CPU seconds (user + system: on a
+    busy machine the wall time is mostly waiting for a core), and its stderr."""
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "bot", *argv]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True,
                           timeout=300)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr[-2000:]}"
                          f"{done.stdout[-2000:]}")
-    return elapsed, done.stderr
+    return elapsed, cpu, done.stderr
 
 
 def import_times(stderr: str) -> list[tuple[int, str]]:
@@ -98,13 +104,15 @@ def import_times(stderr: str) -> list[tuple[int, str]]:
 
 
 def measure(commands: dict[str, list[str]], cwd: str, runs: int) -> None:
-    print(f"{'command':<40} {'median s':>9} {'slowest s':>10}")
+    print(f"{'command':<40} {'median s':>9} {'slowest s':>10} {'CPU median s':>13}")
     for label, argv in commands.items():
         run(argv, cwd)  # warm the disk cache and the .pyc files
-        times = [run(argv, cwd)[0] for _ in range(runs)]
-        print(f"{label:<40} {statistics.median(times):>9.2f} {max(times):>10.2f}")
+        runs_done = [run(argv, cwd) for _ in range(runs)]
+        times = [wall for wall, _, _ in runs_done]
+        cpu = statistics.median(c for _, c, _ in runs_done)
+        print(f"{label:<40} {statistics.median(times):>9.2f} {max(times):>10.2f} {cpu:>13.2f}")
     for label, argv in commands.items():
-        rows = import_times(run(argv, cwd, importtime=True)[1])
+        rows = import_times(run(argv, cwd, importtime=True)[2])
         names = {name.strip() for _, name in rows}
         heavy = [m for m in HEAVY if m in names]
         total = sum(c for c, name in rows if not name.startswith(" "))  # top level only
