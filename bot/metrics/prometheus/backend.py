@@ -269,16 +269,14 @@ class PrometheusBackend:
             "throughput": self._build(promql.throughput_query, http, lookback, endpoints),
             "error_ratio": self._build(promql.error_ratio_query, http, lookback, endpoints),
         }
-        figures = {
-            column: pd.Series(
-                {
-                    endpoint_of(http, sample["metric"]).column: _number(sample["value"][1])
-                    for sample in self._vector(query, at)
-                },
-                dtype=float,
-            )
-            for column, query in queries.items()
-        }
+        # One request for the five figures: each part tagged with its column's name.
+        read: dict[str, dict[str, float]] = {column: {} for column in queries}
+        for sample in self._vector(self._build(promql.tagged_union, queries), at):
+            column = sample["metric"].get(promql.FIGURE_LABEL, "")
+            if column in read:
+                read[column][endpoint_of(http, sample["metric"]).column] = _number(
+                    sample["value"][1])
+        figures = {column: pd.Series(values, dtype=float) for column, values in read.items()}
         services = pd.Series({e.column: e.service for e in wanted}, dtype=object)
         frame = pd.DataFrame({"service": services, **figures})
         frame = frame.reindex([e.column for e in wanted])[SUMMARY_COLUMNS]
