@@ -18,7 +18,7 @@ import pandas as pd
 
 from bot.clock import Now
 from bot.durations import format_duration
-from bot.metrics import promql
+from bot.metrics import batch, promql
 from bot.metrics.base import (
     SUMMARY_COLUMNS,
     Check,
@@ -362,6 +362,16 @@ class PrometheusBackend:
         return frame
 
     def _query_range(self, query: str, window: Window) -> list[Series]:
+        scope = batch.current()
+        if scope is None:
+            return self._send_range(query, window)
+        # Within one answer: read once, and a window joined to another is read with it.
+        read = scope.joined(window)
+        result = scope.read(("range", self.url, query, read),
+                            lambda: self._send_range(query, read))
+        return result if read == window else _within(result, window)
+
+    def _send_range(self, query: str, window: Window) -> list[Series]:
         log.debug("query_range %s [%s, %s] step %s", query, window.start, window.end, window.step)
         start, end = _whole_seconds(window.start), _whole_seconds(window.end)
         step = f"{window.step.total_seconds():g}"
@@ -385,6 +395,12 @@ class PrometheusBackend:
 
     def _vector(self, query: str, at: datetime) -> list[Sample]:
         """The samples of a query perfbot wrote to give an instant vector."""
+        scope = batch.current()
+        if scope is None:
+            return self._send_vector(query, at)
+        return scope.read(("instant", self.url, query, at), lambda: self._send_vector(query, at))
+
+    def _send_vector(self, query: str, at: datetime) -> list[Sample]:
         log.debug("query %s at %s", query, at)
         data = self._client.query(query, at)
         if not isinstance(data, Vector):
@@ -398,6 +414,18 @@ class PrometheusBackend:
 def _whole_seconds(moment: datetime) -> datetime:
     # The client rounds to whole seconds; the grid below must use the same instants.
     return datetime.fromtimestamp(round(moment.timestamp()), UTC)
+
+
+def _within(result: list[Series], window: Window) -> list[Series]:
+    """The points of ``result`` inside ``window``; series without any are left out, as a
+    query over ``window`` alone would leave them out."""
+    start, end = _whole_seconds(window.start).timestamp(), _whole_seconds(window.end).timestamp()
+    kept = []
+    for series in result:
+        values = [point for point in series["values"] if start <= float(point[0]) <= end]
+        if values:
+            kept.append(Series(metric=series["metric"], values=values))
+    return kept
 
 
 def _grid(window: Window) -> pd.DatetimeIndex:
