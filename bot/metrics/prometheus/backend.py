@@ -111,7 +111,12 @@ class PrometheusBackend:
 
     def endpoints(self, window: Window | None = None) -> list[Endpoint]:
         """Endpoints with series in ``window`` (default: ``discovery_lookback`` up to now)."""
-        return self._discovery.endpoints(window)
+        scope = batch.current()
+        if scope is None:
+            return self._discovery.endpoints(window)
+        # Within one answer (its windows as asked, then as cut to their data): asked once.
+        return list(scope.read(("endpoints", self.url, window, self.clock()),
+                               lambda: self._discovery.endpoints(window)))
 
     def services(self, window: Window | None = None) -> list[str]:
         return sorted({e.service for e in self.endpoints(window)})
