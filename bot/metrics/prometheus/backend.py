@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.clock import Now
 from bot.durations import format_duration
-from bot.metrics import promql
+from bot.metrics import batch, promql
 from bot.metrics.base import (
     SUMMARY_COLUMNS,
     Check,
@@ -119,7 +119,12 @@ class PrometheusBackend:
 
     def endpoints(self, window: Window | None = None) -> list[Endpoint]:
         """Endpoints with series in ``window`` (default: ``discovery_lookback`` up to now)."""
-        return self._discovery.endpoints(window)
+        scope = batch.current()
+        if scope is None:
+            return self._discovery.endpoints(window)
+        # Within one answer (its windows as asked, then as cut to their data): asked once.
+        return list(scope.read(("endpoints", self.url, window, self.clock()),
+                               lambda: self._discovery.endpoints(window)))
 
     def services(self, window: Window | None = None) -> list[str]:
         return sorted({e.service for e in self.endpoints(window)})
@@ -281,16 +286,14 @@ class PrometheusBackend:
             "throughput": self._build(promql.throughput_query, http, lookback, endpoints),
             "error_ratio": self._build(promql.error_ratio_query, http, lookback, endpoints),
         }
-        figures = {
-            column: pd.Series(
-                {
-                    endpoint_of(http, sample["metric"]).column: _number(sample["value"][1])
-                    for sample in self._vector(query, at)
-                },
-                dtype=float,
-            )
-            for column, query in queries.items()
-        }
+        # One request for the five figures: each part tagged with its column's name.
+        read: dict[str, dict[str, float]] = {column: {} for column in queries}
+        for sample in self._vector(self._build(promql.tagged_union, queries), at):
+            column = sample["metric"].get(promql.FIGURE_LABEL, "")
+            if column in read:
+                read[column][endpoint_of(http, sample["metric"]).column] = _number(
+                    sample["value"][1])
+        figures = {column: pd.Series(values, dtype=float) for column, values in read.items()}
         services = pd.Series({e.column: e.service for e in wanted}, dtype=object)
         frame = pd.DataFrame({"service": services, **figures})
         frame = frame.reindex([e.column for e in wanted])[SUMMARY_COLUMNS]
@@ -378,6 +381,16 @@ class PrometheusBackend:
         return frame
 
     def _query_range(self, query: str, window: Window) -> list[Series]:
+        scope = batch.current()
+        if scope is None:
+            return self._send_range(query, window)
+        # Within one answer: read once, and a window joined to another is read with it.
+        read = scope.joined(window)
+        result = scope.read(("range", self.url, query, read),
+                            lambda: self._send_range(query, read))
+        return result if read == window else _within(result, window)
+
+    def _send_range(self, query: str, window: Window) -> list[Series]:
         log.debug("query_range %s [%s, %s] step %s", query, window.start, window.end, window.step)
         start, end = _whole_seconds(window.start), _whole_seconds(window.end)
         step = f"{window.step.total_seconds():g}"
@@ -401,6 +414,12 @@ class PrometheusBackend:
 
     def _vector(self, query: str, at: datetime) -> list[Sample]:
         """The samples of a query perfbot wrote to give an instant vector."""
+        scope = batch.current()
+        if scope is None:
+            return self._send_vector(query, at)
+        return scope.read(("instant", self.url, query, at), lambda: self._send_vector(query, at))
+
+    def _send_vector(self, query: str, at: datetime) -> list[Sample]:
         log.debug("query %s at %s", query, at)
         data = self._client.query(query, at)
         if not isinstance(data, Vector):
@@ -414,6 +433,18 @@ class PrometheusBackend:
 def _whole_seconds(moment: datetime) -> datetime:
     # The client rounds to whole seconds; the grid below must use the same instants.
     return datetime.fromtimestamp(round(moment.timestamp()), UTC)
+
+
+def _within(result: list[Series], window: Window) -> list[Series]:
+    """The points of ``result`` inside ``window``; series without any are left out, as a
+    query over ``window`` alone would leave them out."""
+    start, end = _whole_seconds(window.start).timestamp(), _whole_seconds(window.end).timestamp()
+    kept = []
+    for series in result:
+        values = [point for point in series["values"] if start <= float(point[0]) <= end]
+        if values:
+            kept.append(Series(metric=series["metric"], values=values))
+    return kept
 
 
 def _grid(window: Window) -> pd.DatetimeIndex:
