@@ -193,7 +193,7 @@ def main() -> None:
                     with lock:
                         samples.append(sample)
 
-        cycles_before = bot.output().count("detection: ")
+        before = len(bot.output())
         fired = time.perf_counter()
         threads = [threading.Thread(target=asker, args=(n,)) for n in range(args.askers)]
         for thread in threads:
@@ -202,8 +202,10 @@ def main() -> None:
             thread.join()
         seconds = time.perf_counter() - fired
         peak = status_field(pid, "VmHWM")
-        cycles = bot.output().count("detection: ") - cycles_before
         log = bot.output()
+        during = log[before:]
+        cycles = during.count(" INFO bot.schedule: detection: ")
+        unread = during.count(" WARNING bot.schedule: detection: could not read")
 
     answered = [s.answer_seconds for s in samples if s.answer_seconds is not None
                 and not s.error_answer]
@@ -218,7 +220,8 @@ def main() -> None:
               f"p95 {quantile(answered, 0.95):.2f}, max {max(answered):.2f}")
     print(f"acks late (> {SLACK_DEADLINE:g} s) or not 200: {late}; ack ms p50 "
           f"{1000 * statistics.median(acks):.0f}, max {1000 * max(acks):.0f}")
-    print(f"log lines naming a detection cycle during the load: {cycles}")
+    print(f"detection cycles finished during the load: {cycles}; signals they could not "
+          f"read: {unread}")
     print(f"bot peak RSS (VmHWM): {peak / 1024:.0f} MB (goal <= 250 MB)")
     failed = Counter((s.told or "error answer" if s.error_answer else s.told or "no answer")[:70]
                      for s in samples if s.answer_seconds is None or s.error_answer)
@@ -227,10 +230,9 @@ def main() -> None:
     errors = [line for line in log.splitlines() if " ERROR " in line]
     for line in errors[:3]:
         print(f"  bot log: {line[:160]}")
-    if errors:
-        kept = Path(tempfile.gettempdir()) / "perfbot-load.log"
-        kept.write_text(log, encoding="utf-8")
-        print(f"  {len(errors)} errors in the bot's log, kept in {kept}")
+    kept = Path(tempfile.gettempdir()) / "perfbot-load.log"
+    kept.write_text(log, encoding="utf-8")
+    print(f"{len(errors)} errors in the bot's log, kept in {kept}")
 
 
 if __name__ == "__main__":
