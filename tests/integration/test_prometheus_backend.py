@@ -103,6 +103,23 @@ def test_a_window_off_the_step_grid_is_answered_on_its_own_instants(
     assert len(frame.index) == 73 and frame.notna().all().all()
 
 
+def test_a_thousand_endpoints_are_read_though_the_query_would_be_too_long(
+    store_backend: PrometheusBackend, demo_workload: DemoWorkload
+) -> None:
+    # Named in one query, these make it over 100 KB: VictoriaMetrics refuses more than
+    # 16 KB (-search.maxQueryLen) with HTTP 422, so the backend splits it by endpoints.
+    absent = [Endpoint(service=f"nobody-{n:04d}", route=f"/api/unknown/resource-{n:04d}/details",
+                       method="GET") for n in range(990)]
+    endpoints = [*absent[:500], *demo_workload.endpoints, *absent[500:]]
+    for read in (lambda chosen: store_backend.error_ratio(WINDOW, chosen),
+                 lambda chosen: store_backend.latency(WINDOW, 0.95, chosen)):
+        frame = read(endpoints)
+        assert list(frame.columns) == [e.column for e in endpoints]
+        alone = read(demo_workload.endpoints)
+        np.testing.assert_allclose(frame[alone.columns].to_numpy(), alone.to_numpy())
+        assert frame[[e.column for e in absent]].isna().all().all()
+
+
 def test_filters_return_only_the_endpoints_asked_for(
     store_backend: PrometheusBackend, demo_workload: DemoWorkload
 ) -> None:
