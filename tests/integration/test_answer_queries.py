@@ -15,8 +15,7 @@ import requests
 from bot.ask.answer import Sources, ask
 from bot.render.message import AnswerKind
 from tests.answer_support import sources_for
-from tests.conftest import DEMO_END, prometheus_backend_for
-from tests.prometheus_server import PrometheusServer
+from tests.conftest import DEMO_END, Store, prometheus_backend_for
 
 QUESTIONS = [
     "p95 latency of checkout over the last 24h",
@@ -26,10 +25,10 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def recorded(prometheus_server: PrometheusServer) -> Iterator[tuple[Sources, list[str]]]:
+def recorded(store: Store) -> Iterator[tuple[Sources, list[str]]]:
     """Sources on a backend of its own, and every request its session sends (path and
-    parameters, in order)."""
-    backend = prometheus_backend_for(prometheus_server.url)
+    parameters, in order), on each store."""
+    backend = prometheus_backend_for(store.url)
     sent: list[str] = []
 
     def record(response: requests.Response, *_: Any, **__: Any) -> None:

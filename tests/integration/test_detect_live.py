@@ -20,10 +20,10 @@ from tests.conftest import DEMO_END
 PLAYBOOKS = load_playbooks(Path(__file__).parents[2] / "playbooks").playbooks
 
 def test_the_cycle_on_prometheus_matches_the_demo(
-    prometheus_backend: PrometheusBackend, demo_backend: DemoBackend
+    store_backend: PrometheusBackend, demo_backend: DemoBackend
 ) -> None:
     window = timedelta(days=2)
-    live = run_cycle(prometheus_backend, DEMO_END, window, history=timedelta(days=3))
+    live = run_cycle(store_backend, DEMO_END, window, history=timedelta(days=3))
     demo = run_cycle(demo_backend, DEMO_END, window, history=timedelta(days=3))
 
     def summary(report: object) -> list[tuple[str, str, str]]:
@@ -36,9 +36,9 @@ def test_the_cycle_on_prometheus_matches_the_demo(
 
 
 def test_the_checkout_error_spike_alert_shows_diagnostics_from_prometheus(
-    prometheus_backend: PrometheusBackend, demo_backend: DemoBackend,
+    store_backend: PrometheusBackend, demo_backend: DemoBackend,
 ) -> None:
-    report = run_cycle(prometheus_backend, DEMO_END, timedelta(days=2),
+    report = run_cycle(store_backend, DEMO_END, timedelta(days=2),
                        history=timedelta(days=3), playbooks=PLAYBOOKS,
                        deploys=demo_backend.workload.deploys)
     item = next(e for e in report.explained if e.finding.first_mover.key.endpoint ==
@@ -70,14 +70,14 @@ def test_the_demo_says_diagnostics_need_prometheus(demo_backend: DemoBackend) ->
 
 
 def test_instant_answers_vectors_and_scalars_and_rejects_others(
-    prometheus_backend: PrometheusBackend,
+    store_backend: PrometheusBackend,
 ) -> None:
-    assert prometheus_backend.instant("scalar(vector(2.5))", DEMO_END) == [
+    assert store_backend.instant("scalar(vector(2.5))", DEMO_END) == [
         SeriesValue(labels={}, value=2.5)]
-    pods = prometheus_backend.instant("count by (container) (container_cpu_usage_seconds_total)",
+    pods = store_backend.instant("count by (container) (container_cpu_usage_seconds_total)",
                                       DEMO_END)
     assert pods and all(set(p.labels) == {"container"} and p.value >= 1 for p in pods)
     with pytest.raises(QueryRejectedError, match="instant vector or a scalar"):
-        prometheus_backend.instant("container_cpu_usage_seconds_total[5m]", DEMO_END)
+        store_backend.instant("container_cpu_usage_seconds_total[5m]", DEMO_END)
     with pytest.raises(QueryRejectedError):
-        prometheus_backend.instant("sum(", DEMO_END)
+        store_backend.instant("sum(", DEMO_END)

@@ -51,6 +51,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A query naming endpoints grows with them (a regex of services, one of routes):
+# VictoriaMetrics refuses one over 16 KB (-search.maxQueryLen, its default), so a longer one
+# is split by endpoints, with room left for a proxy's own limits.
+MAX_QUERY_BYTES = 12_000
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -136,6 +141,8 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         http = self.http_metrics()
         query = self._build(promql.latency_query, http, quantile, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.latency(window, quantile, part), endpoints)
         return self._endpoint_frame(Signal.LATENCY, query, window, endpoints, http)
 
     def pooled_latency(
@@ -173,6 +180,8 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         http = self.http_metrics()
         query = self._build(promql.throughput_query, http, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.throughput(window, part), endpoints)
         return self._endpoint_frame(Signal.THROUGHPUT, query, window, endpoints, http)
 
     def error_ratio(
@@ -180,6 +189,8 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         http = self.http_metrics()
         query = self._build(promql.error_ratio_query, http, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.error_ratio(window, part), endpoints)
         return self._endpoint_frame(Signal.ERROR_RATIO, query, window, endpoints, http)
 
     def cpu(self, window: Window, services: Sequence[str] | None = None) -> pd.DataFrame:
@@ -428,6 +439,31 @@ class PrometheusBackend:
                 f"{data.result_type} where an instant vector belongs",
                 public="the metrics server answered in a form I can't read")
         return data.result
+
+
+def _too_long(query: str, endpoints: Sequence[Endpoint]) -> bool:
+    return len(endpoints) > 1 and len(query.encode()) > MAX_QUERY_BYTES
+
+
+def _in_halves(
+    read: Callable[[Sequence[Endpoint]], pd.DataFrame], endpoints: Sequence[Endpoint]
+) -> pd.DataFrame:
+    """``read`` over each half of ``endpoints`` (halved again while too long), the frames
+    side by side, in order; a half without data is NaN columns (as in one query), none with
+    data is ``NoDataError``."""
+    middle = len(endpoints) // 2
+    frames, missing = [], None
+    for part in (endpoints[:middle], endpoints[middle:]):
+        try:
+            frames.append(read(part))
+        except NoDataError as exc:
+            missing = exc
+    if not frames:
+        assert missing is not None
+        raise missing
+    frame = pd.concat(frames, axis=1).reindex(columns=[e.column for e in endpoints])
+    frame.index.name = "time"
+    return frame
 
 
 def _whole_seconds(moment: datetime) -> datetime:
