@@ -451,6 +451,8 @@ def _in_halves(
     """``read`` over each half of ``endpoints`` (halved again while too long), the frames
     side by side, in order; a half without data is NaN columns (as in one query), none with
     data is ``NoDataError``."""
+    import pandas as pd
+
     middle = len(endpoints) // 2
     frames, missing = [], None
     for part in (endpoints[:middle], endpoints[middle:]):
