@@ -23,6 +23,7 @@ import pandas as pd
 
 from bot.alerts.explained import DETECTION, CycleReport, Explained
 from bot.analytics.findings.baseline import BaselineCache
+from bot.analytics.findings.decision import decide, rolling_sum
 from bot.analytics.findings.model import (
     DEFAULT_FINDINGS,
     Change,
@@ -31,7 +32,6 @@ from bot.analytics.findings.model import (
     FindingsResult,
     SeriesBatch,
 )
-from bot.analytics.findings.decision import decide, rolling_sum
 from bot.analytics.findings.sensitivity import (
     LEVELS,
     Level,
@@ -86,8 +86,29 @@ class Replay:
         return {service: n / days for service, n in sorted(counts.items())}
 
 
+@dataclass(frozen=True)
+class Period:
+    """The metrics of a backtest, read once: the period and the history before it."""
+
+    batch: SeriesBatch
+    slos: dict[str, SLO]
+    problems: list[str]
+    history: timedelta
+
+
+def read_period(
+    backend: MetricsBackend, end: datetime, period: timedelta, window: timedelta, *,
+    history: timedelta = HISTORY, catalog: Catalog | None = None,
+    config: FindingsConfig = DEFAULT_FINDINGS,
+) -> Period:
+    """One read (``detection.read_batch``) of the period plus each tick's history."""
+    history = max(history, window + config.min_history)  # as run_cycle reads
+    batch, slos, problems = read_batch(backend, end, history + period, catalog)
+    return Period(batch=batch, slos=slos, problems=problems, history=history)
+
+
 def replay(
-    backend: MetricsBackend,
+    data: Period,
     end: datetime,
     period: timedelta,
     incidents: Incidents,
@@ -95,14 +116,11 @@ def replay(
     interval: timedelta,
     window: timedelta,
     zone: tzinfo,
-    history: timedelta = HISTORY,
-    catalog: Catalog | None = None,
     config: FindingsConfig = DEFAULT_FINDINGS,
     levels: Mapping[str, Level] | None = None,
 ) -> Replay:
     """Every detection tick every ``interval`` over the ``period`` before ``end``."""
-    history = max(history, window + config.min_history)  # as run_cycle reads
-    batch, slos, problems = read_batch(backend, end, history + period, catalog)
+    batch, slos, problems, history = data.batch, data.slos, data.problems, data.history
     start = end - period
     out = Replay(start=start, end=end, series=len(batch.keys), problems=problems)
     whole = find_sensitive(batch, start - window, slos, config, levels)
