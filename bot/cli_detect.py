@@ -34,6 +34,9 @@ def add_detect_commands(
         "--sensitivity", metavar="SCOPE=LEVEL", action="append", default=[],
         help="with --replay: a service (or 'SERVICE METHOD /route') at low, normal or high, "
              "over detection.sensitivity; prints alerts per day at each level. Repeatable")
+    detect.add_argument(
+        "--feedback", action="store_true",
+        help="print the noise rate per signal and per service from the Useful / Noise answers")
     detect.set_defaults(func=cmd_detect)
 
 
@@ -47,6 +50,8 @@ def cmd_detect(args: argparse.Namespace, out: TextIO) -> int:
     from bot.render.alert import alert_text, build_alert
 
     settings = load_settings(args.config)
+    if getattr(args, "feedback", False):
+        return cmd_feedback(args, out)
     if getattr(args, "replay", None) is not None or getattr(args, "sensitivity", None):
         return cmd_replay(args, out)
     try:
@@ -187,3 +192,28 @@ def _in_scope(scope: str, service: str, endpoint: str | None) -> bool:
     """Whether an alert is of ``scope``: its service, or its endpoint (with or without the
     service before it)."""
     return scope in {service, endpoint, f"{service} {endpoint}"}
+
+
+def cmd_feedback(args: argparse.Namespace, out: TextIO) -> int:
+    """``perfbot detect --feedback``: the noise rate per signal and per service."""
+    from bot.config import load_settings
+    from bot.storage import Database, StorageError
+    from bot.storage.feedback import FeedbackStore
+
+    settings = load_settings(args.config)
+    store = FeedbackStore(Database(settings.storage.url))
+    try:
+        tables = {by: store.rates(by) for by in ("signal", "service")}
+    except StorageError as exc:
+        print(f"perfbot: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not tables["signal"]:
+        print("No answers yet: the Useful / Noise buttons on alerts in Slack record them.",
+              file=out)
+        return EXIT_OK
+    for by, rates in tables.items():
+        print(f"Noise rate per {by}:", file=out)
+        for r in rates:
+            print(f"  {r.name:<24} {r.rate:5.0%} noise ({r.noise} of {r.noise + r.useful} "
+                  "answers)", file=out)
+    return EXIT_OK
