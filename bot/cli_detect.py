@@ -201,12 +201,15 @@ def cmd_feedback(args: argparse.Namespace, out: TextIO) -> int:
     from bot.storage.feedback import FeedbackStore
 
     settings = load_settings(args.config)
-    store = FeedbackStore(Database(settings.storage.url))
+    database = Database(settings.storage.url)
     try:
+        store = FeedbackStore(database)
         tables = {by: store.rates(by) for by in ("signal", "service")}
     except StorageError as exc:
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        database.close()
     if not tables["signal"]:
         print("No answers yet: the Useful / Noise buttons on alerts in Slack record them.",
               file=out)
