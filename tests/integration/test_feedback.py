@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.app import Perfbot
 from bot.cli import main
 from bot.incidents.lifecycle import Incident
 from bot.metrics.demo import DemoBackend
