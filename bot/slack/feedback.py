@@ -37,7 +37,11 @@ def register_feedback_actions(
     def pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any],
                 client: WebClient) -> None:
         ack()
-        verdict, name = parse_feedback_action_id(str(action["action_id"]))
+        try:
+            verdict, name = parse_feedback_action_id(str(action["action_id"]))
+        except ValueError:
+            log.warning("a feedback button with no incident was pressed; ignored")
+            return
         user = str(body["user"]["id"])
         channel = str((body.get("channel") or {}).get("id")
                       or (body.get("container") or {}).get("channel_id"))

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy import text
 
 from bot.cli import main
 from bot.incidents.lifecycle import Incident
@@ -88,8 +89,7 @@ def test_noise_is_stored_with_the_alert_then_shown_on_its_message(
     press(served, MEMBER, "useful", opened)
     press(served, STRANGER, "noise", opened)
     assert store.answers(opened.id) == {MEMBER: "useful", STRANGER: "noise"}
-    with Database(database).reading("read") as connection:
-        from sqlalchemy import text
+    with served.perfbot.database.reading("read") as connection:
         row = connection.execute(text("select signal, service, endpoint, evidence from "
                                       "feedback where \"user\" = :u"), {"u": STRANGER}).one()
     assert row[0:3] == ("latency", "orders", opened.alert.endpoint)
@@ -106,6 +106,19 @@ def test_an_unknown_incident_records_nothing_and_says_so(
     assert "There is no incident `INC-99`: nothing was recorded." in told.args["text"]
     assert FeedbackStore(served.perfbot.database).rates("service") == []
     assert served.shown(opened) == before
+
+
+def test_an_answer_that_cannot_be_stored_is_not_shown(
+    served: Served, slack: SlackStandIn,
+) -> None:
+    opened = served.open()
+    before = served.shown(opened)
+    with served.perfbot.database.writing("break the store") as connection:
+        connection.execute(text("drop table feedback"))  # every write of an answer fails
+    press(served, MEMBER, "noise", opened)
+    (told,) = slack.calls("chat.postEphemeral", delivered=True)
+    assert "Nothing was recorded: the database is not answering" in told.args["text"]
+    assert served.shown(opened) == before  # still the buttons: nothing claims it was marked
 
 
 @pytest.fixture
