@@ -90,6 +90,10 @@ class DetectionSettings(_Strict):
     # Findings active within this span before now are current (older ones have ended).
     window: Duration = parse_duration("1h")
     """Findings active within this span before now are current; older ones have ended."""
+    sensitivity: dict[str, Literal["low", "normal", "high"]] = {}
+    """How readily a service or endpoint alerts, by service name or "SERVICE METHOD /route": low
+    (fewer alerts: larger, longer changes), normal, high (smaller, shorter ones). `perfbot detect
+    --replay 7d` shows its effect on past data."""
 
 
 class LeaderSettings(_Strict):
