@@ -6,6 +6,7 @@ be read is reported and the others still run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -31,6 +32,8 @@ from bot.metrics.base import (
     MetricsBackend,
     MetricsError,
     NamedMetrics,
+    NoDataError,
+    Resolution,
     Signal,
     Window,
 )
@@ -46,11 +49,61 @@ HISTORY = timedelta(days=28)
 WINDOW = timedelta(days=7)
 
 
+FINEST = timedelta(minutes=1)
+MAX_POINTS = 10_000  # per series and query (Prometheus refuses more than 11,000)
+
+
+def source_step(backend: MetricsBackend, at: datetime) -> timedelta:
+    """The step to read at: the source's own resolution (1 minute where its data has it),
+    so the recent minutes are seen as they happen; ``STEP`` when it cannot tell."""
+    if not isinstance(backend, Resolution):
+        return STEP
+    try:
+        found = backend.resolution(at)
+    except MetricsError:
+        return STEP
+    if found is None:
+        return STEP
+    # Whole minutes dividing a day (the baseline's grid), from 1 to 5 minutes.
+    minutes = min(5, max(1, math.ceil(found / FINEST)))
+    while 1440 % minutes:
+        minutes += 1
+    return timedelta(minutes=minutes)
+
+
+def _read_chunked(
+    read: Callable[[Window], pd.DataFrame], window: Window
+) -> pd.DataFrame:
+    """One signal over ``window`` in queries of at most ``MAX_POINTS`` steps each. A part
+    with no data before the last one is a gap (the data may begin later)."""
+    span = window.step * (MAX_POINTS - 1)
+    parts: list[pd.DataFrame] = []
+    start = window.start
+    while start <= window.end:
+        stop = min(window.end, start + span)
+        part = Window(start=start, end=stop, step=window.step, rate_window=window.rate_window
+                      ) if stop > start else None
+        if part is not None:
+            try:
+                parts.append(read(part))
+            except NoDataError:
+                if stop >= window.end and not parts:
+                    raise
+        start = stop + window.step
+    if not parts:
+        raise NoDataError(f"no data between {window.start} and {window.end}")
+    frame = pd.concat(parts)
+    return frame[~frame.index.duplicated(keep="last")]
+
+
 def read_batch(
     backend: MetricsBackend, at: datetime, history: timedelta, catalog: Catalog | None = None,
-    step: timedelta = STEP,
+    step: timedelta | None = None,
 ) -> tuple[SeriesBatch, dict[str, SLO], list[str]]:
-    """Every signal of every endpoint and service over ``history`` before ``at``, as a batch."""
+    """Every signal of every endpoint and service over ``history`` before ``at``, as a batch,
+    at ``step`` (default: the source's own resolution, ``source_step``)."""
+    if step is None:
+        step = source_step(backend, at)
     end = pd.Timestamp(at).floor(step).to_pydatetime()
     window = Window(start=end - history, end=end, step=step, rate_window=step)
     endpoints = catalog.entries if catalog is not None else None
@@ -61,16 +114,16 @@ def read_batch(
     by_column = {e.column: e for e in eps}
     problems: list[str] = []
     frames: dict[Signal, pd.DataFrame] = {}
-    reads: dict[Signal, Callable[[], pd.DataFrame]] = {
-        Signal.LATENCY: lambda: backend.latency(window, 0.95, eps),
-        Signal.THROUGHPUT: lambda: backend.throughput(window, eps),
-        Signal.ERROR_RATIO: lambda: backend.error_ratio(window, eps),
-        Signal.CPU: lambda: backend.cpu(window),
-        Signal.MEMORY: lambda: backend.memory(window),
+    reads: dict[Signal, Callable[[Window], pd.DataFrame]] = {
+        Signal.LATENCY: lambda w: backend.latency(w, 0.95, eps),
+        Signal.THROUGHPUT: lambda w: backend.throughput(w, eps),
+        Signal.ERROR_RATIO: lambda w: backend.error_ratio(w, eps),
+        Signal.CPU: lambda w: backend.cpu(w),
+        Signal.MEMORY: lambda w: backend.memory(w),
     }
     for signal, read in reads.items():
         try:
-            frames[signal] = read()
+            frames[signal] = _read_chunked(read, window)
         except MetricsError as exc:
             problems.append(f"could not read {signal}: {exc}")
     index = pd.date_range(window.start, window.end, freq=step, tz="UTC")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -22,6 +22,7 @@ from bot.analytics.findings.model import (
     ChartData,
     FindingsConfig,
     SeriesBatch,
+    SeriesKey,
     SeriesProblem,
     Severity,
     direction_of,
@@ -29,7 +30,7 @@ from bot.analytics.findings.model import (
 from bot.analytics.findings.severity import severity_of, slo_standing
 from bot.analytics.slo import SLO
 from bot.durations import format_duration
-from bot.metrics.base import format_utc
+from bot.metrics.base import Signal, format_utc
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -61,18 +62,57 @@ def find_anomalies(
     problems = _problems(batch, first, config)
     anomalies: list[Anomaly] = []
     scored = 0
+    budgets = error_budgets(batch.keys, slos or {})
     for lo in range(0, len(batch.keys), chunk):
         part = SeriesBatch(batch.keys[lo : lo + chunk], batch.times,
                            batch.values[lo : lo + chunk], batch.requests[lo : lo + chunk])
-        d = decide(part, config, first, cache)
-        candidates = np.flatnonzero((d.fire | d.trend | d.surge).any(axis=1))
+        d = decide(part, config, first, cache, budgets[lo : lo + chunk])
+        flags = d.fire | d.trend | d.surge
+        candidates = np.flatnonzero(flags.any(axis=1))
         if candidates.size == 0:
             continue
         scores = _scores(part, candidates)
         scored += int(candidates.size)
         for row, score in zip(candidates, scores, strict=True):
-            anomalies += _series_anomalies(part, int(row), d, first, score, slos or {}, config)
+            if not flags[row, 0]:
+                anomalies += _series_anomalies(part, int(row), d, first, score, slos or {},
+                                               config)
+                continue
+            # Firing at the window's first point: the change may have begun before it, so
+            # the decision goes back until the run's beginning (its start is the change's).
+            one = SeriesBatch(part.keys[row : row + 1], part.times,
+                              part.values[row : row + 1], part.requests[row : row + 1])
+            start, d1 = _from_its_beginning(one, first, config, budgets[lo + row : lo + row + 1])
+            anomalies += _series_anomalies(one, 0, d1, start, score, slos or {}, config,
+                                           active_from=first - start)
     return anomalies, problems, scored
+
+
+def error_budgets(keys: Sequence[SeriesKey], slos: Mapping[str, SLO]) -> FloatArray:
+    """Per series, the error ratio its SLO allows (NaN: not an error ratio, or no SLO)."""
+    out = np.full(len(keys), np.nan)
+    for i, key in enumerate(keys):
+        slo = slos.get(key.column or "") if key.signal is Signal.ERROR_RATIO else None
+        if slo is not None and slo.error_ratio:
+            out[i] = slo.error_ratio
+    return out
+
+
+def _from_its_beginning(
+    one: SeriesBatch, first: int, config: FindingsConfig, budgets: FloatArray
+) -> tuple[int, Decisions]:
+    """The decision of one series from early enough that no run (runs within ``reopen_within``
+    are one) reaches back to its first column: doubling the span read back, from a day."""
+    per_day = max(1, round(DAY / one.step))
+    reopen = max(1, round(config.reopen_within / one.step))
+    back = per_day
+    while True:
+        start = max(0, first - back)
+        d = decide(one, config, start, None, budgets)  # no cache: it keeps the cycle's days
+        flags = (d.fire | d.trend | d.surge)[0]
+        if start == 0 or not flags[: reopen + 1].any():
+            return start, d
+        back *= 2
 
 
 def _scores(batch: SeriesBatch, rows: npt.NDArray[np.intp]) -> FloatArray:
@@ -120,14 +160,17 @@ def _when(t: pd.Timestamp | datetime) -> str:
 
 def _series_anomalies(
     batch: SeriesBatch, row: int, d: Decisions, first: int, score: FloatArray,
-    slos: Mapping[str, SLO], config: FindingsConfig,
+    slos: Mapping[str, SLO], config: FindingsConfig, active_from: int = 0,
 ) -> list[Anomaly]:
+    """The anomalies of a row whose runs reach column ``active_from`` of the decision."""
     step = batch.step
     recovery = max(1, round(config.recovery / step))
     reopen = max(recovery, round(config.reopen_within / step))
     out = []
     for flags, is_surge in ((d.fire[row] | d.trend[row], False), (d.surge[row], True)):
         for a, b in _runs(flags, reopen):
+            if b < active_from:
+                continue  # over before the window
             out.append(_anomaly(batch, row, d, first, score, a, b, is_surge, recovery, slos,
                                 config))
     return [a for a in out if a is not None]
@@ -141,7 +184,7 @@ def _anomaly(
     times = batch.times
     last_col = d.fire.shape[1] - 1
     # The onset: the first exceeding point of the window that fired, or the scorer's pick.
-    lo = max(0, a - config.persist_n + 1)
+    lo = max(0, a - config.persistence(batch.step)[1] + 1)
     exceed = d.surge[row] if is_surge else d.exceed[row]
     onset = lo + int(np.argmax(exceed[lo : a + 1])) if exceed[lo : a + 1].any() else a
     window = score[first + lo : first + a + 1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -50,13 +51,19 @@ class Decisions:
 
 def decide(
     batch: SeriesBatch, config: FindingsConfig = DEFAULT_FINDINGS, first: int = 0,
-    cache: BaselineCache | None = None,
+    cache: BaselineCache | None = None, budgets: FloatArray | None = None,
 ) -> Decisions:
-    """The guarded, persistent decision at each column from ``first`` on; causal."""
+    """The guarded, persistent decision at each column from ``first`` on; causal.
+
+    ``budgets``: per series, the error ratio its SLO allows (NaN: none); an error ratio
+    burning it ``fast_burn`` times over both fast-burn windows fires at once."""
     per_day = max(1, round(DAY / batch.step))
+    persist_k, persist_n = config.persistence(batch.step)
+    burn_rows = round(config.fast_burn_windows[1] / batch.step)
     # Only the columns the baselines and the trend can reach back to.
     reach = max(config.baseline_days, 7 * config.baseline_weeks) + config.baseline_days
-    offset = max(0, first - (reach + config.trend_days + 1) * per_day)
+    offset = max(0, first - max((reach + config.trend_days + 1) * per_day,
+                                persist_n + burn_rows))
     raw = batch.values[:, offset:]
     first -= offset
     x = np.where(np.isfinite(raw) & (raw >= 0), raw, np.nan)  # negative: a mishandled reset
@@ -84,20 +91,25 @@ def decide(
     spread_day = nan_median_last(earlier) * _MAD_TO_SIGMA
     # The rest only from where the persistence of column ``first`` starts looking back.
     cut = first - head
-    g = max(0, cut - config.persist_n)
+    g = max(0, cut - persist_n)
     base_g, xs = base[:, g:], xs[:, g:]
     spread = spread_day[:, day_of_col[g:]]
     spread = np.maximum(spread, 0.01 * np.abs(base_g))
+    requests = batch.requests[:, offset + head + g :]
+    is_err = np.array([k.signal is Signal.ERROR_RATIO for k in batch.keys])[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # An error ratio of few requests (a minute's) is mostly 0: its spread is at least
+        # the counting noise of the errors expected (at least one), sqrt(count) / requests.
+        counting = np.sqrt(np.maximum(np.abs(base_g) * requests, 1.0)) / requests
+    spread = np.where(is_err & (requests > 0), np.fmax(spread, counting), spread)
     spread = np.where(spread > 0, spread, np.nan)
 
     sign = np.array([1.0 if direction_of(k.signal) is not Direction.DOWN else -1.0
                      for k in batch.keys])[:, None]
-    requests = batch.requests[:, offset + head + g :]
     min_abs = np.array([config.guards[k.signal].min_abs for k in batch.keys])[:, None]
     min_rel = np.array([config.guards[k.signal].min_rel for k in batch.keys])[:, None]
     zmin = np.array([config.guards[k.signal].z for k in batch.keys])[:, None]
     is_thru = np.array([k.signal is Signal.THROUGHPUT for k in batch.keys])[:, None]
-    is_err = np.array([k.signal is Signal.ERROR_RATIO for k in batch.keys])[:, None]
     step_s = batch.step.total_seconds()
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -109,12 +121,16 @@ def decide(
         enough = np.where(np.isnan(requests) & ~is_thru, True, traffic >= config.min_requests)
         enough &= np.where(is_err, xs * requests >= config.min_errors, True)
         exceed = guarded & enough
+        # How far outside: the smaller of the z and the relative change over their guards.
+        excess = np.minimum(z / zmin, delta / (min_rel * np.abs(base_g)))
         rise = xs - base_g
         surge = is_thru & (rise > min_abs) & (rise > config.surge_rel * np.abs(base_g)) & (
             rise / spread > zmin) & (requests >= config.min_requests)
-    fire = rolling_sum(exceed.astype(float), config.persist_n) >= config.persist_k
-    fire &= exceed
-    surge_fire = (rolling_sum(surge.astype(float), config.persist_n) >= config.persist_k) & surge
+    fire = persistent(exceed, excess, batch.step, config)
+    if budgets is not None:
+        fire |= fast_burn(x, batch.requests[:, offset:], budgets, batch.step, config,
+                          head + g) & enough
+    surge_fire = (rolling_sum(surge.astype(float), persist_n) >= persist_k) & surge
     # The trend needs trend_days + 1 days before the first column it judges, no more.
     lead = max(0, first - (config.trend_days + 1) * per_day)
     trend = _trend(x[:, lead:], per_day, sign, batch.keys, config, first - lead)
@@ -124,6 +140,46 @@ def decide(
         exceed=exceed[:, keep:], fire=fire[:, keep:], trend=trend,
         surge=surge_fire[:, keep:], baseline=base[:, cut:], spread=spread[:, keep:],
     )
+
+
+def persistent(
+    exceed: BoolArray, excess: FloatArray, step: timedelta, config: FindingsConfig
+) -> BoolArray:
+    """Exceeding points that persisted: ``persist_k`` of ``persist_n`` (scaled to the step),
+    or, for points far outside the baseline, every point of a shorter span (``fast``)."""
+    k, n = config.persistence(step)
+    fire = rolling_sum(exceed.astype(float), n) >= k
+    with np.errstate(invalid="ignore"):
+        for tier in config.fast:
+            m = max(2, round(tier.span / step))
+            strong = exceed & (excess >= tier.excess)
+            fire |= rolling_sum(strong.astype(float), m) >= m
+    return fire & exceed
+
+
+def fast_burn(
+    x: FloatArray, requests: FloatArray, budgets: FloatArray, step: timedelta,
+    config: FindingsConfig, first: int = 0,
+) -> BoolArray:
+    """The SRE workbook's page: the error ratio over both fast-burn windows (5m and 1h) is
+    ``fast_burn`` times the error budget or more, at columns ``first:``. Rows without a budget
+    (NaN) never fire."""
+    out = np.zeros((x.shape[0], x.shape[1] - first), dtype=bool)
+    rows = np.flatnonzero(np.isfinite(budgets) & (budgets > 0))
+    if rows.size == 0:
+        return out
+    errors = np.nan_to_num(x[rows] * requests[rows])
+    total = np.nan_to_num(requests[rows])
+    hit = np.ones((rows.size, x.shape[1] - first), dtype=bool)
+    for window in config.fast_burn_windows:
+        # At least one point: a window shorter than the step is the step.
+        points = max(1, round(window / step))
+        e = rolling_sum(errors, points)[:, first:]
+        r = rolling_sum(total, points)[:, first:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hit &= (r > 0) & (e / r >= config.fast_burn * budgets[rows, None])
+    out[rows] = hit
+    return out
 
 
 def _trend(
