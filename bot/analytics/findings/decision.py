@@ -76,7 +76,20 @@ def decide(
         base = cache.baseline(batch.keys, batch.times[offset:], x, per_day,
                               config.baseline_days, config.baseline_weeks, head)
     xs = x[:, head:]
-    resid = np.abs(xs - base)
+    # An error ratio's noise is mostly counting noise, larger where there are fewer
+    # requests (at night, in a minute): its residuals are measured in units of the counting
+    # noise of the errors expected (at least one), sqrt(count) / requests, so the spread
+    # follows the traffic; where there are no requests, in the ratio's own unit.
+    is_err = np.array([k.signal is Signal.ERROR_RATIO for k in batch.keys])[:, None]
+    scale = np.ones_like(xs)
+    counted = np.zeros(xs.shape, dtype=bool)
+    if is_err.any():
+        req_all = batch.requests[:, offset + head :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            counting = np.sqrt(np.maximum(np.abs(base) * req_all, 1.0)) / req_all
+        counted = is_err & (req_all > 0) & np.isfinite(counting)
+        scale = np.where(counted, counting, 1.0)
+    resid = np.abs(xs - base) / scale
     # Daily median absolute residual, per day counted back from the last column.
     cols = xs.shape[1]
     days = -(-cols // per_day)
@@ -94,14 +107,11 @@ def decide(
     g = max(0, cut - persist_n)
     base_g, xs = base[:, g:], xs[:, g:]
     spread = spread_day[:, day_of_col[g:]]
+    # In counting-noise units an error ratio's spread is at least 1 (pure counting noise):
+    # mostly-zero minutes give a median residual of 0.
+    spread = np.where(counted[:, g:], np.fmax(spread, 1.0), spread) * scale[:, g:]
     spread = np.maximum(spread, 0.01 * np.abs(base_g))
     requests = batch.requests[:, offset + head + g :]
-    is_err = np.array([k.signal is Signal.ERROR_RATIO for k in batch.keys])[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # An error ratio of few requests (a minute's) is mostly 0: its spread is at least
-        # the counting noise of the errors expected (at least one), sqrt(count) / requests.
-        counting = np.sqrt(np.maximum(np.abs(base_g) * requests, 1.0)) / requests
-    spread = np.where(is_err & (requests > 0), np.fmax(spread, counting), spread)
     spread = np.where(spread > 0, spread, np.nan)
 
     sign = np.array([1.0 if direction_of(k.signal) is not Direction.DOWN else -1.0
@@ -112,21 +122,30 @@ def decide(
     is_thru = np.array([k.signal is Signal.THROUGHPUT for k in batch.keys])[:, None]
     step_s = batch.step.total_seconds()
 
+    guards = _Guards(sign=sign, min_abs=min_abs, min_rel=min_rel, zmin=zmin, is_thru=is_thru,
+                     is_err=is_err, step_s=step_s, config=config)
+    exceed, excess, enough = guards.check(xs, base_g, spread, requests)
+    # At a step finer than the persistence's, the full persistence judges the means over
+    # ``persist_step`` (as a read at that step would see them: a mild change hides in the
+    # noise of single minutes); far-out points are judged one by one (``fast``).
+    m = max(1, round(config.persist_step / batch.step))
+    slow = exceed
+    if m > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            have = rolling_sum(np.isfinite(xs).astype(float), m)
+            xm = np.where(have > 0, rolling_sum(xs, m) / have, np.nan)
+            bm = rolling_sum(base_g, m) / np.maximum(rolling_sum(
+                np.isfinite(base_g).astype(float), m), 1)
+            rm = np.where(np.isnan(requests), np.nan, rolling_sum(requests, m))
+            slow, _, _ = _Guards(sign=sign, min_abs=min_abs, min_rel=min_rel, zmin=zmin,
+                                 is_thru=is_thru, is_err=is_err, step_s=step_s * m,
+                                 config=config).check(xm, bm, spread / np.sqrt(m), rm)
     with np.errstate(invalid="ignore", divide="ignore"):
-        delta = sign * (xs - base_g)
-        z = delta / spread
-        guarded = (z > zmin) & (delta > min_abs) & (delta > min_rel * np.abs(base_g))
-        # Traffic: the point's own requests; for drops the expected ones (base × step).
-        traffic = np.where(is_thru, base_g * step_s, requests)
-        enough = np.where(np.isnan(requests) & ~is_thru, True, traffic >= config.min_requests)
-        enough &= np.where(is_err, xs * requests >= config.min_errors, True)
-        exceed = guarded & enough
-        # How far outside: the smaller of the z and the relative change over their guards.
-        excess = np.minimum(z / zmin, delta / (min_rel * np.abs(base_g)))
         rise = xs - base_g
         surge = is_thru & (rise > min_abs) & (rise > config.surge_rel * np.abs(base_g)) & (
             rise / spread > zmin) & (requests >= config.min_requests)
-    fire = persistent(exceed, excess, batch.step, config)
+    fire = persistent(exceed, excess, batch.step, config, slow)
+    exceed = exceed | slow
     if budgets is not None:
         fire |= fast_burn(x, batch.requests[:, offset:], budgets, batch.step, config,
                           head + g) & enough
@@ -142,19 +161,55 @@ def decide(
     )
 
 
+@dataclass(frozen=True)
+class _Guards:
+    """The guards per series (columns of one), for points or for means of points."""
+
+    sign: FloatArray
+    min_abs: FloatArray
+    min_rel: FloatArray
+    zmin: FloatArray
+    is_thru: BoolArray
+    is_err: BoolArray
+    step_s: float  # seconds a point covers
+    config: FindingsConfig
+
+    def check(
+        self, xs: FloatArray, base: FloatArray, spread: FloatArray, requests: FloatArray
+    ) -> tuple[BoolArray, FloatArray, BoolArray]:
+        """(exceed, excess, enough traffic) at each point."""
+        c = self.config
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = self.sign * (xs - base)
+            z = delta / spread
+            guarded = ((z > self.zmin) & (delta > self.min_abs)
+                       & (delta > self.min_rel * np.abs(base)))
+            # Traffic: the point's own requests; for drops the expected ones (base × step).
+            traffic = np.where(self.is_thru, base * self.step_s, requests)
+            enough = np.where(np.isnan(requests) & ~self.is_thru, True,
+                              traffic >= c.min_requests)
+            enough &= np.where(self.is_err, xs * requests >= c.min_errors, True)
+            # How far outside: the smaller of the z and the relative change over their guards.
+            excess = np.minimum(z / self.zmin, delta / (self.min_rel * np.abs(base)))
+        return guarded & enough, excess, enough
+
+
 def persistent(
-    exceed: BoolArray, excess: FloatArray, step: timedelta, config: FindingsConfig
+    exceed: BoolArray, excess: FloatArray, step: timedelta, config: FindingsConfig,
+    slow: BoolArray | None = None,
 ) -> BoolArray:
-    """Exceeding points that persisted: ``persist_k`` of ``persist_n`` (scaled to the step),
-    or, for points far outside the baseline, every point of a shorter span (``fast``)."""
+    """Exceeding points that persisted: ``persist_k`` of ``persist_n`` (scaled to the step;
+    judged on ``slow``, the means over ``persist_step``, when given), or, for points far
+    outside the baseline, every point of a shorter span (``fast``)."""
     k, n = config.persistence(step)
-    fire = rolling_sum(exceed.astype(float), n) >= k
+    slow = exceed if slow is None else slow
+    fire = (rolling_sum(slow.astype(float), n) >= k) & slow
     with np.errstate(invalid="ignore"):
         for tier in config.fast:
             m = max(2, round(tier.span / step))
             strong = exceed & (excess >= tier.excess)
-            fire |= rolling_sum(strong.astype(float), m) >= m
-    return fire & exceed
+            fire |= (rolling_sum(strong.astype(float), m) >= m) & exceed
+    return fire
 
 
 def fast_burn(

@@ -80,8 +80,8 @@ class FastPersistence(BaseModel):
     span: timedelta
 
 
-DEFAULT_FAST = (FastPersistence(excess=3.0, span=timedelta(minutes=2)),
-                FastPersistence(excess=2.0, span=timedelta(minutes=5)))
+DEFAULT_FAST = (FastPersistence(excess=2.5, span=timedelta(minutes=2)),
+                FastPersistence(excess=2.0, span=timedelta(minutes=3)))
 
 
 class FindingsConfig(BaseModel):
