@@ -149,8 +149,8 @@ def demo_delays() -> None:
     print(f"demo (one cycle over the week: {took:.1f}s)")
     print(f"{'incident':<48} {'delay':>10}")
     for s in backend.workload.scenarios:
-        hits = sorted((a.fired_at for a in anomalies if a.key.service == s.service
-                       and a.key.signal is s.signal and a.fired_at >= s.start))
+        hits = sorted(a.fired_at for a in anomalies if a.key.service == s.service
+                       and a.key.signal is s.signal and a.fired_at >= s.start)
         print(f"{s.kind + ': ' + s.title:<48} {str(hits[0] - s.start) if hits else 'missed':>10}")
     quiet = detection.run_cycle(backend, END - timedelta(days=8), timedelta(days=7))
     series_days = quiet.result.series_checked * 7

@@ -166,11 +166,13 @@ def run_cycle(
     deploys: Sequence[Deploy] = (),
     config: FindingsConfig = DEFAULT_FINDINGS,
     cache: BaselineCache | None = None,
+    step: timedelta | None = None,
 ) -> CycleReport:
     """Findings active in the ``window`` before ``at``, each explained. A scheduler that
-    runs cycles keeps one ``cache`` for them all (the earlier days' baselines)."""
+    runs cycles keeps one ``cache`` for them all (the earlier days' baselines). ``step``:
+    the read's (default: the source's resolution)."""
     history = max(history, window + config.min_history)
-    batch, slos, problems = read_batch(backend, at, history, catalog)
+    batch, slos, problems = read_batch(backend, at, history, catalog, step)
     since = at - window
     result = find(batch, since, slos, config, cache)
     explained = [explain(f, backend, playbooks, deploys) for f in result.findings]
