@@ -6,12 +6,12 @@ Prints, never asserts. ``python -m benchmarks.time_to_detect [--series N]``
   injected incident's delay from its start to the decision that fired (``fired_at``: causal,
   the decision at a point uses only points up to it).
 - **Synthetic**: per-minute series with the demo's daily traffic shape (``traffic_shape``) at
-  normal traffic (1,000 requests a minute at the daily peak... 60 at night), each endpoint's p95
+  normal traffic (daytime: 360 to 1,400 requests a minute; 60 at night), each endpoint's p95
   latency (noise of a quantile of that many requests) and error ratio (Poisson errors around
   0.5%; SLO 1% errors). Steps of 1.5×, 3× and 10× in latency and error-ratio burns of 3×, 10×
-  and 40× are injected at a spread of times of day, one per series; the delay is from the
-  step to the first anomaly of that series. The same series without steps give the false
-  alerts per series-day over the last 7 days.
+  and 40× are injected at a spread of daytime minutes (09:00-22:00), one per series; the
+  delay is from the step to the first anomaly of that series. The same series without steps
+  give the false alerts per series-day over the last 7 days.
 
 The detector reads at ``bot.detection.source_step`` when it exists (the source's resolution,
 here 1 minute), else at 5 minutes (before it existed): the per-minute data are aggregated to
@@ -70,8 +70,8 @@ def synthetic(kind: str, sizes: tuple[float, ...], per_size: int, seed: int, qui
     if not quiet:
         for i in range(n):
             size = sizes[i // per_size]
-            # A spread of times of day in the last day, at least an hour before its end.
-            at = MINUTES - 1440 + int(rng.integers(60, 1380))
+            # A spread of daytime minutes (09:00 to 22:00, normal traffic) of the last day.
+            at = MINUTES - 1440 + int(rng.integers(9 * 60, 22 * 60))
             factor[i, at:] = size
             injected.append((i, size, at))
     signal = Signal.LATENCY if kind == "latency" else Signal.ERROR_RATIO

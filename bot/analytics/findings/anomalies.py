@@ -73,18 +73,20 @@ def find_anomalies(
             continue
         scores = _scores(part, candidates)
         scored += int(candidates.size)
-        for row, score in zip(candidates, scores, strict=True):
-            if not flags[row, 0]:
-                anomalies += _series_anomalies(part, int(row), d, first, score, slos or {},
-                                               config)
-                continue
-            # Firing at the window's first point: the change may have begun before it, so
-            # the decision goes back until the run's beginning (its start is the change's).
-            one = SeriesBatch(part.keys[row : row + 1], part.times,
-                              part.values[row : row + 1], part.requests[row : row + 1])
-            start, d1 = _from_its_beginning(one, first, config, budgets[lo + row : lo + row + 1])
-            anomalies += _series_anomalies(one, 0, d1, start, score, slos or {}, config,
-                                           active_from=first - start)
+        by_row = dict(zip(candidates.tolist(), scores, strict=True))
+        for row in candidates[~flags[candidates, 0]]:
+            anomalies += _series_anomalies(part, int(row), d, first, by_row[int(row)],
+                                           slos or {}, config)
+        # Firing at the window's first point: the change may have begun before it, so the
+        # decision goes back until the run's beginning (its start is the change's).
+        clipped = candidates[flags[candidates, 0]]
+        for rows, start, d1 in _from_their_beginning(part, clipped, first, config,
+                                                      budgets[lo : lo + chunk]):
+            sub = SeriesBatch([part.keys[r] for r in rows], part.times, part.values[rows],
+                              part.requests[rows])
+            for i, row in enumerate(rows):
+                anomalies += _series_anomalies(sub, i, d1, start, by_row[int(row)],
+                                               slos or {}, config, active_from=first - start)
     return anomalies, problems, scored
 
 
@@ -98,21 +100,35 @@ def error_budgets(keys: Sequence[SeriesKey], slos: Mapping[str, SLO]) -> FloatAr
     return out
 
 
-def _from_its_beginning(
-    one: SeriesBatch, first: int, config: FindingsConfig, budgets: FloatArray
-) -> tuple[int, Decisions]:
-    """The decision of one series from early enough that no run (runs within ``reopen_within``
-    are one) reaches back to its first column: doubling the span read back, from a day."""
-    per_day = max(1, round(DAY / one.step))
-    reopen = max(1, round(config.reopen_within / one.step))
+def _from_their_beginning(
+    batch: SeriesBatch, rows: npt.NDArray[np.intp], first: int, config: FindingsConfig,
+    budgets: FloatArray,
+) -> list[tuple[npt.NDArray[np.intp], int, Decisions]]:
+    """The decision of ``rows`` from early enough that no run (runs within ``reopen_within``
+    are one) reaches back to its first column: the span read back doubles from a day, for
+    the rows that still need it. (rows, first column, decisions) per span."""
+    per_day = max(1, round(DAY / batch.step))
+    reopen = max(1, round(config.reopen_within / batch.step))
+    out = []
     back = per_day
-    while True:
+    while rows.size:
         start = max(0, first - back)
-        d = decide(one, config, start, None, budgets)  # no cache: it keeps the cycle's days
-        flags = (d.fire | d.trend | d.surge)[0]
-        if start == 0 or not flags[: reopen + 1].any():
-            return start, d
+        sub = SeriesBatch([batch.keys[r] for r in rows], batch.times, batch.values[rows],
+                          batch.requests[rows])
+        d = decide(sub, config, start, None, budgets[rows])  # no cache: it keeps the cycle's
+        flags = d.fire | d.trend | d.surge
+        done = (start == 0) | ~flags[:, : reopen + 1].any(axis=1)
+        if done.any():
+            keep = np.flatnonzero(done)
+            out.append((rows[keep], start, _rows_of(d, keep)))
+        rows = rows[~done]
         back *= 2
+    return out
+
+
+def _rows_of(d: Decisions, rows: npt.NDArray[np.intp]) -> Decisions:
+    return Decisions(exceed=d.exceed[rows], fire=d.fire[rows], trend=d.trend[rows],
+                     surge=d.surge[rows], baseline=d.baseline[rows], spread=d.spread[rows])
 
 
 def _scores(batch: SeriesBatch, rows: npt.NDArray[np.intp]) -> FloatArray:
