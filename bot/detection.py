@@ -47,6 +47,7 @@ from bot.playbooks.schema import Playbook
 STEP = timedelta(minutes=5)
 HISTORY = timedelta(days=28)
 WINDOW = timedelta(days=7)
+EVIDENCE_SPAN = timedelta(minutes=15)  # the rates and levels the evidence reads
 
 
 FINEST = timedelta(minutes=1)
@@ -175,30 +176,37 @@ def run_cycle(
     batch, slos, problems = read_batch(backend, at, history, catalog, step)
     since = at - window
     result = find(batch, since, slos, config, cache)
-    explained = [explain(f, backend, playbooks, deploys) for f in result.findings]
+    explained = [explain(f, backend, playbooks, deploys, at) for f in result.findings]
     return CycleReport(at=at, since=since, result=result, explained=explained,
                        problems=problems)
 
 
 def explain(
     finding: Finding, backend: MetricsBackend, playbooks: Sequence[Playbook],
-    deploys: Sequence[Deploy] = (),
+    deploys: Sequence[Deploy] = (), now: datetime | None = None,
 ) -> Explained:
-    """Evidence from the backend, the likely cause, and the matching playbooks."""
+    """Evidence from the backend at the finding's worst point against the same time of day
+    before its start, the likely cause, and the matching playbooks. ``now``: the cycle's
+    time (no evidence is read after it)."""
     first = finding.first_mover
     endpoint = next((a.key for a in finding.anomalies if a.key.endpoint), None)
     ep = (Endpoint(service=finding.service, route=_route(endpoint.endpoint or ""),
                    method=_method(endpoint.endpoint or "")) if endpoint else None)
     at = first.peak_at
+    # The evidence is read over the span centred on the worst point (a rate's window ending
+    # at it would mostly see the minutes before it), up to the cycle's time.
+    read_at = min(at + EVIDENCE_SPAN / 2, now) if now is not None else at
+    read_at = max(read_at, at)
     # A short spike is compared with just before it; the rest with the same time of day
     # before the onset (which cancels the daily rhythm, and for a step that stayed is not
-    # already part of the new level).
-    days_back = (at - finding.start) // timedelta(days=1) + 1
-    before = finding.start if first.change is Change.SPIKE else at - timedelta(days=days_back)
+    # already part of the new level): the baseline is always before the change.
+    days_back = (read_at - finding.start) // timedelta(days=1) + 1
+    before = (finding.start if first.change is Change.SPIKE
+              else read_at - timedelta(days=days_back))
     try:
         evidence: dict[str, EvidenceValue] = gather_evidence(
-            backend, service=finding.service, endpoint=ep, at=at, baseline_at=before,
-            since=finding.start, deploys=deploys)
+            backend, service=finding.service, endpoint=ep, at=read_at, baseline_at=before,
+            since=finding.start, deploys=deploys, lookback=EVIDENCE_SPAN)
     except MetricsError:
         evidence = {}
     if str(first.change) in CHANGES:

@@ -74,12 +74,14 @@ def find_anomalies(
         scores = _scores(part, candidates)
         scored += int(candidates.size)
         by_row = dict(zip(candidates.tolist(), scores, strict=True))
-        for row in candidates[~flags[candidates, 0]]:
+        # Firing within ``reopen_within`` of the window's first point: the run (a daily
+        # recurrence is one) may have begun before it, so the decision goes back until its
+        # beginning (its start is the change's).
+        early = flags[candidates, : _reopen_points(batch.step, config) + 1].any(axis=1)
+        for row in candidates[~early]:
             anomalies += _series_anomalies(part, int(row), d, first, by_row[int(row)],
                                            slos or {}, config)
-        # Firing at the window's first point: the change may have begun before it, so the
-        # decision goes back until the run's beginning (its start is the change's).
-        clipped = candidates[flags[candidates, 0]]
+        clipped = candidates[early]
         for rows, start, d1 in _from_their_beginning(part, clipped, first, config,
                                                       budgets[lo : lo + chunk]):
             sub = SeriesBatch([part.keys[r] for r in rows], part.times, part.values[rows],
@@ -108,7 +110,7 @@ def _from_their_beginning(
     are one) reaches back to its first column: the span read back doubles from a day, for
     the rows that still need it. (rows, first column, decisions) per span."""
     per_day = max(1, round(DAY / batch.step))
-    reopen = max(1, round(config.reopen_within / batch.step))
+    reopen = _reopen_points(batch.step, config)
     out = []
     back = per_day
     while rows.size:
@@ -124,6 +126,11 @@ def _from_their_beginning(
         rows = rows[~done]
         back *= 2
     return out
+
+
+def _reopen_points(step: timedelta, config: FindingsConfig) -> int:
+    """Runs closer than this many points are one anomaly (a recurrence reopens it)."""
+    return max(max(1, round(config.recovery / step)), round(config.reopen_within / step))
 
 
 def _rows_of(d: Decisions, rows: npt.NDArray[np.intp]) -> Decisions:
@@ -181,7 +188,7 @@ def _series_anomalies(
     """The anomalies of a row whose runs reach column ``active_from`` of the decision."""
     step = batch.step
     recovery = max(1, round(config.recovery / step))
-    reopen = max(recovery, round(config.reopen_within / step))
+    reopen = _reopen_points(step, config)
     out = []
     for flags, is_surge in ((d.fire[row] | d.trend[row], False), (d.surge[row], True)):
         for a, b in _runs(flags, reopen):
