@@ -6,10 +6,10 @@ Prints, never asserts. ``python -m benchmarks.time_to_detect [--series N]``
   injected incident's delay from its start to the decision that fired (``fired_at``: causal,
   the decision at a point uses only points up to it).
 - **Synthetic**: per-minute series with the demo's daily traffic shape (``traffic_shape``) at
-  normal traffic (daytime: 360 to 1,400 requests a minute; 60 at night), each endpoint's p95
+  normal traffic (12:00-22:00: 360 to 1,400 requests a minute; 60 at night), each endpoint's p95
   latency (noise of a quantile of that many requests) and error ratio (Poisson errors around
   0.5%; SLO 1% errors). Steps of 1.5×, 3× and 10× in latency and error-ratio burns of 3×, 10×
-  and 40× are injected at a spread of daytime minutes (09:00-22:00), one per series; the
+  and 40× are injected at a spread of daytime minutes (12:00-22:00), one per series; the
   delay is from the step to the first anomaly of that series. The same series without steps
   give the false alerts per series-day over the last 7 days.
 
@@ -70,8 +70,9 @@ def synthetic(kind: str, sizes: tuple[float, ...], per_size: int, seed: int, qui
     if not quiet:
         for i in range(n):
             size = sizes[i // per_size]
-            # A spread of daytime minutes (09:00 to 22:00, normal traffic) of the last day.
-            at = MINUTES - 1440 + int(rng.integers(9 * 60, 22 * 60))
+            # A spread of daytime minutes of the last day (it begins at END, 12:00 UTC):
+            # 12:00 to 22:00, normal traffic.
+            at = MINUTES - 1440 + int(rng.integers(0, 10 * 60))
             factor[i, at:] = size
             injected.append((i, size, at))
     signal = Signal.LATENCY if kind == "latency" else Signal.ERROR_RATIO
@@ -94,8 +95,8 @@ def synthetic(kind: str, sizes: tuple[float, ...], per_size: int, seed: int, qui
 
 def synthetic_delays(step: timedelta, per_size: int) -> None:
     slo = SLO(error_ratio=SLO_ERRORS)
-    print(f"\nsynthetic, read at a {step} step ({per_size} series per size, normal traffic: "
-          f"{PEAK_RPM:.0f} requests/min at the daily peak)")
+    print(f"\nsynthetic, read at a {step} step ({per_size} series per size, normal traffic, "
+          f"{PEAK_RPM:.0f} requests/min × the demo's daily shape: 12:00-22:00, 360-1,400)")
     print(f"{'incident':<26} {'found':>7} {'median':>8} {'worst':>8}")
     for kind, sizes, seed in (("latency", LATENCY_STEPS, 1), ("errors", ERROR_BURNS, 2)):
         batch, injected = synthetic(kind, sizes, per_size, seed, quiet=False, step=step)
