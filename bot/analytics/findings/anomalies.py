@@ -135,7 +135,8 @@ def _reopen_points(step: timedelta, config: FindingsConfig) -> int:
 
 def _rows_of(d: Decisions, rows: npt.NDArray[np.intp]) -> Decisions:
     return Decisions(exceed=d.exceed[rows], fire=d.fire[rows], trend=d.trend[rows],
-                     surge=d.surge[rows], baseline=d.baseline[rows], spread=d.spread[rows])
+                     surge=d.surge[rows], baseline=d.baseline[rows], spread=d.spread[rows],
+                     spread_mean=d.spread_mean[rows])
 
 
 def _scores(batch: SeriesBatch, rows: npt.NDArray[np.intp]) -> FloatArray:
@@ -246,6 +247,17 @@ def _anomaly(
     else:
         change = Change.STEP
     z = float(zs[worst])
+    m = max(1, round(config.persist_step / batch.step))
+    if m > 1:
+        # The distance that sets the severity is the means' over ``persist_step`` (with
+        # their own spread), as at that step: single minutes are noisier.
+        lo = max(0, first + a - m + 1)
+        means = pd.Series(batch.values[row, lo : first + b + 1]).rolling(
+            m, min_periods=1).mean().to_numpy()[-(b - a + 1):]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zm = sign * (means - base) / d.spread_mean[row, a : b + 1]
+        if np.isfinite(zm).any():
+            z = max(z, float(np.nanmax(zm)))
     slo_severity, slo_text, burn_window = slo_standing(batch, row, key, first + a, first + b,
                                                        slos)
     severity = Severity.INFO if is_surge else severity_of(z, slo_severity, config)

@@ -47,6 +47,7 @@ class Decisions:
     surge: BoolArray
     baseline: FloatArray
     spread: FloatArray
+    spread_mean: FloatArray  # of the means over ``persist_step`` (= spread at that step)
 
 
 def decide(
@@ -109,7 +110,8 @@ def decide(
     spread = spread_day[:, day_of_col[g:]]
     # In counting-noise units an error ratio's spread is at least 1 (pure counting noise):
     # mostly-zero minutes give a median residual of 0.
-    spread = np.where(counted[:, g:], np.fmax(spread, 1.0), spread) * scale[:, g:]
+    overdispersion = np.fmax(spread, 1.0)  # for the counted points: the spread in units
+    spread = np.where(counted[:, g:], overdispersion, spread) * scale[:, g:]
     spread = np.maximum(spread, 0.01 * np.abs(base_g))
     requests = batch.requests[:, offset + head + g :]
     spread = np.where(spread > 0, spread, np.nan)
@@ -130,6 +132,7 @@ def decide(
     # noise of single minutes); far-out points are judged one by one (``fast``).
     m = max(1, round(config.persist_step / batch.step))
     slow = exceed
+    spread_mean = spread
     if m > 1:
         with np.errstate(invalid="ignore", divide="ignore"):
             have = rolling_sum(np.isfinite(xs).astype(float), m)
@@ -137,9 +140,15 @@ def decide(
             bm = rolling_sum(base_g, m) / np.maximum(rolling_sum(
                 np.isfinite(base_g).astype(float), m), 1)
             rm = np.where(np.isnan(requests), np.nan, rolling_sum(requests, m))
+            # A mean's spread: sqrt(m) times smaller; an error ratio's, the counting noise
+            # of the m points' requests together (at least one error in all of them).
+            counting_m = np.sqrt(np.maximum(np.abs(bm) * rm, 1.0)) / rm
+            spread_mean = np.where(counted[:, g:] & (rm > 0), overdispersion * counting_m,
+                                   spread / np.sqrt(m))
+            spread_mean = np.maximum(spread_mean, 0.01 * np.abs(bm))
             slow, _, _ = _Guards(sign=sign, min_abs=min_abs, min_rel=min_rel, zmin=zmin,
                                  is_thru=is_thru, is_err=is_err, step_s=step_s * m,
-                                 config=config).check(xm, bm, spread / np.sqrt(m), rm)
+                                 config=config).check(xm, bm, spread_mean, rm)
     with np.errstate(invalid="ignore", divide="ignore"):
         rise = xs - base_g
         surge = is_thru & (rise > min_abs) & (rise > config.surge_rel * np.abs(base_g)) & (
@@ -158,6 +167,7 @@ def decide(
     return Decisions(
         exceed=exceed[:, keep:], fire=fire[:, keep:], trend=trend,
         surge=surge_fire[:, keep:], baseline=base[:, cut:], spread=spread[:, keep:],
+        spread_mean=spread_mean[:, keep:],
     )
 
 
