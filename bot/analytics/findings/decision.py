@@ -82,15 +82,14 @@ def decide(
     # noise of the errors expected (at least one), sqrt(count) / requests, so the spread
     # follows the traffic; where there are no requests, in the ratio's own unit.
     is_err = np.array([k.signal is Signal.ERROR_RATIO for k in batch.keys])[:, None]
-    scale = np.ones_like(xs)
-    counted = np.zeros(xs.shape, dtype=bool)
-    if is_err.any():
-        req_all = batch.requests[:, offset + head :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            counting = np.sqrt(np.maximum(np.abs(base) * req_all, 1.0)) / req_all
-        counted = is_err & (req_all > 0) & np.isfinite(counting)
-        scale = np.where(counted, counting, 1.0)
-    resid = np.abs(xs - base) / scale
+    err = np.flatnonzero(is_err[:, 0])  # only these rows: the others keep their unit
+    resid = np.abs(xs - base)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        req_e = batch.requests[err, offset + head :]
+        counting = np.sqrt(np.maximum(np.abs(base[err]) * req_e, 1.0)) / req_e
+    counted = (req_e > 0) & np.isfinite(counting)
+    scale = np.where(counted, counting, 1.0)
+    resid[err] /= scale
     # Daily median absolute residual, per day counted back from the last column.
     cols = xs.shape[1]
     days = -(-cols // per_day)
@@ -110,8 +109,8 @@ def decide(
     spread = spread_day[:, day_of_col[g:]]
     # In counting-noise units an error ratio's spread is at least 1 (pure counting noise):
     # mostly-zero minutes give a median residual of 0.
-    overdispersion = np.fmax(spread, 1.0)  # for the counted points: the spread in units
-    spread = np.where(counted[:, g:], overdispersion, spread) * scale[:, g:]
+    overdispersion = np.fmax(spread[err], 1.0)  # of the counted points: spread in units
+    spread[err] = np.where(counted[:, g:], overdispersion, spread[err]) * scale[:, g:]
     spread = np.maximum(spread, 0.01 * np.abs(base_g))
     requests = batch.requests[:, offset + head + g :]
     spread = np.where(spread > 0, spread, np.nan)
@@ -142,9 +141,11 @@ def decide(
             rm = np.where(np.isnan(requests), np.nan, rolling_sum(requests, m))
             # A mean's spread: sqrt(m) times smaller; an error ratio's, the counting noise
             # of the m points' requests together (at least one error in all of them).
-            counting_m = np.sqrt(np.maximum(np.abs(bm) * rm, 1.0)) / rm
-            spread_mean = np.where(counted[:, g:] & (rm > 0), overdispersion * counting_m,
-                                   spread / np.sqrt(m))
+            spread_mean = spread / np.sqrt(m)
+            rm_e = rm[err]
+            counting_m = np.sqrt(np.maximum(np.abs(bm[err]) * rm_e, 1.0)) / rm_e
+            spread_mean[err] = np.where(counted[:, g:] & (rm_e > 0),
+                                        overdispersion * counting_m, spread_mean[err])
             spread_mean = np.maximum(spread_mean, 0.01 * np.abs(bm))
             slow, _, _ = _Guards(sign=sign, min_abs=min_abs, min_rel=min_rel, zmin=zmin,
                                  is_thru=is_thru, is_err=is_err, step_s=step_s * m,
