@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot import detection
 from bot.detection import read_batch, run_cycle, source_step
 from bot.metrics.base import MetricsError, QueryRejectedError, SeriesValue, Signal
 from bot.metrics.demo import DemoBackend
@@ -52,6 +53,20 @@ def test_the_read_is_at_the_sources_resolution(
     # Three days at 2 minutes is 2,161 points per series, read whole.
     assert len(batch.times) == 3 * 720 + 1
     assert np.isfinite(batch.values[:, -10:]).any(axis=1).sum() >= len(batch.keys) // 2
+
+
+def test_a_long_read_in_parts_equals_one_read(
+    prometheus_backend: PrometheusBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prometheus refuses more than 11,000 points per series (28 days at 1 minute are 40,321):
+    # the read goes in parts; their seams must lose or repeat no point.
+    whole, _, _ = read_batch(prometheus_backend, DEMO_END, timedelta(days=3))
+    monkeypatch.setattr(detection, "MAX_POINTS", 700)  # 2,161 points: 4 parts
+    parts, _, problems = read_batch(prometheus_backend, DEMO_END, timedelta(days=3))
+    assert problems == []
+    assert parts.keys == whole.keys
+    assert parts.times.equals(whole.times)
+    np.testing.assert_array_equal(parts.values, whole.values)
 
 
 def test_the_checkout_error_spike_alert_shows_diagnostics_from_prometheus(
