@@ -283,7 +283,7 @@ def _chart(
     cols = np.arange(lo, hi, stride)
     base = d.baseline[row, cols - first]
     spread = d.spread[row, cols - first]
-    band = 3 * spread
+    band = np.nan_to_num(3 * spread)  # no spread known (no earlier day): no band
     return ChartData(
         times=[t.to_pydatetime() for t in batch.times[cols]],
         values=[float(v) for v in batch.values[row, cols]],
