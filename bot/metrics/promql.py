@@ -246,6 +246,13 @@ def data_steps_query(http: HttpMetrics, step: timedelta) -> str:
     return f"count(count_over_time({selector(f'{http.histogram}_count')}{range_literal(span)}))"
 
 
+def samples_query(http: HttpMetrics, span: timedelta) -> str:
+    """Samples of the histogram's ``_count`` series in the ``span`` before the instant: the
+    median over the series gives the scrape interval."""
+    return (f"quantile(0.5, count_over_time({selector(f'{http.histogram}_count')}"
+            f"{range_literal(span)}))")
+
+
 def throughput_query(
     http: HttpMetrics, rate_window: timedelta, endpoints: Sequence[Endpoint] | None = None
 ) -> str:

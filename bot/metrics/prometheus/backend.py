@@ -158,6 +158,18 @@ class PrometheusBackend:
             columns[name] = result[0]["values"] if result else []
         return self._frame(Signal.LATENCY, window, columns, list(groups), "service")
 
+    def resolution(self, at: datetime) -> timedelta | None:
+        """The finest whole-minute step with two scrapes in it, from the samples of the last
+        ten minutes (``Resolution``); None when there are none."""
+        span = timedelta(minutes=10)
+        query = self._build(promql.samples_query, self.http_metrics(), span)
+        samples = self._vector(query, at)
+        count = _number(samples[0]["value"][1]) if samples else math.nan
+        if not count or not math.isfinite(count) or count < 1:
+            return None
+        interval = span / count
+        return timedelta(minutes=max(1, math.ceil(2 * interval / timedelta(minutes=1))))
+
     def data_steps(self, window: Window) -> pd.Series:
         import pandas as pd
 
