@@ -69,7 +69,8 @@ def cmd_detect(args: argparse.Namespace, out: TextIO) -> int:
     at = bot.data_now()
     try:
         report = run_cycle(bot.backend, at, window, history=history, catalog=bot.catalog,
-                           playbooks=bot.playbooks, deploys=bot.deploys)
+                           playbooks=bot.playbooks, deploys=bot.deploys,
+                           levels=settings.detection.sensitivity)
     except MetricsError as exc:
         print(f"perfbot: {exc}", file=sys.stderr)
         return EXIT_FAILED

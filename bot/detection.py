@@ -7,7 +7,7 @@ be read is reported and the others still run.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -15,7 +15,6 @@ import pandas as pd
 
 from bot.alerts.explained import CycleReport, Explained
 from bot.analytics.findings.baseline import BaselineCache
-from bot.analytics.findings.grouping import find
 from bot.analytics.findings.model import (
     DEFAULT_FINDINGS,
     Change,
@@ -24,6 +23,7 @@ from bot.analytics.findings.model import (
     SeriesBatch,
     SeriesKey,
 )
+from bot.analytics.findings.sensitivity import Level, find_sensitive
 from bot.analytics.slo import SLO
 from bot.catalog import Catalog
 from bot.metrics.base import (
@@ -168,14 +168,16 @@ def run_cycle(
     config: FindingsConfig = DEFAULT_FINDINGS,
     cache: BaselineCache | None = None,
     step: timedelta | None = None,
+    levels: Mapping[str, Level] | None = None,
 ) -> CycleReport:
     """Findings active in the ``window`` before ``at``, each explained. A scheduler that
     runs cycles keeps one ``cache`` for them all (the earlier days' baselines). ``step``:
-    the read's (default: the source's resolution)."""
+    the read's (default: the source's resolution). ``levels``: ``detection.sensitivity``,
+    each series at its service's or endpoint's level."""
     history = max(history, window + config.min_history)
     batch, slos, problems = read_batch(backend, at, history, catalog, step)
     since = at - window
-    result = find(batch, since, slos, config, cache)
+    result = find_sensitive(batch, since, slos, config, levels, cache)
     explained = [explain(f, backend, playbooks, deploys, at) for f in result.findings]
     return CycleReport(at=at, since=since, result=result, explained=explained,
                        problems=problems)

@@ -132,7 +132,8 @@ def detect_once(perfbot: Perfbot, now: datetime,
     with timed(measured.detection_seconds):
         report = run_cycle(perfbot.backend, perfbot.data_now(), settings.detection.window,
                            catalog=perfbot.catalog, playbooks=perfbot.playbooks,
-                           deploys=perfbot.deploys, cache=cache)
+                           deploys=perfbot.deploys, cache=cache,
+                       levels=settings.detection.sensitivity)
         for problem in report.problems:
             log.warning("detection: %s (no incident is resolved this cycle)", problem)
         active, how = firings(report, settings.zone)
