@@ -119,12 +119,17 @@ def series_window(start: datetime, end: datetime, step: timedelta | None = None)
     """Steps ending at ``end``, each covering the step before it, all inside ``[start, end]``.
 
     Two windows of the same span get the same step, so their points can be compared.
+    Raises NoDataError when fewer than two steps fit (a span trimmed to where the data
+    starts can be that short): a ``Window`` has at least two points.
     """
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     last = _whole_seconds(end)
     step = step or series_step(last - start)
     # A second of slack: ``end`` lost its fraction of a second, ``start`` did not.
-    count = max(1, int((last - start + timedelta(seconds=1)) / step))
+    count = int((last - start + timedelta(seconds=1)) / step)
+    if count < 2:
+        raise NoDataError(f"{human_span(end - start)} is too short for a series at a "
+                          f"{human_span(step)} step")
     return Window(start=last - (count - 1) * step, end=last, step=step, rate_window=step)
 
 

@@ -28,6 +28,7 @@ from bot.ask.coverage import (
     coverages,
     data_range,
     last_sample,
+    nothing_before_words,
     outside_words,
     stale_words,
     trimmed,
@@ -212,6 +213,9 @@ def _with_coverage(ctx: Context, reply: Answer, covered: list[Coverage | None]) 
     if earlier is not None and before is not None:
         if before.covered == 0 and query.comparison is not None:
             said.append(f"{earlier.label} has no data")
+        elif query.comparison is None and (nothing := nothing_before_words(
+                before, ctx.sources.tz, ctx.now)):
+            said.append(nothing)
         elif words := coverage_words(before):
             # Ratios and quantiles compare the covered part; counts would not be like for like.
             said.append(f"{earlier.label}: {words}")

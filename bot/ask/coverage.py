@@ -163,6 +163,16 @@ def coverage_words(found: Coverage) -> str | None:
     return f"only {_span(found.span)} of the {span_text(window.span)} asked have data{where}"
 
 
+def nothing_before_words(found: Coverage, tz: ZoneInfo, now: datetime) -> str | None:
+    """``no data before today 09:00 to compare with`` when the span before a figure has no
+    data, or only in its last step (the first samples, where the figure's window starts: a
+    rate needs two); None otherwise."""
+    if found.first is not None and found.first < found.window.end - found.step - timedelta(
+            seconds=1):
+        return None
+    return f"no data before {when(found.window.end, tz, now)} to compare with"
+
+
 def outside_words(window: TimeRange, found: tuple[datetime, datetime] | None, tz: ZoneInfo,
                   now: datetime) -> str:
     """Why a window has nothing: before the first sample, after the last, or none at all."""

@@ -309,10 +309,14 @@ def read_pair(
     query is sent once over both (``batch.Scope.join``)."""
     scope = batch.current()
     if scope is not None:
-        grid = series_window(window.start, window.end)
-        theirs = series_window(other.start, other.end, grid.step)
-        scope.join(theirs, grid)
-        scope.join(grid, theirs)
+        try:
+            grid = series_window(window.start, window.end)
+            theirs = series_window(other.start, other.end, grid.step)
+        except NoDataError:
+            pass  # said by the reads below
+        else:
+            scope.join(theirs, grid)
+            scope.join(grid, theirs)
 
     def earlier() -> tuple[Reading, Reading] | NoDataError:
         try:
