@@ -105,16 +105,26 @@ def render_links(
     return links
 
 
-_PLAIN = re.compile(r"[\w.:/@{}-]{1,120}")
+_PLAIN = re.compile(r"[\w.:/@{} -]{1,120}")  # names, routes, endpoint keys: no markup
+# Said instead of a value the alert lacks, or one that is not plain text.
+_GENERIC = {
+    "service": "the service", "endpoint": "the endpoint", "route": "the endpoint's route",
+    "method": "the endpoint's HTTP method", "namespace": "the namespace",
+    "instance": "the instance",
+}
 
 
-def render_steps(playbook: Playbook, situation: Situation) -> str:
-    """The steps with plain values (service names, routes) filled in; others left as written."""
+def render_steps(playbook: Playbook, situation: Situation, names: QueryNames | None = None
+                 ) -> str:
+    """The steps with every placeholder filled: the alert's plain values (service names,
+    routes, endpoint keys), the generic words for the others, and the metric and label
+    names."""
     values = {k: v for k, v in situation.placeholder_values().items() if _PLAIN.fullmatch(v)}
+    values |= (names or QueryNames()).model_dump()
     out = []
     for part in compile_text(playbook.steps).parts:
         if isinstance(part, str):
             out.append(part)
         else:
-            out.append(values.get(part.name, "{" + part.name + "}"))
+            out.append(values.get(part.name) or _GENERIC.get(part.name, part.name))
     return "".join(out)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from bot.metrics.base import Signal
 from bot.playbooks.conditions import ConditionField, PatternField
-from bot.playbooks.templates import PromQLField, URLField
+from bot.playbooks.templates import PromQLField, StepsField, URLField
 
 
 class _Strict(BaseModel):
@@ -61,7 +61,7 @@ class Playbook(_Strict):
     fallback: bool = False
     match: Match = Match()
     diagnostics: list[Diagnostic] = []
-    steps: str = Field(min_length=1)
+    steps: StepsField = Field(min_length=1)
     links: list[Link] = []
 
     _path: Path | None = PrivateAttr(default=None)

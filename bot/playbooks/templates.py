@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from bot.metrics.promql import escape_label_value, escape_regex
 from bot.playbooks.evidence import suggest
@@ -267,16 +267,33 @@ def compile_url(text: object) -> Template:
 
 
 def compile_text(text: str) -> Template:
-    """Markdown steps: known placeholders are filled when the value is plain, others kept."""
+    """Markdown steps: label values and metric/label names are placeholders (each one is filled
+    on render); the rate window and times cannot be filled in prose and are refused. Braces
+    around anything else (JSON, a route's ``{id}``) are text."""
     parts: list[str | Slot] = []
     pos = 0
     for found in _PLACEHOLDER.finditer(text):
-        if PLACEHOLDERS.get(found[1], (None,))[0] in (Kind.LABEL, Kind.NAME):
-            parts += [text[pos : found.start()], Slot(found[1], "text")]
+        kind = PLACEHOLDERS.get(found[1], (None,))[0]
+        if kind in (Kind.RANGE, Kind.TIME):
+            usable = ", ".join("{" + name + "}" for name, (k, _) in PLACEHOLDERS.items()
+                               if k in (Kind.LABEL, Kind.NAME))
+            where = "queries" if kind is Kind.RANGE else "links"
+            raise TemplateError(f"{{{found[1]}}} cannot be filled in steps (it is for {where}); "
+                                f"steps can use {usable}", _line_at(text, found.start()))
+        if kind is not None:
+            parts += [text[pos : found.start()],
+                      Slot(found[1], "name" if kind is Kind.NAME else "text")]
             pos = found.end()
     parts.append(text[pos:])
     return Template(text, _merge(parts))
 
 
+def _steps(text: object) -> object:
+    if isinstance(text, str):
+        compile_text(text)  # refuses what cannot be filled; the text is kept as written
+    return text
+
+
 PromQLField = Annotated[Template, BeforeValidator(compile_promql)]
 URLField = Annotated[Template, BeforeValidator(compile_url)]
+StepsField = Annotated[str, AfterValidator(_steps)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from bot.metrics.base import Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from bot.playbooks.loading import load_playbooks
 from bot.playbooks.matching import Situation, match_playbooks
+from bot.playbooks.rendering import render_steps
 from bot.playbooks.schema import Playbook
+from bot.playbooks.templates import PLACEHOLDERS
 from tests.conftest import DEMO_END
 
 SHIPPED = Path(__file__).resolve().parents[2] / "playbooks"
@@ -92,6 +95,24 @@ def test_each_demo_incident_gets_the_right_playbook_first(
         assert ranked[0].playbook.id == EXPECTED_FIRST[kind], (kind, situation.evidence, ranked)
         assert ranked[-1].playbook.fallback
         assert all(r.reasons for r in ranked)
+
+
+def test_every_placeholder_in_the_shipped_steps_is_filled_for_the_demo(
+    shipped: list[Playbook], demo_workload: DemoWorkload, demo_backend: DemoBackend
+) -> None:
+    situations = list(demo_situations(demo_workload, demo_backend).values())
+    # A service-level alert too: no endpoint, so {endpoint} and {route} have no value.
+    situations.append(situations[0].model_copy(update={"endpoint": None}))
+    left = re.compile("|".join(re.escape("{" + name + "}") for name in PLACEHOLDERS))
+    for situation in situations:
+        for playbook in shipped:
+            steps = render_steps(playbook, situation)
+            assert not left.search(steps), (playbook.id, left.findall(steps))
+    latency = demo_situations(demo_workload, demo_backend)["latency_step"]
+    assert latency.endpoint is not None
+    slow_db = next(p for p in shipped if p.id == "slow-db-query")
+    assert f"p95 of {latency.endpoint.key} is back at its baseline" in render_steps(
+        slow_db, latency)
 
 
 def test_the_missing_index_also_suggests_the_deploy_and_says_why(
@@ -179,6 +200,23 @@ def test_lint_reports_every_problem_with_file_and_line(tmp_path: Path) -> None:
     assert lines[1] == (f"{folder / 'twin.yaml'}:1: duplicate id 'memory-leak': "
                         f"{folder / 'good.yaml'}:1 has it already")
     assert lines[2] == "✗ 2 problems in 2 files; 1 playbook valid"
+
+
+def test_lint_rejects_steps_with_a_placeholder_they_cannot_fill(tmp_path: Path) -> None:
+    folder = tmp_path / "books"
+    folder.mkdir()
+    good = (SHIPPED / "slow-db-query.yaml").read_text()
+    bad = good.replace("p95 of {endpoint} is back", "p95 over {window} is back")
+    assert bad != good
+    (folder / "slow-db-query.yaml").write_text(bad)
+    line = next(n for n, text in enumerate(bad.splitlines()) if "{window} is back" in text)
+    code, text = run(["playbooks", "lint", str(folder)])
+    assert code == 1
+    assert text.splitlines()[0] == (
+        f"{folder / 'slow-db-query.yaml'}:{line + 1}: steps: {{window}} cannot be filled in "
+        "steps (it is for queries); steps can use {service}, {endpoint}, {route}, {method}, "
+        "{namespace}, {instance}, {http_histogram}, {service_label}, {route_label}, "
+        "{method_label}, {status_label}, {container_label}")
 
 
 def test_lint_uses_the_configured_folder_and_exits_2_without_it(tmp_path: Path) -> None:

@@ -248,18 +248,21 @@ def test_a_link_must_write_out_its_scheme_and_host(url: str) -> None:
         compile_url(url)
 
 
-def test_steps_get_plain_values_and_keep_odd_ones_as_placeholders() -> None:
+def test_steps_get_plain_values_and_generic_words_for_odd_or_missing_ones() -> None:
     playbook = make(body="""\
         match:
           signals: [latency]
         steps: |
           kubectl rollout undo deployment/{service} -n {namespace}; look at {route}. {"a": 1}
+          p95 of {endpoint}; `up{{service_label}="{service}"}`
         """)
     text = render_steps(playbook, situation())
-    assert text.startswith("kubectl rollout undo deployment/orders -n {namespace}; "
-                           "look at /api/orders/history.")
+    assert text == ('kubectl rollout undo deployment/orders -n the namespace; '
+                    'look at /api/orders/history. {"a": 1}\n'
+                    'p95 of GET /api/orders/history; `up{job="orders"}`\n')
     assert render_steps(playbook, situation(service=HOSTILE, endpoint=None)).startswith(
-        "kubectl rollout undo deployment/{service} -n")
+        "kubectl rollout undo deployment/the service -n the namespace; look at the "
+        "endpoint's route.")
 
 
 def test_every_placeholder_is_described() -> None:
