@@ -187,7 +187,7 @@ def _yaml(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_yaml(item) for item in value) + "]"
     if isinstance(value, timedelta):
-        return _duration(value)
+        return format_duration(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -196,11 +196,6 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
-def _duration(value: timedelta) -> str:
-    # format_duration counts whole seconds; an SLO threshold like 500ms is finer.
-    if value % timedelta(seconds=1):
-        return f"{value // timedelta(milliseconds=1)}ms"
-    return format_duration(value)
 
 
 def _own_default(model: type[BaseModel]) -> BaseModel | None:

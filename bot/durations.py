@@ -18,17 +18,20 @@ def parse_duration(text: str) -> timedelta:
     cleaned = text.strip().lower().replace(" ", "")
     if not cleaned or not _WHOLE.fullmatch(cleaned):
         raise ValueError(f"expected a duration like '10m', got {text!r}")
-    seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned))
-    return timedelta(seconds=seconds)
+    # Summed in milliseconds: 0.001 is not exact in binary, whole milliseconds are.
+    millis = sum(float(n) * _UNITS[unit] * 1000 for n, unit in _PART.findall(cleaned))
+    return timedelta(milliseconds=millis)
 
 
 def format_duration(delta: timedelta) -> str:
-    """The shortest exact form: 5400s → ``"1h30m"``; used in PromQL and in messages."""
-    total = int(delta.total_seconds())
+    """The shortest exact form, to the millisecond: 5400s → ``"1h30m"``, 0.5s → ``"500ms"``;
+    used in PromQL and in messages, and read back by ``parse_duration``."""
+    total = round(delta / timedelta(milliseconds=1))
     if total <= 0:
         return "0s"
     parts = []
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("w", 604800000), ("d", 86400000), ("h", 3600000), ("m", 60000),
+                       ("s", 1000), ("ms", 1)):
         count, total = divmod(total, size)
         if count:
             parts.append(f"{count}{unit}")
