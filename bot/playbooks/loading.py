@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from bot.playbooks.evidence import suggest
 from bot.playbooks.schema import Diagnostic, Link, Match, Playbook
 from bot.playbooks.templates import TemplateError
-from bot.validation import field_path
+from bot.validation import expected_got, field_path
 
 _MODELS: dict[str, type[BaseModel]] = {
     "": Playbook, "match": Match, "diagnostics": Diagnostic, "links": Link,
@@ -173,10 +173,9 @@ def _message(error: Any, loc: tuple[int | str, ...]) -> str:
                 f"{', '.join(known)}")
     if kind == "missing":
         return "required field is missing"
-    message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
         form = ("lowercase letters, digits and '_', starting with a letter (like "
                 "'slowest_statements')" if loc[-1] == "name" else
                 "lowercase letters, digits, '-' and '_' (like 'slow-db-query')")
-        message = f"expected {form}, got {error.get('input')!r}"
-    return message
+        return f"expected {form}, got {error.get('input')!r}"
+    return expected_got(error)

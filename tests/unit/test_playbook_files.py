@@ -219,6 +219,33 @@ def test_lint_rejects_steps_with_a_placeholder_they_cannot_fill(tmp_path: Path) 
         "{method_label}, {status_label}, {container_label}")
 
 
+def test_lint_says_what_was_expected_and_what_it_got(tmp_path: Path) -> None:
+    folder = tmp_path / "books"
+    folder.mkdir()
+    good = (SHIPPED / "slow-db-query.yaml").read_text()
+    bad = (good.replace("signals: [latency]", "signals: [latncy]", 1)
+           .replace("unit: seconds", "unit: secs", 1).replace("title: ", "title: 3 #", 1))
+    (folder / "slow-db-query.yaml").write_text(bad)
+    lines = bad.splitlines()
+
+    def at(text: str) -> int:
+        return next(n for n, line in enumerate(lines) if text in line) + 1
+
+    code, text = run(["playbooks", "lint", str(folder)])
+    where = folder / "slow-db-query.yaml"
+    assert code == 1
+    assert text.splitlines()[:-1] == [
+        f"{where}:{at('title: 3')}: title: expected a valid string, got 3",
+        f"{where}:{at('[latncy]')}: match.signals[0]: expected one of 'latency', "
+        "'throughput', 'error_ratio', 'cpu' or 'memory', got 'latncy' (did you mean "
+        "'latency'?)",
+        f"{where}:{at('unit: secs')}: diagnostics[0].unit: expected one of '', 'seconds', "
+        "'ratio', 'bytes', 'per_second', 'count' or 'cores', got 'secs' (did you mean "
+        "'seconds'?)",
+    ]
+    assert "Input should" not in text
+
+
 def test_lint_uses_the_configured_folder_and_exits_2_without_it(tmp_path: Path) -> None:
     (tmp_path / "perfbot.yaml").write_text(f"playbooks_dir: {SHIPPED}\n")
     assert run(["playbooks", "lint"])[0] == 0

@@ -301,7 +301,8 @@ BROKEN = {
     "bad-signal.yaml": (playbook_text("bad-signal", """\
         match:
           signals: [latency, slowness]
-        """), 6, "match.signals[1]: Input should be"),
+        """), 6, "match.signals[1]: expected one of 'latency', "
+                "'throughput', 'error_ratio', 'cpu' or 'memory', got 'slowness'"),
 }
 
 
