@@ -236,6 +236,19 @@ class IncidentStore:
                 connection.execute(insert(actions).values(**record(int(key[0]))))
         return Silence(id=int(key[0]), **row)
 
+    def end_silence(self, silence_id: int, now: datetime, *,
+                    record: dict[str, Any] | None = None) -> bool:
+        """End silence ``silence_id`` now, with ``record`` (its audit row) in the same
+        transaction; False when it had ended already (or never was)."""
+        at = now.astimezone(UTC)
+        with self.database.writing("end a silence") as connection:
+            ended = connection.execute(
+                update(silences).where(silences.c.id == silence_id)
+                .where(silences.c.ends_at > at).values(ends_at=at)).rowcount
+            if ended and record is not None:
+                connection.execute(insert(actions).values(**_in_utc(record)))
+        return bool(ended)
+
     def silences(self, now: datetime) -> list[Silence]:
         query = (select(silences).where(silences.c.ends_at > now.astimezone(UTC))
                  .order_by(silences.c.id))
