@@ -5,7 +5,7 @@ so two presses at the same moment get one winner and a crash loses nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -119,6 +119,16 @@ class IncidentStore:
         with self.database.reading("find due incidents") as connection:
             return [int(row[0]) for row in connection.execute(query).all()]
 
+    def expiring(self, now: datetime, limit: int = 500) -> list[Incident]:
+        """The open incidents whose alert's end (``expires_at``) has passed by ``now``,
+        longest overdue first: read through its index, not by listing the open ones."""
+        query = (select(incidents.c.data).where(incidents.c.expires_at <= now.astimezone(UTC))
+                 .where(incidents.c.state != State.RESOLVED.value)
+                 .order_by(incidents.c.expires_at).limit(limit))
+        with self.database.reading("find expired incidents") as connection:
+            return [Incident.model_validate_json(row[0])
+                    for row in connection.execute(query).all()]
+
     def timeline(self, incident_id: int) -> list[Entry]:
         query = (select(timeline).where(timeline.c.incident_id == incident_id)
                  .order_by(timeline.c.id))
@@ -188,10 +198,55 @@ class IncidentStore:
             rows = connection.execute(query).mappings().all()
         return [_item(row) for row in rows]
 
+    def claim(
+        self, now: datetime, hold: timedelta, limit: int = 100, *,
+        owner: str, incident_id: int | None = None,
+    ) -> list[OutboxItem]:
+        """The ``pending`` effects, taken by this process until ``now + hold``: another
+        process (a standby's button press, the leader's sweep) skips them meanwhile, so
+        each is carried out once. ``release`` what is left undone; a claimer that crashed
+        leaves its effects to whoever asks after ``hold``. ``owner`` (one per delivery)
+        takes its own claims again at once: a call cut short by the store is retried."""
+        at, until = now.astimezone(UTC), (now + hold).astimezone(UTC)
+        free = (outbox.c.sent_at.is_(None)) & (outbox.c.not_before <= at) & (
+            outbox.c.claimed_until.is_(None) | (outbox.c.claimed_until <= at)
+            | (outbox.c.claimed_by == owner))
+        if incident_id is not None:
+            free &= outbox.c.incident_id == incident_id
+        with self.database.writing("claim effects") as connection:
+            candidates = select(outbox.c.id).where(free).order_by(outbox.c.id).limit(limit)
+            if connection.dialect.name == "postgresql":
+                # Rows another claimer holds locked are skipped, not waited for.
+                ids = [row[0] for row in connection.execute(
+                    candidates.with_for_update(skip_locked=True)).all()]
+                if not ids:
+                    return []
+                connection.execute(update(outbox).where(outbox.c.id.in_(ids))
+                                   .values(claimed_until=until, claimed_by=owner))
+            else:  # SQLite: one conditional UPDATE under its one writer lock
+                ids = [row[0] for row in connection.execute(
+                    update(outbox).where(outbox.c.id.in_(candidates.scalar_subquery()))
+                    .where(free).values(claimed_until=until, claimed_by=owner)
+                    .returning(outbox.c.id)).all()]
+                if not ids:
+                    return []
+            rows = connection.execute(select(outbox).where(outbox.c.id.in_(ids))
+                                      .order_by(outbox.c.id)).mappings().all()
+        return [_item(row) for row in rows]
+
+    def release(self, item_ids: Sequence[int]) -> None:
+        """Claimed effects left undone (Slack's pace, a post to wait for): free again now."""
+        if not item_ids:
+            return
+        with self.database.writing("release effects") as connection:
+            connection.execute(update(outbox).where(outbox.c.id.in_(list(item_ids)))
+                               .where(outbox.c.sent_at.is_(None)).values(claimed_until=None))
+
     def sent(self, item_id: int, at: datetime) -> None:
         with self.database.writing("mark an effect sent") as connection:
             connection.execute(update(outbox).where(outbox.c.id == item_id)
-                               .values(sent_at=at.astimezone(UTC), last_error=""))
+                               .values(sent_at=at.astimezone(UTC), last_error="",
+                                       claimed_until=None))
 
     def part_done(self, item_id: int, part: str) -> None:
         """One part of an effect was carried out (a page's DM to ``part``, a user id): a
@@ -205,7 +260,7 @@ class IncidentStore:
     def failed(self, item_id: int, error: str, retry_at: datetime | None) -> None:
         """Not carried out: tried again at ``retry_at``, or never (None: given up)."""
         values: dict[str, Any] = {"attempts": outbox.c.attempts + 1,
-                                  "last_error": error[:2000]}
+                                  "last_error": error[:2000], "claimed_until": None}
         if retry_at is None:
             values["sent_at"] = datetime.now(UTC)  # given up: out of the queue, error kept
         else:
@@ -298,9 +353,10 @@ class IncidentStore:
 
 
 def _columns(incident: Incident) -> dict[str, Any]:
-    due = incident.due
+    due, ends = incident.due, incident.alert.ends_at if incident.is_open else None
     return {"fingerprint": incident.fingerprint, "state": incident.state.value,
             "due_at": due.astimezone(UTC) if due is not None else None,
+            "expires_at": ends.astimezone(UTC) if ends is not None else None,
             "opened_at": incident.opened_at.astimezone(UTC),
             "updated_at": incident.updated_at.astimezone(UTC),
             "version": incident.version, "data": incident.model_dump_json()}
