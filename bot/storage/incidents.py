@@ -4,13 +4,15 @@ so two presses at the same moment get one winner and a crash loses nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.incidents.lifecycle import Change, Effect, Entry, Incident, Refused, State
@@ -19,6 +21,7 @@ from bot.storage.database import Database, StorageError, utc
 from bot.storage.schema import actions, incidents, outbox, overrides, silences, timeline
 
 _CONFLICT_RETRIES = 10
+LOCK_WAIT_MS = 10_000  # ``serialized``: longer than storing one alert takes
 # The audit row of something new, given its id (written in the same transaction).
 Record = Callable[[int], dict[str, Any]]
 
@@ -181,6 +184,21 @@ class IncidentStore:
             return decided.incident
         raise StorageError(f"INC-{incident_id} kept changing under me; gave up after "
                            f"{_CONFLICT_RETRIES} tries")
+
+    @contextmanager
+    def serialized(self, key: str) -> Iterator[None]:
+        """Only one holder of ``key`` at a time across every process on this database:
+        on PostgreSQL an advisory lock of the transaction held meanwhile (released by its
+        end, a crash included; waited for at most ``LOCK_WAIT``, then StorageError). On
+        SQLite, which is for one process, the caller's own lock does."""
+        if self.database.engine().dialect.name != "postgresql":
+            yield
+            return
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with self.database.writing(f"take the lock of {key}") as connection:
+            connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
+            yield
 
     # --- the outbox --------------------------------------------------------------------------
 

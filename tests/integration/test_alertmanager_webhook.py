@@ -260,8 +260,12 @@ def test_the_silence_button_creates_the_silence_in_alertmanager_and_unsilence_de
         # Stored, then shown: its id on the message, and Unsilence in place of Silence.
         stored = _wait_for(lambda: [i for i in bot.incidents("Pressed")
                                     if i.alertmanager_silence == silence["id"]], "the store")[0]
-        shown = bot.slack.message(stored.channel, str(stored.message_ts))
-        assert f"silence {silence['id']}" in json.dumps(shown["blocks"])
+        def message() -> dict[str, Any]:
+            return bot.slack.message(stored.channel, str(stored.message_ts))
+
+        _wait_for(lambda: f"silence {silence['id']}" in json.dumps(message()["blocks"]),
+                  "the message showing the silence", bot.out)
+        shown = message()
         assert "alert.unsilence:" in json.dumps(shown["blocks"])
         assert "alert.silence:" not in json.dumps(shown["blocks"])
         bot.press("U1", "unsilence", stored)
