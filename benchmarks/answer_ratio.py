@@ -9,13 +9,17 @@ requests it makes (counted on the bot's own HTTP session, so discovery and bucke
 count too), and the median of the headline figure's raw PromQL, one instant query built by
 the bot's own query builders (``bot/metrics/promql.py``) and sent over HTTP the same way.
 The ratio is answer / raw; the issue's goal is at most 1.5 for a value question and 3 with a
-comparison and sparkline. ``--show-queries`` prints the PromQL each answer sent (from
+comparison and sparkline. ``samples`` is the samples Prometheus read for the answer's
+queries over those its headline query read (``totalQueryableSamples`` in its query log): the
+server's share of the work, which the clock of a loaded machine blurs; ``–`` when the
+headline read none. ``--show-queries`` prints the PromQL each answer sent (from
 Prometheus's query log). Never asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -70,6 +74,23 @@ class Counting:
         self.count += 1
 
 
+def _samples(log: Path, offset: int,
+             params: list[dict[str, Any]] | None = None) -> int:
+    """Samples read by the queries logged after ``offset`` (or, with ``params``, by the
+    first logged query with each of those parameters)."""
+    with log.open("rb") as file:
+        file.seek(offset)
+        entries = [json.loads(line) for line in file.read().decode("utf-8").splitlines()
+                   if line.strip()]
+    if params is not None:
+        chosen = []
+        for p in params:
+            chosen.append(next(e for e in entries if e["params"] == p))
+        entries = chosen
+    return sum(int(e.get("stats", {}).get("samples", {}).get("totalQueryableSamples", 0))
+               for e in entries)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -94,7 +115,7 @@ def main() -> None:
             session = requests.Session()
             when = str(END.timestamp())
             print(f"{'class':<12} {'kind':<7} {'HTTP':>5} {'answer ms':>10} {'raw ms':>8} "
-                  f"{'ratio':>6}  question")
+                  f"{'ratio':>6} {'samples':>7}  question")
             for name, question, headline in QUESTIONS:
                 ask(question, sources, END)  # warm up: metric names, bucket bounds
                 offset, before = log.stat().st_size, counter.count
@@ -111,8 +132,14 @@ def main() -> None:
                     response.raise_for_status()
 
                 raw_ms = statistics.median(timed(raw, args.runs))
+                # Samples Prometheus read (its query log): the server's work, which a
+                # loaded machine's clock does not blur.
+                offset = log.stat().st_size
+                raw()
+                read, headline_read = _samples(log, 0, params=sent), _samples(log, offset)
+                work = f"{read / headline_read:.1f}" if headline_read else "–"
                 print(f"{name:<12} {reply.kind.value:<7} {requests_made:>5} {answer:>10.1f} "
-                      f"{raw_ms:>8.1f} {answer / raw_ms:>6.1f}  {question}")
+                      f"{raw_ms:>8.1f} {answer / raw_ms:>6.1f} {work:>7}  {question}")
                 if args.show_queries:
                     print(f"{'':<12} headline: {query}")
                     for p in sent:

@@ -6,7 +6,7 @@ Starts Prometheus the way the tests do (``tests/prometheus_server.py``: the demo
 ``D`` days ending 2026-12-03 06:00 UTC, backfilled with promtool, served on a free loopback
 port with a query log). Builds the weekly digest once to warm up and to read back from the
 query log the very queries it sends, then times ``N`` builds and ``N`` replays of those
-queries straight over HTTP (httpx, one after another, as the build runs them). Prints the
+queries straight over HTTP (requests, one after another, as the build runs them). Prints the
 medians and their ratio (the goal is ≤ 1.5×). Never asserts a time.
 
 The demo platform has its own endpoints (not 200): the figure is for those; see
@@ -16,20 +16,19 @@ benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
+import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests/prometheus_server.py starts the server
+
+from prom_bench import queries_of, replay, timed  # noqa: E402
 
 from bot.analytics.prices import CostSettings  # noqa: E402
 from bot.catalog import Catalog  # noqa: E402
@@ -43,33 +42,6 @@ from bot.playbooks.loading import load_playbooks  # noqa: E402
 from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks  # noqa: E402
 
 END = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
-
-
-def timed(action: Callable[[], Any], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-def queries_of(log: Path, offset: int) -> list[dict[str, Any]]:
-    with log.open("rb") as file:
-        file.seek(offset)
-        lines = file.read().decode("utf-8").splitlines()
-    return [json.loads(line)["params"] for line in lines if line.strip()]
-
-
-def replay(client: httpx.Client, url: str, params: list[dict[str, Any]]) -> None:
-    for p in params:
-        if p.get("step"):
-            response = client.get(f"{url}/api/v1/query_range", params={
-                "query": p["query"], "start": p["start"], "end": p["end"], "step": p["step"]})
-        else:
-            response = client.get(f"{url}/api/v1/query", params={
-                "query": p["query"], "time": p["end"]})
-        response.raise_for_status()
 
 
 def main() -> None:
@@ -100,8 +72,8 @@ def main() -> None:
             digest = build_digest(sources, "weekly", END)
             sent = queries_of(log, offset)
             built = timed(lambda: build_digest(sources, "weekly", END), args.runs)
-            with httpx.Client(timeout=60) as client:
-                raw = timed(lambda: replay(client, server.url, sent), args.runs)
+            with requests.Session() as session:
+                raw = timed(lambda: replay(session, server.url, sent), args.runs)
             b, r = statistics.median(built), statistics.median(raw)
             print(f"endpoints {len(catalog.entries)}, queries per digest {len(sent)}, "
                   f"regressions {len(digest.regressions)}")

@@ -1,33 +1,72 @@
 """Start-up time of the command line: what a person waits for before any answer.
 
-Usage: ``python benchmarks/startup.py [--runs N]``
+Usage: ``python benchmarks/startup.py [--runs N] [--no-prometheus]``
 
-Runs ``perfbot --help``, ``perfbot check-config`` (built-in defaults: the demo workload) and
-``perfbot ask "p95 of checkout"`` (the demo) ``N`` times each, every run a fresh process
-(``python -m bot``, from an empty folder so no ./perfbot.yaml is read), and prints the median
-and slowest wall time. Then ``python -X importtime`` of each command and the 10 modules with
-the largest cumulative import time, and whether pandas, scipy or matplotlib were imported at
-all. Never asserts a time: on a busy machine these figures move.
+Runs ``perfbot --help``, then ``perfbot check-config`` and ``perfbot ask "p95 of checkout"``
+twice: on the built-in defaults (the demo workload) and on a settings file that points at a real
+Prometheus (started here with one day of the demo workload backfilled, as
+``tests/prometheus_server.py`` does; skipped with ``--no-prometheus``). ``N`` runs each, every
+run a fresh process (``python -m bot``, from an empty folder so no ./perfbot.yaml is read but
+the one written for the Prometheus rows), and prints the median and slowest wall time and the
+median CPU time. Then ``python -X importtime`` of each command and the 10 modules with the
+largest cumulative import time, and whether pandas, numpy, scipy, matplotlib, SQLAlchemy,
+slack_sdk or pydantic were imported at all.
+Never asserts a time: on a busy machine these figures move.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = {
+sys.path.insert(0, str(REPO))  # tests/prometheus_server.py starts the server
+
+END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+DEMO = {
     "perfbot --help": ["--help"],
-    "perfbot check-config": ["check-config"],
-    'perfbot ask "p95 of checkout"': ["ask", "p95 of checkout"],
+    "perfbot check-config (demo)": ["check-config"],
+    'perfbot ask "p95 of checkout" (demo)': ["ask", "p95 of checkout"],
 }
-HEAVY = ("pandas", "scipy", "matplotlib", "sqlalchemy", "slack_sdk")
+HEAVY = ("pandas", "numpy", "scipy", "matplotlib", "sqlalchemy", "slack_sdk", "pydantic")
+
+
+def prometheus_commands(config: Path) -> dict[str, list[str]]:
+    at = ["--config", str(config), "--at", END.isoformat()]
+    return {
+        "perfbot check-config (Prometheus)": ["check-config", *at],
+        'perfbot ask "p95 of checkout" (Prom.)': ["ask", "p95 of checkout", *at],
+    }
+
+
+@contextlib.contextmanager
+def prometheus_config(workdir: Path) -> Iterator[Path]:
+    """A settings file for a real Prometheus holding a day of the demo workload."""
+    from bot.metrics.demo import DemoWorkload
+    from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks
+
+    workload = DemoWorkload.generate(end=END, days=1, seed=7)
+    workdir.mkdir(parents=True, exist_ok=True)
+    files = write_demo_blocks(workload, workdir)
+    with PrometheusServer(files, workdir, find_binaries()).start() as server:
+        config = workdir / "perfbot.yaml"
+        config.write_text(
+            "metrics:\n  backend: prometheus\n  prometheus:\n"
+            f"    url: {server.url}\n    timeout: 10s\n"
+            f"storage:\n  url: sqlite:///{workdir / 'perfbot.db'}\n",
+            encoding="utf-8",
+        )
+        yield config
 
 
 def environment() -> dict[str, str]:
@@ -36,16 +75,21 @@ def environment() -> dict[str, str]:
     return env
 
 
-def run(argv: list[str], cwd: str, *, importtime: bool = False) -> tuple[float, str]:
-    """Wall seconds of one fresh ``python -m bot ARGV``, and its stderr."""
+def run(argv: list[str], cwd: str, *, importtime: bool = False) -> tuple[float, float, str]:
+    """Wall seconds of one fresh ``python -m bot ARGV``, its CPU seconds (user + system: on a
+    busy machine the wall time is mostly waiting for a core), and its stderr."""
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "bot", *argv]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True,
                           timeout=300)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return elapsed, done.stderr
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr[-2000:]}"
+                         f"{done.stdout[-2000:]}")
+    return elapsed, cpu, done.stderr
 
 
 def import_times(stderr: str) -> list[tuple[int, str]]:
@@ -59,28 +103,47 @@ def import_times(stderr: str) -> list[tuple[int, str]]:
     return rows
 
 
+def measure(commands: dict[str, list[str]], cwd: str, runs: int) -> None:
+    print(f"{'command':<40} {'median s':>9} {'slowest s':>10} {'CPU median s':>13}")
+    for label, argv in commands.items():
+        run(argv, cwd)  # warm the disk cache and the .pyc files
+        runs_done = [run(argv, cwd) for _ in range(runs)]
+        times = [wall for wall, _, _ in runs_done]
+        cpu = statistics.median(c for _, c, _ in runs_done)
+        print(f"{label:<40} {statistics.median(times):>9.2f} {max(times):>10.2f} {cpu:>13.2f}")
+    for label, argv in commands.items():
+        rows = import_times(run(argv, cwd, importtime=True)[2])
+        names = {name.strip() for _, name in rows}
+        heavy = [m for m in HEAVY if m in names]
+        total = sum(c for c, name in rows if not name.startswith(" "))  # top level only
+        print(f"\n{label}: {len(rows)} modules imported in {total / 1e6:.2f} s; "
+              f"of {', '.join(HEAVY)}: {', '.join(heavy) or 'none'}")
+        print(f"  {'cumulative ms':>13}  module (indent: imported by the one above)")
+        for cumulative, name in sorted(rows, reverse=True)[:10]:
+            print(f"  {cumulative / 1000:>13.1f}  {name}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-prometheus", action="store_true",
+                        help="only the demo rows (no Prometheus binary needed)")
+    parser.add_argument("--prometheus-only", dest="no_prometheus_only", action="store_true",
+                        help="only the Prometheus rows")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="perfbot-startup-") as cwd:
         print(f"{args.runs} fresh processes per command ({sys.executable}, "
-              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
-        print(f"{'command':<32} {'median s':>9} {'slowest s':>10}")
-        for label, argv in COMMANDS.items():
-            run(argv, cwd)  # warm the disk cache and the .pyc files
-            times = [run(argv, cwd)[0] for _ in range(args.runs)]
-            print(f"{label:<32} {statistics.median(times):>9.2f} {max(times):>10.2f}")
-        for label, argv in COMMANDS.items():
-            rows = import_times(run(argv, cwd, importtime=True)[1])
-            names = {name.strip() for _, name in rows}
-            heavy = [m for m in HEAVY if m in names]
-            total = sum(c for c, name in rows if not name.startswith(" "))  # top level only
-            print(f"\n{label}: {len(rows)} modules imported in {total / 1e6:.2f} s; "
-                  f"of {', '.join(HEAVY)}: {', '.join(heavy) or 'none'}")
-            print(f"  {'cumulative ms':>13}  module (indent: imported by the one above)")
-            for cumulative, name in sorted(rows, reverse=True)[:10]:
-                print(f"  {cumulative / 1000:>13.1f}  {name}")
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})\n")
+        if not args.no_prometheus_only:
+            measure(DEMO, cwd, args.runs)
+        if args.no_prometheus:
+            return
+        workdir = Path(cwd) / "prometheus"
+        with prometheus_config(workdir) as config:
+            print(f"load {os.getloadavg()[0]:.1f}; Prometheus with 1 day of the demo, "
+                  f"data to {END:%Y-%m-%d %H:%M} UTC ({timedelta(days=1)})\n")
+            measure(prometheus_commands(config), cwd, args.runs)
 
 
 if __name__ == "__main__":

@@ -340,10 +340,10 @@ class Perfbot:
 def build(settings: Settings, clock: Clock | None = None, *, demo: bool = False,
           slack_api_url: str | None = None) -> Perfbot:
     """Wire the bot. ``demo=True`` forces the embedded workload whatever the settings say."""
-    from bot.metrics.demo import DemoBackend
-
     clock = clock if clock is not None else Clock()
     if demo or settings.metrics.backend == "demo":
+        from bot.metrics.demo import DemoBackend  # pandas: not for a Prometheus command
+
         settings = with_demo_defaults(settings)
         # The demo's data ends when it was made: its data time stops there, so "the last
         # hour" has data however long the demo runs (a minute ticking over mid-command broke

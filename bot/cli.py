@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from bot import __version__
+from bot.cli_config import add_config_commands
 from bot.cli_detect import add_detect_commands
 from bot.cli_digest import add_digest_commands
 from bot.cli_incidents import add_incident_commands
@@ -110,8 +111,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(
-        "demo", parents=[common], help="run on the embedded demo workload: no Slack, no Prometheus"
+        "demo", parents=[common],
+        help="the whole loop on the embedded demo workload: no Slack, no Prometheus",
+        description="A scripted walk on a simulated clock: the morning digest, three "
+        "questions, the missing index detected and posted, escalated, acknowledged, fixed and "
+        "resolved, then the weekly digest; in a terminal, a prompt follows.",
     )
+    demo.add_argument("--no-prompt", action="store_true",
+                      help="end after the walk (no prompt, even in a terminal)")
+    demo.add_argument("--prometheus", action="store_true",
+                      help="load the demo data into a throwaway local Prometheus and walk "
+                           "through PromQL, printing each query")
+    demo.add_argument("--charts", metavar="DIR",
+                      help="where to write the charts (default: a new temporary directory)")
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser(
@@ -161,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     add_slack_commands(sub, common)
     add_incident_commands(sub, common)
     add_digest_commands(sub, common)
+    add_config_commands(sub)
     return parser
 
 
@@ -196,42 +209,9 @@ def _duration(option: str, text: str) -> timedelta:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from bot.ask.answer import ask
-    from bot.render.text import render_answer
+    from bot.cli_demo import run_demo
 
-    bot = _build(args, demo=True)
-    print(f"perfbot demo — {_describe_backend(bot)}\n", file=out)
-    _print_endpoints(bot, bot.data_now(), timedelta(hours=1), out)
-    questions = ["p95 latency of checkout over the last 24h vs the day before"]
-    scenarios = bot.demo.scenarios if bot.demo is not None else []
-    step = next((s for s in scenarios if s.kind == "latency_step"), None)
-    if step is not None:
-        moment = step.start.astimezone(bot.settings.zone).strftime("%Y-%m-%d %H:%M")
-        questions.append(f"did it get worse? order history p95 before and after {moment}")
-    questions.append("top 3 most expensive endpoints this week")
-    for question in questions:
-        print(f"\n$ perfbot ask \"{question}\"", file=out)
-        reply = ask(question, bot.sources, bot.data_now())
-        print(render_answer(reply), file=out)
-    if scenarios:
-        print("\nIncidents injected into the demo (perfbot detect finds them, with playbooks):",
-              file=out)
-        zone = bot.settings.zone
-        for scenario in scenarios:
-            since = scenario.start.astimezone(zone).strftime("%a %d %b %H:%M")
-            print(f"  • {since} — {scenario.title} ({scenario.endpoint_key or scenario.service})",
-                  file=out)
-    print(
-        "\nTry: perfbot ask \"help\" · perfbot ask \"error budget left for payments this month\""
-        " · perfbot detect · perfbot playbooks test · perfbot endpoints",
-        file=out,
-    )
-    return EXIT_OK
-
-
-def _describe_backend(bot: Perfbot) -> str:
-    return "; ".join(check.detail for check in bot.backend.check()
-                     if check.ok and not check.warning) or "metrics"
+    return run_demo(args, out)
 
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:

@@ -22,7 +22,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import datetime
 from threading import Event, Thread, current_thread, main_thread
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from bot.schedule import Deliver, Loop
     from bot.storage.leader import Leadership, SoleProcess
     from bot.web_server import BoundedWSGIServer, WSGIApp
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PING_INTERVAL = 10.0  # seconds between Socket Mode pings (slack_bolt's default)
@@ -76,10 +78,17 @@ def add_slack_commands(
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
                      default="info", help="what the bot logs to stderr (default: info)")
+    run.add_argument("--log-format", choices=["text", "json"], default="text",
+                     help="log lines as text, or one JSON object a line (time, level, "
+                     "logger, message); secrets are masked in both (default: text)")
     run.add_argument("--slack-api-url", metavar="URL", default=None,
                      help="Slack Web API base URL (default Slack's; for tests and proxies)")
     run.add_argument("--no-loop", action="store_true",
                      help="only answer questions: no detection, no incidents, no escalation")
+    run.add_argument("--demo-data", action="store_true",
+                     help="answer and detect on the embedded demo workload whatever "
+                          "metrics.backend says: try the bot in a workspace before "
+                          "connecting Prometheus")
     testing = run.add_argument_group(
         "for testing and demos",
         "A clock faster than real time, so escalation waits pass in seconds. Data time\n"
@@ -140,6 +149,44 @@ def cmd_run(
         return exc.code
 
 
+def _log_to_stderr(level: str, form: str, secrets: list[str]) -> None:
+    """Log to stderr as ``form`` with ``secrets`` masked; where logging is already set up
+    (tests in one process) the handlers there stay, and only mask."""
+    from bot.observability import SecretMask, log_handler
+
+    root = logging.getLogger()
+    if root.handlers:
+        mask = SecretMask(secrets)
+        for handler in root.handlers:
+            for old in [f for f in handler.filters if isinstance(f, SecretMask)]:
+                handler.removeFilter(old)  # an earlier run's, in the same process
+            handler.addFilter(mask)
+        return
+    root.addHandler(log_handler(sys.stderr, form, secrets))
+    root.setLevel(level)
+
+
+def _secrets(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Every secret this process holds, to mask in its logs: the tokens and passwords of
+    the settings, the database's password, the PagerDuty keys and webhook URLs and
+    secrets of the policies (from the environment)."""
+    from pydantic import SecretStr
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    found = [value.get_secret_value().strip() for value in dict(settings).values()
+             if isinstance(value, SecretStr)]
+    with suppress(ArgumentError, ValueError):
+        found.append(make_url(settings.storage.url).password or "")
+    for policy in settings.oncall.policies:
+        for step in policy.steps:
+            names = [step.notify_pagerduty.routing_key_env] if step.notify_pagerduty else []
+            if step.notify_webhook is not None:
+                names += [step.notify_webhook.url_env, step.notify_webhook.secret_env or ""]
+            found += [environ.get(name, "").strip() for name in names if name]
+    return [secret for secret in found if secret]
+
+
 def _secret(settings: Settings, field: str, variable: str, why: str) -> str:
     value = getattr(settings, field)
     if value is None or not value.get_secret_value().strip():
@@ -175,16 +222,16 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
     from bot.clock import clock_at
     from bot.config import load_settings
     from bot.notify.pagerduty import missing_variables
+    from bot.observability import Telemetry, install
     from bot.storage import StorageError
     from bot.storage.leader import SoleProcess, leadership_for
 
-    # A no-op where logging is already set up (tests); secrets never reach these lines.
+    install(Telemetry())  # this run's metrics start from zero
     level = getattr(args, "log_level", "info").upper()
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(args.config)
+    _log_to_stderr(level, getattr(args, "log_format", "text"), _secrets(settings, os.environ))
     if level != "DEBUG":  # APScheduler says "Running job…" at every tick (every 2 s)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    settings = load_settings(args.config)
     try:
         clock = clock_at(getattr(args, "at", None), settings.zone,
                          speed=getattr(args, "speed", 1.0),
@@ -209,7 +256,7 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
                                  "secret (Basic Information page)")
     if unset := missing_variables(settings.oncall, os.environ):  # before any page needs them
         raise NotReady("; ".join(unset))
-    perfbot = build(settings, clock, slack_api_url=args.slack_api_url)
+    perfbot = build(settings, clock, demo=args.demo_data, slack_api_url=args.slack_api_url)
     leadership = leadership_for(perfbot.database, settings.leader.takeover)
     if isinstance(leadership, SoleProcess):  # SQLite: refused before anything is written
         try:
@@ -277,22 +324,86 @@ def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval:
               f"{format_duration(every['sweep'])}{fast}; leader: {_leader_line(leadership)}",
               file=out)
 
+    from bot.observability import (
+        HEALTH_PATH,
+        METRICS_PATH,
+        READY_PATH,
+        counted,
+        health_app,
+        metrics_app,
+        ready_app,
+        telemetry,
+    )
     from bot.webhooks.alertmanager import PATH as ALERTMANAGER_PATH
     from bot.webhooks.alertmanager import alertmanager_wsgi_app
 
     settings = perfbot.settings
-    webhooks = {ALERTMANAGER_PATH: alertmanager_wsgi_app(perfbot, _token(settings))}
+    slack_up: list[Callable[[], bool]] = []  # _serve says how to tell, once it can
+
+    def leads() -> bool:  # with --no-loop (no loop), this replica leads nothing
+        return bool(loops) and leadership.is_leader
+
+    telemetry().leader.set_function(lambda: 1.0 if leads() else 0.0)
+    deliveries = telemetry().alertmanager
+    webhooks = {
+        ALERTMANAGER_PATH: counted(alertmanager_wsgi_app(perfbot, _token(settings)),
+                                   lambda status: deliveries.labels(status).inc()),
+        METRICS_PATH: metrics_app(), HEALTH_PATH: health_app(),
+        READY_PATH: ready_app(_readiness(perfbot, slack_up), leads),
+    }
     try:
         _serve(args, app, app_token, signing_secret, stop, ping_interval, out, connected,
-               webhooks, settings)
+               webhooks, settings, slack_up)
     finally:
         for loop in loops:  # no tick starts while the answers finish
             loop.shutdown(wait=True)
+        if isinstance(leadership, Leadership):
+            # At once, not after the answers: another replica need not wait out the
+            # takeover (no tick runs here any more). SQLite's lock stays to the end: a
+            # second process on the file must not start while this one still writes.
+            leadership.stop()
+            log.info("perfbot: leadership released")
         after.close()  # the askers of the work not started are told to ask again
         cut = replier.finish(grace)
         print("perfbot: stopped" + (f"; {cut} unanswered question(s) were told to ask again"
                                     if cut else ""), file=out)
     return EXIT_OK
+
+
+def _readiness(perfbot: Perfbot, slack_up: list[Callable[[], bool]]
+               ) -> dict[str, Callable[[], str | None]]:
+    """/readyz's checks: Slack connected, the store reachable, the metrics server answering.
+    Each says what failed in fixed words; why (hosts, errors) goes to the log only."""
+    from sqlalchemy import text
+
+    from bot.metrics.base import MetricsError
+    from bot.metrics.prometheus import PrometheusBackend
+    from bot.storage import StorageError
+
+    def slack() -> str | None:
+        return None if slack_up and slack_up[0]() else "not connected"
+
+    def store() -> str | None:
+        try:
+            with perfbot.database.reading("check the store") as connection:
+                connection.execute(text("SELECT 1"))
+        except StorageError as exc:
+            log.warning("readiness: %s", exc)
+            return "unreachable"
+        return None
+
+    def metrics() -> str | None:
+        backend = perfbot.backend
+        if not isinstance(backend, PrometheusBackend):  # the demo's data is in the process
+            return None
+        try:
+            backend.ping()
+        except MetricsError as exc:
+            log.warning("readiness: %s", exc)
+            return "not answering"
+        return None
+
+    return {"slack": slack, "store": store, "metrics_server": metrics}
 
 
 def _leader_line(leadership: Leadership | SoleProcess) -> str:
@@ -315,7 +426,7 @@ def _token(settings: Settings) -> str | None:
 def _serve(args: argparse.Namespace, app: App, app_token: str | None,
            signing_secret: str | None, stop: Event, ping_interval: float, out: TextIO,
            connected: Callable[[], None], webhooks: dict[str, WSGIApp],
-           settings: Settings) -> None:
+           settings: Settings, slack_up: list[Callable[[], bool]]) -> None:
     """Serve Slack until ``stop`` is set or Ctrl-C; ``connected`` once Slack can reach the
     bot (HTTP: the port is open; Socket Mode: the WebSocket is). The operational port
     serves ``webhooks``: ``--http PORT`` (with Slack's events), else ``server.listen``."""
@@ -336,6 +447,7 @@ def _serve(args: argparse.Namespace, app: App, app_token: str | None,
         except BaseException:
             server.server_close()
             raise
+        slack_up.append(lambda: not stop.is_set())  # auth.test passed; Slack calls us
         stopper = Thread(target=_shutdown_when, args=(stop, server), daemon=True)
         stopper.start()
         try:
@@ -359,6 +471,7 @@ def _serve(args: argparse.Namespace, app: App, app_token: str | None,
     serving.start()
     # The handler's web client is the app's: apps.connections.open goes to --slack-api-url.
     handler = SocketModeHandler(app, app_token, ping_interval=ping_interval)
+    slack_up.append(handler.client.is_connected)
     try:  # its threads run from here on: close it whatever happens
         _connect(handler)
         print("perfbot: Socket Mode connected", file=out)

@@ -7,12 +7,13 @@ Prometheus password) are read from the environment only, never from the file.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -24,19 +25,20 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
 
 from bot.analytics.prices import CostSettings
 from bot.catalog.settings import CatalogSettings
+from bot.db_url import hidden, masked, parse_url
 from bot.digests.settings import DigestSettings
 from bot.durations import Duration, format_duration, parse_duration
 from bot.incidents.policies import OnCallSettings, PagerDutySettings
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
-from bot.storage.database import hidden, masked
 from bot.validation import field_path
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
 
 DEFAULT_FILE = Path("perfbot.yaml")
 
@@ -51,11 +53,18 @@ class _Strict(BaseModel):
 
 class MetricsSettings(_Strict):
     backend: Literal["demo", "prometheus"] = "demo"
+    """demo: the embedded synthetic workload; prometheus: a real server (or anything speaking its
+    HTTP API: Thanos, Mimir, VictoriaMetrics)."""
     prometheus: PrometheusSettings = PrometheusSettings()
+    """How the Prometheus server is reached."""
     names: MetricNames = MetricNames()
+    """How the HTTP latency histogram and its labels are named (detected when unset)."""
     saturation: SaturationMetrics = SaturationMetrics()
+    """The CPU and memory metrics of saturation and cost (detected when unset)."""
     demo_seed: int = 7
+    """The demo workload's random seed: the same seed, the same data."""
     demo_days: int = Field(default=30, ge=2, le=90)
+    """How many days of one-minute data the demo workload holds."""
 
 
 class IncidentsSettings(_Strict):
@@ -63,18 +72,28 @@ class IncidentsSettings(_Strict):
 
     # Where an incident goes when the catalog names no channel for its endpoint or service.
     default_channel: str = Field(default="#incidents", min_length=1)
+    """Where an incident is posted when the catalog names no channel for its endpoint or service."""
     # A recurrence this soon after resolution reopens the incident instead of a new one.
     reopen_within: Duration = parse_duration("1h")
+    """A recurrence this soon after resolution reopens the incident instead of opening a new one."""
     # More incidents than this opening in one channel within a minute: one summary message.
     storm_threshold: int = Field(default=5, ge=1)
+    """More incidents than this opening in one channel within a minute: one summary, each in its
+    thread."""
 
 
 class DetectionSettings(_Strict):
     """How often ``perfbot run`` looks for anomalies, and over what span."""
 
     interval: Duration = parse_duration("5m")
+    """How often `perfbot run` runs a detection cycle."""
     # Findings active within this span before now are current (older ones have ended).
     window: Duration = parse_duration("1h")
+    """Findings active within this span before now are current; older ones have ended."""
+    sensitivity: dict[str, Literal["low", "normal", "high"]] = {}
+    """How readily a service or endpoint alerts, by service name or "SERVICE METHOD /route": low
+    (fewer alerts: larger, longer changes), normal, high (smaller, shorter ones). `perfbot detect
+    --replay 7d` shows its effect on past data."""
 
 
 class LeaderSettings(_Strict):
@@ -85,6 +104,8 @@ class LeaderSettings(_Strict):
     # leader's lock within a third of it (``bot.storage.leader.timings``). At most 10m:
     # longer, and nobody is paged meanwhile.
     takeover: Duration = parse_duration("30s")
+    """Several `perfbot run` on one PostgreSQL: when the leader dies or is cut off, another leads
+    within this (10s to 10m)."""
 
     @field_validator("takeover")
     @classmethod
@@ -97,6 +118,8 @@ class LeaderSettings(_Strict):
 
 class StorageSettings(_Strict):
     url: str = "sqlite:///perfbot.db"
+    """The bot's database: sqlite:///FILE, or postgresql+psycopg://USER@HOST/DB (a password belongs
+    in PERFBOT_STORAGE__URL)."""
 
     @field_validator("url")
     @classmethod
@@ -118,13 +141,19 @@ class SlackSettings(_Strict):
     """
 
     admins: list[str] = []
+    """Slack user ids (U…) who may do everything."""
     allowed_users: list[str] = []
+    """Slack user ids (U…) who may acknowledge, snooze, resolve and escalate."""
     allowed_groups: list[str] = []
+    """Slack user group ids (S…) whose members may acknowledge, snooze, resolve and escalate."""
     group_cache: Duration = parse_duration("5m")
+    """How long a user group's members are remembered."""
     # Answers computed at once (queries and charts); more wait, after their "looking…".
     answer_workers: int = Field(default=8, ge=1, le=64)
+    """Answers computed at once; more wait after their "looking…"."""
     # Questions one person may have in progress: nobody can take every answer slot.
     questions_per_user: int = Field(default=3, ge=1, le=64)
+    """Questions one person may have in progress at once."""
 
     @field_validator("admins", "allowed_users")
     @classmethod
@@ -151,6 +180,7 @@ class ServerSettings(_Strict):
     with ``--http PORT`` everything, Slack's events included, is on PORT instead)."""
 
     listen: str = "0.0.0.0:8080"
+    """HOST:PORT of the operational HTTP port (health, metrics, Alertmanager's webhook)."""
 
     @field_validator("listen")
     @classmethod
@@ -174,58 +204,86 @@ class AlertmanagerSettings(_Strict):
     http://alertmanager:9093); unset: Alertmanager's incidents cannot be silenced there."""
 
     url: str | None = None
+    """Alertmanager's API base URL (like http://alertmanager:9093), where silences are created;
+    unset: not silenced there."""
     timeout: float = Field(default=5.0, gt=0, le=60)
+    """Seconds a call to Alertmanager's API may take."""
     # Alertmanager never says when a firing alert ends (its webhook's endsAt is zero until
     # it resolves): an alert not repeated for this long resolves on its own. Longer than
     # the route's repeat_interval (Alertmanager's default: 4h).
     resolve_after: Duration = parse_duration("5h")
+    """An Alertmanager alert not repeated for this long resolves on its own (longer than the route's
+    repeat_interval)."""
 
 
-class Settings(BaseSettings):
-    """Everything perfbot reads from its file and environment."""
+class Settings(BaseModel):
+    """Everything perfbot reads from its file and environment (``_environment``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="PERFBOT_", env_nested_delimiter="__", extra="forbid"
-    )
+    # BaseSettings' own configuration (see ``_environment`` for why it is not one).
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True,
+                              validate_default=True)
 
     timezone: str = "UTC"
+    """IANA time zone of "today", "yesterday" and the times in messages."""
     metrics: MetricsSettings = MetricsSettings()
+    """Where metrics come from and how they are named."""
     catalog: CatalogSettings = CatalogSettings()
+    """What people add to the discovered endpoints: owners, channels, aliases, SLOs, exclusions."""
     cost: CostSettings = CostSettings()
+    """Where cost figures come from, and the price table used without OpenCost."""
     storage: StorageSettings = StorageSettings()
+    """The bot's database: incidents, audit, outbox, deliveries."""
     detection: DetectionSettings = DetectionSettings()
+    """The running bot's detection cycle."""
     # Which replica runs the loop, and how soon another takes over (PostgreSQL only).
     leader: LeaderSettings = LeaderSettings()
+    """Which replica runs the loop, and how soon another takes over (PostgreSQL only)."""
     incidents: IncidentsSettings = IncidentsSettings()
+    """Where incidents are posted and how they are grouped."""
     # On-call schedules, escalation policies and the routes from alerts to policies.
     oncall: OnCallSettings = OnCallSettings()
+    """On-call schedules, escalation policies and the routes from alerts to policies."""
     # Where PagerDuty steps send their events (routing keys: environment variables named by
     # each step's ``notify_pagerduty.routing_key_env``).
     pagerduty: PagerDutySettings = PagerDutySettings()
+    """Where PagerDuty steps send their events (routing keys: environment variables named by each
+    step)."""
     # How long a webhook step waits for its receiver, in seconds.
     webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    """Seconds a policy step's webhook waits for its receiver."""
     # Scheduled digests: configured schedules, grace, saturation thresholds, SLO window.
     digests: DigestSettings = DigestSettings()
+    """Scheduled digests: schedules, grace, saturation thresholds, SLO window."""
     slack: SlackSettings = SlackSettings()
+    """Who may act on incidents from Slack, and how many questions are worked on at once."""
     server: ServerSettings = ServerSettings()
+    """The operational HTTP port `perfbot run` serves."""
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    """Alertmanager's API, for silences of its incidents."""
     # Unset: ./playbooks, else the playbooks installed with perfbot (see default_playbooks_dir).
     playbooks_dir: Path = Field(default_factory=lambda: default_playbooks_dir())
+    """Folder of playbook YAML files; unset: ./playbooks, else the playbooks installed with
+    perfbot."""
 
     # Secrets: environment only (see ``load_settings``), under the names Slack's tools use.
     slack_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
     )
+    """Slack's Bot User OAuth Token (xoxb-…). Environment only: SLACK_BOT_TOKEN."""
     slack_app_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
     )
+    """Slack's app-level token for Socket Mode (xapp-…). Environment only: SLACK_APP_TOKEN."""
     slack_signing_secret: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
+    """Slack's signing secret, for HTTP mode. Environment only: SLACK_SIGNING_SECRET."""
     prometheus_password: SecretStr | None = None
+    """Basic-auth password of metrics.prometheus.username. Environment only."""
     # Alertmanager's bearer token for POST /alertmanager (PERFBOT_ALERTMANAGER_TOKEN).
     alertmanager_token: SecretStr | None = None
+    """The bearer token Alertmanager sends to POST /alertmanager. Environment only."""
 
     @field_validator("timezone")
     @classmethod
@@ -242,17 +300,59 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @model_validator(mode="before")
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file, which arrives as init arguments.
-        return (env_settings, init_settings)
+    def _environment(cls, data: Any) -> Any:
+        """The environment overrides the file, which arrives as the arguments: ``PERFBOT_*``
+        (``__`` between nested names, any case, JSON for lists and mappings) and the Slack
+        secrets under Slack's names, exactly as pydantic-settings' ``BaseSettings`` read them.
+        pydantic-settings itself reads them, imported only when such a variable is set: its
+        import is about 0.15 s of every command's start-up (issue 13, "Fast commands")."""
+        if not isinstance(data, dict) or not environment_sets_settings(os.environ):
+            return data
+        return _deep_update(data, _environment_values())
+
+
+ENV_PREFIX = "PERFBOT_"
+# Variables that set no field: BaseSettings ignored them too.
+_NOT_SETTINGS = frozenset({"perfbot_config"})
+_SECRET_ALIASES = frozenset({"slack_bot_token", "slack_app_token", "slack_signing_secret"})
+
+
+def environment_sets_settings(environ: Mapping[str, str]) -> bool:
+    """Whether a variable may set a field: a ``PERFBOT_*`` one or a Slack secret's."""
+    names = {name.lower() for name in environ}
+    return bool(names & _SECRET_ALIASES) or any(
+        name.startswith(ENV_PREFIX.lower()) and name not in _NOT_SETTINGS for name in names)
+
+
+def _environment_values() -> dict[str, Any]:
+    from pydantic_settings import EnvSettingsSource
+
+    return dict(EnvSettingsSource(_environment_model(), case_sensitive=False,
+                                  env_prefix=ENV_PREFIX, env_nested_delimiter="__")())
+
+
+@functools.cache
+def _environment_model() -> type[BaseSettings]:
+    """A ``BaseSettings`` with the fields of ``Settings``: what pydantic-settings reads."""
+    from pydantic import create_model
+    from pydantic_settings import BaseSettings
+
+    fields: dict[str, Any] = {name: (field.annotation, field)
+                              for name, field in Settings.model_fields.items()}
+    return create_model("SettingsFromEnvironment", __base__=BaseSettings, **fields)
+
+
+def _deep_update(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update``'s values, mappings merged key by key (as BaseSettings did)."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = _deep_update(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def default_playbooks_dir() -> Path:
@@ -344,10 +444,10 @@ def _secret_field(key: str, parent: str) -> str | None:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` is not a database URL SQLAlchemy can read, its password masked; None
-    when it is one."""
+    when it is one. Read without SQLAlchemy (``bot.db_url``): loading the settings stays fast."""
     try:
-        make_url(url)
-    except (ArgumentError, ValueError) as exc:
+        parse_url(url)
+    except ValueError as exc:
         return (f"expected a database URL like postgresql+psycopg://USER:PASSWORD@HOST/DB "
                 f"(a password with / @ : # ? in it written %2F %40 %3A %23 %3F), got "
                 f"{masked(url)!r} ({hidden(str(exc), url)})")

@@ -6,7 +6,8 @@ be read is reported and the others still run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -14,7 +15,6 @@ import pandas as pd
 
 from bot.alerts.explained import CycleReport, Explained
 from bot.analytics.findings.baseline import BaselineCache
-from bot.analytics.findings.grouping import find
 from bot.analytics.findings.model import (
     DEFAULT_FINDINGS,
     Change,
@@ -23,6 +23,7 @@ from bot.analytics.findings.model import (
     SeriesBatch,
     SeriesKey,
 )
+from bot.analytics.findings.sensitivity import Level, find_sensitive
 from bot.analytics.slo import SLO
 from bot.catalog import Catalog
 from bot.metrics.base import (
@@ -31,6 +32,8 @@ from bot.metrics.base import (
     MetricsBackend,
     MetricsError,
     NamedMetrics,
+    NoDataError,
+    Resolution,
     Signal,
     Window,
 )
@@ -44,13 +47,64 @@ from bot.playbooks.schema import Playbook
 STEP = timedelta(minutes=5)
 HISTORY = timedelta(days=28)
 WINDOW = timedelta(days=7)
+EVIDENCE_SPAN = timedelta(minutes=15)  # the rates and levels the evidence reads
+
+
+FINEST = timedelta(minutes=1)
+MAX_POINTS = 10_000  # per series and query (Prometheus refuses more than 11,000)
+
+
+def source_step(backend: MetricsBackend, at: datetime) -> timedelta:
+    """The step to read at: the source's own resolution (1 minute where its data has it),
+    so the recent minutes are seen as they happen; ``STEP`` when it cannot tell."""
+    if not isinstance(backend, Resolution):
+        return STEP
+    try:
+        found = backend.resolution(at)
+    except MetricsError:
+        return STEP
+    if found is None:
+        return STEP
+    # Whole minutes dividing a day (the baseline's grid), from 1 to 5 minutes.
+    minutes = min(5, max(1, math.ceil(found / FINEST)))
+    while 1440 % minutes:
+        minutes += 1
+    return timedelta(minutes=minutes)
+
+
+def _read_chunked(
+    read: Callable[[Window], pd.DataFrame], window: Window
+) -> pd.DataFrame:
+    """One signal over ``window`` in queries of at most ``MAX_POINTS`` steps each. A part
+    with no data before the last one is a gap (the data may begin later)."""
+    span = window.step * (MAX_POINTS - 1)
+    parts: list[pd.DataFrame] = []
+    start = window.start
+    while start <= window.end:
+        stop = min(window.end, start + span)
+        part = Window(start=start, end=stop, step=window.step, rate_window=window.rate_window
+                      ) if stop > start else None
+        if part is not None:
+            try:
+                parts.append(read(part))
+            except NoDataError:
+                if stop >= window.end and not parts:
+                    raise
+        start = stop + window.step
+    if not parts:
+        raise NoDataError(f"no data between {window.start} and {window.end}")
+    frame = pd.concat(parts)
+    return frame[~frame.index.duplicated(keep="last")]
 
 
 def read_batch(
     backend: MetricsBackend, at: datetime, history: timedelta, catalog: Catalog | None = None,
-    step: timedelta = STEP,
+    step: timedelta | None = None,
 ) -> tuple[SeriesBatch, dict[str, SLO], list[str]]:
-    """Every signal of every endpoint and service over ``history`` before ``at``, as a batch."""
+    """Every signal of every endpoint and service over ``history`` before ``at``, as a batch,
+    at ``step`` (default: the source's own resolution, ``source_step``)."""
+    if step is None:
+        step = source_step(backend, at)
     end = pd.Timestamp(at).floor(step).to_pydatetime()
     window = Window(start=end - history, end=end, step=step, rate_window=step)
     endpoints = catalog.entries if catalog is not None else None
@@ -61,16 +115,16 @@ def read_batch(
     by_column = {e.column: e for e in eps}
     problems: list[str] = []
     frames: dict[Signal, pd.DataFrame] = {}
-    reads: dict[Signal, Callable[[], pd.DataFrame]] = {
-        Signal.LATENCY: lambda: backend.latency(window, 0.95, eps),
-        Signal.THROUGHPUT: lambda: backend.throughput(window, eps),
-        Signal.ERROR_RATIO: lambda: backend.error_ratio(window, eps),
-        Signal.CPU: lambda: backend.cpu(window),
-        Signal.MEMORY: lambda: backend.memory(window),
+    reads: dict[Signal, Callable[[Window], pd.DataFrame]] = {
+        Signal.LATENCY: lambda w: backend.latency(w, 0.95, eps),
+        Signal.THROUGHPUT: lambda w: backend.throughput(w, eps),
+        Signal.ERROR_RATIO: lambda w: backend.error_ratio(w, eps),
+        Signal.CPU: lambda w: backend.cpu(w),
+        Signal.MEMORY: lambda w: backend.memory(w),
     }
     for signal, read in reads.items():
         try:
-            frames[signal] = read()
+            frames[signal] = _read_chunked(read, window)
         except MetricsError as exc:
             problems.append(f"could not read {signal}: {exc}")
     index = pd.date_range(window.start, window.end, freq=step, tz="UTC")
@@ -113,37 +167,48 @@ def run_cycle(
     deploys: Sequence[Deploy] = (),
     config: FindingsConfig = DEFAULT_FINDINGS,
     cache: BaselineCache | None = None,
+    step: timedelta | None = None,
+    levels: Mapping[str, Level] | None = None,
 ) -> CycleReport:
     """Findings active in the ``window`` before ``at``, each explained. A scheduler that
-    runs cycles keeps one ``cache`` for them all (the earlier days' baselines)."""
+    runs cycles keeps one ``cache`` for them all (the earlier days' baselines). ``step``:
+    the read's (default: the source's resolution). ``levels``: ``detection.sensitivity``,
+    each series at its service's or endpoint's level."""
     history = max(history, window + config.min_history)
-    batch, slos, problems = read_batch(backend, at, history, catalog)
+    batch, slos, problems = read_batch(backend, at, history, catalog, step)
     since = at - window
-    result = find(batch, since, slos, config, cache)
-    explained = [explain(f, backend, playbooks, deploys) for f in result.findings]
+    result = find_sensitive(batch, since, slos, config, levels, cache)
+    explained = [explain(f, backend, playbooks, deploys, at) for f in result.findings]
     return CycleReport(at=at, since=since, result=result, explained=explained,
                        problems=problems)
 
 
 def explain(
     finding: Finding, backend: MetricsBackend, playbooks: Sequence[Playbook],
-    deploys: Sequence[Deploy] = (),
+    deploys: Sequence[Deploy] = (), now: datetime | None = None,
 ) -> Explained:
-    """Evidence from the backend, the likely cause, and the matching playbooks."""
+    """Evidence from the backend at the finding's worst point against the same time of day
+    before its start, the likely cause, and the matching playbooks. ``now``: the cycle's
+    time (no evidence is read after it)."""
     first = finding.first_mover
     endpoint = next((a.key for a in finding.anomalies if a.key.endpoint), None)
     ep = (Endpoint(service=finding.service, route=_route(endpoint.endpoint or ""),
                    method=_method(endpoint.endpoint or "")) if endpoint else None)
     at = first.peak_at
+    # The evidence is read over the span centred on the worst point (a rate's window ending
+    # at it would mostly see the minutes before it), up to the cycle's time.
+    read_at = min(at + EVIDENCE_SPAN / 2, now) if now is not None else at
+    read_at = max(read_at, at)
     # A short spike is compared with just before it; the rest with the same time of day
     # before the onset (which cancels the daily rhythm, and for a step that stayed is not
-    # already part of the new level).
-    days_back = (at - finding.start) // timedelta(days=1) + 1
-    before = finding.start if first.change is Change.SPIKE else at - timedelta(days=days_back)
+    # already part of the new level): the baseline is always before the change.
+    days_back = (read_at - finding.start) // timedelta(days=1) + 1
+    before = (finding.start if first.change is Change.SPIKE
+              else read_at - timedelta(days=days_back))
     try:
         evidence: dict[str, EvidenceValue] = gather_evidence(
-            backend, service=finding.service, endpoint=ep, at=at, baseline_at=before,
-            since=finding.start, deploys=deploys)
+            backend, service=finding.service, endpoint=ep, at=read_at, baseline_at=before,
+            since=finding.start, deploys=deploys, lookback=EVIDENCE_SPAN)
     except MetricsError:
         evidence = {}
     if str(first.change) in CHANGES:

@@ -44,6 +44,7 @@ from bot.durations import format_duration
 from bot.incidents.policies import Urgency
 from bot.incidents.service import CycleOutcome, Firing
 from bot.metrics.base import MetricsError
+from bot.observability import telemetry, timed
 from bot.render.alert import build_alert
 from bot.render.text import format_value
 from bot.storage import StorageError
@@ -127,13 +128,17 @@ def detect_once(perfbot: Perfbot, now: datetime,
     incidents at wall time ``now``: new findings open incidents, repeats update them, ended
     ones resolve them. ``cache``: the earlier days' baselines, kept between ticks."""
     settings = perfbot.settings
-    report = run_cycle(perfbot.backend, perfbot.data_now(), settings.detection.window,
-                       catalog=perfbot.catalog, playbooks=perfbot.playbooks,
-                       deploys=perfbot.deploys, cache=cache)
-    for problem in report.problems:
-        log.warning("detection: %s (no incident is resolved this cycle)", problem)
-    active, how = firings(report, settings.zone)
-    outcome = perfbot.incidents.cycle(active, DETECTION, now, how, judged=judged(report))
+    measured = telemetry()
+    with timed(measured.detection_seconds):
+        report = run_cycle(perfbot.backend, perfbot.data_now(), settings.detection.window,
+                           catalog=perfbot.catalog, playbooks=perfbot.playbooks,
+                           deploys=perfbot.deploys, cache=cache,
+                       levels=settings.detection.sensitivity)
+        for problem in report.problems:
+            log.warning("detection: %s (no incident is resolved this cycle)", problem)
+        active, how = firings(report, settings.zone)
+        outcome = perfbot.incidents.cycle(active, DETECTION, now, how, judged=judged(report))
+    measured.detection_series.inc(report.result.series_checked)
     if outcome.opened or outcome.reopened or outcome.resolved:
         log.info("detection: %s", _summary(outcome))
     return outcome
@@ -157,7 +162,11 @@ def digest_once(perfbot: Perfbot, now: datetime, post: PostDigest | None) -> Tic
     scheduled time but never after the data's now. Without a poster nothing is due."""
     if post is None:
         return TickReport()
-    return perfbot.digests.tick(now, post, data_now=perfbot.data_now())
+    report = perfbot.digests.tick(now, post, data_now=perfbot.data_now())
+    measured = telemetry()
+    measured.digests_posted.inc(len(report.posted))
+    measured.digests_failed.inc(len(report.failed))
+    return report
 
 
 def refresh_catalog_once(perfbot: Perfbot) -> int:
@@ -291,6 +300,7 @@ class Loop:
         return run
 
     def _failed(self, name: str) -> None:
+        telemetry().ticks_failed.labels(name).inc()
         with self._failures_lock:
             self.failures[name] += 1
 

@@ -32,7 +32,7 @@ from bot.clock import accelerated
 from bot.incidents.lifecycle import Incident
 from bot.storage import Database
 from bot.storage.incidents import IncidentStore
-from tests.slack_standin import TOKEN, Call, SlackStandIn
+from tests.slack_standin import APP_TOKEN, TOKEN, Call, SlackStandIn
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "test-signing-secret"
@@ -43,6 +43,7 @@ CHANNELS = ("#orders", "#search", "#menu", "#payments", "#web", "#identity", "#d
             "#incidents")
 LOOP_ON = "perfbot: incidents loop on"
 _STEP = re.compile(r"Step (\d+), pass (\d+)")
+_OPS = re.compile(r"perfbot: webhooks on ([0-9.]+):(\d+)")
 
 Page = tuple[str, str, int, int]  # (user, incident, pass, step), both counted from 0
 
@@ -54,10 +55,12 @@ def minutely_policy(repeat: int = 1, users: Sequence[str] = USERS) -> dict[str, 
 
 
 def write_config(path: Path, storage_url: str, policy: dict[str, Any], *,
-                 detection: str = "1h", takeover: str | None = None) -> Path:
+                 detection: str = "1h", takeover: str | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
     """A perfbot.yaml: the demo, the store at ``storage_url``, ``policy`` for every
     incident, detection every ``detection`` (of the fast clock's time); ``takeover``:
-    ``leader.takeover`` (real time: the leader lock's polls do not follow ``--speed``)."""
+    ``leader.takeover`` (real time: the leader lock's polls do not follow ``--speed``);
+    ``extra``: more top-level sections (they replace the ones above)."""
     settings: dict[str, Any] = {
         "metrics": {"backend": "demo", "demo_days": DEMO_DAYS},
         "storage": {"url": storage_url},
@@ -66,6 +69,7 @@ def write_config(path: Path, storage_url: str, policy: dict[str, Any], *,
     }
     if takeover is not None:
         settings["leader"] = {"takeover": takeover}
+    settings.update(extra or {})
     path.write_text(yaml.safe_dump(settings), encoding="utf-8")
     return path
 
@@ -81,8 +85,12 @@ class BotProcess:
     ``kill`` it as often as needed. Left running, it is killed on exit."""
 
     def __init__(self, workdir: Path, slack: SlackStandIn, config: Path, *,
-                 speed: float = 60, since: datetime | None = None) -> None:
+                 speed: float = 60, since: datetime | None = None,
+                 socket_mode: bool = False, args: Sequence[str] = ()) -> None:
+        """``socket_mode``: Socket Mode through the stand-in (the operational port is the
+        config's ``server.listen``) instead of ``--http 0``; ``args``: more options."""
         self.workdir, self.slack, self.config, self.speed = workdir, slack, config, speed
+        self.socket_mode, self.args = socket_mode, list(args)
         self.since = since or datetime.now(UTC)
         self.runs = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -121,10 +129,13 @@ class BotProcess:
         env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
                "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
         env.pop("PERFBOT_CONFIG", None)
+        mode = ["--http", "0", "--host", "127.0.0.1"]
+        if self.socket_mode:
+            env["SLACK_APP_TOKEN"], mode = APP_TOKEN, []
         args = [sys.executable, "-m", "bot", "run", "--config", str(self.config.resolve()),
-                "--http", "0", "--host", "127.0.0.1", "--slack-api-url", self.slack.api_url,
+                *mode, "--slack-api-url", self.slack.api_url,
                 "--at", AT, "--speed", f"{self.speed:g}",
-                "--speed-from", self.since.isoformat()]
+                "--speed-from", self.since.isoformat(), *self.args]
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(args, cwd=self.workdir, env=env, stdout=out,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -143,6 +154,12 @@ class BotProcess:
         assert process is not None, "not running"
         process.send_signal(signal.SIGTERM)
         return process.wait(timeout=timeout)
+
+    def ops_url(self) -> str:
+        """The operational port's base URL (``--http``'s port, or ``server.listen``'s)."""
+        found = _OPS.search(self.output())
+        assert found, f"no operational port in the output:\n{self.output()}"
+        return f"http://{found.group(1)}:{found.group(2)}"
 
     def now(self) -> datetime:
         """The bot's time now (any run's: they share ``since``)."""

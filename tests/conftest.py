@@ -14,6 +14,7 @@ from bot.metrics.prometheus import PrometheusBackend
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 from tests.postgres_server import PostgresServer
 from tests.prometheus_server import PrometheusServer, find_binaries, write_demo_blocks
+from tests.victoria_server import VictoriaServer, find_binary
 
 # `perfbot run` always serves its operational port (server.listen, default 0.0.0.0:8080):
 # in tests, a free loopback port, so runs side by side never collide.
@@ -69,6 +70,36 @@ def prometheus_backend_for(
 @pytest.fixture(scope="session")
 def prometheus_backend(prometheus_server: PrometheusServer) -> PrometheusBackend:
     return prometheus_backend_for(prometheus_server.url)
+
+
+@pytest.fixture(scope="session")
+def victoria_server(
+    demo_workload: DemoWorkload, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[VictoriaServer]:
+    """One VictoriaMetrics for the whole session, holding the same OpenMetrics files."""
+    binary = find_binary()
+    workdir = tmp_path_factory.mktemp("victoria")
+    files = write_demo_blocks(demo_workload, workdir)
+    with VictoriaServer(files, workdir, binary) as server:
+        yield server
+
+
+# The stores that speak Prometheus's query API which the suite proves perfbot on.
+STORES = {"prometheus": PrometheusServer, "victoriametrics": VictoriaServer}
+Store = PrometheusServer | VictoriaServer
+
+
+@pytest.fixture(scope="session", params=list(STORES))
+def store(request: pytest.FixtureRequest) -> Store:
+    """Each store in turn, holding the demo workload: a test that takes it runs on both."""
+    fixture = "prometheus_server" if request.param == "prometheus" else "victoria_server"
+    server: Store = request.getfixturevalue(fixture)
+    return server
+
+
+@pytest.fixture(scope="session")
+def store_backend(store: Store) -> PrometheusBackend:
+    return prometheus_backend_for(store.url)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from bot.metrics.demo import DemoWorkload
+from bot.metrics.local_prometheus import backfill_file, block_spans
 from bot.metrics.openmetrics import write_openmetrics
 
 INSTALL_HINT = "install Debian's package: apt-get install -y prometheus (or run bash tests/run.sh)"
@@ -80,22 +81,6 @@ class PrometheusError(RuntimeError):
     """Backfill or start-up failed; the message carries the tool's own output."""
 
 
-BLOCK = timedelta(hours=2)  # promtool's block range; blocks are aligned to multiples of it
-
-
-def block_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """``start``..``end`` cut at Prometheus's 2h block boundaries, each span closed.
-
-    promtool re-reads its whole input once per 2h block, so one file per block keeps a
-    backfill of days linear (seconds instead of a minute for three days of the demo).
-    """
-    step = int(BLOCK.total_seconds())
-    first = datetime.fromtimestamp(int(start.timestamp()) // step * step, UTC)
-    spans = []
-    while first <= end:
-        spans.append((max(first, start), min(first + BLOCK - timedelta(seconds=1), end)))
-        first += BLOCK
-    return spans
 
 
 def write_demo_blocks(workload: DemoWorkload, workdir: Path) -> list[Path]:
@@ -126,23 +111,9 @@ def backfill(binaries: Binaries, openmetrics: Sequence[Path], data_dir: Path) ->
     """``promtool tsdb create-blocks-from openmetrics FILE DATADIR`` for each file, in parallel."""
     data_dir.mkdir(parents=True, exist_ok=True)
 
-    def run(path: Path) -> None:
-        result = subprocess.run(
-            [str(binaries.promtool), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-             str(path), str(data_dir)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise PrometheusError(
-                f"promtool could not backfill {path} (exit {result.returncode}):\n"
-                f"{_tail(result.stderr + result.stdout)}"
-            )
-
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(pool.map(run, openmetrics))
+        list(pool.map(lambda path: backfill_file(binaries.promtool, path, data_dir),
+                      openmetrics))
 
 
 class PrometheusServer:

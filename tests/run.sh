@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine, then runs
 # lint (ruff), types (mypy), the import contracts between layers (import-linter) and the whole
-# pytest suite against real Prometheus and PostgreSQL processes.
+# pytest suite against real Prometheus, VictoriaMetrics and PostgreSQL processes.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k catalog`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   sudo=""

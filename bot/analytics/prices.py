@@ -13,6 +13,7 @@ class ServiceCost(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fixed_monthly: float = Field(default=0, ge=0)
+    """A fixed monthly cost outside the cluster, spread evenly over time."""
 
 
 class CostSettings(BaseModel):
@@ -26,8 +27,15 @@ class CostSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: Literal["auto", "opencost", "prices"] = "auto"  # auto: OpenCost when present
+    """auto: OpenCost's metrics when Prometheus has them, else the price table; opencost or prices:
+    only that."""
     currency: str = Field(default="USD", min_length=1, max_length=8)
+    """The currency of the prices and figures."""
     core_hour: float = Field(default=0.0316, ge=0)
+    """Price of a core-hour (OpenCost's default)."""
     gib_hour: float = Field(default=0.0042, ge=0)
+    """Price of a GiB-hour of memory (OpenCost's default)."""
     per_million_requests: float = Field(default=0.0, ge=0)
+    """Price per million requests (an API gateway, a load balancer)."""
     services: dict[str, ServiceCost] = {}
+    """Costs per service besides CPU and memory."""

@@ -11,6 +11,8 @@ text) select metrics, so nothing typed reaches the metrics server.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import replace
 from datetime import datetime
 
@@ -39,6 +41,7 @@ from bot.ask.timerange import TimeRange
 from bot.ask.usual import usual_answer
 from bot.ask.value import value_answer
 from bot.ask.words import measure_name
+from bot.metrics import batch
 from bot.metrics.base import MetricsError, NoDataError, UnreachableError
 from bot.render.message import Answer, AnswerKind
 
@@ -59,7 +62,8 @@ def answer(query: Query, sources: Sources, now: datetime, *, chart: bool = False
         return help_answer(query, sources.catalog)
     ctx = Context(query=query, sources=sources, now=now, chart=chart)
     try:
-        reply = _dispatch(ctx)
+        with batch.one_answer():
+            reply = _dispatch(ctx)
     except NoDataError as exc:
         cause = exc.__cause__
         causes = [f"metrics: {cause.public}"] if isinstance(cause, MetricsError) else []
@@ -101,7 +105,22 @@ def no_catalog_answer(exc: MetricsError) -> Answer:
 
 
 def _dispatch(asked: Context) -> Answer:
-    ctx, found = _covered(asked)
+    # The coverage query and the figures' queries wait for the server at the same time: the
+    # answer is made for the windows as asked while their coverage is read, and used when
+    # they are covered (nearly always); a window cut to its data is answered again.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfbot-answer") as pool:
+        ahead = pool.submit(copy_context().run, _figures, asked)
+        try:
+            ctx, found = _covered(asked)
+        finally:
+            ahead.exception()  # wait for it, whatever happens here
+        reply = ahead.result() if ctx is asked else _figures(ctx)
+    reply = _with_coverage(asked, reply, found)
+    return reply.model_copy(update={"headline": _with_readings(reply.headline, ctx.query),
+                                    "notes": (*reply.notes, *_read_as(ctx.query))})
+
+
+def _figures(ctx: Context) -> Answer:
     intent = ctx.query.intent
     if ctx.query.usual:
         reply = usual_answer(ctx)
@@ -115,9 +134,7 @@ def _dispatch(asked: Context) -> Answer:
         reply = slo_answer(ctx)
     else:
         reply = value_answer(ctx)
-    reply = _with_coverage(asked, reply, found)
-    return reply.model_copy(update={"headline": _with_readings(reply.headline, ctx.query),
-                                    "notes": (*reply.notes, *_read_as(ctx.query))})
+    return reply
 
 
 def _with_readings(headline: str, query: Query) -> str:

@@ -7,10 +7,14 @@ window); the incidents come from the incident store when the bot keeps one
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.ask.context import Context
 from bot.ask.slo import missed, short
-from bot.incidents.lifecycle import Incident, State
 from bot.render.message import Answer, AnswerKind, Table
+
+if TYPE_CHECKING:  # the incident models load when this question is asked, not at start-up
+    from bot.incidents.lifecycle import Incident
 
 SHOWN = 3  # named in the headline; the rest in the table and notes
 
@@ -50,6 +54,8 @@ def broken_answer(ctx: Context) -> Answer:
 
 
 def _incidents(ctx: Context) -> tuple[list[Incident], str | None]:
+    from bot.incidents.lifecycle import State
+
     reader = ctx.sources.open_incidents
     if reader is None:
         return [], "incidents: this bot keeps no incident store, so none were checked"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot.analytics.compare import Difference, compare_samples
 from bot.analytics.stats import relative_change
 from bot.ask.context import Context, Subject, services_of
-from bot.ask.measures import Reading, per_service, read_services, read_subjects
+from bot.ask.measures import Reading, per_service, read_pair, read_services
 from bot.ask.query import Measure, Statistic
 from bot.ask.timerange import TimeRange
 from bot.figures import series_window
@@ -89,11 +89,10 @@ def changes_for(
             raise no_comparison(comparison) from exc
         targets = [Subject(s, f"the {s} service", (), s) for s in services]
     else:
-        after = read_subjects(local, subjects, window)[1]
-        try:
-            before = read_subjects(local, subjects, comparison, step_from=window)[1]
-        except NoDataError as exc:
-            raise no_comparison(comparison) from exc
+        (_, after), earlier = read_pair(local, subjects, window, comparison)
+        if isinstance(earlier, NoDataError):
+            raise no_comparison(comparison) from earlier
+        before = earlier[1]
         targets = list(subjects)
     return [
         Change(

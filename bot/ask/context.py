@@ -6,14 +6,17 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.analytics.prices import CostSettings
 from bot.ask.query import Measure, Query, Statistic
 from bot.ask.timerange import TimeRange
 from bot.catalog import Catalog, EndpointInfo
-from bot.incidents.lifecycle import Incident
 from bot.metrics.base import Endpoint, MetricsBackend
+
+if TYPE_CHECKING:  # incidents (and their alert models) load only for "is anything broken"
+    from bot.incidents.lifecycle import Incident
 
 
 @dataclass(frozen=True)

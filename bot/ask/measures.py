@@ -22,7 +22,7 @@ when one is given (to set two windows side by side).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -39,6 +39,7 @@ from bot.figures import (
     service_signal,
     whole_window,
 )
+from bot.metrics import batch
 from bot.metrics.base import Endpoint, MetricsBackend, NoDataError, Signal, Window
 
 MAX_QUANTILE = 0.99  # "max latency": the peak of the per-step p99
@@ -92,27 +93,47 @@ def read_endpoints(
     need_traffic = with_traffic or measure in (Measure.REQUEST_COUNT, Measure.ERROR_COUNT) or (
         measure is Measure.LATENCY and statistic is Statistic.AVG
     )
-    traffic_whole = traffic_steps = None
+    quantile = (statistic or Statistic.P95).quantile or 0.95
+    # The reads this measure needs, by name; independent, so they run at the same time.
+    reads: dict[str, Callable[[], pd.DataFrame]] = {}
     if need_traffic or measure is Measure.THROUGHPUT:
-        traffic_whole = last_values(backend.throughput(whole, endpoints))
-        traffic_steps = backend.throughput(steps, endpoints)
+        reads["traffic whole"] = lambda: backend.throughput(whole, endpoints)
+        reads["traffic steps"] = lambda: backend.throughput(steps, endpoints)
+    if measure is Measure.LATENCY:
+        if statistic is Statistic.AVG:
+            reads["busy whole"] = lambda: backend.busy_time(whole, endpoints)
+            reads["busy steps"] = lambda: backend.busy_time(steps, endpoints)
+        elif statistic is Statistic.MAX:
+            reads["steps"] = lambda: backend.latency(steps, MAX_QUANTILE, endpoints)
+        else:
+            reads["whole"] = lambda: backend.latency(whole, quantile, endpoints)
+            reads["steps"] = lambda: backend.latency(steps, quantile, endpoints)
+    elif measure is Measure.ERROR_RATIO or measure is Measure.ERROR_COUNT:
+        reads["steps"] = lambda: backend.error_ratio(steps, endpoints)
+        reads["whole"] = lambda: backend.error_ratio(whole, endpoints)
+    elif measure is not Measure.THROUGHPUT and measure is not Measure.REQUEST_COUNT:
+        raise ValueError(f"{measure.value} is not an endpoint measure")
+    read = dict(zip(reads, batch.run_all(*reads.values()), strict=True))
+    traffic_whole = traffic_steps = None
+    if "traffic whole" in read:
+        traffic_whole = last_values(read["traffic whole"])
+        traffic_steps = read["traffic steps"]
 
     if measure is Measure.LATENCY:
         if statistic is Statistic.AVG:
-            busy = last_values(backend.busy_time(whole, endpoints))
+            busy = last_values(read["busy whole"])
             values = {k: _divide(busy.get(k, np.nan), v) for k, v in _known(traffic_whole).items()}
             assert traffic_steps is not None
-            frame = backend.busy_time(steps, endpoints) / traffic_steps.replace(0, np.nan)
+            frame = read["busy steps"] / traffic_steps.replace(0, np.nan)
         elif statistic is Statistic.MAX:
-            frame = backend.latency(steps, MAX_QUANTILE, endpoints)
+            frame = read["steps"]
             values = _peaks(frame)
         else:
-            quantile = (statistic or Statistic.P95).quantile or 0.95
-            values = last_values(backend.latency(whole, quantile, endpoints))
-            frame = backend.latency(steps, quantile, endpoints)
+            values = last_values(read["whole"])
+            frame = read["steps"]
     elif measure is Measure.ERROR_RATIO or measure is Measure.ERROR_COUNT:
-        ratio_frame = backend.error_ratio(steps, endpoints)
-        ratios = last_values(backend.error_ratio(whole, endpoints))
+        ratio_frame = read["steps"]
+        ratios = last_values(read["whole"])
         if measure is Measure.ERROR_RATIO:
             frame = ratio_frame
             values = _peaks(frame) if statistic is Statistic.MAX else ratios
@@ -123,15 +144,13 @@ def read_endpoints(
                 for k, rate in _known(traffic_whole).items()
             }
             frame = ratio_frame.fillna(0).where(traffic_steps > 0) * traffic_steps
-    elif measure is Measure.THROUGHPUT or measure is Measure.REQUEST_COUNT:
+    else:
         assert traffic_whole is not None and traffic_steps is not None
         frame = traffic_steps
         if measure is Measure.REQUEST_COUNT:
             values = {k: v * seconds for k, v in _known(traffic_whole).items()}
         else:
             values = _peaks(frame) if statistic is Statistic.MAX else dict(traffic_whole)
-    else:
-        raise ValueError(f"{measure.value} is not an endpoint measure")
     traffic = {k: v * seconds for k, v in _known(traffic_whole).items()}
     return Reading(measure, statistic, start, end, values, frame, traffic, traffic_steps)
 
@@ -257,28 +276,52 @@ def _pooled(
 ) -> Reading:
     """``reading`` with each group's latency quantile read over all its requests."""
     quantile = (reading.statistic or Statistic.P95).quantile or MAX_QUANTILE
-    frame = backend.pooled_latency(steps, quantile, groups)
     if reading.statistic is Statistic.MAX:
+        frame = backend.pooled_latency(steps, quantile, groups)
         pooled = _peaks(frame)
     else:
-        pooled = last_values(backend.pooled_latency(
-            whole_window(window.start, window.end), quantile, groups))
+        whole = whole_window(window.start, window.end)
+        frame, overall = batch.run_all(lambda: backend.pooled_latency(steps, quantile, groups),
+                                       lambda: backend.pooled_latency(whole, quantile, groups))
+        pooled = last_values(overall)
     series = reading.series.copy()
     for name in groups:
         series[name] = frame[name].reindex(series.index)
     return replace(reading, values={**reading.values, **pooled}, series=series)
 
 
-def previous_reading(
+def read_with_previous(
     ctx: Context, subjects: Sequence[Subject], window: TimeRange
-) -> tuple[TimeRange, Reading | None]:
-    """The equal span before ``window`` and its figures; None when it has no data."""
+) -> tuple[tuple[Reading, Reading], TimeRange, Reading | None]:
+    """``read_subjects`` over ``window``, the equal span before it, and its figures (None when
+    it has no data)."""
     before = ctx.before if ctx.before is not None and window == ctx.window else (
         timerange.previous(window))
-    try:
-        return before, read_subjects(ctx, subjects, before, step_from=window)[1]
-    except NoDataError:
-        return before, None
+    now, then = read_pair(ctx, subjects, window, before)
+    return now, before, None if isinstance(then, NoDataError) else then[1]
+
+
+def read_pair(
+    ctx: Context, subjects: Sequence[Subject], window: TimeRange, other: TimeRange
+) -> tuple[tuple[Reading, Reading], tuple[Reading, Reading] | NoDataError]:
+    """``read_subjects`` over ``window`` and over ``other`` on its grid, at the same time;
+    ``other``'s NoDataError is returned, not raised. When the two grids meet, each series
+    query is sent once over both (``batch.Scope.join``)."""
+    scope = batch.current()
+    if scope is not None:
+        grid = series_window(window.start, window.end)
+        theirs = series_window(other.start, other.end, grid.step)
+        scope.join(theirs, grid)
+        scope.join(grid, theirs)
+
+    def earlier() -> tuple[Reading, Reading] | NoDataError:
+        try:
+            return read_subjects(ctx, subjects, other, step_from=window)
+        except NoDataError as exc:
+            return exc
+
+    now, then = batch.run_all(lambda: read_subjects(ctx, subjects, window), earlier)
+    return now, then
 
 
 # ---- helpers ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, onto, spark
 from bot.ask.words import change_text, sentence
 from bot.catalog import EndpointInfo
 from bot.figures import series_window, whole_window
+from bot.metrics import batch
 from bot.metrics.base import NoDataError
 from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_rate, format_ratio, format_seconds
@@ -29,14 +30,17 @@ def overview_answer(ctx: Context) -> Answer:
     before = ctx.before or timerange.previous(window)
     whole = whole_window(window.start, window.end)
     endpoints = [e.endpoint for e in entries]
-    current = ctx.backend.summary(whole.end, whole.lookback, endpoints)
-    try:
-        previous: pd.DataFrame | None = ctx.backend.summary(
-            whole.end - whole.lookback, whole.lookback, endpoints
-        )
-    except NoDataError:
-        previous = None
-    p95 = _p95_series(ctx, entries)
+
+    def earlier() -> pd.DataFrame | None:
+        try:
+            return ctx.backend.summary(whole.end - whole.lookback, whole.lookback, endpoints)
+        except NoDataError:
+            return None
+
+    # Independent reads: they wait for the server at the same time.
+    current, previous, p95 = batch.run_all(
+        lambda: ctx.backend.summary(whole.end, whole.lookback, endpoints), earlier,
+        lambda: _p95_series(ctx, entries))
     notes = [
         "p50, p95 and p99 over all requests in the window; error ratio: 5xx over all "
         "requests; throughput: requests per second averaged over the window",

@@ -31,6 +31,7 @@ from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, spark
 from bot.ask.words import Formatter, sentence
 from bot.catalog import EndpointInfo
 from bot.figures import last_values, series_window, whole_window
+from bot.metrics import batch
 from bot.metrics.base import NoBucketError, NoDataError
 from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_ratio, format_seconds
@@ -143,8 +144,12 @@ def _verdicts(
     whole = whole_window(window.start, window.end)
     seconds = whole.lookback.total_seconds()
     endpoints = [e.endpoint for e in entries]
-    rates = last_values(ctx.backend.throughput(whole, endpoints))
-    ratios = last_values(ctx.backend.error_ratio(whole, endpoints)) if want_errors else {}
+    # Independent reads: they wait for the server at the same time.
+    read = batch.run_all(lambda: ctx.backend.throughput(whole, endpoints),
+                         *([lambda: ctx.backend.error_ratio(whole, endpoints)]
+                           if want_errors else []))
+    rates = last_values(read[0])
+    ratios = last_values(read[1]) if want_errors else {}
     within: dict[str, float] = {}
     quantiles: dict[str, float] = {}
     notes: list[str] = []

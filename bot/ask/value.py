@@ -20,7 +20,7 @@ from bot.ask.context import (
     slo_target,
     subjects_of,
 )
-from bot.ask.measures import Reading, per_service, previous_reading, read_services, read_subjects
+from bot.ask.measures import Reading, per_service, read_services, read_with_previous
 from bot.ask.overview import overview_answer
 from bot.ask.query import Measure, Statistic
 from bot.ask.series import HEADLINE_SPARK, bars_chart, line_chart, onto, spark, spread_rows
@@ -66,8 +66,7 @@ def _endpoint_measure(ctx: Context, subjects: list[Subject]) -> Answer:
     measure = query.measure
     assert measure is not None
     window = ctx.window
-    raw, reading = read_subjects(ctx, subjects, window)
-    before, previous = previous_reading(ctx, subjects, window)
+    (raw, reading), before, previous = read_with_previous(ctx, subjects, window)
     notes = [how_made(measure, query.statistic)]
     if previous is None:
         notes.append(f"no data for {before.label} to compare with")

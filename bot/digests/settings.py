@@ -20,9 +20,13 @@ class DigestSchedule(_Strict):
     """``{when: "daily 09:00 Europe/Berlin", channel: "#team-payments", team: payments}``."""
 
     when: str
+    """daily HH:MM or weekly DAY HH:MM, then an optional IANA zone (default: timezone)."""
     channel: str = Field(min_length=1)
+    """The Slack channel it is posted in."""
     team: str | None = None  # a catalog owner
+    """Only this team's endpoints (a catalog owner)."""
     service: str | None = None
+    """Only this service's endpoints."""
 
     @field_validator("when")
     @classmethod
@@ -48,15 +52,21 @@ class SaturationThresholds(_Strict):
     """Utilisation (0..1) a forecast warns at."""
 
     cpu: float = Field(default=0.9, gt=0, le=1)
+    """CPU share of the limit (0..1) a capacity forecast warns at."""
     memory: float = Field(default=0.9, gt=0, le=1)
+    """Memory share of the limit (0..1) a capacity forecast warns at."""
 
 
 class DigestSettings(_Strict):
     # A digest not posted within this after its time (the bot was down) is skipped.
     grace: Duration = parse_duration("6h")
+    """A digest not posted within this after its time (the bot was down) is skipped."""
     schedules: list[DigestSchedule] = []
+    """Digests posted on schedule (more come from /perf digest subscribe)."""
     saturation: SaturationThresholds = SaturationThresholds()
+    """Utilisation thresholds of the capacity forecasts."""
     slo_window: Duration = parse_duration("28d")
+    """The error budget's window."""
 
     @field_validator("grace", "slo_window")
     @classmethod

@@ -83,6 +83,7 @@ class SupportHours(Hours):
     """When low-urgency incidents may notify: ``days``, ``start``–``end`` in ``time_zone``."""
 
     time_zone: TimeZoneName
+    """IANA time zone of the hours."""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -94,7 +95,9 @@ class PagerDutyTarget(Frozen):
     its routing key, and the severity to page with (None: the alert's own)."""
 
     routing_key_env: EnvName = "PERFBOT_PAGERDUTY_KEY"
+    """The environment variable holding the PagerDuty integration's routing key."""
     severity: PagerDutySeverity | None = None
+    """critical, error, warning or info; unset: the alert's own."""
 
 
 # The Events API v2 endpoint; a setting so a proxy (or the tests' stand-in) can take it.
@@ -105,7 +108,9 @@ class PagerDutySettings(Frozen):
     """Where events go (the real endpoint unless a proxy or a test says otherwise)."""
 
     events_url: str = Field(default=EVENTS_URL, pattern=r"^https?://")
+    """PagerDuty's Events API v2 endpoint (or a proxy)."""
     timeout: float = Field(default=10.0, gt=0, le=60)
+    """Seconds a call to PagerDuty may take."""
 
 
 class WebhookTarget(Frozen):
@@ -113,7 +118,9 @@ class WebhookTarget(Frozen):
     the secret its body is signed with (HMAC-SHA256)."""
 
     url_env: EnvName
+    """The environment variable holding the webhook's URL."""
     secret_env: EnvName | None = None
+    """The environment variable holding the HMAC-SHA256 signing secret; unset: unsigned."""
 
 
 _TARGETS = ("notify_users", "notify_group", "notify_schedule", "notify_channel",
@@ -125,12 +132,19 @@ class Step(Frozen):
     PagerDuty service or a webhook; then wait ``wait`` (default 5m) before the next step."""
 
     notify_users: tuple[UserId, ...] | None = Field(default=None, min_length=1)
+    """Slack user ids (U…) to page by DM."""
     notify_group: GroupId | None = None
+    """A Slack user group id (S…) to page."""
     notify_schedule: str | None = Field(default=None, min_length=1)
+    """A schedule whose on-call is paged."""
     notify_channel: Literal["here", "channel"] | None = None
+    """here or channel: mention the incident's channel."""
     notify_pagerduty: PagerDutyTarget | None = None
+    """Trigger a PagerDuty incident."""
     notify_webhook: WebhookTarget | None = None
+    """Call a JSON webhook."""
     wait: Duration = parse_duration("5m")
+    """How long to wait for an acknowledgement before the next step."""
 
     @field_validator("wait")
     @classmethod
@@ -168,11 +182,17 @@ class Policy(Frozen):
     reminder, and the support hours of low-urgency incidents (none: notify at any hour)."""
 
     name: str = Field(min_length=1)
+    """The policy's name, named by routes."""
     steps: tuple[Step, ...]
+    """Ordered steps, each notifying exactly one target."""
     repeat: int = Field(default=0, ge=0, le=100)
+    """Extra passes through the steps while nobody acknowledges."""
     ack_timeout: Duration | None = None
+    """Acknowledged but unresolved this long: remind, then page again; unset: never."""
     reminder_wait: Duration = parse_duration("15m")
+    """How long after the reminder the incident returns to triggered."""
     support_hours: SupportHours | None = None
+    """Low-urgency incidents page only within these; unset: at any hour."""
 
     @field_validator("steps")
     @classmethod
@@ -199,9 +219,13 @@ class Route(Frozen):
     """Incidents matching every condition given (each one value or a list) go to ``policy``."""
 
     service: Match | None = None
+    """Service name(s) it matches."""
     team: Match | None = None
+    """Team name(s) it matches."""
     severity: Match | None = None
+    """Severity(ies) it matches."""
     policy: str = Field(min_length=1)
+    """The policy of the incidents it matches."""
 
     def matches(self, service: str | None, team: str | None, severity: str | None) -> bool:
         return all(
@@ -215,7 +239,9 @@ class Routing(Frozen):
     """Routes tried in order, the first match wins; ``default`` for everything else."""
 
     routes: tuple[Route, ...] = ()
+    """Routes tried in order; the first match wins."""
     default: str = Field(min_length=1)
+    """The policy of incidents no route matches."""
 
 
 def route(routing: Routing, service: str | None, team: str | None, severity: str | None) -> str:
@@ -237,8 +263,11 @@ class OnCallSettings(Frozen):
     """
 
     schedules: tuple[Schedule, ...] = ()
+    """On-call schedules."""
     policies: tuple[Policy, ...] = ()
+    """Escalation policies."""
     routing: Routing | None = None
+    """Which policy an incident follows."""
 
     @model_validator(mode="wrap")
     @classmethod

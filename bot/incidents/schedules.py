@@ -64,8 +64,11 @@ class Hours(Frozen):
     """
 
     days: tuple[Day, ...] = DAYS
+    """The days the window starts on (mon … sun)."""
     start: ClockTime
+    """Local start time, HH:MM."""
     end: ClockTime
+    """Local end time, HH:MM; at or before start: on the next day."""
 
     @field_validator("days")
     @classmethod
@@ -93,13 +96,21 @@ class Rotation(Frozen):
     """
 
     name: str = ""
+    """The layer's name, for messages."""
     members: tuple[UserId, ...]
+    """Slack user ids (U…) taking turns, in order."""
     start: LocalDateTime
+    """Local date, or date and time, of the first hand-off at or after it."""
     end: LocalDateTime | None = None
+    """Local date and time the layer ends; unset: never."""
     length: Duration
+    """Each turn's length, like 1d or 1w (whole minutes, at least 1h)."""
     handoff: ClockTime | None = None
+    """Local time of the hand-offs, HH:MM; unset: the time of start."""
     time_zone: TimeZoneName
+    """IANA time zone of start, end, handoff and hours."""
     hours: Hours | None = None
+    """Only this window of each day is covered; unset: all day."""
 
     @field_validator("members")
     @classmethod
@@ -139,7 +150,9 @@ class Schedule(Frozen):
     """Named, ordered layers; a later layer overrides earlier ones where it covers."""
 
     name: str = Field(min_length=1)
+    """The schedule's name, named by policies' notify_schedule."""
     layers: tuple[Rotation, ...]
+    """Rotation layers; a later layer wins where it covers the moment."""
 
     @field_validator("layers")
     @classmethod

@@ -190,6 +190,16 @@ class NamedMetrics(Protocol):
 
 
 @runtime_checkable
+class Resolution(Protocol):
+    """A backend that can say how finely its data is sampled."""
+
+    def resolution(self, at: datetime) -> timedelta | None:
+        """The finest step whose rates its data before ``at`` carries (two samples in each
+        step; whole minutes); None when it cannot tell."""
+        ...
+
+
+@runtime_checkable
 class MetricsBackend(Protocol):
     """What the core needs from a metrics source."""
 

@@ -221,11 +221,36 @@ def pooled_latency_query(
     return query
 
 
+FIGURE_LABEL = "perfbot_figure"  # tags each part of a ``tagged_union``; no exporter sets it
+
+
+def tagged_union(parts: Mapping[str, str], label: str = FIGURE_LABEL) -> str:
+    """Several instant-vector queries as one: each part's series get ``label`` = its name.
+
+    The tag keeps the parts' label sets distinct, so ``or`` keeps every series of every part
+    and each sample reads exactly as it would from its own query (one HTTP request, not N).
+    """
+    if not parts:
+        raise SelectorError("expected at least one query")
+    check_label_name(label)
+    return " or ".join(
+        f'label_replace({query}, "{label}", "{escape_label_value(name)}", "", "")'
+        for name, query in parts.items()
+    )
+
+
 def data_steps_query(http: HttpMetrics, step: timedelta) -> str:
     """How many of the histogram's ``_count`` series have a sample in each step."""
     # A range includes its left end: a second less keeps a sample out of two steps.
     span = step - timedelta(seconds=1) if step > timedelta(seconds=1) else step
     return f"count(count_over_time({selector(f'{http.histogram}_count')}{range_literal(span)}))"
+
+
+def samples_query(http: HttpMetrics, span: timedelta) -> str:
+    """Samples of the histogram's ``_count`` series in the ``span`` before the instant: the
+    median over the series gives the scrape interval."""
+    return (f"quantile(0.5, count_over_time({selector(f'{http.histogram}_count')}"
+            f"{range_literal(span)}))")
 
 
 def throughput_query(

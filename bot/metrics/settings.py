@@ -22,21 +22,29 @@ DEADLINE_MARGIN = timedelta(seconds=5)
 
 class PrometheusSettings(_Strict):
     url: str = "http://localhost:9090"
+    """Base URL of the Prometheus HTTP API."""
     timeout: Duration = parse_duration("10s")
+    """Per query: Prometheus's evaluation, and each read of the answer."""
     # The whole call, retries and the body's transfer included; default ``timeout`` + 5s. A
     # server that trickles its answer byte by byte never trips ``timeout`` (per read).
     deadline: Duration | None = None
+    """The whole call, retries and the answer's transfer included; unset: timeout + 5s."""
     # The largest answer read, decoded. Parsed, an answer takes ~11 times its JSON size
     # (benchmarks/answer_size.py: 15 MB, 2,000 series of 301 points, took 173 MB more) and
     # slack.answer_workers questions run at once: 16 MB holds ~2,000 endpoints' day at
     # 5-minute steps, and keeps one odd question (100k series matched) from taking GBs.
     max_response_mb: int = Field(default=16, ge=1, le=1024)
+    """Larger answers are refused unread ("narrow the question")."""
     retries: int = Field(default=2, ge=0, le=10)
+    """Retries on connection errors, with exponential backoff."""
     verify_tls: bool = True
+    """Check the server's TLS certificate."""
     username: str | None = None
+    """Basic-auth user; the password comes from PERFBOT_PROMETHEUS_PASSWORD."""
     # How far back an endpoint's series count as "there": a day keeps nightly batch
     # endpoints and quiet hours in the catalog.
     discovery_lookback: Duration = parse_duration("1d")
+    """Endpoints with series this recent are in the catalog."""
 
     @model_validator(mode="after")
     def _check_deadline(self) -> PrometheusSettings:
@@ -61,12 +69,19 @@ class MetricNames(_Strict):
     """How the HTTP histogram and its labels are named. Unset fields are auto-detected."""
 
     convention: Literal["auto", "otel", "otel_legacy", "prometheus"] = "auto"
+    """auto (detected), otel, otel_legacy or prometheus: the HTTP histogram's naming convention."""
     histogram: str | None = None
+    """The HTTP latency histogram's name, without _bucket."""
     unit: Literal["seconds", "milliseconds"] | None = None
+    """The histogram's unit: seconds or milliseconds."""
     route_label: str | None = None
+    """The label holding the route."""
     method_label: str | None = None
+    """The label holding the HTTP method."""
     status_label: str | None = None
+    """The label holding the status code."""
     service_label: str | None = None
+    """The label naming the service (default: service_name when present, else job)."""
 
 
 class SaturationMetrics(_Strict):
@@ -83,10 +98,15 @@ class SaturationMetrics(_Strict):
     """
 
     service_label: str = "container"
+    """The label naming the service on the CPU and memory metrics."""
     cpu_usage: str | None = "container_cpu_usage_seconds_total"
+    """CPU usage counter (seconds), a metric name with an optional fixed selector."""
     cpu_limit: str | None = 'kube_pod_container_resource_limits{resource="cpu"}'
+    """CPU limit in cores; none: no CPU saturation figure."""
     memory_usage: str | None = "container_memory_working_set_bytes"
+    """Memory in use (bytes)."""
     memory_limit: str | None = 'kube_pod_container_resource_limits{resource="memory"}'
+    """Memory limit (bytes); none: no memory saturation figure."""
 
 
 SATURATION_FIELDS = ("cpu_usage", "cpu_limit", "memory_usage", "memory_limit")

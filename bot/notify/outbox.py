@@ -30,6 +30,7 @@ from bot.notify.pagerduty import NotAccepted, PagerDuty, TryLater
 from bot.notify.storms import Storm, place
 from bot.notify.webhook import Webhooks
 from bot.notify.webhook import body as webhook_body
+from bot.observability import telemetry
 from bot.render.alert import alert_chart
 from bot.render.blocks import SlackMessage
 from bot.render.incident import (
@@ -154,6 +155,7 @@ class Delivery:
                 self._failed(item, _error_of(exc), now)
                 continue
             if done is _Done.SENT:
+                _count(item, "sent")
                 self._taken.add(item.id)
                 self._mark_sent(item, now)
                 sent += 1
@@ -322,6 +324,7 @@ class Delivery:
         """Not sent, and never will be: logged, kept on the outbox row, and said on the
         incident's timeline."""
         log.error("%s refused, not retried: %s", item.key, reason)
+        _count(item, "failed")
         self.store.failed(item.id, reason, None)
         self._said(item, f"not sent: {reason}", now)
 
@@ -470,14 +473,25 @@ class Delivery:
         attempts = item.attempts + 1
         if attempts >= MAX_ATTEMPTS:
             log.error("gave up on %s after %d attempts: %s", item.key, attempts, error)
+            _count(item, "failed")
             self.store.failed(item.id, error, None)
             self._paged.pop(item.id, None)
             self._said(item, f"gave up after {attempts} attempts: {error}", now)
             return
         retry = retry_after(item.attempts, now)
+        _count(item, "retried")
         log.warning("%s failed (attempt %d of %d), again at %s: %s", item.key, attempts,
                     MAX_ATTEMPTS, retry.isoformat(timespec="seconds"), error)
         self.store.failed(item.id, error, retry)
+
+
+def _count(item: OutboxItem, result: str) -> None:
+    """``perfbot_notifications`` (and ``perfbot_escalation_steps`` for a step sent)."""
+    measured = telemetry()
+    kind = item.effect.kind
+    measured.notifications.labels(kind if kind in _OUTBOUND else "slack", result).inc()
+    if result == "sent" and item.effect.notify is not None:
+        measured.escalation_steps.inc()
 
 
 def _error_of(exc: Exception) -> str:

@@ -7,12 +7,14 @@ import logging
 import random
 import socket
 import threading
+import time
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import (
     BackoffRetryIntervalCalculator,
     ConnectionErrorRetryHandler,
@@ -25,6 +27,7 @@ from slack_sdk.http_retry import (
 )
 
 from bot.clock import Now
+from bot.observability import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +100,34 @@ def slack_retry_handlers(server_backoff: float = 0.5) -> list[RetryHandler]:
             ServerErrorRetryHandler(max_retry_count=2, backoff=server_backoff)]
 
 
+class MeasuredWebClient(WebClient):
+    """slack_sdk's client, each call timed and each failure counted (``perfbot_slack_api_…``):
+    every Web API call goes through ``api_call``."""
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        measured = telemetry()
+        started = time.perf_counter()
+        try:
+            return super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            measured.slack_errors.labels(api_method, str(error or "unknown")[:40]).inc()
+            raise
+        except Exception as exc:
+            measured.slack_errors.labels(api_method, type(exc).__name__).inc()
+            raise
+        finally:
+            measured.slack_seconds.labels(api_method).observe(time.perf_counter() - started)
+
+
 def make_web_client(
     token: str, *, base_url: str | None = None, server_backoff: float = 0.5
 ) -> WebClient:
     """A Web API client with the retry handlers; ``base_url`` points tests at a stand-in."""
     handlers = slack_retry_handlers(server_backoff)
     if base_url is None:
-        return WebClient(token=token, retry_handlers=handlers)
-    return WebClient(token=token, base_url=base_url, retry_handlers=handlers)
+        return MeasuredWebClient(token=token, retry_handlers=handlers)
+    return MeasuredWebClient(token=token, base_url=base_url, retry_handlers=handlers)
 
 
 class SlackGroupMembers:

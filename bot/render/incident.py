@@ -34,6 +34,7 @@ from bot.render.blocks import (
     section,
     validate_blocks,
 )
+from bot.render.feedback import feedback_blocks
 from bot.render.mrkdwn import (
     channel,
     clip,
@@ -66,7 +67,7 @@ def incident_message(incident: Incident, zone: tzinfo, *, paged: str = "") -> Sl
     title = clip(inert(incident_title(incident)), MAX_HEADER_CHARS - len(name) - 3)
     blocks: list[dict[str, Any]] = [{
         "type": "header", "text": {"type": "plain_text", "text": f"{title} · {name}"}}]
-    room = MAX_BLOCKS - 3  # the header, the status and the buttons
+    room = MAX_BLOCKS - 4  # the header, the status, the buttons and the feedback
     blocks += [section(f"*{part.title}*\n{part.text}") for part in incident.message.sections
                [:room]]
     lines = status_lines(incident, _slack_when(zone), mention, paged=paged)
@@ -75,6 +76,7 @@ def incident_message(incident: Incident, zone: tzinfo, *, paged: str = "") -> Sl
     if elements:
         blocks.append({"type": "actions", "block_id": ALERT_ACTIONS_BLOCK,
                        "elements": elements})
+    blocks += feedback_blocks(incident)
     text = f"{inert(incident_title(incident))} ({name}): {state_word(incident)}"
     message = SlackMessage(text=clip(text, MAX_FALLBACK_CHARS), blocks=tuple(blocks))
     validate_blocks(message.blocks)

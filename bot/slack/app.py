@@ -39,6 +39,7 @@ from bot.render.mrkdwn import clip, escape, inert, slack_time
 from bot.render.mrkdwn import mention as mention_of
 from bot.slack.actions import register_alert_actions
 from bot.slack.digest_commands import DigestCommands, subscription_lines
+from bot.slack.feedback import register_feedback_actions
 from bot.slack.incident_commands import IncidentCommands
 from bot.slack.replier import Replier
 from bot.slack.silence_buttons import register_silence_buttons
@@ -261,6 +262,7 @@ def build_slack_app(
         later(work)
 
     acts = register_alert_actions(app, perfbot, client, press_later)
+    register_feedback_actions(app, perfbot, press_later)
     incident_commands = IncidentCommands(perfbot, client)
     register_silence_buttons(app, perfbot, incident_commands, press_later)
     digest_commands = DigestCommands(perfbot)

@@ -22,6 +22,7 @@ from bot.ask.answer import Sources, ask, no_catalog_answer
 from bot.catalog import Catalog
 from bot.clock import Now
 from bot.metrics.base import MetricsError
+from bot.observability import telemetry
 from bot.render.blocks import (
     SlackMessage,
     answer_message,
@@ -113,6 +114,7 @@ class Replier:
         # "Looking…" messages not yet replaced by their answer (ts → channel), so a bot
         # that stops can say so in them rather than leave them looking forever.
         self._pending: dict[str, str] = {}
+        self._posting = 0  # answers computed and being posted: ``finish`` waits for them
         self._stopping = False
         self._changed = threading.Condition()
 
@@ -121,7 +123,7 @@ class Replier:
         "looking…" of those still unanswered into a note to ask again. How many were cut."""
         with self._changed:
             self._stopping = True
-            self._changed.wait_for(lambda: not self._pending, timeout)
+            self._changed.wait_for(lambda: not self._pending and not self._posting, timeout)
             cut, self._pending = self._pending, {}
         for ts, channel in cut.items():
             try:
@@ -159,13 +161,16 @@ class Replier:
         the asker alone, for errors."""
         problem = question_problem(question)
         if problem is not None:
+            _counted("rejected")
             tell(text_message(problem))
             return
         if self._stopping:
+            _counted("refused")
             tell(text_message(RESTARTED))
             return
         with self.in_flight.admit(user) as admitted:
             if not admitted:
+                _counted("refused")
                 tell(text_message(
                     f"You already have {self.in_flight.limit} questions being answered; "
                     "ask this one again when one of them is done."))
@@ -180,6 +185,7 @@ class Replier:
             looking = self.client.chat_postMessage(
                 channel=channel, thread_ts=thread_ts, text=LOOKING)
         except SlackApiError as exc:
+            _counted("failed")
             tell(text_message(api_problem(exc)))
             return
         ts = str(looking["ts"])
@@ -197,16 +203,31 @@ class Replier:
             reply = None
         with self._changed:
             if self._pending.pop(ts, None) is None:
+                _counted("cut")
                 return  # too late: ``finish`` already told the asker to ask again
-            self._changed.notify_all()
+            self._posting += 1
+        try:
+            self._post(reply, message, channel=channel, ts=ts, user=user, question=question,
+                       thread_ts=thread_ts, started=started, tell=tell)
+        finally:
+            with self._changed:
+                self._posting -= 1
+                self._changed.notify_all()
+
+    def _post(self, reply: Answer | None, message: SlackMessage, *, channel: str, ts: str,
+              user: str | None, question: str, thread_ts: str | None, started: float,
+              tell: Callable[[SlackMessage], None]) -> None:
+        """The answer in place of "looking…", then its chart."""
         try:
             self.client.chat_update(channel=channel, ts=ts, text=message.text,
                                     blocks=list(message.blocks))
         except SlackApiError as exc:
             log.warning("could not post the answer in %s: %s", channel, exc)
+            _counted("failed")
             if not self._instead(channel, ts, reply, exc):
                 tell(text_message(f"I could not post the answer. {api_problem(exc)}"))
             return
+        _counted("answered" if reply is not None else "failed", time.monotonic() - started)
         log.info("answered %s in %s after %.0f ms: %s", user, channel,
                  (time.monotonic() - started) * 1000, clip(question, 200))
         if reply is not None and reply.chart is not None:
@@ -239,6 +260,14 @@ class Replier:
             log.warning("could not replace the looking message in %s either: %s", channel, exc)
             return False
         return short
+
+
+def _counted(outcome: str, seconds: float | None = None) -> None:
+    """``perfbot_questions`` by ``outcome``; an answer's time into ``perfbot_answer_seconds``."""
+    measured = telemetry()
+    measured.questions.labels(outcome).inc()
+    if seconds is not None:
+        measured.answer_seconds.observe(seconds)
 
 
 def question_problem(text: str) -> str | None:

@@ -3,7 +3,6 @@ texts that name the database with its password masked."""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,9 @@ from typing import Any
 from sqlalchemy import URL, Connection, Engine, create_engine, insert, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from bot.db_url import hide as _hidden
+from bot.db_url import masked
+from bot.db_url import raw_password as _raw_password
 from bot.storage.schema import actions
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -152,32 +154,3 @@ def _connect_args(url: str) -> dict[str, Any]:
                                 f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
         return found
     return {}
-
-
-# ``scheme://user:`` then the password, up to the LAST ``@``: a password may hold ``/``, ``:``
-# or ``@`` (unencoded), and masking too much beats showing part of it.
-_PASSWORD = re.compile(r"(://[^:/@]*:)(.*)@", re.DOTALL)
-
-
-def masked(url: str) -> str:
-    """``url`` fit to show: its password, if any, as ``***``."""
-    if _PASSWORD.search(url):
-        return _PASSWORD.sub(r"\1***@", url, count=1)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return url
-
-
-def _raw_password(url: str) -> str | None:
-    found = _PASSWORD.search(url)
-    return found.group(2) or None if found else None
-
-
-def hidden(text: str, url: str) -> str:
-    """``text`` (an error about ``url``) with the URL's password, as written, masked."""
-    return _hidden(text, _raw_password(url))
-
-
-def _hidden(text: str, password: str | None) -> str:
-    return text.replace(password, "***") if password else text

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.incidents.lifecycle import Change, Effect, Entry, Incident, Refused, State
 from bot.incidents.ports import Decide
+from bot.observability import telemetry
 from bot.storage.database import Database, StorageError, utc
 from bot.storage.schema import actions, incidents, outbox, overrides, silences, timeline
 
@@ -154,6 +155,8 @@ class IncidentStore:
             connection.execute(update(incidents).where(incidents.c.id == change.incident.id)
                                .values(**_columns(change.incident)))
             self._append(connection, change)
+        if change.incident.is_open:  # stored: an alert resolved before it was seen is not
+            telemetry().incidents_opened.labels(str(change.incident.alert.severity)).inc()
         return change.incident
 
     def change(

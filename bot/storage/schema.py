@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -141,4 +151,22 @@ deliveries = Table(
     Column("key", String(255), nullable=False, unique=True),
     Column("seen_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# What people answered on detection alerts ("useful" or "noise"), one answer per person and
+# incident (the latest counts), with what the detector saw, to tune its sensitivity by.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False, index=True),
+    Column("user", String(64), nullable=False),
+    Column("verdict", String(16), nullable=False),  # useful | noise
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("signal", String(32), nullable=False),
+    Column("service", String(255), nullable=False, index=True),
+    Column("endpoint", String(255), nullable=True),
+    Column("evidence", Text, nullable=False),  # JSON: severity, change, start, cause, labels
+    UniqueConstraint("incident_id", "user", name="feedback_one_per_person"),
 )

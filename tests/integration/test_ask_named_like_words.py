@@ -11,29 +11,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pytest
 
 from bot.ask.answer import Sources, ask
 from bot.catalog import Catalog
 from bot.catalog.settings import CatalogSettings
 from bot.metrics.base import Endpoint
-from bot.metrics.histogram import histogram_quantile
 from bot.metrics.prometheus import PrometheusBackend
 from bot.render.message import Answer, AnswerKind
 from tests.answer_support import seconds_in
-from tests.conftest import prometheus_backend_for
-from tests.prometheus_server import PrometheusServer, block_spans, find_binaries
+from tests.histogram_data import HistogramData, Traffic, generate, served
 
 END = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 START = END - timedelta(days=2, hours=1)
-BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-HISTOGRAM = "http_server_request_duration_seconds"
 SIX_HOURS = END - timedelta(hours=6)
 
 PRICING = Endpoint(service="pricing", route="/api/pricing/quote", method="GET")
@@ -41,14 +34,6 @@ BILLING = Endpoint(service="billing", route="/api/billing/charge", method="POST"
 STATUS = Endpoint(service="status", route="/status", method="GET")
 ORDER = Endpoint(service="shop", route="/orders/{order_id}", method="GET")
 PROMOTIONS = Endpoint(service="shop", route="/promotions", method="GET")
-
-
-@dataclass(frozen=True)
-class Traffic:
-    endpoint: Endpoint
-    rps: float
-    error_ratio: float
-    shares: tuple[float, ...]  # of requests per bucket, the last above the highest bound
 
 
 PLAN = (
@@ -60,86 +45,16 @@ PLAN = (
 )
 
 
-@dataclass(frozen=True)
-class DataSet:
-    minute_ends: list[datetime]
-    counts: np.ndarray  # (endpoint, status 200/500, minute, bucket)
-
-    def _part(self, endpoint: Endpoint, start: datetime, end: datetime) -> np.ndarray:
-        e = [t.endpoint for t in PLAN].index(endpoint)
-        minutes = np.array([start < t <= end for t in self.minute_ends])
-        part: np.ndarray = self.counts[e][:, minutes]
-        return part
-
-    def p(self, q: float, endpoint: Endpoint, start: datetime, end: datetime) -> float:
-        cumulative = np.cumsum(self._part(endpoint, start, end).sum(axis=(0, 1)))
-        return float(histogram_quantile(q, BOUNDS, cumulative))
-
-    def error_ratio(self, endpoint: Endpoint, start: datetime, end: datetime) -> float:
-        part = self._part(endpoint, start, end)
-        return float(part[1].sum() / part.sum())
-
-    def rps(self, endpoint: Endpoint, start: datetime, end: datetime) -> float:
-        return float(self._part(endpoint, start, end).sum() / (end - start).total_seconds())
-
-
-def generate() -> DataSet:
-    rng = np.random.default_rng(13)
-    minutes = int((END - START) / timedelta(minutes=1))
-    counts = np.zeros((len(PLAN), 2, minutes, len(BOUNDS) + 1), dtype=np.int64)
-    for e, plan in enumerate(PLAN):
-        for s, share in enumerate((1 - plan.error_ratio, plan.error_ratio)):
-            for i, n in enumerate(rng.poisson(plan.rps * 60 * share, minutes)):
-                counts[e, s, i] = rng.multinomial(n, plan.shares)
-    return DataSet([START + timedelta(minutes=i + 1) for i in range(minutes)], counts)
-
-
-def write_openmetrics(data: DataSet, directory: Path) -> list[Path]:
-    running = np.concatenate(
-        [np.zeros_like(data.counts[:, :, :1]), np.cumsum(data.counts, axis=2)], axis=2)
-    times = [START, *data.minute_ends]
-    mids = [(b[0] + b[1]) / 2 for b in zip(BOUNDS, (*BOUNDS[1:], BOUNDS[-1] * 2), strict=True)]
-    paths = []
-    for n, (first, last) in enumerate(block_spans(START, END)):
-        lines = [f"# TYPE {HISTOGRAM} histogram"]
-        for k, moment in enumerate(times):
-            if not first <= moment <= last:
-                continue
-            ts = int(moment.timestamp())
-            for e, plan in enumerate(PLAN):
-                for s, status in enumerate(("200", "500")):
-                    labels = (f'job="{plan.endpoint.service}",http_route="{plan.endpoint.route}",'
-                              f'http_request_method="{plan.endpoint.method}",'
-                              f'http_response_status_code="{status}"')
-                    cumulative = np.cumsum(running[e, s, k])
-                    for le, count in zip((*map(str, BOUNDS), "+Inf"), cumulative, strict=True):
-                        lines.append(f'{HISTOGRAM}_bucket{{{labels},le="{le}"}} {count} {ts}')
-                    lines.append(f"{HISTOGRAM}_count{{{labels}}} {cumulative[-1]} {ts}")
-                    busy = float(np.dot(running[e, s, k], [*mids, BOUNDS[-1] * 2]))
-                    lines.append(f"{HISTOGRAM}_sum{{{labels}}} {busy:.3f} {ts}")
-        lines.append("# EOF")
-        path = directory / f"block-{n:03d}.om"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        paths.append(path)
-    return paths
+@pytest.fixture(scope="module")
+def data() -> HistogramData:
+    return generate(PLAN, START, END, seed=13)
 
 
 @pytest.fixture(scope="module")
-def data() -> DataSet:
-    return generate()
-
-
-@pytest.fixture(scope="module")
-def backend(data: DataSet, tmp_path_factory: pytest.TempPathFactory
+def backend(data: HistogramData, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[PrometheusBackend]:
-    binaries = find_binaries()
-    workdir = tmp_path_factory.mktemp("named-like-words")
-    files = write_openmetrics(data, workdir)
-    server = PrometheusServer(files, workdir / "prometheus", binaries).start()
-    try:
-        yield prometheus_backend_for(server.url, now=END)
-    finally:
-        server.stop()
+    with served(data, tmp_path_factory.mktemp("named-like-words")) as backend:
+        yield backend
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +80,7 @@ def figure(reply: Answer) -> str:
     "how slow is the pricing service over the last 6h",
 ])
 def test_the_p95_of_a_service_named_like_a_cost_word(
-    text: str, sources: Sources, data: DataSet
+    text: str, sources: Sources, data: HistogramData
 ) -> None:
     reply = answered(text, sources)
     assert reply.headline.startswith("p95 of the pricing service, last 6h: "), reply.headline
@@ -180,7 +95,7 @@ def test_the_p95_of_a_service_named_like_a_cost_word(
     "error rate of pricing over the last 6h",
     "pricing errors over the last 6h",
 ])
-def test_the_error_ratio_of_pricing(text: str, sources: Sources, data: DataSet) -> None:
+def test_the_error_ratio_of_pricing(text: str, sources: Sources, data: HistogramData) -> None:
     reply = answered(text, sources)
     assert reply.headline.startswith("error ratio of the pricing service, last 6h: "), (
         reply.headline)
@@ -190,7 +105,7 @@ def test_the_error_ratio_of_pricing(text: str, sources: Sources, data: DataSet) 
 
 @pytest.mark.parametrize("text", ["pricing traffic over the last 6h",
                                   "throughput of pricing over the last 6h"])
-def test_the_traffic_of_pricing(text: str, sources: Sources, data: DataSet) -> None:
+def test_the_traffic_of_pricing(text: str, sources: Sources, data: HistogramData) -> None:
     reply = answered(text, sources)
     assert reply.headline.startswith("throughput of the pricing service, last 6h: "), (
         reply.headline)
@@ -199,7 +114,7 @@ def test_the_traffic_of_pricing(text: str, sources: Sources, data: DataSet) -> N
 
 
 def test_is_pricing_slower_than_yesterday_compares_pricing(
-    sources: Sources, data: DataSet
+    sources: Sources, data: HistogramData
 ) -> None:
     reply = answered("is pricing slower than yesterday", sources)
     assert "pricing" in reply.headline and "all endpoints" not in reply.headline, reply.headline
@@ -209,7 +124,7 @@ def test_is_pricing_slower_than_yesterday_compares_pricing(
 
 
 def test_status_promos_and_a_route_typed_without_its_slash(
-    sources: Sources, data: DataSet
+    sources: Sources, data: HistogramData
 ) -> None:
     for text, endpoint, subject in (
         ("p95 of status over the last 6h", STATUS, "the status service"),
@@ -223,7 +138,7 @@ def test_status_promos_and_a_route_typed_without_its_slash(
 
 
 def test_slower_than_usual_reads_the_baseline_from_prometheus(
-    sources: Sources, data: DataSet
+    sources: Sources, data: HistogramData
 ) -> None:
     """Two days of history: the usual level is yesterday's same hour (one lag). Figures are
     averages of 5-minute p95s, so they are near (not equal to) the hour's p95."""

@@ -1,4 +1,5 @@
-"""Auto-detection of each naming convention against a real Prometheus holding only that naming."""
+"""Auto-detection of each naming convention against a real Prometheus (and VictoriaMetrics)
+holding only that naming."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import pytest
 
 from bot.metrics.base import Endpoint, Window
 from bot.metrics.settings import MetricNames
-from tests.conftest import DEMO_END, prometheus_backend_for
-from tests.prometheus_server import PrometheusServer, find_binaries
+from tests.conftest import DEMO_END, STORES, prometheus_backend_for
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,20 @@ def openmetrics_for(naming: Naming, minutes: int = 30) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.fixture(params=list(STORES))
+def store_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(params=NAMINGS, ids=lambda n: f"{n.histogram}:{n.route}:{n.service}")
-def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Naming, str]]:
+def served(request: pytest.FixtureRequest, store_name: str, tmp_path: Path
+           ) -> Iterator[tuple[Naming, str]]:
+    """Each naming alone, on each store."""
     naming: Naming = request.param
     source = tmp_path / "metrics.om"
     source.write_text(openmetrics_for(naming), encoding="utf-8")
-    with PrometheusServer(source, tmp_path / "server", find_binaries()) as server:
+    with STORES[store_name](source, tmp_path / "server") as server:
         yield naming, server.url
 
 

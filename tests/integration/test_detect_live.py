@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from bot.detection import run_cycle
+from bot import detection
+from bot.detection import read_batch, run_cycle, source_step
 from bot.metrics.base import MetricsError, QueryRejectedError, SeriesValue, Signal
 from bot.metrics.demo import DemoBackend
 from bot.metrics.prometheus import PrometheusBackend
@@ -20,11 +22,15 @@ from tests.conftest import DEMO_END
 PLAYBOOKS = load_playbooks(Path(__file__).parents[2] / "playbooks").playbooks
 
 def test_the_cycle_on_prometheus_matches_the_demo(
-    prometheus_backend: PrometheusBackend, demo_backend: DemoBackend
+    store_backend: PrometheusBackend, demo_backend: DemoBackend
 ) -> None:
     window = timedelta(days=2)
-    live = run_cycle(prometheus_backend, DEMO_END, window, history=timedelta(days=3))
-    demo = run_cycle(demo_backend, DEMO_END, window, history=timedelta(days=3))
+    # At one step: on their own each reads at its resolution (the demo's counters give a
+    # rate per minute, Prometheus needs two scrapes in a rate's range: 2 minutes).
+    live = run_cycle(store_backend, DEMO_END, window, history=timedelta(days=3),
+                     step=timedelta(minutes=5))
+    demo = run_cycle(demo_backend, DEMO_END, window, history=timedelta(days=3),
+                     step=timedelta(minutes=5))
 
     def summary(report: object) -> list[tuple[str, str, str]]:
         findings = report.result.findings  # type: ignore[attr-defined]
@@ -35,10 +41,38 @@ def test_the_cycle_on_prometheus_matches_the_demo(
     assert summary(live) == summary(demo)
 
 
-def test_the_checkout_error_spike_alert_shows_diagnostics_from_prometheus(
-    prometheus_backend: PrometheusBackend, demo_backend: DemoBackend,
+def test_the_read_is_at_the_sources_resolution(
+    prometheus_backend: PrometheusBackend, demo_backend: DemoBackend
 ) -> None:
-    report = run_cycle(prometheus_backend, DEMO_END, timedelta(days=2),
+    # The demo's samples are a minute apart: a rate needs two, so Prometheus reads at 2m.
+    assert source_step(prometheus_backend, DEMO_END) == timedelta(minutes=2)
+    assert source_step(demo_backend, DEMO_END) == timedelta(minutes=1)
+    batch, _, problems = read_batch(prometheus_backend, DEMO_END, timedelta(days=3))
+    assert problems == []
+    assert batch.step == timedelta(minutes=2)
+    # Three days at 2 minutes is 2,161 points per series, read whole.
+    assert len(batch.times) == 3 * 720 + 1
+    assert np.isfinite(batch.values[:, -10:]).any(axis=1).sum() >= len(batch.keys) // 2
+
+
+def test_a_long_read_in_parts_equals_one_read(
+    prometheus_backend: PrometheusBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prometheus refuses more than 11,000 points per series (28 days at 1 minute are 40,321):
+    # the read goes in parts; their seams must lose or repeat no point.
+    whole, _, _ = read_batch(prometheus_backend, DEMO_END, timedelta(days=3))
+    monkeypatch.setattr(detection, "MAX_POINTS", 700)  # 2,161 points: 4 parts
+    parts, _, problems = read_batch(prometheus_backend, DEMO_END, timedelta(days=3))
+    assert problems == []
+    assert parts.keys == whole.keys
+    assert parts.times.equals(whole.times)
+    np.testing.assert_array_equal(parts.values, whole.values)
+
+
+def test_the_checkout_error_spike_alert_shows_diagnostics_from_prometheus(
+    store_backend: PrometheusBackend, demo_backend: DemoBackend,
+) -> None:
+    report = run_cycle(store_backend, DEMO_END, timedelta(days=2),
                        history=timedelta(days=3), playbooks=PLAYBOOKS,
                        deploys=demo_backend.workload.deploys)
     item = next(e for e in report.explained if e.finding.first_mover.key.endpoint ==
@@ -70,14 +104,14 @@ def test_the_demo_says_diagnostics_need_prometheus(demo_backend: DemoBackend) ->
 
 
 def test_instant_answers_vectors_and_scalars_and_rejects_others(
-    prometheus_backend: PrometheusBackend,
+    store_backend: PrometheusBackend,
 ) -> None:
-    assert prometheus_backend.instant("scalar(vector(2.5))", DEMO_END) == [
+    assert store_backend.instant("scalar(vector(2.5))", DEMO_END) == [
         SeriesValue(labels={}, value=2.5)]
-    pods = prometheus_backend.instant("count by (container) (container_cpu_usage_seconds_total)",
+    pods = store_backend.instant("count by (container) (container_cpu_usage_seconds_total)",
                                       DEMO_END)
     assert pods and all(set(p.labels) == {"container"} and p.value >= 1 for p in pods)
     with pytest.raises(QueryRejectedError, match="instant vector or a scalar"):
-        prometheus_backend.instant("container_cpu_usage_seconds_total[5m]", DEMO_END)
+        store_backend.instant("container_cpu_usage_seconds_total[5m]", DEMO_END)
     with pytest.raises(QueryRejectedError):
-        prometheus_backend.instant("sum(", DEMO_END)
+        store_backend.instant("sum(", DEMO_END)

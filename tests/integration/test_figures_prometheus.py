@@ -1,4 +1,5 @@
-"""Figures that are what they say, on a real Prometheus holding another business's data.
+"""Figures that are what they say, on a real Prometheus (and VictoriaMetrics) holding another
+business's data.
 
 One service, ``ledger``, with two endpoints whose histograms differ: ``GET /api/export`` is
 slow and quiet, ``GET /api/search`` fast and busy. Two days of per-minute samples that stop
@@ -28,8 +29,7 @@ from bot.metrics.base import NoDataError
 from bot.metrics.prometheus import PrometheusBackend
 from bot.render.message import AnswerKind
 from tests.answer_support import sources_for
-from tests.conftest import prometheus_backend_for
-from tests.prometheus_server import PrometheusServer, find_binaries
+from tests.conftest import STORES, Store, prometheus_backend_for
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FIRST = NOW - timedelta(days=2)  # the first sample
@@ -80,16 +80,19 @@ def ledger_openmetrics() -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
-def ledger_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+@pytest.fixture(scope="module", params=list(STORES))
+def ledger_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """Prometheus, then VictoriaMetrics, each holding the ledger's samples."""
     path: Path = tmp_path_factory.mktemp("ledger") / "ledger.om"
     path.write_text(ledger_openmetrics(), encoding="utf-8")
-    with PrometheusServer(path, tmp_path_factory.mktemp("ledger-prom"), find_binaries()) as server:
+    with STORES[request.param](path, tmp_path_factory.mktemp("ledger-store")) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def backend(ledger_server: PrometheusServer) -> PrometheusBackend:
+def backend(ledger_server: Store) -> PrometheusBackend:
     return prometheus_backend_for(ledger_server.url, now=NOW, discovery_lookback=timedelta(days=3))
 
 
@@ -98,7 +101,7 @@ def sources(backend: PrometheusBackend) -> Sources:
     return sources_for(backend)
 
 
-def instant(server: PrometheusServer, query: str, at: datetime) -> dict[str, float]:
+def instant(server: Store, query: str, at: datetime) -> dict[str, float]:
     """The test's own PromQL over the HTTP API: value per ``http_route`` ("" when none)."""
     params = urllib.parse.urlencode({"query": query, "time": at.timestamp()})
     with urllib.request.urlopen(f"{server.url}/api/v1/query?{params}", timeout=10) as response:
@@ -114,7 +117,7 @@ def milliseconds_in(text: str) -> float:
 
 
 def test_a_services_p95_is_that_of_all_its_requests(
-    ledger_server: PrometheusServer, sources: Sources
+    ledger_server: Store, sources: Sources
 ) -> None:
     bucket = f'rate({METRIC}_bucket{{job="ledger"}}[1d])'
     service = instant(ledger_server, f"histogram_quantile(0.95, sum by (le) ({bucket}))", NOW)[""]
@@ -134,7 +137,7 @@ def test_a_services_p95_is_that_of_all_its_requests(
 
 
 def test_errors_after_a_moment_with_a_burst_answer_yes(
-    ledger_server: PrometheusServer, sources: Sources
+    ledger_server: Store, sources: Sources
 ) -> None:
     errors = (f'rate({METRIC}_count{{http_route="/api/search",'
               f'http_response_status_code="500"}}[30m])')
@@ -185,7 +188,7 @@ def test_stopped_data_is_said_in_answers(sources: Sources) -> None:
 
 
 def test_stopped_data_is_said_by_perfbot_endpoints(
-    ledger_server: PrometheusServer, tmp_path: Path
+    ledger_server: Store, tmp_path: Path
 ) -> None:
     config = tmp_path / "perfbot.yaml"
     config.write_text("metrics:\n  backend: prometheus\n  prometheus:\n"
@@ -219,7 +222,7 @@ def test_a_baseline_with_little_data_is_compared_on_its_covered_part(sources: So
 
 
 def test_data_stopped_before_the_lookback_is_not_called_a_wrong_config(
-    ledger_server: PrometheusServer
+    ledger_server: Store
 ) -> None:
     later = prometheus_backend_for(ledger_server.url, now=NOW + timedelta(days=3),
                                    discovery_lookback=timedelta(days=1))

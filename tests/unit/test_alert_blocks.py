@@ -46,11 +46,12 @@ def test_the_demo_alert_as_an_incident_message() -> None:
     validate_blocks(message.blocks)
     assert message.blocks[0] == {"type": "header",
                                  "text": {"type": "plain_text", "text": f"{built.title} · INC-42"}}
-    # The header, the alert's parts, the status, the buttons.
-    assert len(message.blocks) == len(built.sections) + 3
+    # The header, the alert's parts, the status, the buttons, Useful / Noise.
+    assert len(message.blocks) == len(built.sections) + 4
     assert all(block["text"]["text"].startswith(f"*{part.title}*\n")
-               for part, block in zip(built.sections, message.blocks[1:-2], strict=True))
-    assert message.blocks[-2]["block_id"] == ALERT_STATUS_BLOCK
+               for part, block in zip(built.sections, message.blocks[1:-3], strict=True))
+    assert message.blocks[-3]["block_id"] == ALERT_STATUS_BLOCK
+    assert message.blocks[-1]["block_id"] == "alert_feedback"
     found = [parse_alert_action_id(e["action_id"]) for e in elements(message.blocks)]
     assert found == [(act, "INC-42") for act in
                      ("acknowledge", "snooze", "resolve", "escalate", "show_chart")]

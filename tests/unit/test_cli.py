@@ -30,17 +30,14 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in text
 
 
-def test_demo_prints_catalog_example_and_incidents() -> None:
-    code, text = run(["demo"])
-    assert code == 0
-    assert "embedded demo workload" in text
-    assert "POST /api/checkout" in text and "GET /api/orders/history" in text
-    assert "GET /healthz" not in text  # excluded by default
-    assert "p95 of POST /api/checkout, last 24h vs a day earlier:" in text
-    # The before/after question at the injected missing index finds a real regression.
-    assert "Yes — p95 of GET /api/orders/history rose" in text and "(significant" in text
-    assert "Top 3 endpoints by cost, this week" in text
-    assert "slow order-history query after a missing index" in text
+def test_demo_without_a_terminal_rejects_an_unknown_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The walk itself runs as a real process in tests/integration/test_demo_walk.py.
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--no-such-option"])
+    assert info.value.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
 
 
 def test_query_resolves_a_near_miss_and_says_so() -> None:

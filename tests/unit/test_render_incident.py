@@ -151,7 +151,8 @@ def test_within_slacks_limits() -> None:
     assert message.blocks[0]["text"]["text"].endswith("… · INC-7")
     assert all(len(b["text"]["text"]) <= MAX_SECTION_CHARS for b in message.blocks
                if b["type"] == "section")
-    assert message.blocks[-1]["block_id"] == ALERT_ACTIONS_BLOCK
+    # The acts, then the Useful / Noise buttons (a detection alert's), both kept.
+    assert [b["block_id"] for b in message.blocks[-2:]] == [ALERT_ACTIONS_BLOCK, "alert_feedback"]
 
 
 def test_the_page_dm_says_who_for_what_with_a_link_and_an_acknowledge_button() -> None:

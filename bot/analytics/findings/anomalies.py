@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -22,6 +22,7 @@ from bot.analytics.findings.model import (
     ChartData,
     FindingsConfig,
     SeriesBatch,
+    SeriesKey,
     SeriesProblem,
     Severity,
     direction_of,
@@ -29,7 +30,7 @@ from bot.analytics.findings.model import (
 from bot.analytics.findings.severity import severity_of, slo_standing
 from bot.analytics.slo import SLO
 from bot.durations import format_duration
-from bot.metrics.base import format_utc
+from bot.metrics.base import Signal, format_utc
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -61,18 +62,81 @@ def find_anomalies(
     problems = _problems(batch, first, config)
     anomalies: list[Anomaly] = []
     scored = 0
+    budgets = error_budgets(batch.keys, slos or {})
     for lo in range(0, len(batch.keys), chunk):
         part = SeriesBatch(batch.keys[lo : lo + chunk], batch.times,
                            batch.values[lo : lo + chunk], batch.requests[lo : lo + chunk])
-        d = decide(part, config, first, cache)
-        candidates = np.flatnonzero((d.fire | d.trend | d.surge).any(axis=1))
+        d = decide(part, config, first, cache, budgets[lo : lo + chunk])
+        flags = d.fire | d.trend | d.surge
+        candidates = np.flatnonzero(flags.any(axis=1))
         if candidates.size == 0:
             continue
         scores = _scores(part, candidates)
         scored += int(candidates.size)
-        for row, score in zip(candidates, scores, strict=True):
-            anomalies += _series_anomalies(part, int(row), d, first, score, slos or {}, config)
+        by_row = dict(zip(candidates.tolist(), scores, strict=True))
+        # Firing within ``reopen_within`` of the window's first point: the run (a daily
+        # recurrence is one) may have begun before it, so the decision goes back until its
+        # beginning (its start is the change's).
+        early = flags[candidates, : _reopen_points(batch.step, config) + 1].any(axis=1)
+        for row in candidates[~early]:
+            anomalies += _series_anomalies(part, int(row), d, first, by_row[int(row)],
+                                           slos or {}, config)
+        clipped = candidates[early]
+        for rows, start, d1 in _from_their_beginning(part, clipped, first, config,
+                                                      budgets[lo : lo + chunk]):
+            sub = SeriesBatch([part.keys[r] for r in rows], part.times, part.values[rows],
+                              part.requests[rows])
+            for i, row in enumerate(rows):
+                anomalies += _series_anomalies(sub, i, d1, start, by_row[int(row)],
+                                               slos or {}, config, active_from=first - start)
     return anomalies, problems, scored
+
+
+def error_budgets(keys: Sequence[SeriesKey], slos: Mapping[str, SLO]) -> FloatArray:
+    """Per series, the error ratio its SLO allows (NaN: not an error ratio, or no SLO)."""
+    out = np.full(len(keys), np.nan)
+    for i, key in enumerate(keys):
+        slo = slos.get(key.column or "") if key.signal is Signal.ERROR_RATIO else None
+        if slo is not None and slo.error_ratio:
+            out[i] = slo.error_ratio
+    return out
+
+
+def _from_their_beginning(
+    batch: SeriesBatch, rows: npt.NDArray[np.intp], first: int, config: FindingsConfig,
+    budgets: FloatArray,
+) -> list[tuple[npt.NDArray[np.intp], int, Decisions]]:
+    """The decision of ``rows`` from early enough that no run (runs within ``reopen_within``
+    are one) reaches back to its first column: the span read back doubles from a day, for
+    the rows that still need it. (rows, first column, decisions) per span."""
+    per_day = max(1, round(DAY / batch.step))
+    reopen = _reopen_points(batch.step, config)
+    out = []
+    back = per_day
+    while rows.size:
+        start = max(0, first - back)
+        sub = SeriesBatch([batch.keys[r] for r in rows], batch.times, batch.values[rows],
+                          batch.requests[rows])
+        d = decide(sub, config, start, None, budgets[rows])  # no cache: it keeps the cycle's
+        flags = d.fire | d.trend | d.surge
+        done = (start == 0) | ~flags[:, : reopen + 1].any(axis=1)
+        if done.any():
+            keep = np.flatnonzero(done)
+            out.append((rows[keep], start, _rows_of(d, keep)))
+        rows = rows[~done]
+        back *= 2
+    return out
+
+
+def _reopen_points(step: timedelta, config: FindingsConfig) -> int:
+    """Runs closer than this many points are one anomaly (a recurrence reopens it)."""
+    return max(max(1, round(config.recovery / step)), round(config.reopen_within / step))
+
+
+def _rows_of(d: Decisions, rows: npt.NDArray[np.intp]) -> Decisions:
+    return Decisions(exceed=d.exceed[rows], fire=d.fire[rows], trend=d.trend[rows],
+                     surge=d.surge[rows], baseline=d.baseline[rows], spread=d.spread[rows],
+                     spread_mean=d.spread_mean[rows])
 
 
 def _scores(batch: SeriesBatch, rows: npt.NDArray[np.intp]) -> FloatArray:
@@ -120,14 +184,17 @@ def _when(t: pd.Timestamp | datetime) -> str:
 
 def _series_anomalies(
     batch: SeriesBatch, row: int, d: Decisions, first: int, score: FloatArray,
-    slos: Mapping[str, SLO], config: FindingsConfig,
+    slos: Mapping[str, SLO], config: FindingsConfig, active_from: int = 0,
 ) -> list[Anomaly]:
+    """The anomalies of a row whose runs reach column ``active_from`` of the decision."""
     step = batch.step
     recovery = max(1, round(config.recovery / step))
-    reopen = max(recovery, round(config.reopen_within / step))
+    reopen = _reopen_points(step, config)
     out = []
     for flags, is_surge in ((d.fire[row] | d.trend[row], False), (d.surge[row], True)):
         for a, b in _runs(flags, reopen):
+            if b < active_from:
+                continue  # over before the window
             out.append(_anomaly(batch, row, d, first, score, a, b, is_surge, recovery, slos,
                                 config))
     return [a for a in out if a is not None]
@@ -141,7 +208,7 @@ def _anomaly(
     times = batch.times
     last_col = d.fire.shape[1] - 1
     # The onset: the first exceeding point of the window that fired, or the scorer's pick.
-    lo = max(0, a - config.persist_n + 1)
+    lo = max(0, a - config.persistence(batch.step)[1] + 1)
     exceed = d.surge[row] if is_surge else d.exceed[row]
     onset = lo + int(np.argmax(exceed[lo : a + 1])) if exceed[lo : a + 1].any() else a
     window = score[first + lo : first + a + 1]
@@ -180,6 +247,17 @@ def _anomaly(
     else:
         change = Change.STEP
     z = float(zs[worst])
+    m = max(1, round(config.persist_step / batch.step))
+    if m > 1:
+        # The distance that sets the severity is the means' over ``persist_step`` (with
+        # their own spread), as at that step: single minutes are noisier.
+        lo = max(0, first + a - m + 1)
+        means = pd.Series(batch.values[row, lo : first + b + 1]).rolling(
+            m, min_periods=1).mean().to_numpy()[-(b - a + 1):]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zm = sign * (means - base) / d.spread_mean[row, a : b + 1]
+        if np.isfinite(zm).any():
+            z = max(z, float(np.nanmax(zm)))
     slo_severity, slo_text, burn_window = slo_standing(batch, row, key, first + a, first + b,
                                                        slos)
     severity = Severity.INFO if is_surge else severity_of(z, slo_severity, config)
@@ -205,7 +283,7 @@ def _chart(
     cols = np.arange(lo, hi, stride)
     base = d.baseline[row, cols - first]
     spread = d.spread[row, cols - first]
-    band = 3 * spread
+    band = np.nan_to_num(3 * spread)  # no spread known (no earlier day): no band
     return ChartData(
         times=[t.to_pydatetime() for t in batch.times[cols]],
         values=[float(v) for v in batch.values[row, cols]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -46,17 +47,24 @@ class Decisions:
     surge: BoolArray
     baseline: FloatArray
     spread: FloatArray
+    spread_mean: FloatArray  # of the means over ``persist_step`` (= spread at that step)
 
 
 def decide(
     batch: SeriesBatch, config: FindingsConfig = DEFAULT_FINDINGS, first: int = 0,
-    cache: BaselineCache | None = None,
+    cache: BaselineCache | None = None, budgets: FloatArray | None = None,
 ) -> Decisions:
-    """The guarded, persistent decision at each column from ``first`` on; causal."""
+    """The guarded, persistent decision at each column from ``first`` on; causal.
+
+    ``budgets``: per series, the error ratio its SLO allows (NaN: none); an error ratio
+    burning it ``fast_burn`` times over both fast-burn windows fires at once."""
     per_day = max(1, round(DAY / batch.step))
+    persist_k, persist_n = config.persistence(batch.step)
+    burn_rows = round(config.fast_burn_windows[1] / batch.step)
     # Only the columns the baselines and the trend can reach back to.
     reach = max(config.baseline_days, 7 * config.baseline_weeks) + config.baseline_days
-    offset = max(0, first - (reach + config.trend_days + 1) * per_day)
+    offset = max(0, first - max((reach + config.trend_days + 1) * per_day,
+                                persist_n + burn_rows))
     raw = batch.values[:, offset:]
     first -= offset
     x = np.where(np.isfinite(raw) & (raw >= 0), raw, np.nan)  # negative: a mishandled reset
@@ -69,7 +77,19 @@ def decide(
         base = cache.baseline(batch.keys, batch.times[offset:], x, per_day,
                               config.baseline_days, config.baseline_weeks, head)
     xs = x[:, head:]
+    # An error ratio's noise is mostly counting noise, larger where there are fewer
+    # requests (at night, in a minute): its residuals are measured in units of the counting
+    # noise of the errors expected (at least one), sqrt(count) / requests, so the spread
+    # follows the traffic; where there are no requests, in the ratio's own unit.
+    is_err = np.array([k.signal is Signal.ERROR_RATIO for k in batch.keys])[:, None]
+    err = np.flatnonzero(is_err[:, 0])  # only these rows: the others keep their unit
     resid = np.abs(xs - base)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        req_e = batch.requests[err, offset + head :]
+        counting = np.sqrt(np.maximum(np.abs(base[err]) * req_e, 1.0)) / req_e
+    counted = (req_e > 0) & np.isfinite(counting)
+    scale = np.where(counted, counting, 1.0)
+    resid[err] /= scale
     # Daily median absolute residual, per day counted back from the last column.
     cols = xs.shape[1]
     days = -(-cols // per_day)
@@ -84,37 +104,62 @@ def decide(
     spread_day = nan_median_last(earlier) * _MAD_TO_SIGMA
     # The rest only from where the persistence of column ``first`` starts looking back.
     cut = first - head
-    g = max(0, cut - config.persist_n)
+    g = max(0, cut - persist_n)
     base_g, xs = base[:, g:], xs[:, g:]
     spread = spread_day[:, day_of_col[g:]]
+    # In counting-noise units an error ratio's spread is at least 1 (pure counting noise):
+    # mostly-zero minutes give a median residual of 0.
+    overdispersion = np.fmax(spread[err], 1.0)  # of the counted points: spread in units
+    spread[err] = np.where(counted[:, g:], overdispersion, spread[err]) * scale[:, g:]
     spread = np.maximum(spread, 0.01 * np.abs(base_g))
+    requests = batch.requests[:, offset + head + g :]
     spread = np.where(spread > 0, spread, np.nan)
 
     sign = np.array([1.0 if direction_of(k.signal) is not Direction.DOWN else -1.0
                      for k in batch.keys])[:, None]
-    requests = batch.requests[:, offset + head + g :]
     min_abs = np.array([config.guards[k.signal].min_abs for k in batch.keys])[:, None]
     min_rel = np.array([config.guards[k.signal].min_rel for k in batch.keys])[:, None]
     zmin = np.array([config.guards[k.signal].z for k in batch.keys])[:, None]
     is_thru = np.array([k.signal is Signal.THROUGHPUT for k in batch.keys])[:, None]
-    is_err = np.array([k.signal is Signal.ERROR_RATIO for k in batch.keys])[:, None]
     step_s = batch.step.total_seconds()
 
+    guards = _Guards(sign=sign, min_abs=min_abs, min_rel=min_rel, zmin=zmin, is_thru=is_thru,
+                     is_err=is_err, step_s=step_s, config=config)
+    exceed, excess, enough = guards.check(xs, base_g, spread, requests)
+    # At a step finer than the persistence's, the full persistence judges the means over
+    # ``persist_step`` (as a read at that step would see them: a mild change hides in the
+    # noise of single minutes); far-out points are judged one by one (``fast``).
+    m = max(1, round(config.persist_step / batch.step))
+    slow = exceed
+    spread_mean = spread
+    if m > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            have = rolling_sum(np.isfinite(xs).astype(float), m)
+            xm = np.where(have > 0, rolling_sum(xs, m) / have, np.nan)
+            bm = rolling_sum(base_g, m) / np.maximum(rolling_sum(
+                np.isfinite(base_g).astype(float), m), 1)
+            rm = np.where(np.isnan(requests), np.nan, rolling_sum(requests, m))
+            # A mean's spread: sqrt(m) times smaller; an error ratio's, the counting noise
+            # of the m points' requests together (at least one error in all of them).
+            spread_mean = spread / np.sqrt(m)
+            rm_e = rm[err]
+            counting_m = np.sqrt(np.maximum(np.abs(bm[err]) * rm_e, 1.0)) / rm_e
+            spread_mean[err] = np.where(counted[:, g:] & (rm_e > 0),
+                                        overdispersion * counting_m, spread_mean[err])
+            spread_mean = np.maximum(spread_mean, 0.01 * np.abs(bm))
+            slow, _, _ = _Guards(sign=sign, min_abs=min_abs, min_rel=min_rel, zmin=zmin,
+                                 is_thru=is_thru, is_err=is_err, step_s=step_s * m,
+                                 config=config).check(xm, bm, spread_mean, rm)
     with np.errstate(invalid="ignore", divide="ignore"):
-        delta = sign * (xs - base_g)
-        z = delta / spread
-        guarded = (z > zmin) & (delta > min_abs) & (delta > min_rel * np.abs(base_g))
-        # Traffic: the point's own requests; for drops the expected ones (base × step).
-        traffic = np.where(is_thru, base_g * step_s, requests)
-        enough = np.where(np.isnan(requests) & ~is_thru, True, traffic >= config.min_requests)
-        enough &= np.where(is_err, xs * requests >= config.min_errors, True)
-        exceed = guarded & enough
         rise = xs - base_g
         surge = is_thru & (rise > min_abs) & (rise > config.surge_rel * np.abs(base_g)) & (
             rise / spread > zmin) & (requests >= config.min_requests)
-    fire = rolling_sum(exceed.astype(float), config.persist_n) >= config.persist_k
-    fire &= exceed
-    surge_fire = (rolling_sum(surge.astype(float), config.persist_n) >= config.persist_k) & surge
+    fire = persistent(exceed, excess, batch.step, config, slow)
+    exceed = exceed | slow
+    if budgets is not None:
+        fire |= fast_burn(x, batch.requests[:, offset:], budgets, batch.step, config,
+                          head + g) & enough
+    surge_fire = (rolling_sum(surge.astype(float), persist_n) >= persist_k) & surge
     # The trend needs trend_days + 1 days before the first column it judges, no more.
     lead = max(0, first - (config.trend_days + 1) * per_day)
     trend = _trend(x[:, lead:], per_day, sign, batch.keys, config, first - lead)
@@ -123,7 +168,84 @@ def decide(
     return Decisions(
         exceed=exceed[:, keep:], fire=fire[:, keep:], trend=trend,
         surge=surge_fire[:, keep:], baseline=base[:, cut:], spread=spread[:, keep:],
+        spread_mean=spread_mean[:, keep:],
     )
+
+
+@dataclass(frozen=True)
+class _Guards:
+    """The guards per series (columns of one), for points or for means of points."""
+
+    sign: FloatArray
+    min_abs: FloatArray
+    min_rel: FloatArray
+    zmin: FloatArray
+    is_thru: BoolArray
+    is_err: BoolArray
+    step_s: float  # seconds a point covers
+    config: FindingsConfig
+
+    def check(
+        self, xs: FloatArray, base: FloatArray, spread: FloatArray, requests: FloatArray
+    ) -> tuple[BoolArray, FloatArray, BoolArray]:
+        """(exceed, excess, enough traffic) at each point."""
+        c = self.config
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = self.sign * (xs - base)
+            z = delta / spread
+            guarded = ((z > self.zmin) & (delta > self.min_abs)
+                       & (delta > self.min_rel * np.abs(base)))
+            # Traffic: the point's own requests; for drops the expected ones (base × step).
+            traffic = np.where(self.is_thru, base * self.step_s, requests)
+            enough = np.where(np.isnan(requests) & ~self.is_thru, True,
+                              traffic >= c.min_requests)
+            enough &= np.where(self.is_err, xs * requests >= c.min_errors, True)
+            # How far outside: the smaller of the z and the relative change over their guards.
+            excess = np.minimum(z / self.zmin, delta / (self.min_rel * np.abs(base)))
+        return guarded & enough, excess, enough
+
+
+def persistent(
+    exceed: BoolArray, excess: FloatArray, step: timedelta, config: FindingsConfig,
+    slow: BoolArray | None = None,
+) -> BoolArray:
+    """Exceeding points that persisted: ``persist_k`` of ``persist_n`` (scaled to the step;
+    judged on ``slow``, the means over ``persist_step``, when given), or, for points far
+    outside the baseline, every point of a shorter span (``fast``)."""
+    k, n = config.persistence(step)
+    slow = exceed if slow is None else slow
+    fire = (rolling_sum(slow.astype(float), n) >= k) & slow
+    with np.errstate(invalid="ignore"):
+        for tier in config.fast:
+            m = max(2, round(tier.span / step))
+            strong = exceed & (excess >= tier.excess)
+            fire |= (rolling_sum(strong.astype(float), m) >= m) & exceed
+    return fire
+
+
+def fast_burn(
+    x: FloatArray, requests: FloatArray, budgets: FloatArray, step: timedelta,
+    config: FindingsConfig, first: int = 0,
+) -> BoolArray:
+    """The SRE workbook's page: the error ratio over both fast-burn windows (5m and 1h) is
+    ``fast_burn`` times the error budget or more, at columns ``first:``. Rows without a budget
+    (NaN) never fire."""
+    out = np.zeros((x.shape[0], x.shape[1] - first), dtype=bool)
+    rows = np.flatnonzero(np.isfinite(budgets) & (budgets > 0))
+    if rows.size == 0:
+        return out
+    errors = np.nan_to_num(x[rows] * requests[rows])
+    total = np.nan_to_num(requests[rows])
+    hit = np.ones((rows.size, x.shape[1] - first), dtype=bool)
+    for window in config.fast_burn_windows:
+        # At least one point: a window shorter than the step is the step.
+        points = max(1, round(window / step))
+        e = rolling_sum(errors, points)[:, first:]
+        r = rolling_sum(total, points)[:, first:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hit &= (r > 0) & (e / r >= config.fast_burn * budgets[rows, None])
+    out[rows] = hit
+    return out
 
 
 def _trend(

@@ -69,6 +69,21 @@ DEFAULT_GUARDS: dict[Signal, Guard] = {
 }
 
 
+class FastPersistence(BaseModel):
+    """Points this far outside the baseline fire sooner: every point over ``span`` (at least
+    two points of the batch's step) must clear its guards ``excess`` times over (the smaller
+    of its z over the guard's z and its relative change over the guard's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    excess: float = Field(gt=1)
+    span: timedelta
+
+
+DEFAULT_FAST = (FastPersistence(excess=2.5, span=timedelta(minutes=2)),
+                FastPersistence(excess=2.0, span=timedelta(minutes=3)))
+
+
 class FindingsConfig(BaseModel):
     """Every threshold of the decision; windows are durations, turned into points by the step."""
 
@@ -81,8 +96,14 @@ class FindingsConfig(BaseModel):
     baseline_days: int = Field(7, ge=1, description="days of time-of-day history")
     baseline_weeks: int = Field(3, ge=0, description="earlier weeks of the same weekday")
     min_history: timedelta = Field(DAY, description="history before a series is judged")
+    # ``persist_k`` of ``persist_n`` points at ``persist_step`` (the same span at a finer step).
     persist_k: int = Field(3, ge=1)
     persist_n: int = Field(4, ge=1)
+    persist_step: timedelta = timedelta(minutes=5)
+    fast: tuple[FastPersistence, ...] = DEFAULT_FAST
+    fast_burn: float = Field(14.4, gt=0, description=(
+        "error-budget burn rate over both fast_burn_windows that fires at once"))
+    fast_burn_windows: tuple[timedelta, timedelta] = (timedelta(minutes=5), timedelta(hours=1))
     recovery: timedelta = timedelta(minutes=30)
     reopen_within: timedelta = timedelta(hours=24)  # a daily recurrence is one incident
     spike_max: timedelta = timedelta(hours=2)
@@ -96,6 +117,13 @@ class FindingsConfig(BaseModel):
     min_coverage: float = Field(0.5, ge=0, le=1, description="share of points with data")
     silence_after: timedelta = Field(timedelta(minutes=15),
                                      description="no data this long from a series: silent")
+
+
+    def persistence(self, step: timedelta) -> tuple[int, int]:
+        """(k, n): k exceeding points among the last n at ``step`` (the span of
+        ``persist_n`` points at ``persist_step``, the same share of it)."""
+        scale = max(1, round(self.persist_step / step))
+        return self.persist_k * scale, self.persist_n * scale
 
 
 DEFAULT_FINDINGS = FindingsConfig()

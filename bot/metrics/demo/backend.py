@@ -139,6 +139,10 @@ class DemoBackend:
         data = np.asarray(values, dtype=np.float64).reshape(len(groups), grid.index.size)
         return self._frame(grid, data, list(groups))
 
+    def resolution(self, at: datetime) -> timedelta | None:
+        """Per minute: the workload's counters have a sample every minute (``Resolution``)."""
+        return timedelta(minutes=1)
+
     def data_steps(self, window: Window) -> pd.Series:
         start = pd.Timestamp(window.start).value
         step_ns = int(window.step / timedelta(microseconds=1)) * 1000

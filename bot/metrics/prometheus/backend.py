@@ -12,13 +12,11 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from bot.clock import Now
 from bot.durations import format_duration
-from bot.metrics import promql
+from bot.metrics import batch, promql
 from bot.metrics.base import (
     SUMMARY_COLUMNS,
     Check,
@@ -46,7 +44,17 @@ from bot.metrics.prometheus.discovery import (
 from bot.metrics.prometheus.shapes import Point, Sample, Scalar, Series, Vector
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 
+# pandas is imported where a frame is made: ``check-config`` and discovery need none, and
+# its import is a third of a second of their start-up (issue 13, "Fast commands").
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
+
+# A query naming endpoints grows with them (a regex of services, one of routes):
+# VictoriaMetrics refuses one over 16 KB (-search.maxQueryLen, its default), so a longer one
+# is split by endpoints, with room left for a proxy's own limits.
+MAX_QUERY_BYTES = 12_000
 
 
 def _utc_now() -> datetime:
@@ -78,6 +86,11 @@ class PrometheusBackend:
         self._buckets = BucketBounds(self._client, self._discovery.span)
 
     # ---- health and discovery -------------------------------------------------------------
+
+    def ping(self) -> str:
+        """The server's version, if it says: one quick call (``/readyz``); MetricsError
+        when it does not answer."""
+        return self._client.version(self.clock)
 
     def check(self) -> list[Check]:
         where = f"Prometheus at {self.safe_url}"
@@ -111,7 +124,12 @@ class PrometheusBackend:
 
     def endpoints(self, window: Window | None = None) -> list[Endpoint]:
         """Endpoints with series in ``window`` (default: ``discovery_lookback`` up to now)."""
-        return self._discovery.endpoints(window)
+        scope = batch.current()
+        if scope is None:
+            return self._discovery.endpoints(window)
+        # Within one answer (its windows as asked, then as cut to their data): asked once.
+        return list(scope.read(("endpoints", self.url, window, self.clock()),
+                               lambda: self._discovery.endpoints(window)))
 
     def services(self, window: Window | None = None) -> list[str]:
         return sorted({e.service for e in self.endpoints(window)})
@@ -123,6 +141,8 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         http = self.http_metrics()
         query = self._build(promql.latency_query, http, quantile, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.latency(window, quantile, part), endpoints)
         return self._endpoint_frame(Signal.LATENCY, query, window, endpoints, http)
 
     def pooled_latency(
@@ -138,7 +158,21 @@ class PrometheusBackend:
             columns[name] = result[0]["values"] if result else []
         return self._frame(Signal.LATENCY, window, columns, list(groups), "service")
 
+    def resolution(self, at: datetime) -> timedelta | None:
+        """The finest whole-minute step with two scrapes in it, from the samples of the last
+        ten minutes (``Resolution``); None when there are none."""
+        span = timedelta(minutes=10)
+        query = self._build(promql.samples_query, self.http_metrics(), span)
+        samples = self._vector(query, at)
+        count = _number(samples[0]["value"][1]) if samples else math.nan
+        if not count or not math.isfinite(count) or count < 1:
+            return None
+        interval = span / count
+        return timedelta(minutes=max(1, math.ceil(2 * interval / timedelta(minutes=1))))
+
     def data_steps(self, window: Window) -> pd.Series:
+        import pandas as pd
+
         http = self.http_metrics()
         query = self._build(promql.data_steps_query, http, window.step)
         result = self._query_range(query, window)
@@ -158,6 +192,8 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         http = self.http_metrics()
         query = self._build(promql.throughput_query, http, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.throughput(window, part), endpoints)
         return self._endpoint_frame(Signal.THROUGHPUT, query, window, endpoints, http)
 
     def error_ratio(
@@ -165,6 +201,8 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         http = self.http_metrics()
         query = self._build(promql.error_ratio_query, http, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.error_ratio(window, part), endpoints)
         return self._endpoint_frame(Signal.ERROR_RATIO, query, window, endpoints, http)
 
     def cpu(self, window: Window, services: Sequence[str] | None = None) -> pd.DataFrame:
@@ -257,6 +295,8 @@ class PrometheusBackend:
         lookback: timedelta = timedelta(hours=1),
         endpoints: Sequence[Endpoint] | None = None,
     ) -> pd.DataFrame:
+        import pandas as pd
+
         check_summary_arguments(at, lookback)
         http = self.http_metrics()
         wanted = list(endpoints) if endpoints is not None else self.endpoints(
@@ -269,16 +309,14 @@ class PrometheusBackend:
             "throughput": self._build(promql.throughput_query, http, lookback, endpoints),
             "error_ratio": self._build(promql.error_ratio_query, http, lookback, endpoints),
         }
-        figures = {
-            column: pd.Series(
-                {
-                    endpoint_of(http, sample["metric"]).column: _number(sample["value"][1])
-                    for sample in self._vector(query, at)
-                },
-                dtype=float,
-            )
-            for column, query in queries.items()
-        }
+        # One request for the five figures: each part tagged with its column's name.
+        read: dict[str, dict[str, float]] = {column: {} for column in queries}
+        for sample in self._vector(self._build(promql.tagged_union, queries), at):
+            column = sample["metric"].get(promql.FIGURE_LABEL, "")
+            if column in read:
+                read[column][endpoint_of(http, sample["metric"]).column] = _number(
+                    sample["value"][1])
+        figures = {column: pd.Series(values, dtype=float) for column, values in read.items()}
         services = pd.Series({e.column: e.service for e in wanted}, dtype=object)
         frame = pd.DataFrame({"service": services, **figures})
         frame = frame.reindex([e.column for e in wanted])[SUMMARY_COLUMNS]
@@ -338,6 +376,8 @@ class PrometheusBackend:
         wanted: list[str] | None,
         noun: str,
     ) -> pd.DataFrame:
+        import pandas as pd
+
         index = _grid(window)
         frame = pd.DataFrame(
             {
@@ -364,6 +404,16 @@ class PrometheusBackend:
         return frame
 
     def _query_range(self, query: str, window: Window) -> list[Series]:
+        scope = batch.current()
+        if scope is None:
+            return self._send_range(query, window)
+        # Within one answer: read once, and a window joined to another is read with it.
+        read = scope.joined(window)
+        result = scope.read(("range", self.url, query, read),
+                            lambda: self._send_range(query, read))
+        return result if read == window else _within(result, window)
+
+    def _send_range(self, query: str, window: Window) -> list[Series]:
         log.debug("query_range %s [%s, %s] step %s", query, window.start, window.end, window.step)
         start, end = _whole_seconds(window.start), _whole_seconds(window.end)
         step = f"{window.step.total_seconds():g}"
@@ -387,6 +437,12 @@ class PrometheusBackend:
 
     def _vector(self, query: str, at: datetime) -> list[Sample]:
         """The samples of a query perfbot wrote to give an instant vector."""
+        scope = batch.current()
+        if scope is None:
+            return self._send_vector(query, at)
+        return scope.read(("instant", self.url, query, at), lambda: self._send_vector(query, at))
+
+    def _send_vector(self, query: str, at: datetime) -> list[Sample]:
         log.debug("query %s at %s", query, at)
         data = self._client.query(query, at)
         if not isinstance(data, Vector):
@@ -397,13 +453,54 @@ class PrometheusBackend:
         return data.result
 
 
+def _too_long(query: str, endpoints: Sequence[Endpoint]) -> bool:
+    return len(endpoints) > 1 and len(query.encode()) > MAX_QUERY_BYTES
+
+
+def _in_halves(
+    read: Callable[[Sequence[Endpoint]], pd.DataFrame], endpoints: Sequence[Endpoint]
+) -> pd.DataFrame:
+    """``read`` over each half of ``endpoints`` (halved again while too long), the frames
+    side by side, in order; a half without data is NaN columns (as in one query), none with
+    data is ``NoDataError``."""
+    import pandas as pd
+
+    middle = len(endpoints) // 2
+    frames, missing = [], None
+    for part in (endpoints[:middle], endpoints[middle:]):
+        try:
+            frames.append(read(part))
+        except NoDataError as exc:
+            missing = exc
+    if not frames:
+        assert missing is not None
+        raise missing
+    frame = pd.concat(frames, axis=1).reindex(columns=[e.column for e in endpoints])
+    frame.index.name = "time"
+    return frame
+
+
 def _whole_seconds(moment: datetime) -> datetime:
     # The client rounds to whole seconds; the grid below must use the same instants.
     return datetime.fromtimestamp(round(moment.timestamp()), UTC)
 
 
+def _within(result: list[Series], window: Window) -> list[Series]:
+    """The points of ``result`` inside ``window``; series without any are left out, as a
+    query over ``window`` alone would leave them out."""
+    start, end = _whole_seconds(window.start).timestamp(), _whole_seconds(window.end).timestamp()
+    kept = []
+    for series in result:
+        values = [point for point in series["values"] if start <= float(point[0]) <= end]
+        if values:
+            kept.append(Series(metric=series["metric"], values=values))
+    return kept
+
+
 def _grid(window: Window) -> pd.DatetimeIndex:
     """The instants a range query evaluates: start, start + step, ... up to end."""
+    import pandas as pd
+
     start, end = _whole_seconds(window.start), _whole_seconds(window.end)
     step = window.step.total_seconds()
     count = int((end - start).total_seconds() // step) + 1

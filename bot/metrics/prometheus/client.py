@@ -54,6 +54,7 @@ from bot.metrics.prometheus.shapes import (
     first_problem,
 )
 from bot.metrics.settings import PrometheusSettings
+from bot.observability import telemetry, timed
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,11 @@ class PrometheusClient:
 
     def query_range(self, query: str, start: datetime, end: datetime, step: str) -> list[Series]:
         params = {"query": query, "start": f"{round(start.timestamp())}",
-                  "end": f"{round(end.timestamp())}", "step": step, **self._server_timeout()}
+                  "end": f"{round(end.timestamp())}", "step": step, **self._server_timeout(),
+                  # VictoriaMetrics moves start and end onto multiples of the step when it
+                  # may cache the answer (over 50 points); the frames need the instants asked
+                  # for. Prometheus, Thanos and Mimir ignore the parameter.
+                  "nocache": "1"}
         answer = self.call(lambda d: self._get(d, "/api/v1/query_range", params, MatrixAnswer))
         return answer.data.result
 
@@ -142,8 +147,9 @@ class PrometheusClient:
         return self.call(lambda d: self._version(d, clock))
 
     def _version(self, deadline: Deadline, clock: Now) -> str:
+        headers: dict[str, str] = {}
         try:
-            info = self._get(deadline, "/api/v1/status/buildinfo", {}, BuildInfoAnswer)
+            info = self._get(deadline, "/api/v1/status/buildinfo", {}, BuildInfoAnswer, headers)
         except ApiError as exc:
             if exc.status in (401, 403):
                 raise
@@ -152,7 +158,10 @@ class PrometheusClient:
             self._get(deadline, "/api/v1/query", params, InstantAnswer)
             return "version not reported"
         version = info.data.version
-        return f"version {version}" if version else "version not reported"
+        said = f"version {version}" if version else "version not reported"
+        # VictoriaMetrics's buildinfo says nothing (Debian's 1.79) or a Prometheus version it
+        # is compatible with; the header it sets on every answer tells it apart.
+        return f"VictoriaMetrics, {said}" if "x-server-hostname" in headers else said
 
     def _server_timeout(self) -> dict[str, str]:
         # Prometheus gives up on its side too, instead of evaluating for nobody.
@@ -160,13 +169,17 @@ class PrometheusClient:
 
     # ---- one request ----------------------------------------------------------------------
 
-    def _get(self, deadline: Deadline, path: str, params: dict[str, str], shape: type[M]) -> M:
+    def _get(self, deadline: Deadline, path: str, params: dict[str, str], shape: type[M],
+             headers: dict[str, str] | None = None) -> M:
         """GET ``path``: its body read in chunks within the deadline and the size cap, then
-        checked against ``shape``. An error answer raises ``ApiError``."""
+        checked against ``shape``. An error answer raises ``ApiError``. ``headers``, if
+        given, receives the answer's headers (names in lower case)."""
         connect = max(0.001, min(self.timeout, deadline.remaining()))
         response = self._session.get(f"{self.url}{path}", params=params, stream=True,
                                      timeout=(connect, self.timeout))
         with contextlib.closing(response):
+            if headers is not None:
+                headers.update({name.lower(): value for name, value in response.headers.items()})
             if response.status_code != 200:
                 head = self._read(response, deadline, MAX_ERROR_BODY, cut=True)
                 raise ApiError.from_body(response.status_code, bytes(head))
@@ -202,7 +215,16 @@ class PrometheusClient:
 
     def call(self, request: Callable[[Deadline], T]) -> T:
         """Run one API call within the deadline: retry connection failures, translate every
-        failure."""
+        failure. Timed and counted (``perfbot_metrics_query_…``)."""
+        measured = telemetry()
+        try:
+            with timed(measured.metrics_seconds):
+                return self._call(request)
+        except Exception as exc:
+            measured.metrics_errors.labels(type(exc).__name__).inc()
+            raise
+
+    def _call(self, request: Callable[[Deadline], T]) -> T:
         attempt = 0
         with Deadline(self.deadline) as deadline:
             while True:

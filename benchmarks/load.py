@@ -1,0 +1,239 @@
+"""The whole bot under load: many endpoints, many askers, the incidents loop running.
+
+Usage: ``python benchmarks/load.py [--endpoints 1000] [--hours 6] [--askers 50]
+[--questions 500] [--store prometheus|victoriametrics] [--storage sqlite|postgres]``
+
+A synthetic workload of ``--endpoints`` endpoints: the demo platform's 13 endpoints copied
+under numbered service names (``checkout-007``; same traffic, latency and incidents in each
+copy) until there are at least that many, its last ``--hours`` hours at one-minute samples
+loaded into a real Prometheus (promtool backfill, as ``tests/prometheus_server.py`` does) or
+VictoriaMetrics (its import API, ``tests/victoria_server.py``). A real ``perfbot run --http 0``
+process (``tests/bot_process.py``) reads it, its incidents in SQLite or in a throwaway
+PostgreSQL (``tests/postgres_server.py``), its Slack Web API the loopback stand-in, with a
+detection cycle every minute and the escalation sweep on (it leads).
+
+``--askers`` senders each post a signed ``/perf`` question over HTTP, as Slack does, wait for
+its answer (the stand-in's update of the "looking…" message) and ask the next, until
+``--questions`` were asked. Prints answers per second, answer time p50/p95 (send to answer),
+acks later than Slack's 3 s or not 200, the detection cycles that ran during the load, and the
+bot's peak RSS (``VmHWM`` of ``/proc/<pid>/status``; the goal is 250 MB). Never asserts; not
+part of pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import yaml
+from slack_sdk.signature import SignatureVerifier
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the real parts' helpers live in tests/
+
+from benchmarks.slack_load import (  # noqa: E402
+    SLACK_DEADLINE,
+    USERS,
+    Sample,
+    Sender,
+    TimedStandIn,
+    quantile,
+)
+from bot.metrics.base import Endpoint  # noqa: E402
+from bot.metrics.demo import DemoWorkload  # noqa: E402
+from bot.metrics.openmetrics import write_openmetrics  # noqa: E402
+from tests.bot_process import SECRET as BOT_SECRET  # noqa: E402
+from tests.bot_process import BotProcess, minutely_policy  # noqa: E402
+from tests.conftest import DEMO_END  # noqa: E402
+from tests.postgres_server import PostgresServer  # noqa: E402
+from tests.prometheus_server import PrometheusServer, block_spans  # noqa: E402
+from tests.victoria_server import VictoriaServer  # noqa: E402
+
+# Questions about one copy's service each (a route alone is in every copy: ambiguous).
+TEMPLATES = (
+    "p95 latency of the {service} service over the last 3h",
+    "how is the {service} service doing over the last 3h",
+    "top 5 slowest endpoints",
+    "errors of the {service} service over the last hour",
+    "is the {service} service meeting its SLO over the last 3h",
+    "cpu of the {service} service over the last 3h",
+)
+
+
+def scaled(workload: DemoWorkload, endpoints: int) -> DemoWorkload:
+    """The workload copied under numbered service names until it has ``endpoints``."""
+    copies = math.ceil(endpoints / len(workload.endpoints))
+
+    def name(service: str, copy: int) -> str:
+        return f"{service}-{copy:03d}"
+
+    per_copy = len(workload.endpoints)
+    return dataclasses.replace(
+        workload,
+        endpoints=[Endpoint(service=name(e.service, c), route=e.route, method=e.method)
+                   for c in range(copies) for e in workload.endpoints],
+        services=[name(s, c) for c in range(copies) for s in workload.services],
+        series_endpoint=np.concatenate([workload.series_endpoint + c * per_copy
+                                        for c in range(copies)]),
+        series_status=workload.series_status * copies,
+        bucket_counts=np.concatenate([workload.bucket_counts] * copies),
+        duration_sum=np.concatenate([workload.duration_sum] * copies),
+        cpu_seconds=np.concatenate([workload.cpu_seconds] * copies),
+        cpu_limit=np.concatenate([workload.cpu_limit] * copies),
+        memory_bytes=np.concatenate([workload.memory_bytes] * copies),
+        memory_limit=np.concatenate([workload.memory_limit] * copies),
+    )
+
+
+def write_blocks(workload: DemoWorkload, hours: int, workdir: Path) -> list[Path]:
+    """The last ``hours`` of ``workload`` as OpenMetrics, one file per 2 h block."""
+    files = []
+    first = workload.end - timedelta(hours=hours)
+    for number, (start, end) in enumerate(block_spans(first, workload.end)):
+        path = workdir / f"load-{number:03d}.om"
+        with path.open("w", encoding="utf-8") as out:
+            write_openmetrics(workload, out, start, end)
+        files.append(path)
+    return files
+
+
+def config(path: Path, url: str, storage: str, hours: int) -> Path:
+    policy = minutely_policy()
+    settings = {
+        "metrics": {"backend": "prometheus",
+                    "prometheus": {"url": url, "discovery_lookback": f"{hours}h",
+                                   "timeout": "30s"}},
+        "storage": {"url": storage},
+        "detection": {"interval": "1m"},
+        "oncall": {"policies": [policy], "routing": {"default": policy["name"]}},
+    }
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return path
+
+
+def status_field(pid: int, field: str) -> int:
+    """A ``kB`` field of ``/proc/<pid>/status``, in kB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M)[1])  # type: ignore[index]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoints", type=int, default=1000)
+    parser.add_argument("--hours", type=int, default=6)
+    parser.add_argument("--askers", type=int, default=50)
+    parser.add_argument("--questions", type=int, default=500)
+    parser.add_argument("--store", choices=("prometheus", "victoriametrics"),
+                        default="prometheus")
+    parser.add_argument("--storage", choices=("sqlite", "postgres"), default="postgres")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="perfbot-load-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        began = time.perf_counter()
+        base = DemoWorkload.generate(end=DEMO_END, days=1, seed=7)
+        workload = scaled(base, args.endpoints)
+        files = write_blocks(workload, args.hours, workdir)
+        server_class = PrometheusServer if args.store == "prometheus" else VictoriaServer
+        server = stack.enter_context(server_class(files, workdir / "store"))
+        for path in files:
+            path.unlink()
+        print(f"{len(workload.endpoints)} endpoints ({len(workload.services)} services), "
+              f"{args.hours}h at 1m in {args.store}: loaded in "
+              f"{time.perf_counter() - began:.0f} s")
+        services = workload.services
+        del base, workload
+
+        if args.storage == "postgres":
+            storage = stack.enter_context(PostgresServer()).create_database()
+        else:
+            storage = f"sqlite:///{workdir / 'perfbot.db'}"
+        standin = stack.enter_context(TimedStandIn(args.questions))
+        settings = config(workdir / "perfbot.yaml", server.url, storage, args.hours)
+        bot = stack.enter_context(BotProcess(workdir, standin, settings, speed=1))
+        started = time.perf_counter()
+        bot.start(timeout=600)
+        assert bot.process is not None
+        pid = bot.process.pid
+        print(f"perfbot run: loop on after {time.perf_counter() - started:.0f} s "
+              f"(RSS {status_field(pid, 'VmRSS') / 1024:.0f} MB)")
+        port = int(bot.output().split("HTTP mode on 127.0.0.1:", 1)[1].split("/", 1)[0])
+        sender = Sender(f"http://127.0.0.1:{port}/slack/events", standin)
+        sender.verifier = SignatureVerifier(BOT_SECRET)
+
+        numbers = iter(range(args.questions))
+        lock = threading.Lock()
+        samples: list[Sample] = []
+
+        def asker(who: int) -> None:
+            user = list(USERS)[who % len(USERS)]
+            with httpx.Client(timeout=60) as http:
+                while True:
+                    with lock:
+                        number = next(numbers, None)
+                    if number is None:
+                        return
+                    question = TEMPLATES[number % len(TEMPLATES)].format(
+                        service=services[number % len(services)])
+                    sample = sender.ask(http, number, question, user)
+                    with lock:
+                        samples.append(sample)
+
+        before = len(bot.output())
+        fired = time.perf_counter()
+        threads = [threading.Thread(target=asker, args=(n,)) for n in range(args.askers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - fired
+        peak = status_field(pid, "VmHWM")
+        log = bot.output()
+        during = log[before:]
+        cycles = during.count(" INFO bot.schedule: detection: ")
+        unread = during.count(" WARNING bot.schedule: detection: could not read")
+
+    answered = [s.answer_seconds for s in samples if s.answer_seconds is not None
+                and not s.error_answer]
+    late = sum(s.status != 200 or s.ack_seconds > SLACK_DEADLINE for s in samples)
+    acks = [s.ack_seconds for s in samples]
+    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; {args.askers} askers, "
+          f"{len(samples)} questions, storage {args.storage}, detection every 1m")
+    print(f"answers: {len(answered)}/{len(samples)} in {seconds:.0f} s = "
+          f"{len(answered) / seconds:.2f} answers/s")
+    if answered:
+        print(f"answer time s: p50 {statistics.median(answered):.2f}, "
+              f"p95 {quantile(answered, 0.95):.2f}, max {max(answered):.2f}")
+    print(f"acks late (> {SLACK_DEADLINE:g} s) or not 200: {late}; ack ms p50 "
+          f"{1000 * statistics.median(acks):.0f}, max {1000 * max(acks):.0f}")
+    print(f"detection cycles finished during the load: {cycles}; signals they could not "
+          f"read: {unread}")
+    print(f"bot peak RSS (VmHWM): {peak / 1024:.0f} MB (goal <= 250 MB)")
+    failed = Counter((s.told or "error answer" if s.error_answer else s.told or "no answer")[:70]
+                     for s in samples if s.answer_seconds is None or s.error_answer)
+    for text, count in failed.most_common(3):
+        print(f"  {count}x: {text}")
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    for line in errors[:3]:
+        print(f"  bot log: {line[:160]}")
+    kept = Path(tempfile.gettempdir()) / "perfbot-load.log"
+    kept.write_text(log, encoding="utf-8")
+    print(f"{len(errors)} errors in the bot's log, kept in {kept}")
+
+
+if __name__ == "__main__":
+    main()

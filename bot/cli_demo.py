@@ -1,0 +1,633 @@
+"""``perfbot demo``: the whole loop, scripted, on a simulated clock.
+
+The real bot (``bot.app``'s ``Perfbot``) on the embedded demo workload, a SQLite file in a
+temporary directory (never ./perfbot.db) and a Slack that stays in the process
+(``RecordingSlack``): the digest tick, the answers, the detection tick, the escalation sweep,
+the acknowledgement, the recovery and the weekly digest run as ``perfbot run``'s loop runs
+them, on a ``FakeClock`` moved from step to step. What the bot sends to Slack is printed as
+it would read there. In a terminal a prompt follows (``help`` lists its commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from bot.app import Perfbot
+    from bot.clock import FakeClock
+    from bot.config import Settings
+    from bot.incidents.lifecycle import Incident
+    from bot.metrics.base import MetricsBackend
+    from bot.metrics.demo import DemoWorkload
+    from bot.metrics.demo.scenarios import Scenario
+    from bot.notify.recording import RecordingSlack, Sent
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# The people of the demo's escalation policy (Slack ids: upper-case letters and digits).
+FIRST, SECOND = "UPRIYA", "USAM"
+TEAM, TEAM_CHANNEL, MANAGERS = "orders-team", "#orders", "#eng-managers"
+STEPS = (
+    "The morning team digest",
+    "Three questions",
+    "The missing index: detected, one incident posted",
+    "Nobody acknowledges: escalated",
+    "Acknowledged",
+    "The fix: resolved on its own",
+    "The weekly manager digest",
+)
+PROMETHEUS_DAYS = 8
+SWEEP = timedelta(seconds=30)  # between two sweeps of the simulated loop
+QUESTIONS = (
+    ("p95 latency of checkout over the last 24h vs the day before", "checkout-p95.png"),
+    ("top 3 slowest endpoints today", None),
+    ("error budget left for payments this month", None),
+)
+PROMPT_HELP = """Commands (the clock stands at the end of the walk):
+  <a question>      answered as in Slack, e.g. "p95 of order history over the last 6h"
+  incidents         the open incidents in the demo's store
+  ack INC-1         acknowledge, as @{user} (allowed by slack.allowed_users)
+  resolve INC-1     resolve, as @{user}
+  digest daily      the team digest now; digest weekly: the manager digest
+  help · quit       (end of input quits too)"""
+
+
+class DemoError(Exception):
+    """Why the demo could not run (a missing binary); the exit status is ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def run_demo(args: argparse.Namespace, out: TextIO) -> int:
+    charts = Path(args.charts) if args.charts else Path(tempfile.mkdtemp(prefix="perfbot-demo-"))
+    try:
+        charts.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"perfbot: --charts: cannot use {charts}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with _quiet_logs(), tempfile.TemporaryDirectory(prefix="perfbot-demo-db-") as db:
+            walk = Walk.start(args, out, charts, Path(db))
+            try:
+                walk.run()
+                if not args.no_prompt and sys.stdin.isatty():
+                    walk.prompt(sys.stdin)
+            finally:
+                walk.close()
+    except DemoError as exc:
+        if not args.charts and not any(charts.iterdir()):
+            charts.rmdir()  # made for this run, which wrote nothing
+        print(f"perfbot: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:  # Ctrl-C during the walk: what was started is stopped above
+        print("\nperfbot: demo interrupted", file=sys.stderr)
+        return 130
+    return EXIT_OK
+
+
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """The walk prints what matters; the parts' own log lines (a digest skipped as too
+    old, a tick's summary) would interleave with it."""
+    root = logging.getLogger("bot")
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def demo_settings(settings: Settings, db: Path) -> Settings:
+    """``settings`` with what the walk needs: its own SQLite file, an escalation policy of
+    two people, the one who acknowledges allowed to, and a daily team digest and a weekly
+    manager digest."""
+    from bot.config import DetectionSettings, SlackSettings, StorageSettings
+    from bot.digests.settings import DigestSchedule, DigestSettings
+    from bot.incidents.policies import OnCallSettings
+
+    oncall = OnCallSettings.model_validate({
+        "policies": [{"name": "orders-oncall", "steps": [
+            {"notify_users": [FIRST], "wait": "10m"},
+            {"notify_users": [SECOND], "wait": "15m"},
+            {"notify_channel": "here"},
+        ]}],
+        "routing": {"default": "orders-oncall"},
+    })
+    digests = DigestSettings(schedules=[
+        DigestSchedule(when="daily 09:00", channel=TEAM_CHANNEL, team=TEAM),
+        DigestSchedule(when="weekly mon 09:00", channel=MANAGERS),
+    ])
+    return settings.model_copy(update={
+        "storage": StorageSettings(url=f"sqlite:///{db / 'perfbot.db'}"),
+        "oncall": oncall,
+        "digests": digests,
+        "detection": DetectionSettings(interval=timedelta(minutes=5)),
+        "slack": SlackSettings(allowed_users=[SECOND]),
+    })
+
+
+def walk_end(now: datetime, settings: Settings) -> datetime:
+    """Where the demo's data ends: the last Monday 09:00 (local) at or before ``now``, when
+    the weekly digest is due; the missing index comes on the Friday before."""
+    local = now.astimezone(settings.zone)
+    monday = (local - timedelta(days=local.weekday())).replace(hour=9, minute=0, second=0,
+                                                              microsecond=0)
+    if monday > local:
+        monday -= timedelta(days=7)
+    return monday.astimezone(UTC)
+
+
+def with_fix(workload: DemoWorkload, fixed_at: datetime) -> DemoWorkload:
+    """The workload with the missing index put back at ``fixed_at``: from then on order
+    history's requests are those of the same minutes a week before (the index was there),
+    and the scenario ends then."""
+    import numpy as np
+
+    step = next(s for s in workload.scenarios if s.kind == "latency_step")
+    endpoint = next(i for i, e in enumerate(workload.endpoints) if e.key == step.endpoint_key)
+    rows = np.flatnonzero(workload.series_endpoint == endpoint)
+    week = int(timedelta(days=7) / timedelta(minutes=1))
+    first = int((fixed_at - workload.start) / timedelta(minutes=1))
+    if not week <= first < workload.minutes:
+        raise ValueError("the fix must come a week or more into the demo's data")
+    counts = workload.bucket_counts.copy()
+    sums = workload.duration_sum.copy()
+    for row in rows:
+        counts[row, first:] = workload.bucket_counts[row, first - week:workload.minutes - week]
+        sums[row, first:] = workload.duration_sum[row, first - week:workload.minutes - week]
+    counts.flags.writeable = sums.flags.writeable = False
+    scenarios = [s.model_copy(update={"end": fixed_at}) if s is step else s
+                 for s in workload.scenarios]
+    return dataclasses.replace(workload, bucket_counts=counts, duration_sum=sums,
+                               scenarios=scenarios)
+
+
+@dataclasses.dataclass
+class Walk:
+    """The bot, its simulated clock and its recording Slack, and the printing."""
+
+    perfbot: Perfbot
+    clock: FakeClock
+    slack: RecordingSlack
+    out: TextIO
+    charts: Path
+    close: Callable[[], None] = lambda: None
+    written: list[Path] = dataclasses.field(default_factory=list)
+    incident: Incident | None = None
+    # What each message reads as now, by (channel, ts): an edit shows what changed.
+    _rendered: dict[tuple[str, str], list[str]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def start(cls, args: argparse.Namespace, out: TextIO, charts: Path, db: Path) -> Walk:
+        from bot.app import Perfbot, demo_workload
+        from bot.clock import FakeClock, moment_at, utc_now
+        from bot.config import load_settings
+        from bot.demo_settings import with_demo_defaults
+        from bot.metrics.demo import DemoBackend
+        from bot.notify.recording import RecordingSlack
+
+        settings = with_demo_defaults(demo_settings(load_settings(args.config), db))
+        if args.prometheus:  # before a workload is made for nothing
+            from bot.metrics.local_prometheus import LocalPrometheusError, find_binaries
+
+            try:
+                find_binaries()
+            except LocalPrometheusError as exc:
+                raise DemoError(f"--prometheus: {exc}") from None
+        try:
+            now = moment_at(getattr(args, "at", None), settings.zone) or utc_now()
+        except ValueError as exc:
+            raise DemoError(str(exc), EXIT_USAGE) from None
+        end = walk_end(now, settings)
+        # The fix replays the week before it, so at least 8 days; --prometheus loads just
+        # those (fewer days load faster; the missing index has 5 before it).
+        days = PROMETHEUS_DAYS if args.prometheus else max(settings.metrics.demo_days,
+                                                           PROMETHEUS_DAYS)
+        settings = settings.model_copy(update={"metrics": settings.metrics.model_copy(
+            update={"demo_days": days})})
+        workload = demo_workload(settings, FakeClock(end))
+        step = _scenario(workload)
+        # The fix comes two days later: long enough for the week's digest to call it a
+        # regression (two hours would vanish in a week's figures).
+        workload = with_fix(workload, _local(step.start + timedelta(days=2), settings, 10, 0))
+        clock = FakeClock(_local(step.start, settings, 9, 0))
+        demo = DemoBackend(workload)  # the releases (Prometheus has none), or the metrics too
+        backend: MetricsBackend = demo
+        close: Callable[[], None] = _nothing
+        if args.prometheus:
+            settings, backend, close = _prometheus(workload, settings, clock, out)
+        try:
+            perfbot = Perfbot(settings=settings, backend=backend, clock=clock, demo=workload,
+                              deploy_source=demo)
+            walk = cls(perfbot, clock, RecordingSlack(charts), out, charts)
+        except BaseException:
+            close()  # the local Prometheus, if one was started
+            raise
+
+        def closing() -> None:
+            perfbot.database.close()
+            close()
+        walk.close = closing
+        return walk
+
+    # --- the walk ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        from bot.schedule import detect_once
+
+        bot, settings = self.perfbot, self.perfbot.settings
+        workload = bot.demo
+        assert workload is not None
+        step = _scenario(workload)
+        print(f"perfbot demo — the whole loop on a simulated clock: "
+              f"{_describe(bot)}. Nothing is sent anywhere: Slack is recorded in this process "
+              f"and the store is a temporary SQLite file.", file=self.out)
+
+        self.heading(1)
+        self.digests(focus=TEAM_CHANNEL, others_are="other digests")
+
+        self.heading(2)
+        for question, chart in QUESTIONS:
+            self.clock.advance(timedelta(minutes=2))
+            self.ask(question, chart)
+
+        self.clock.set(step.start + timedelta(minutes=30))
+        self.heading(3)
+        print(f"(injected at {self.at(step.start)}: {step.description})\n", file=self.out)
+        detect_once(bot, bot.now())
+        self.incident = bot.incident_store.latest(_fingerprint(step))
+        if self.incident is None:
+            raise DemoError("detection did not find the missing index (a bug: please report)")
+        self.sweep(focus=self.incident)
+
+        self.heading(4)
+        policy = next(p for p in settings.oncall.policies if p.name == self.incident.policy)
+        self.run_loop(policy.steps[0].wait, focus=self.incident)
+
+        self.clock.advance(timedelta(minutes=3))
+        self.heading(5)
+        self.act("ack", self.incident.name, SECOND)
+
+        assert step.end is not None
+        self.clock.set(step.end + timedelta(minutes=1))
+        self.heading(6)
+        print(f"{self.at(step.end)}: orders 4.2.1 goes out in Sunday's quiet hours; it "
+              "recreates the (user_id, created_at) index (CREATE INDEX CONCURRENTLY). The "
+              "loop's next detections see order history back at its usual p95.\n",
+              file=self.out)
+        self.run_loop(timedelta(minutes=40), focus=self.incident,
+                      until=lambda: not self._current().is_open)
+        incident = self._current()
+        if incident.resolved_at is not None:
+            print(f"\n{incident.name} lasted "
+                  f"{_lasted(incident.opened_at, incident.resolved_at)}.", file=self.out)
+
+        self.clock.set(workload.end)
+        self.heading(7)
+        self.digests(focus=MANAGERS, others_are=f"the daily team digest of {TEAM}")
+        self.finish()
+
+    def finish(self) -> None:
+        from bot.render.incident_lists import timeline_text
+
+        incident = self._current()
+        store = self.perfbot.incident_store
+        print("\n━━ The store ━━ what the bot recorded (perfbot incidents show "
+              f"{incident.name})", file=self.out)
+        print(timeline_text(incident, store.timeline(incident.id), self.perfbot.settings.zone),
+              file=self.out)
+        others = [i for i in store.listed(open_only=False, limit=50) if i.id != incident.id]
+        if others:
+            print("Also opened by the same detection (the demo's other injected incidents): "
+                  + ", ".join(f"{i.name} {i.alert.title} ({i.state})" for i in others),
+                  file=self.out)
+        print("\nCharts written:", file=self.out)
+        for path in [*self.written, *(s.file for s in self.slack.sent if s.file is not None)]:
+            print(f"  {path}", file=self.out)
+        print("\nNext steps (README.md):\n"
+              "  • Connect to Slack: create the app from slack-manifest.yaml, export "
+              "SLACK_BOT_TOKEN and SLACK_APP_TOKEN, then perfbot run --demo-data to try it "
+              "in a workspace on this demo workload.\n"
+              "  • Connect Prometheus: set metrics.backend: prometheus and metrics.prometheus.url "
+              "in perfbot.yaml (\"Configuration\", \"Metric names\"), then perfbot check-config "
+              "and perfbot run.\n"
+              "  • Try: perfbot demo --prometheus (the same walk through PromQL), "
+              "perfbot playbooks test, perfbot ask help.", file=self.out)
+
+    # --- the loop's ticks ----------------------------------------------------------------
+
+    def sweep(self, focus: Incident | None = None) -> None:
+        """What ``perfbot run``'s sweep tick does, until the outbox is empty: due steps
+        decided, then delivered through the recording Slack (paced: one post per channel
+        per second, so a few ticks a second apart)."""
+        from bot.schedule import sweep_once
+
+        delivery = self.perfbot.delivery_for(self.slack)
+        start = len(self.slack.sent)
+        for _ in range(30):
+            sweep_once(self.perfbot, self.clock.now(), delivery.deliver)
+            if not self.perfbot.incident_store.pending(self.clock.now()):
+                break
+            self.clock.advance(timedelta(seconds=1))
+        self.show(self.slack.sent[start:], focus)
+
+    def run_loop(self, span: timedelta, focus: Incident,
+                 until: Callable[[], bool] = lambda: False) -> None:
+        """The loop for ``span``: a sweep every ``SWEEP`` and detection every
+        ``detection.interval``, printing what was sent; stops early once ``until()``."""
+        from bot.analytics.findings.baseline import BaselineCache
+        from bot.schedule import detect_once
+
+        cache = BaselineCache()
+        every = self.perfbot.settings.detection.interval
+        end = self.clock.now() + span
+        detected = self.clock.now() - every
+        while self.clock.now() < end and not until():
+            now = self.clock.advance(SWEEP)
+            if now - detected >= every:
+                detected = now
+                detect_once(self.perfbot, now, cache)
+            self.sweep(focus)
+
+    def digests(self, focus: str, others_are: str) -> None:
+        from bot.notify.digests import SlackDigestPoster
+        from bot.schedule import digest_once
+
+        start = len(self.slack.sent)
+        poster = SlackDigestPoster(self.slack, self.perfbot.settings.zone)
+        digest_once(self.perfbot, self.clock.now(), poster)
+        self.show(self.slack.sent[start:], focus, others_are)
+
+    def ask(self, question: str, chart: str | None) -> None:
+        from bot.ask.answer import ask
+        from bot.render.blocks import answer_message
+        from bot.render.terminal import message_text
+
+        print(f"\n{self.at(self.clock.now())} @{SECOND} in {TEAM_CHANNEL}: "
+              f"/perf {question}", file=self.out)
+        reply = ask(question, self.perfbot.sources, self.perfbot.data_now(),
+                    chart=chart is not None)
+        message = answer_message(reply)
+        print(_indent(message_text(message.text, message.blocks)), file=self.out)
+        if chart is not None and reply.chart is not None:
+            path = self.charts / chart
+            path.write_bytes(reply.chart.png)
+            self.written.append(path)
+            print(f"  (chart: {path})", file=self.out)
+
+    def act(self, word: str, name: str, user: str) -> bool:
+        """``user`` acknowledges or resolves ``name`` as a Slack button would: authorized,
+        recorded in the audit table, stored, then delivered."""
+        from bot.alerts.acts import Act
+        from bot.authz import decide
+        from bot.cli_incidents import Failed, _number
+        from bot.incidents.lifecycle import Refused
+        from bot.render.postmortem import markdown
+        from bot.storage.audit import audit_row
+
+        what = {"ack": Act.ACKNOWLEDGE, "resolve": Act.RESOLVE}[word]
+        try:
+            number = _number(name)
+        except Failed as exc:
+            print(f"  {exc}", file=self.out)
+            return False
+        decision = decide(self.perfbot.rules, user, what, lambda group: ())
+        now = self.clock.now()
+        record = audit_row(at=now, user=user, action=what.value, target=f"INC-{number}",
+                           allowed=decision.allowed, detail=f"perfbot demo: {decision.reason}")
+        if not decision.allowed:
+            print(f"  @{user} may not {word} INC-{number}: {decision.reason}", file=self.out)
+            return False
+        print(f"{self.at(now)} @{user} presses [{'Acknowledge' if word == 'ack' else 'Resolve'}]"
+              f" on INC-{number} ({decision.reason})", file=self.out)
+        result = self.perfbot.incidents.act(number, what, user, now, record=record)
+        if result is None:
+            print(f"  there is no incident INC-{number}", file=self.out)
+            return False
+        if isinstance(result, Refused):
+            print(f"  refused: {markdown(result.reason)}", file=self.out)
+            return False
+        self.sweep(focus=result)
+        return True
+
+    # --- printing ------------------------------------------------------------------------
+
+    def heading(self, number: int) -> None:
+        print(f"\n━━ {number}. {STEPS[number - 1]} ━━ {self.at(self.clock.now())}\n",
+              file=self.out)
+
+    def at(self, moment: datetime) -> str:
+        return moment.astimezone(self.perfbot.settings.zone).strftime("%a %d %b %H:%M %Z")
+
+    def show(self, sent: list[Sent], focus: Incident | str | None,
+             others_are: str = "the demo's other injected incidents") -> None:
+        """Each message sent about ``focus`` (an incident, or a channel) as it reads in
+        Slack (an edit: only its changed lines); the others one line per channel."""
+        from bot.render.terminal import message_text
+
+        others: dict[str, int] = {}
+        when = self.clock.now().astimezone(self.perfbot.settings.zone).strftime("%H:%M")
+        for item in sent:
+            body = (f"{item.text}: {item.file}" if item.file is not None
+                    else message_text(item.text, item.blocks))
+            before = self._rendered.get((item.channel, item.ts), [])
+            self._rendered[(item.channel, item.ts)] = body.splitlines()
+            if not self._about(item, focus):
+                others[item.channel] = others.get(item.channel, 0) + 1
+                continue
+            where = (f"DM to @{item.channel[1:]}" if item.channel.startswith("D")
+                     else item.channel)
+            kind = {"chat.postMessage": "in the thread" if item.thread_ts else "posted",
+                    "chat.update": "message edited", "files.upload": "chart uploaded"}
+            print(f"[{when} Slack → {where}, {kind[item.method]}]", file=self.out)
+            if item.method == "chat.update" and before:
+                body = "\n".join(f"{line}" for line in body.splitlines()
+                                 if line not in before) or "(no visible change)"
+            print(_indent(body), file=self.out)
+        if others:
+            print("(also sent: " + ", ".join(f"{n} to {channel}" for channel, n in
+                                              sorted(others.items()))
+                  + f": {others_are})", file=self.out)
+
+    def _about(self, item: Sent, focus: Incident | str | None) -> bool:
+        if focus is None or isinstance(focus, str):
+            return focus is None or item.channel == focus
+        name = focus.name
+        current = self._current(focus.id)
+        threads = {current.message_ts, current.thread_ts} - {None}
+        return (item.ts in threads or item.thread_ts in threads
+                or f" {name} " in f" {item.text} " or f"*{name}*" in item.text
+                or f"{name}:" in item.text)
+
+    def _current(self, incident_id: int | None = None) -> Incident:
+        assert self.incident is not None
+        found = self.perfbot.incident_store.get(incident_id or self.incident.id)
+        assert found is not None
+        return found
+
+    # --- the prompt ----------------------------------------------------------------------
+
+    def prompt(self, source: TextIO) -> None:
+        # Wall time goes on (acts are timed), the data stays at its end: the last hour has data.
+        assert self.perfbot.demo is not None
+        self.clock.as_of = self.perfbot.demo.end
+        print("\n" + PROMPT_HELP.format(user=SECOND), file=self.out)
+        while True:
+            print("\nperfbot> ", end="", file=self.out, flush=True)
+            line = source.readline()
+            if not line:
+                print(file=self.out)
+                return
+            if not self.command(line.strip()):
+                return
+
+    def command(self, line: str) -> bool:
+        """One prompt line; False to stop."""
+        words = line.split()
+        if not words:
+            return True
+        head = words[0].lower()
+        self.clock.advance(timedelta(minutes=1))
+        if head in ("quit", "exit", "q"):
+            return False
+        if head == "help":
+            print(PROMPT_HELP.format(user=SECOND), file=self.out)
+        elif head in ("ack", "resolve"):
+            if len(words) != 2:
+                print(f"  usage: {head} INC-1 (one incident id), got {line!r}", file=self.out)
+            else:
+                self.act(head, words[1], SECOND)
+        elif head == "digest":
+            if len(words) != 2 or words[1].lower() not in ("daily", "weekly"):
+                print(f"  usage: digest daily | digest weekly, got {line!r}", file=self.out)
+            else:
+                self.digest_now(words[1].lower())
+        elif head == "incidents" and len(words) == 1:
+            from bot.render.incident_lists import incidents_text
+
+            found = self.perfbot.incident_store.listed(open_only=False, limit=50)
+            print(incidents_text(found, self.perfbot.settings.zone, self.clock.now()),
+                  file=self.out)
+        else:
+            self.ask(line, None)
+        return True
+
+    def digest_now(self, kind: str) -> None:
+        from bot.digests.model import Scope
+        from bot.render.digest import digest_message
+        from bot.render.terminal import message_text
+
+        scope = Scope(team=TEAM) if kind == "daily" else Scope()
+        digest = self.perfbot.build_digest("daily" if kind == "daily" else "weekly",
+                                           self.perfbot.data_now(), scope)
+        message = digest_message(digest, self.perfbot.settings.zone)
+        print(_indent(message_text(message.text, message.blocks)), file=self.out)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _scenario(workload: DemoWorkload) -> Scenario:
+    return next(s for s in workload.scenarios if s.kind == "latency_step")
+
+
+def _fingerprint(step: Scenario) -> str:
+    from bot.alerts.explained import DETECTION
+    from bot.alerts.model import fingerprint
+    from bot.metrics.base import endpoint_column
+
+    return fingerprint(DETECTION, str(step.signal), step.service,
+                       endpoint_column(step.service, step.endpoint_key or ""))
+
+
+def _local(moment: datetime, settings: Settings, hour: int, minute: int) -> datetime:
+    """That day of ``moment`` (local) at ``hour:minute``."""
+    local = moment.astimezone(settings.zone)
+    return local.replace(hour=hour, minute=minute, second=0, microsecond=0).astimezone(UTC)
+
+
+def _lasted(start: datetime, end: datetime) -> str:
+    from bot.durations import format_duration
+
+    return format_duration(end - start)
+
+
+def _describe(bot: Perfbot) -> str:
+    return "; ".join(check.detail for check in bot.backend.check()
+                     if check.ok and not check.warning) or "metrics"
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" if line else "" for line in text.splitlines())
+
+
+def _prometheus(workload: DemoWorkload, settings: Settings, clock: FakeClock, out: TextIO
+                ) -> tuple[Settings, MetricsBackend, Callable[[], None]]:
+    """The demo data in a throwaway local Prometheus, and the bot's Prometheus backend on it
+    with each query it sends printed (one short line); and what stops it all."""
+    import shutil
+
+    from bot.app import prometheus_backend
+    from bot.metrics.local_prometheus import LocalPrometheus, LocalPrometheusError
+    from bot.metrics.settings import PrometheusSettings
+
+    workdir = Path(tempfile.mkdtemp(prefix="perfbot-demo-prometheus-"))
+    started = time.monotonic()
+    print(f"Loading {(workload.end - workload.start).days} days of demo data into a local "
+          "Prometheus (promtool backfill)…", file=out, flush=True)
+    try:
+        server = LocalPrometheus(workload, workdir).start()
+    except LocalPrometheusError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise DemoError(f"--prometheus: {exc}") from None
+    print(f"Prometheus at {server.url}, ready in {time.monotonic() - started:.0f}s; each "
+          "query the bot sends is printed as ▸ PromQL.\n", file=out)
+    metrics = settings.metrics.model_copy(update={
+        "backend": "prometheus", "prometheus": PrometheusSettings(url=server.url)})
+    settings = settings.model_copy(update={"metrics": metrics})
+    backend = prometheus_backend(settings, clock)
+    queries = logging.getLogger("bot.metrics.prometheus.backend")
+    handler = _QueryPrinter(out)
+    queries.addHandler(handler)
+    queries.setLevel(logging.DEBUG)
+
+    def stop() -> None:
+        queries.removeHandler(handler)
+        queries.setLevel(logging.NOTSET)
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return settings, backend, stop
+
+
+class _QueryPrinter(logging.Handler):
+    """Each query the Prometheus backend logs, as one short line."""
+
+    WIDTH = 150
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(logging.DEBUG)
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.msg.startswith(("query_range ", "query ")) or not record.args:
+            return
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        kind = "range" if record.msg.startswith("query_range") else "instant"
+        text = " ".join(str(args[0]).split())
+        if len(text) > self.WIDTH:
+            text = text[:self.WIDTH - 1] + "…"
+        print(f"    ▸ PromQL ({kind}) {text}", file=self.out)
