@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, event, func, insert, select, update
 
+from bot.alerts.alertmanager import SOURCE as ALERTMANAGER
 from bot.alerts.model import Alert
 from bot.incidents.lifecycle import open_incident, sweep
 from bot.incidents.service import Incidents
@@ -113,9 +114,14 @@ def measure(database: Database, due: list[int], runs: int) -> dict[str, Any]:
     began = time.perf_counter()
     idle = service.sweep(NOW - 3 * MINUTE)  # nothing due: the sweep's fixed cost
     idle_seconds = time.perf_counter() - began
+    idle_statements = Counter(statements)
+    statements.clear()
+    began = time.perf_counter()
+    expired = service.expire(ALERTMANAGER, NOW)  # each sweep's first step: none are due
+    expiry = (len(expired), time.perf_counter() - began, sum(Counter(statements).values()))
     event.remove(engine, "before_cursor_execute", count)
     return {"swept": swept, "seconds": seconds, "statements": per_run[-1],
-            "idle": (idle, idle_seconds, Counter(statements))}
+            "idle": (idle, idle_seconds, idle_statements), "expiry": expiry}
 
 
 def _marks(connection: Connection) -> tuple[int, int]:
@@ -143,6 +149,9 @@ def report(name: str, database: Database, count: int, due_share: float, runs: in
           f"{checkouts} connections taken from the pool")
     print(f"  nothing due: {idle_seconds * 1000:.1f} ms, {sum(idle_statements.values())} "
           f"statements ({idle} swept)")
+    expired, expiry_seconds, expiry_statements = figures["expiry"]
+    print(f"  expiry check (indexed expires_at): {expiry_seconds * 1000:.1f} ms, "
+          f"{expiry_statements} statements, {expired} resolved")
 
 
 def main() -> None:

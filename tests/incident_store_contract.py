@@ -43,7 +43,7 @@ KOLKATA = ZoneInfo("Asia/Kolkata")
 SECOND = timedelta(seconds=1)
 ROUNDS = 25  # races per test: each one a new incident and two threads
 TABLES = {"actions", "incidents", "timeline", "outbox", "silences", "overrides",
-          "digest_subscriptions", "digest_posts", "deliveries", "alembic_version"}
+          "digest_subscriptions", "digest_posts", "deliveries", "feedback", "alembic_version"}
 
 
 def head_revision() -> str:

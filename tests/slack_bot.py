@@ -128,3 +128,17 @@ def command_body(text: str, slack: SlackStandIn, *, channel: str, user: str) -> 
     }).encode()
 
 
+
+
+def view_submission_body(user: str, view: dict[str, Any], values: dict[str, str]) -> bytes:
+    """What Slack sends when ``user`` submits the modal ``view`` (as the bot opened it)
+    with ``values`` typed, by block id (each block's one input)."""
+    state = {block["block_id"]: {block["element"]["action_id"]: {
+        "type": block["element"]["type"], "value": values.get(block["block_id"])}}
+        for block in view["blocks"] if block["type"] == "input"}
+    payload = {"type": "view_submission", "token": "legacy", "api_app_id": "A1",
+               "team": {"id": "T1"}, "user": {"id": user, "team_id": "T1"},
+               "trigger_id": f"1.2.{next(_TRIGGERS)}",
+               "view": {**view, "id": "V2", "team_id": "T1", "state": {"values": state},
+                        "hash": "1.abc"}}
+    return urlencode({"payload": json.dumps(payload)}).encode()

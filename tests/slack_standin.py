@@ -274,6 +274,7 @@ class SlackStandIn:
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "views.publish": self._views_publish,
+            "views.open": self._views_open,
             "usergroups.users.list": self._usergroup_users,
             "apps.connections.open": self._connections_open,
         }
@@ -370,6 +371,20 @@ class SlackStandIn:
         except BlockError:
             return {"ok": False, "error": "invalid_blocks"}
         return {"ok": True, "view": {"id": "V1", **view}}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A modal opened with a press's trigger_id; its blocks checked as Slack checks."""
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        try:
+            validate_blocks(view.get("blocks") or [])
+        except BlockError:
+            return {"ok": False, "error": "invalid_blocks"}
+        return {"ok": True, "view": {"id": "V2", **view}}
 
     def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
         group = str(args.get("usergroup", ""))

@@ -13,6 +13,7 @@ class Act(StrEnum):
     RESOLVE = "resolve"
     ESCALATE = "escalate"
     SILENCE = "silence"
+    UNSILENCE = "unsilence"
     OVERRIDE = "override"  # who is on call, for a while
     SHOW_CHART = "show_chart"
 
@@ -34,6 +35,7 @@ RULES: dict[Act, ActRule] = {
     Act.RESOLVE: ActRule("Resolve", "resolve", "Resolved", False, "primary"),
     Act.ESCALATE: ActRule("Escalate now", "escalate", "Escalated", False, "danger"),
     Act.SILENCE: ActRule("Silence", "silence", "Silenced", False, target="alerts"),
+    Act.UNSILENCE: ActRule("Unsilence", "unsilence", "Unsilenced", False, target="alerts"),
     Act.OVERRIDE: ActRule("Override", "change", "Overridden", False,
                           target="who is on call"),
     Act.SHOW_CHART: ActRule("Show chart", "show the chart of", "Chart shown", True),

@@ -58,6 +58,9 @@ class Incident(BaseModel):
     silenced: str = ""  # the silence it matched when opened: stored and listed, not posted
     # Its silence in Alertmanager (an incident that came from there), until unsilenced.
     alertmanager_silence: str | None = None
+    # Or its silence in perfbot (the bot's own incident): the id of the stored silence.
+    perfbot_silence: int | None = None
+    silence_until: AwareDatetime | None = None  # when the one or the other ends
     channel: str
     message_ts: str | None = None  # where its one Slack message is, once posted
     # The thread its message was posted in (a storm's summary), where its replies go; None:
@@ -367,15 +370,31 @@ def _sent_on(incident: Incident, action: EventAction) -> list[Effect]:
 
 
 def silenced_upstream(incident: Incident, silence_id: str | None, user: str, text: str,
-                      now: datetime) -> Change:
-    """A silence of it created in Alertmanager (or, None, deleted there) by ``user``: its
-    id kept for "unsilence", said in its thread."""
-    updated = _next(incident, now, alertmanager_silence=silence_id)
-    kind = "silenced" if silence_id is not None else "unsilenced"
+                      now: datetime, until: datetime | None = None) -> Change:
+    """A silence of it created in Alertmanager (or, None, deleted there) by ``user`` until
+    ``until``: its id kept for "unsilence", shown on its message, said in its thread."""
+    return _silence_kept(incident, user, text, now, alertmanager_silence=silence_id,
+                         silence_until=_utc(until) if silence_id and until else None)
+
+
+def silenced_here(incident: Incident, silence_id: int | None, user: str, text: str,
+                  now: datetime, until: datetime | None = None) -> Change:
+    """The same for the bot's own incident: ``silence_id`` names the silence stored in
+    perfbot (None: ended)."""
+    return _silence_kept(incident, user, text, now, perfbot_silence=silence_id,
+                         silence_until=_utc(until) if silence_id and until else None)
+
+
+def _silence_kept(incident: Incident, user: str, text: str, now: datetime,
+                  **changes: object) -> Change:
+    updated = _next(incident, now, **changes)
+    on = changes.get("alertmanager_silence", changes.get("perfbot_silence")) is not None
+    kind = "silenced" if on else "unsilenced"
+    said = f":mute: {_quoted(text)}" if on else f":bell: {_quoted(text)}"
+    # The message too: it shows the silence and swaps Silence for Unsilence.
     return Change(incident=updated,
                   timeline=[Entry(at=_utc(now), kind=kind, user=user, text=_quoted(text))],
-                  effects=_shown(updated, _reply(updated, kind, f":mute: {_quoted(text)}"
-                                                 if silence_id else f":bell: {_quoted(text)}")))
+                  effects=_shown(updated, _update(updated), _reply(updated, kind, said)))
 
 
 def _next(incident: Incident, now: datetime, **changes: object) -> Incident:

@@ -34,6 +34,13 @@ class MemoryIncidents:
     def due(self, now: datetime, limit: int = 500) -> list[int]:
         return []  # nothing escalates in a backtest
 
+    def expiring(self, now: datetime, limit: int = 500) -> list[Incident]:
+        """The open incidents whose alert's end has passed, longest overdue first (a replay
+        holds a few hundred at most: a scan is enough)."""
+        overdue = [i for i in (self._incidents[k] for k in self._open)
+                   if i.alert.ends_at is not None and i.alert.ends_at <= now]
+        return sorted(overdue, key=lambda i: i.alert.ends_at or now)[:limit]
+
     def touching(self, start: datetime, end: datetime) -> list[Incident]:
         return [i for i in self._incidents.values() if i.opened_at <= end
                 and (i.resolved_at is None or i.resolved_at >= start)]

@@ -141,9 +141,8 @@ class Incidents:
         """The open incidents of ``source`` whose alert's end has passed without a repeat:
         resolved on their own (never rely on a resolved notification arriving)."""
         done = []
-        for incident in self.store.listed(open_only=True, limit=10_000):
-            ends = incident.alert.ends_at
-            if incident.alert.source != source or ends is None or ends > now:
+        for incident in self.store.expiring(now):
+            if incident.alert.source != source:
                 continue
             found = self.store.change(incident.id, _recovered(
                 now, "no repeat from Alertmanager since it was last seen firing", None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
@@ -49,6 +50,9 @@ MAX_ATTEMPTS = 8
 # archived, or the bot was never invited): an alert posted elsewhere beats no alert.
 CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 _PENDING_LIMIT = 500
+# How long a delivery holds the effects it claimed: longer than carrying out 500 of them
+# takes, short enough that a crashed replica's effects are not late by much.
+CLAIM_HOLD = timedelta(minutes=2)
 _SHOWN_LIMIT = 2000
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
 _OUTBOUND = {"pagerduty": "PagerDuty", "webhook": "webhook"}  # effects sent outside Slack
@@ -82,6 +86,8 @@ class Delivery:
         # How many effects the last call left for the pace: worth calling again soon.
         self.held_back = 0
         self._lock = threading.Lock()  # one delivery at a time in this process
+        # Whose claims on the outbox's rows are this delivery's (other replicas skip them).
+        self._owner = uuid.uuid4().hex
         self._last_post: dict[str, datetime] = {}
         self._storms: dict[str, Storm] = {}
         # What each incident's message shows now and the version it was drawn from, so an
@@ -101,7 +107,7 @@ class Delivery:
         """Carry out the pending effects, oldest first; how many were sent."""
         with self._lock:
             at = now or self.clock.now()
-            items = self.store.pending(at, _PENDING_LIMIT)
+            items = self.store.claim(at, CLAIM_HOLD, _PENDING_LIMIT, owner=self._owner)
             self._group_storms(items, at)
             return self._run(items, at)
 
@@ -110,12 +116,24 @@ class Delivery:
         sees the message change without waiting for the next tick."""
         with self._lock:
             at = now or self.clock.now()
-            return self._run(self.store.pending(at, _PENDING_LIMIT, incident_id=incident_id),
-                             at)
+            return self._run(self.store.claim(at, CLAIM_HOLD, _PENDING_LIMIT,
+                                              incident_id=incident_id, owner=self._owner), at)
 
     # --- one effect ------------------------------------------------------------------------
 
     def _run(self, items: Sequence[OutboxItem], now: datetime) -> int:
+        """Carry out ``items`` (claimed); those left for later are released."""
+        undone: list[int] = []
+        try:
+            return self._run_claimed(items, now, undone)
+        finally:
+            try:
+                self.store.release(undone)
+            except StorageError as exc:  # their claims run out by themselves
+                log.warning("could not release %d effects: %s", len(undone), exc)
+
+    def _run_claimed(self, items: Sequence[OutboxItem], now: datetime,
+                     undone: list[int]) -> int:
         sent = self.held_back = 0
         for item in items:
             if item.id in self._taken:  # Slack took it; only the mark is missing
@@ -141,8 +159,10 @@ class Delivery:
                 self._taken.add(item.id)
                 self._mark_sent(item, now)
                 sent += 1
-            elif done is _Done.HELD:
-                self.held_back += 1
+            else:
+                undone.append(item.id)
+                if done is _Done.HELD:
+                    self.held_back += 1
         return sent
 
     def _mark_sent(self, item: OutboxItem, now: datetime) -> None:

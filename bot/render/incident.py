@@ -16,6 +16,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from bot.alerts.acts import BUTTONS, RULES, Act
+from bot.alerts.alertmanager import SOURCE as ALERTMANAGER
 from bot.analytics.findings.model import Severity
 from bot.durations import format_duration
 from bot.incidents.escalation import Notify
@@ -84,15 +85,21 @@ def incident_message(incident: Incident, zone: tzinfo, *, paged: str = "") -> Sl
 
 def incident_acts(incident: Incident) -> list[Act]:
     """The buttons its state allows: while open, Acknowledge (unless acknowledged, which a
-    snooze is too), Snooze, Resolve and Escalate now; Show chart whenever it has a chart,
-    the one button a resolved incident keeps."""
+    snooze is too), Snooze, Resolve, Escalate now and Silence (Unsilence, once silenced);
+    Show chart whenever it has a chart, the one button a resolved incident keeps."""
     acts: list[Act] = []
     if incident.is_open:
         acts = [act for act in BUTTONS
                 if not (act is Act.ACKNOWLEDGE and incident.state is State.ACKNOWLEDGED)]
+        acts.append(Act.UNSILENCE if is_silenced(incident) else Act.SILENCE)
     if incident.alert.chart is not None:
         acts.append(Act.SHOW_CHART)
     return acts
+
+
+def is_silenced(incident: Incident) -> bool:
+    """Silenced from Slack: in Alertmanager, or (the bot's own incident) in perfbot."""
+    return incident.alertmanager_silence is not None or incident.perfbot_silence is not None
 
 
 def state_word(incident: Incident) -> str:
@@ -111,6 +118,12 @@ def status_lines(incident: Incident, when: When, who: Who, *, paged: str = "") -
     if incident.silenced:
         lines.append(f":mute: Silenced by {inert(incident.silenced)}: not posted, still "
                      "listed in /perf incidents")
+    if is_silenced(incident) and incident.is_open:
+        where = (f"in Alertmanager: silence {inert(incident.alertmanager_silence)}"
+                 if incident.alertmanager_silence is not None
+                 else f"in perfbot: silence #{incident.perfbot_silence}")
+        until = f" until {when(incident.silence_until)}" if incident.silence_until else ""
+        lines.append(f":mute: Silenced {where}{until}")
     if incident.state is State.RESOLVED:
         lines.append(":white_check_mark: " + _resolved(incident, when, who))
     elif incident.snoozed_until is not None:
@@ -142,6 +155,37 @@ def incident_text(incident: Incident, zone: tzinfo, *, paged: str = "") -> str:
     if acts:
         lines.append("  Actions: " + " · ".join(f"[{RULES[act].label}]" for act in acts))
     return "\n".join(lines)
+
+
+SILENCE_VIEW = "incident_silence"  # the modal's callback id
+SILENCE_DURATION_BLOCK, SILENCE_COMMENT_BLOCK, SILENCE_INPUT = "duration", "comment", "value"
+DEFAULT_SILENCE = "2h"
+
+
+def silence_modal(incident: Incident, *, default: str = DEFAULT_SILENCE) -> dict[str, Any]:
+    """The modal the Silence button opens: how long (``default``) and why. The incident's
+    name rides in ``private_metadata``; the submission is checked again against the store."""
+    where = ("Alertmanager (a silence of its alert's labels)"
+             if incident.alert.source == ALERTMANAGER
+             else f"perfbot (new incidents of {inert(incident.alert.service)} are not posted)")
+    blocks = [
+        section(f"*{incident.name}* {inert(incident_title(incident))}\n"
+                f"The silence is created in {where}."),
+        {"type": "input", "block_id": SILENCE_DURATION_BLOCK,
+         "label": {"type": "plain_text", "text": "For how long"},
+         "hint": {"type": "plain_text", "text": "Like 30m, 2h or 1d; at most 7d."},
+         "element": {"type": "plain_text_input", "action_id": SILENCE_INPUT,
+                     "initial_value": default, "max_length": 16}},
+        {"type": "input", "block_id": SILENCE_COMMENT_BLOCK, "optional": True,
+         "label": {"type": "plain_text", "text": "Comment"},
+         "element": {"type": "plain_text_input", "action_id": SILENCE_INPUT,
+                     "multiline": True, "max_length": 500}},
+    ]
+    validate_blocks(blocks)
+    return {"type": "modal", "callback_id": SILENCE_VIEW, "private_metadata": incident.name,
+            "title": {"type": "plain_text", "text": f"Silence {incident.name}"[:24]},
+            "submit": {"type": "plain_text", "text": "Silence"},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
 
 
 def page_message(

@@ -42,6 +42,7 @@ from bot.slack.digest_commands import DigestCommands, subscription_lines
 from bot.slack.feedback import register_feedback_actions
 from bot.slack.incident_commands import IncidentCommands
 from bot.slack.replier import Replier
+from bot.slack.silence_buttons import register_silence_buttons
 from bot.slack.web import ephemeral
 from bot.storage import StorageError
 from bot.storage.deliveries import wall_now
@@ -263,6 +264,7 @@ def build_slack_app(
     acts = register_alert_actions(app, perfbot, client, press_later)
     register_feedback_actions(app, perfbot, press_later)
     incident_commands = IncidentCommands(perfbot, client)
+    register_silence_buttons(app, perfbot, incident_commands, press_later)
     digest_commands = DigestCommands(perfbot)
 
     @app.command("/perf")

@@ -18,7 +18,7 @@ from bot.alerts.alertmanager import SOURCE as ALERTMANAGER
 from bot.app import Perfbot
 from bot.authz import decide, who_may
 from bot.durations import format_duration, parse_duration
-from bot.incidents.lifecycle import Incident, silenced_upstream
+from bot.incidents.lifecycle import Incident, silenced_here, silenced_upstream
 from bot.incidents.schedules import next_shift, on_call
 from bot.notify.silences import SilenceError
 from bot.render.blocks import SlackMessage, section, validate_blocks
@@ -40,10 +40,24 @@ def said(text: str) -> SlackMessage:
     return SlackMessage(text=text, blocks=(section(text),))
 
 
+def silence_span(text: str, quote: Callable[[str], str] = inert) -> timedelta | str:
+    """How long a silence typed as ``text`` lasts, or what is wrong with it (``text`` in it
+    through ``quote``: mrkdwn-inert by default)."""
+    try:
+        span = parse_duration(text.strip())
+    except ValueError:
+        return f"`{quote(text.strip())}` is not a duration."
+    if not timedelta(minutes=1) <= span <= LONGEST_SILENCE:
+        return (f"A silence lasts from 1m to {format_duration(LONGEST_SILENCE)}, not "
+                f"{quote(text.strip())}.")
+    return span
+
+
 class IncidentCommands:
     def __init__(self, perfbot: Perfbot, client: WebClient) -> None:
         self.perfbot, self.client = perfbot, client
         self.members = perfbot.group_members(client)
+        self.delivery = perfbot.delivery_for(client)
 
     def incidents(self, args: str, tell: Tell) -> None:
         incidents = self.perfbot.incident_store.listed(open_only=True, limit=200)
@@ -94,14 +108,9 @@ class IncidentCommands:
             return
         matcher, span_text = parts[0], parts[1]
         reason = parts[2] if len(parts) > 2 else ""
-        try:
-            span = parse_duration(span_text)
-        except ValueError:
-            tell(said(f"`{inert(span_text)}` is not a duration. {usage}"))
-            return
-        if not timedelta(minutes=1) <= span <= LONGEST_SILENCE:
-            tell(said(f"A silence lasts from 1m to {format_duration(LONGEST_SILENCE)}, not "
-                      f"{inert(span_text)}."))
+        span = silence_span(span_text)
+        if isinstance(span, str):
+            tell(said(f"{span} {usage}"))
             return
         number = incident_number(matcher) if matcher.upper().startswith("INC-") else None
         if number is not None:
@@ -109,15 +118,13 @@ class IncidentCommands:
             if found is None:
                 tell(said(f"There is no incident `{inert(matcher)}`. {usage}"))
                 return
-            if found.alert.source == ALERTMANAGER:
-                self._silence_upstream(found, span, reason, user, tell)
-                return
-            matcher = found.alert.service  # the bot's own: a silence stored in perfbot
+            self.silence_incident(found, span, reason, user, tell)
+            return
         if not self._known(matcher):
             tell(said(f"No service or endpoint matches `{inert(matcher)}`; `/perf help` "
                       "shows how to name them."))
             return
-        if not self._allowed(user, Act.SILENCE, f"silence:{matcher}", tell):
+        if not self.allowed(user, Act.SILENCE, f"silence:{matcher}", tell):
             return
         now = self.perfbot.now()
         detail = f"{matcher} for {format_duration(span)}: {reason}"[:2000]
@@ -133,6 +140,61 @@ class IncidentCommands:
                   + (f": {inert(reason)}" if reason else "")
                   + ". New incidents that match are stored and listed, not posted."))
 
+    def silence_incident(self, incident: Incident, span: timedelta, reason: str, user: str,
+                         tell: Tell) -> None:
+        """``/perf silence INC-42 …`` and the Silence button: in Alertmanager for an incident
+        that came from there, else a silence stored in perfbot for its service; either way
+        kept on the incident (shown on its message, ended by Unsilence)."""
+        if incident.alert.source == ALERTMANAGER:
+            self._silence_upstream(incident, span, reason, user, tell)
+        else:
+            self._silence_here(incident, span, reason, user, tell)
+
+    def _silence_here(self, incident: Incident, span: timedelta, reason: str, user: str,
+                      tell: Tell) -> None:
+        """The bot's own incident: a silence of its service stored in perfbot (new incidents
+        that match are stored and listed, not posted), its id kept on the incident."""
+        if incident.perfbot_silence is not None:
+            tell(said(f"{incident.name} is already silenced (silence "
+                      f"#{incident.perfbot_silence}); `/perf unsilence {incident.name}` "
+                      "ends it."))
+            return
+        if not self.allowed(user, Act.SILENCE, f"silence:{incident.name}", tell):
+            return
+        matcher, store, now = incident.alert.service, self.perfbot.incident_store, \
+            self.perfbot.now()
+        detail = f"{incident.name} ({matcher}) for {format_duration(span)}: {reason}"[:2000]
+        try:
+            made = store.silence(
+                matcher, reason, user, now, now + span,
+                record=lambda new: self._row(user, Act.SILENCE, f"silence:{new}", detail))
+        except StorageError as exc:
+            tell(said(f"Nothing changed: I could not store the silence ({inert(str(exc))})."))
+            return
+        text = (f"silence #{made.id} of {matcher} in perfbot for {format_duration(span)}"
+                + (f": {reason}" if reason else ""))
+        try:
+            store.change(incident.id, lambda i: silenced_here(
+                i, made.id, user, text, now, made.ends_at))
+        except StorageError as exc:  # the silence holds; only the message does not say so
+            log.error("silence #%s stored for %s, not kept on it: %s", made.id,
+                      incident.name, exc)
+        self._show(incident)
+        until = slack_time(made.ends_at, self.perfbot.settings.zone, day=True)
+        tell(said(f":mute: Silenced {incident.name}: silence #{made.id} of "
+                  f"`{inert(matcher)}` until {until}" + (f" ({inert(reason)})" if reason
+                                                          else "")
+                  + ". New incidents that match are stored and listed, not posted; "
+                  f"`/perf unsilence {incident.name}` ends it."))
+
+    def _show(self, incident: Incident) -> None:
+        """Its message edited at once (the sweep would, later): the silence and the
+        Unsilence button, or their end."""
+        try:
+            self.delivery.deliver_for(incident.id, self.perfbot.now())
+        except StorageError as exc:
+            log.warning("could not show %s's silence at once: %s", incident.name, exc)
+
     def _silence_upstream(self, incident: Incident, span: timedelta, reason: str,
                           user: str, tell: Tell) -> None:
         """An incident from Alertmanager: the silence is created there, with its alert's
@@ -147,7 +209,7 @@ class IncidentCommands:
                       f"`{inert(incident.alertmanager_silence)}`); `/perf unsilence "
                       f"{incident.name}` ends it."))
             return
-        if not self._allowed(user, Act.SILENCE, f"silence:{incident.name}", tell):
+        if not self.allowed(user, Act.SILENCE, f"silence:{incident.name}", tell):
             return
         now = self.perfbot.now()
         try:
@@ -161,7 +223,7 @@ class IncidentCommands:
                 + (f": {reason}" if reason else ""))
         try:
             self.perfbot.incident_store.change(
-                incident.id, lambda i: silenced_upstream(i, made, user, text, now),
+                incident.id, lambda i: silenced_upstream(i, made, user, text, now, now + span),
                 record=self._row(user, Act.SILENCE, f"silence:{incident.name}",
                                  text[:2000]))
         except StorageError as exc:
@@ -171,20 +233,27 @@ class IncidentCommands:
                       f"could not store it ({inert(str(exc))}); unsilence it in "
                       "Alertmanager."))
             return
+        self._show(incident)
         tell(said(f":mute: Silenced {incident.name} in Alertmanager until {until}: silence "
                   f"`{inert(made)}`" + (f" ({inert(reason)})" if reason else "")
                   + f". `/perf unsilence {incident.name}` ends it."))
 
     def unsilence(self, args: str, user: str, tell: Tell) -> None:
-        """``/perf unsilence INC-42``: its silence in Alertmanager deleted."""
+        """``/perf unsilence INC-42`` and the Unsilence button: its silence ended."""
         found = self._named("unsilence", args, tell)
-        if found is None:
+        if found is not None:
+            self.unsilence_incident(found, user, tell)
+
+    def unsilence_incident(self, found: Incident, user: str, tell: Tell) -> None:
+        """Its silence deleted in Alertmanager, or ended in perfbot (the bot's own)."""
+        if found.perfbot_silence is not None:
+            self._unsilence_here(found, found.perfbot_silence, user, tell)
             return
         silences = self.perfbot.alertmanager_silences
         if found.alertmanager_silence is None or silences is None:
-            tell(said(f"{found.name} has no silence in Alertmanager."))
+            tell(said(f"{found.name} has no silence to end."))
             return
-        if not self._allowed(user, Act.SILENCE, f"unsilence:{found.name}", tell):
+        if not self.allowed(user, Act.UNSILENCE, f"unsilence:{found.name}", tell):
             return
         silence_id = found.alertmanager_silence
         try:
@@ -198,12 +267,30 @@ class IncidentCommands:
         try:
             self.perfbot.incident_store.change(
                 found.id, lambda i: silenced_upstream(i, None, user, text, now),
-                record=self._row(user, Act.SILENCE, f"unsilence:{found.name}", text))
+                record=self._row(user, Act.UNSILENCE, f"unsilence:{found.name}", text))
         except StorageError as exc:
             tell(said(f"Deleted silence `{inert(silence_id)}` in Alertmanager, but could not "
                       f"record it ({inert(str(exc))})."))
             return
+        self._show(found)
         tell(said(f":bell: Unsilenced {found.name}: silence `{inert(silence_id)}` deleted."))
+
+    def _unsilence_here(self, found: Incident, silence_id: int, user: str,
+                        tell: Tell) -> None:
+        if not self.allowed(user, Act.UNSILENCE, f"unsilence:{found.name}", tell):
+            return
+        now, store = self.perfbot.now(), self.perfbot.incident_store
+        text = f"silence #{silence_id} ended in perfbot"
+        try:
+            store.end_silence(silence_id, now, record=self._row(
+                user, Act.UNSILENCE, f"unsilence:{found.name}", text))
+            store.change(found.id, lambda i: silenced_here(i, None, user, text, now))
+        except StorageError as exc:
+            tell(said(f"I could not end silence #{silence_id} ({inert(str(exc))}); please "
+                      "try again in a minute."))
+            return
+        self._show(found)
+        tell(said(f":bell: Unsilenced {found.name}: silence #{silence_id} ended."))
 
     def oncall(self, args: str, user: str, tell: Tell) -> None:
         word, _, rest = args.strip().partition(" ")
@@ -250,7 +337,7 @@ class IncidentCommands:
             tell(said(f"{parsed} {usage}"))
             return
         who, start, end, schedule = parsed
-        if not self._allowed(user, Act.OVERRIDE, f"override:{schedule}", tell):
+        if not self.allowed(user, Act.OVERRIDE, f"override:{schedule}", tell):
             return
         detail = f"{who} on call for {schedule} from {start.isoformat()} to {end.isoformat()}"
         try:
@@ -304,7 +391,8 @@ class IncidentCommands:
         return any(wanted == e.endpoint.service.lower() or wanted in e.column.lower()
                    for e in catalog.entries)
 
-    def _allowed(self, user: str, act: Act, target: str, tell: Tell) -> bool:
+    def allowed(self, user: str, act: Act, target: str, tell: Tell) -> bool:
+        """May ``user`` do ``act``? A refusal is recorded and told."""
         rules = self.perfbot.rules
         decision = decide(rules, user, act, self.members)
         if not decision.allowed:

@@ -4,13 +4,15 @@ so two presses at the same moment get one winner and a crash loses nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.incidents.lifecycle import Change, Effect, Entry, Incident, Refused, State
@@ -20,6 +22,7 @@ from bot.storage.database import Database, StorageError, utc
 from bot.storage.schema import actions, incidents, outbox, overrides, silences, timeline
 
 _CONFLICT_RETRIES = 10
+LOCK_WAIT_MS = 10_000  # ``serialized``: longer than storing one alert takes
 # The audit row of something new, given its id (written in the same transaction).
 Record = Callable[[int], dict[str, Any]]
 
@@ -120,6 +123,16 @@ class IncidentStore:
         with self.database.reading("find due incidents") as connection:
             return [int(row[0]) for row in connection.execute(query).all()]
 
+    def expiring(self, now: datetime, limit: int = 500) -> list[Incident]:
+        """The open incidents whose alert's end (``expires_at``) has passed by ``now``,
+        longest overdue first: read through its index, not by listing the open ones."""
+        query = (select(incidents.c.data).where(incidents.c.expires_at <= now.astimezone(UTC))
+                 .where(incidents.c.state != State.RESOLVED.value)
+                 .order_by(incidents.c.expires_at).limit(limit))
+        with self.database.reading("find expired incidents") as connection:
+            return [Incident.model_validate_json(row[0])
+                    for row in connection.execute(query).all()]
+
     def timeline(self, incident_id: int) -> list[Entry]:
         query = (select(timeline).where(timeline.c.incident_id == incident_id)
                  .order_by(timeline.c.id))
@@ -175,6 +188,21 @@ class IncidentStore:
         raise StorageError(f"INC-{incident_id} kept changing under me; gave up after "
                            f"{_CONFLICT_RETRIES} tries")
 
+    @contextmanager
+    def serialized(self, key: str) -> Iterator[None]:
+        """Only one holder of ``key`` at a time across every process on this database:
+        on PostgreSQL an advisory lock of the transaction held meanwhile (released by its
+        end, a crash included; waited for at most ``LOCK_WAIT``, then StorageError). On
+        SQLite, which is for one process, the caller's own lock does."""
+        if self.database.engine().dialect.name != "postgresql":
+            yield
+            return
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with self.database.writing(f"take the lock of {key}") as connection:
+            connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
+            yield
+
     # --- the outbox --------------------------------------------------------------------------
 
     def pending(
@@ -191,10 +219,55 @@ class IncidentStore:
             rows = connection.execute(query).mappings().all()
         return [_item(row) for row in rows]
 
+    def claim(
+        self, now: datetime, hold: timedelta, limit: int = 100, *,
+        owner: str, incident_id: int | None = None,
+    ) -> list[OutboxItem]:
+        """The ``pending`` effects, taken by this process until ``now + hold``: another
+        process (a standby's button press, the leader's sweep) skips them meanwhile, so
+        each is carried out once. ``release`` what is left undone; a claimer that crashed
+        leaves its effects to whoever asks after ``hold``. ``owner`` (one per delivery)
+        takes its own claims again at once: a call cut short by the store is retried."""
+        at, until = now.astimezone(UTC), (now + hold).astimezone(UTC)
+        free = (outbox.c.sent_at.is_(None)) & (outbox.c.not_before <= at) & (
+            outbox.c.claimed_until.is_(None) | (outbox.c.claimed_until <= at)
+            | (outbox.c.claimed_by == owner))
+        if incident_id is not None:
+            free &= outbox.c.incident_id == incident_id
+        with self.database.writing("claim effects") as connection:
+            candidates = select(outbox.c.id).where(free).order_by(outbox.c.id).limit(limit)
+            if connection.dialect.name == "postgresql":
+                # Rows another claimer holds locked are skipped, not waited for.
+                ids = [row[0] for row in connection.execute(
+                    candidates.with_for_update(skip_locked=True)).all()]
+                if not ids:
+                    return []
+                connection.execute(update(outbox).where(outbox.c.id.in_(ids))
+                                   .values(claimed_until=until, claimed_by=owner))
+            else:  # SQLite: one conditional UPDATE under its one writer lock
+                ids = [row[0] for row in connection.execute(
+                    update(outbox).where(outbox.c.id.in_(candidates.scalar_subquery()))
+                    .where(free).values(claimed_until=until, claimed_by=owner)
+                    .returning(outbox.c.id)).all()]
+                if not ids:
+                    return []
+            rows = connection.execute(select(outbox).where(outbox.c.id.in_(ids))
+                                      .order_by(outbox.c.id)).mappings().all()
+        return [_item(row) for row in rows]
+
+    def release(self, item_ids: Sequence[int]) -> None:
+        """Claimed effects left undone (Slack's pace, a post to wait for): free again now."""
+        if not item_ids:
+            return
+        with self.database.writing("release effects") as connection:
+            connection.execute(update(outbox).where(outbox.c.id.in_(list(item_ids)))
+                               .where(outbox.c.sent_at.is_(None)).values(claimed_until=None))
+
     def sent(self, item_id: int, at: datetime) -> None:
         with self.database.writing("mark an effect sent") as connection:
             connection.execute(update(outbox).where(outbox.c.id == item_id)
-                               .values(sent_at=at.astimezone(UTC), last_error=""))
+                               .values(sent_at=at.astimezone(UTC), last_error="",
+                                       claimed_until=None))
 
     def part_done(self, item_id: int, part: str) -> None:
         """One part of an effect was carried out (a page's DM to ``part``, a user id): a
@@ -208,7 +281,7 @@ class IncidentStore:
     def failed(self, item_id: int, error: str, retry_at: datetime | None) -> None:
         """Not carried out: tried again at ``retry_at``, or never (None: given up)."""
         values: dict[str, Any] = {"attempts": outbox.c.attempts + 1,
-                                  "last_error": error[:2000]}
+                                  "last_error": error[:2000], "claimed_until": None}
         if retry_at is None:
             values["sent_at"] = datetime.now(UTC)  # given up: out of the queue, error kept
         else:
@@ -238,6 +311,19 @@ class IncidentStore:
             if record is not None:
                 connection.execute(insert(actions).values(**record(int(key[0]))))
         return Silence(id=int(key[0]), **row)
+
+    def end_silence(self, silence_id: int, now: datetime, *,
+                    record: dict[str, Any] | None = None) -> bool:
+        """End silence ``silence_id`` now, with ``record`` (its audit row) in the same
+        transaction; False when it had ended already (or never was)."""
+        at = now.astimezone(UTC)
+        with self.database.writing("end a silence") as connection:
+            ended = connection.execute(
+                update(silences).where(silences.c.id == silence_id)
+                .where(silences.c.ends_at > at).values(ends_at=at)).rowcount
+            if ended and record is not None:
+                connection.execute(insert(actions).values(**_in_utc(record)))
+        return bool(ended)
 
     def silences(self, now: datetime) -> list[Silence]:
         query = (select(silences).where(silences.c.ends_at > now.astimezone(UTC))
@@ -288,9 +374,10 @@ class IncidentStore:
 
 
 def _columns(incident: Incident) -> dict[str, Any]:
-    due = incident.due
+    due, ends = incident.due, incident.alert.ends_at if incident.is_open else None
     return {"fingerprint": incident.fingerprint, "state": incident.state.value,
             "due_at": due.astimezone(UTC) if due is not None else None,
+            "expires_at": ends.astimezone(UTC) if ends is not None else None,
             "opened_at": incident.opened_at.astimezone(UTC),
             "updated_at": incident.updated_at.astimezone(UTC),
             "version": incident.version, "data": incident.model_dump_json()}

@@ -38,6 +38,9 @@ incidents = Table(
     Column("fingerprint", String(64), nullable=False, index=True),
     Column("state", String(16), nullable=False, index=True),
     Column("due_at", DateTime(timezone=True), nullable=True, index=True),
+    # When an open incident resolves on its own unless its alert repeats (Alertmanager's
+    # endsAt): the sweep reads only those past it.
+    Column("expires_at", DateTime(timezone=True), nullable=True, index=True),
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("version", Integer, nullable=False),  # compare-and-set: one writer wins
@@ -74,6 +77,10 @@ outbox = Table(
     # The parts of the effect carried out so far, each followed by a space: a page's DMs by
     # user id, so a page retried or resumed after a restart DMs nobody twice.
     Column("done", Text, nullable=False, default="", server_default=""),
+    # Taken by one process until then (``IncidentStore.claim``): no other sends it meanwhile;
+    # a claimer that crashed leaves it to be taken again after.
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", String(32), nullable=True),  # the claiming delivery's own token
 )
 
 # ``/perf silence``: incidents matching one are stored and listed, not posted.

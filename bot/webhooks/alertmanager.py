@@ -102,7 +102,11 @@ def receive(perfbot: Perfbot, payload: WebhookPayload) -> list[str]:
         mapped = _with_end(mapped, now, perfbot)
         firing = Firing(alert=mapped.alert, message=alertmanager_message(mapped, default),
                         urgency="high" if mapped.alert.severity == "critical" else "low")
-        incident = perfbot.incidents.received(firing, resolved=not mapped.firing, now=now)
+        # Another replica may get the same group at once (two Alertmanagers of a cluster):
+        # one at a time per alert, across processes, so both end in one incident.
+        with perfbot.incident_store.serialized(f"alertmanager:{mapped.alert.fingerprint}"):
+            incident = perfbot.incidents.received(firing, resolved=not mapped.firing,
+                                                  now=now)
         if incident is not None:
             names.append(incident.name)
     log.info("alertmanager: %s notification of %d alert(s) from %s stored: %s",

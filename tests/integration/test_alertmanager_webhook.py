@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -27,11 +28,12 @@ from bot.cli import _parser
 from bot.cli_slack import cmd_run
 from bot.incidents.lifecycle import Incident, State
 from bot.storage import Database
+from bot.storage.audit import AuditStore
 from bot.storage.incidents import IncidentStore
 from tests.alertmanager_server import AlertmanagerServer
 from tests.integration.test_slack_socket_mode import AT
 from tests.prometheus_server import free_port
-from tests.slack_bot import SECRET, command_body
+from tests.slack_bot import SECRET, command_body, view_submission_body
 from tests.slack_standin import TOKEN, SlackStandIn
 
 AM_TOKEN = "am-token-0123456789"
@@ -59,6 +61,34 @@ class Bot:
         _wait_for(lambda: len(self.slack.calls("response_url")) > before, "the answer",
                   self.out)
         return json.dumps(self.slack.calls("response_url")[-1].args)
+
+    def signed(self, body: bytes) -> None:
+        """A form-encoded ``payload`` (a press, a modal's submission) from Slack, signed."""
+        stamp = str(int(time.time()))
+        answer = httpx.post(f"{self.url}/slack/events", content=body, timeout=10, headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
+                timestamp=stamp, body=body)})
+        assert answer.status_code == 200, answer.text
+        assert answer.text == ""  # acknowledged (a modal: closed)
+
+    def press(self, user: str, act: str, incident: Incident) -> None:
+        """``user`` presses ``act`` on the incident's message as the stand-in holds it."""
+        assert incident.message_ts is not None
+        shown = self.slack.message(incident.channel, incident.message_ts)
+        payload = {
+            "type": "block_actions", "token": "legacy", "api_app_id": "A1",
+            "team": {"id": "T1"}, "user": {"id": user, "team_id": "T1"},
+            "container": {"type": "message", "message_ts": incident.message_ts,
+                          "channel_id": incident.channel},
+            "channel": {"id": incident.channel}, "trigger_id": f"9.{time.monotonic_ns()}",
+            "message": {"type": "message", "ts": incident.message_ts, "text": shown["text"],
+                        "blocks": shown["blocks"]},
+            "actions": [{"type": "button", "action_id": f"alert.{act}:{incident.name}",
+                         "block_id": "alert_actions", "value": incident.name,
+                         "action_ts": "1700000100.1"}]}
+        self.signed(urlencode({"payload": json.dumps(payload)}).encode())
 
     def posts(self, alertname: str) -> list[dict[str, Any]]:
         return [c.args for c in self.slack.calls("chat.postMessage")
@@ -199,6 +229,53 @@ def test_a_silence_from_slack_is_created_in_alertmanager_and_stops_its_notificat
         [expired] = am.silences()
         assert expired["status"]["state"] == "expired"
         _wait_for(lambda: am.notifications() > sent, "notifications again", timeout=30)
+
+
+def test_the_silence_button_creates_the_silence_in_alertmanager_and_unsilence_deletes_it(
+        bot: Bot, tmp_path: Path) -> None:
+    with AlertmanagerServer(tmp_path, f"{bot.url}/alertmanager", AM_TOKEN,
+                            port=bot.am_port) as am:
+        labels = {"alertname": "Pressed", "service": "orders", "note": 'a "quoted" {value}'}
+        am.post(labels, starts=datetime.now(UTC))
+        _wait_for(lambda: bot.posts("Pressed"), "the post", bot.out, timeout=30)
+        _wait_for(lambda: bot.incidents("Pressed")[0].message_ts, "its ts", bot.out)
+        [incident] = bot.incidents("Pressed")
+        assert "alert.silence:" in json.dumps(
+            bot.slack.message(incident.channel, str(incident.message_ts))["blocks"])
+        bot.press("U2", "silence", incident)  # not allowed: no form, nothing silenced
+        _wait_for(lambda: bot.slack.calls("chat.postEphemeral"), "the refusal", bot.out)
+        assert bot.slack.calls("views.open") == [] and am.silences() == []
+        bot.press("U1", "silence", incident)
+        [opened] = _wait_for(lambda: bot.slack.calls("views.open"), "the form", bot.out)
+        view = opened.args["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        bot.signed(view_submission_body("U1", view, {"duration": "2h",
+                                                     "comment": "noisy during the deploy"}))
+        [silence] = _wait_for(am.silences, "the silence in Alertmanager", bot.out)
+        assert silence["status"]["state"] == "active"
+        assert silence["createdBy"] == "U1" and silence["comment"] == "noisy during the deploy"
+        assert {(m["name"], m["value"]) for m in silence["matchers"]} == set(labels.items())
+        ends = datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
+        assert timedelta(hours=1, minutes=59) < ends - datetime.now(UTC) <= timedelta(hours=2)
+        # Stored, then shown: its id on the message, and Unsilence in place of Silence.
+        stored = _wait_for(lambda: [i for i in bot.incidents("Pressed")
+                                    if i.alertmanager_silence == silence["id"]], "the store")[0]
+        def message() -> dict[str, Any]:
+            return bot.slack.message(stored.channel, str(stored.message_ts))
+
+        _wait_for(lambda: f"silence {silence['id']}" in json.dumps(message()["blocks"]),
+                  "the message showing the silence", bot.out)
+        shown = message()
+        assert "alert.unsilence:" in json.dumps(shown["blocks"])
+        assert "alert.silence:" not in json.dumps(shown["blocks"])
+        bot.press("U1", "unsilence", stored)
+        _wait_for(lambda: am.silences()[0]["status"]["state"] == "expired", "the deletion",
+                  bot.out)
+        _wait_for(lambda: bot.incidents("Pressed")[0].alertmanager_silence is None,
+                  "the store", bot.out)
+        rows = AuditStore(bot.store.database).recent()
+        assert [(r.user, r.action, r.allowed) for r in rows] == [
+            ("U1", "unsilence", True), ("U1", "silence", True), ("U2", "silence", False)]
 
 
 # --- bad input and its refusals ------------------------------------------------------------

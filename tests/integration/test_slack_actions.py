@@ -37,7 +37,7 @@ from tests.slack_incidents import (
 )
 from tests.slack_standin import SlackStandIn
 
-EVERY_BUTTON = ["acknowledge", "snooze", "resolve", "escalate", "show_chart"]
+EVERY_BUTTON = ["acknowledge", "snooze", "resolve", "escalate", "silence", "show_chart"]
 PAGING = OnCallSettings.model_validate({
     "policies": [{"name": "sre", "steps": [{"notify_users": ["U9"], "wait": "10m"}]}],
     "routing": {"default": "sre"}})
@@ -129,7 +129,7 @@ def test_an_admin_acknowledging_changes_the_stored_incident_and_edits_its_messag
     assert status(shown["blocks"]).startswith(
         f":eyes: Acknowledged by <@{ADMIN}> <!date^{int(pressed_at.timestamp())}^")
     assert "|Mon 23 Nov at 13:00 CET>" in status(shown["blocks"])  # the bot's zone
-    assert acts_left(shown["blocks"]) == ["snooze", "resolve", "escalate", "show_chart"]
+    assert acts_left(shown["blocks"]) == ["snooze", "resolve", "escalate", "silence", "show_chart"]
     # The alert's parts are untouched.
     assert shown["blocks"][1:3] == served.shown(opened)["blocks"][1:3]
     assert slack.calls("chat.postEphemeral") == []
@@ -202,7 +202,7 @@ def test_snooze_with_the_duration_menu(
     assert shows(shown, stored)
     until = int((now + timedelta(hours=4)).timestamp())
     assert status(shown["blocks"]).startswith(f":zzz: Snoozed by <@{ADMIN}> until <!date^{until}^")
-    assert acts_left(shown["blocks"]) == ["snooze", "resolve", "escalate", "show_chart"]
+    assert acts_left(shown["blocks"]) == ["snooze", "resolve", "escalate", "silence", "show_chart"]
     (row,) = served.audit.recent()
     assert (row.action, row.allowed, row.detail) == ("snooze", True, "admin; for 4h")
     # A choice the menu does not offer (a forged payload) does nothing at all.
@@ -465,7 +465,7 @@ def test_the_ack_command_does_what_the_button_does(
     assert status(served.shown(typed)["blocks"]).split("\n")[0] == status(
         served.shown(pressed)["blocks"]).split("\n")[0]
     assert acts_left(served.shown(typed)["blocks"]) == [
-        "snooze", "resolve", "escalate", "show_chart"]
+        "snooze", "resolve", "escalate", "silence", "show_chart"]
     # One record each, alike.
     assert [(r.user, r.action, r.target, r.allowed, r.detail) for r in served.audit.recent()
             ] == [(ADMIN, "acknowledge", "INC-2", True, "admin"),

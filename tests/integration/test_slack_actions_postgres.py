@@ -44,7 +44,7 @@ def test_an_admin_press_and_a_refused_one_are_stored_in_postgresql(
         assert slack.calls("chat.update") == []  # refused: the message is untouched
         assert served.press(ADMIN, "acknowledge", opened).status_code == 200
         assert acts_left(served.shown(opened)["blocks"]) == [
-            "snooze", "resolve", "escalate", "show_chart"]
+            "snooze", "resolve", "escalate", "silence", "show_chart"]
         now = served.perfbot.now()
         # The bot reads back what it wrote, newest first.
         assert [(r.user, r.allowed) for r in served.audit.recent()] == [

@@ -73,7 +73,8 @@ def test_a_triggered_incident_has_every_button_and_says_since_when() -> None:
     assert status.startswith(":rotating_light: Triggered <!date^")
     assert "no escalation policy" in status
     assert "|Mon 23 Nov at 13:00 CET>" in status  # the fallback in the configured zone
-    assert acts_of(message.blocks) == ids(opened, ACK, SNOOZE, RESOLVE, ESCALATE, CHART)
+    assert acts_of(message.blocks) == ids(opened, ACK, SNOOZE, RESOLVE, ESCALATE, Act.SILENCE,
+                                          CHART)
     snooze = next(e for b in message.blocks if b.get("block_id") == ALERT_ACTIONS_BLOCK
                   for e in b["elements"] if e["type"] == "static_select")
     assert snooze["options"][0]["value"] == "15m|INC-7"
@@ -84,7 +85,7 @@ def test_acknowledged_and_snoozed_drop_the_acknowledge_button() -> None:
     acked = done(act(incident(), ACK, "U1", AT + timedelta(minutes=3), policy=None))
     message = incident_message(acked, BERLIN)
     assert status_of(message.blocks).startswith(":eyes: Acknowledged by <@U1> <!date^")
-    assert acts_of(message.blocks) == ids(acked, SNOOZE, RESOLVE, ESCALATE, CHART)
+    assert acts_of(message.blocks) == ids(acked, SNOOZE, RESOLVE, ESCALATE, Act.SILENCE, CHART)
     snoozed = done(act(incident(), SNOOZE, "U2", AT, policy=None, snooze=timedelta(hours=1)))
     status = status_of(incident_message(snoozed, BERLIN).blocks)
     until = int((AT + timedelta(hours=1)).timestamp())
@@ -244,6 +245,6 @@ def test_the_terminal_twin_says_the_same_without_markup() -> None:
     assert text.split("\n")[0] == "🔴 CRITICAL: orders p95 latency up (INC-7)"
     assert "  Acknowledged by @U1 Mon 23 Nov 13:00 CET" in text
     assert "  Reopened once" in text
-    assert "[Snooze] · [Resolve] · [Escalate now] · [Show chart]" in text
+    assert "[Snooze] · [Resolve] · [Escalate now] · [Silence] · [Show chart]" in text
     assert "<!date" not in text and ":eyes:" not in text
     assert acked.state is State.ACKNOWLEDGED

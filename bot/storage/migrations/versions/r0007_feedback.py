@@ -6,9 +6,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-# 0006 (silences' change, on the silence branch) once both are merged: on this branch the
-# chain still ends at 0005, so its tests can migrate.
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
