@@ -150,10 +150,16 @@ class BotProcess:
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM, as ``docker stop``: the loop stops, the bot exits 0."""
-        process, self.process = self.process, None
+        process = self.process
         assert process is not None, "not running"
         process.send_signal(signal.SIGTERM)
-        return process.wait(timeout=timeout)
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()  # never left running after the test (it held ports and CPU)
+            raise
+        self.process = None
+        return code
 
     def ops_url(self) -> str:
         """The operational port's base URL (``--http``'s port, or ``server.listen``'s)."""

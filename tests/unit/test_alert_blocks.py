@@ -54,7 +54,7 @@ def test_the_demo_alert_as_an_incident_message() -> None:
     assert message.blocks[-1]["block_id"] == "alert_feedback"
     found = [parse_alert_action_id(e["action_id"]) for e in elements(message.blocks)]
     assert found == [(act, "INC-42") for act in
-                     ("acknowledge", "snooze", "resolve", "escalate", "show_chart")]
+                     ("acknowledge", "snooze", "resolve", "escalate", "silence", "show_chart")]
 
 
 def test_buttons_carry_the_incident_and_snooze_is_a_menu() -> None:

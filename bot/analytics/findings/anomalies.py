@@ -247,6 +247,7 @@ def _anomaly(
     else:
         change = Change.STEP
     z = float(zs[worst])
+    value, baseline = float(x[worst]), float(base[worst])
     m = max(1, round(config.persist_step / batch.step))
     if m > 1:
         # The distance that sets the severity is the means' over ``persist_step`` (with
@@ -258,14 +259,19 @@ def _anomaly(
             zm = sign * (means - base) / d.spread_mean[row, a : b + 1]
         if np.isfinite(zm).any():
             z = max(z, float(np.nanmax(zm)))
+            # The figure shown is the worst mean over ``persist_step``, as the severity's:
+            # a single minute's p95 of a quiet endpoint reads several times its level.
+            # (The worst point stays the peak: the evidence is read around it.)
+            k = int(np.nanargmax(zm))
+            value, baseline = float(means[k]), float(base[k])
     slo_severity, slo_text, burn_window = slo_standing(batch, row, key, first + a, first + b,
                                                        slos)
     severity = Severity.INFO if is_surge else severity_of(z, slo_severity, config)
     return Anomaly(
         key=key, change=change, start=times[onset_col].to_pydatetime(),
         fired_at=times[first + a].to_pydatetime(), end=end,
-        peak_at=times[first + a + worst].to_pydatetime(), value=float(x[worst]),
-        baseline=float(base[worst]), z=z, onset_score=onset_score, severity=severity,
+        peak_at=times[first + a + worst].to_pydatetime(), value=value,
+        baseline=baseline, z=z, onset_score=onset_score, severity=severity,
         slo=slo_text, burn_window=burn_window,
         chart=_chart(batch, row, d, first, onset_col, first + b),
     )
