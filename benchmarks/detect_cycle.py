@@ -6,13 +6,20 @@ series is distinct (one of each signal per service), and each injected step clea
 signal's guards (the error ratio gains 5 points: tripling 0.3% would stay under the 2-point
 minimum on purpose), so recall should be 100%. Prints, never asserts.
 ``python -m benchmarks.detect_cycle [--series N]``
+
+``--prometheus DAYS``: instead, a detection read (``read_batch``) of DAYS of history against a
+real Prometheus loaded with the demo, cold (a new ``ReadCache``: the whole history) and then
+warm (the next ticks read only their newest steps), with the points asked (query log).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -76,10 +83,62 @@ def recall(result: FindingsResult, batch: SeriesBatch, stepped: np.ndarray,
     return len(hit & wanted) / max(1, len(wanted)), len(flagged - wanted)
 
 
+def read_ticks(days: int) -> None:
+    """A cold detection read, then warm ticks 2, 4 and 30 minutes later, against a real
+    Prometheus with ``days`` + 1 days of the demo."""
+    from prom_bench import END, backend_on, start_server
+
+    from bot.detection import ReadCache, read_batch
+
+    def points(log: Path, offset: int) -> int:
+        total = 0
+        for line in log.read_bytes()[offset:].decode("utf-8").splitlines():
+            params = json.loads(line)["params"] if line.strip() else {}
+            if params.get("step"):
+                span = (datetime.fromisoformat(params["end"])
+                        - datetime.fromisoformat(params["start"])).total_seconds()
+                total += int(span // float(params["step"])) + 1
+        return total
+
+    history = timedelta(days=days)
+    with tempfile.TemporaryDirectory() as workdir:
+        t0 = time.perf_counter()
+        server = start_server(days + 1, Path(workdir))
+        print(f"Prometheus with {days + 1} days of the demo ready in "
+              f"{time.perf_counter() - t0:.0f}s")
+        try:
+            backend = backend_on(server)
+            log = server.query_log
+            assert log is not None
+            reads = ReadCache()
+            start = END - timedelta(hours=1)
+            for label, at, cache in (
+                ("whole read, no cache", start, None),
+                ("cold cache (first tick)", start, reads),
+                ("warm cache, +2 min", start + timedelta(minutes=2), reads),
+                ("warm cache, +4 min", start + timedelta(minutes=4), reads),
+                ("warm cache, +30 min", start + timedelta(minutes=30), reads),
+            ):
+                offset = log.stat().st_size if log.exists() else 0
+                t0 = time.perf_counter()
+                batch, _, problems = read_batch(backend, at, history, reads=cache)
+                took = time.perf_counter() - t0
+                print(f"{label}: {took:.2f}s, {points(log, offset)} points asked, "
+                      f"{len(batch.keys)} series × {len(batch.times)} steps, "
+                      f"{len(problems)} problems")
+        finally:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--series", type=int, default=10_000)
+    parser.add_argument("--prometheus", type=int, metavar="DAYS",
+                        help="time a detection read against a real Prometheus instead")
     args = parser.parse_args()
+    if args.prometheus:
+        read_ticks(args.prometheus)
+        return
     t0 = time.perf_counter()
     batch, stepped = synthetic(args.series)
     print(f"{args.series} series × {len(batch.times)} points generated in "

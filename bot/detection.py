@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -97,12 +98,91 @@ def _read_chunked(
     return frame[~frame.index.duplicated(keep="last")]
 
 
+def splice(held: pd.DataFrame, fresh: pd.DataFrame, start: datetime) -> pd.DataFrame:
+    """``held`` (an earlier read of a signal) brought up to date by ``fresh`` (a read of its
+    newest steps, on the same grid): ``fresh``'s rows replace ``held``'s from ``fresh``'s
+    first time on (late samples move a rate's newest points), rows before ``start`` are
+    dropped. Columns are ``held``'s then ``fresh``'s new ones; a column of ``held`` that
+    ``fresh`` lacks and that has no value left is dropped, as a read from ``start`` would
+    not have it."""
+    if fresh.empty:
+        kept = held[held.index >= pd.Timestamp(start)]
+    else:
+        first = fresh.index[0]
+        kept = held[(held.index >= pd.Timestamp(start)) & (held.index < first)]
+    columns = list(held.columns) + [c for c in fresh.columns if c not in held.columns]
+    frame = pd.concat([kept.reindex(columns=columns), fresh.reindex(columns=columns)])
+    gone = [c for c in held.columns if c not in fresh.columns and kept[c].isna().all()]
+    return frame.drop(columns=gone)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """One signal's last read: what it asked (backend, step, endpoints), its window, frame."""
+
+    asked: tuple[object, ...]
+    start: datetime
+    end: datetime
+    frame: pd.DataFrame
+
+
+class ReadCache:
+    """The raw frames of the last detection read, per signal, so that the next tick reads
+    only its newest steps (``overlap`` before the held end, to the new end) instead of the
+    whole history. A changed step, backend or endpoint set, a start off the held grid, a
+    gap longer than the history or a failed read: the signal is read whole again. Memory:
+    one history per signal (what the tick's batch holds anyway). One tick at a time."""
+
+    def __init__(self) -> None:
+        self._held: dict[Signal, _Held] = {}
+
+    def read(
+        self, signal: Signal, read: Callable[[Window], pd.DataFrame], window: Window,
+        asked: tuple[object, ...],
+    ) -> pd.DataFrame:
+        """``signal`` over ``window``: spliced from the held frame and a read of the newest
+        steps when they line up, else read whole. Raises ``MetricsError`` as a read does
+        (and forgets the signal: its next read is whole)."""
+        held = self._held.pop(signal, None)
+        since = self._since(held, window, asked)
+        frame: pd.DataFrame | None = None
+        if held is not None and since is not None:
+            recent = Window(start=since, end=window.end, step=window.step,
+                            rate_window=window.rate_window)
+            try:
+                frame = splice(held.frame, _read_chunked(read, recent), window.start)
+            except NoDataError:
+                frame = None  # nothing new: a whole read tells whether anything is left
+        if frame is None:
+            frame = _read_chunked(read, window)
+        self._held[signal] = _Held(asked=asked, start=window.start, end=window.end,
+                                   frame=frame)
+        return frame
+
+    @staticmethod
+    def _since(held: _Held | None, window: Window, asked: tuple[object, ...]
+               ) -> datetime | None:
+        """Where the read of the newest steps starts, or None: read whole."""
+        if held is None or held.asked != asked:
+            return None
+        step = window.step
+        # The newest points of a rate move as late samples arrive: re-read a few steps
+        # and the rate's window, on the held grid.
+        overlap = step * (3 + math.ceil(window.lookback / step))
+        since = held.end - overlap
+        if (held.start > window.start or held.end > window.end or since <= window.start
+                or (window.start - held.start) % step):
+            return None
+        return since
+
+
 def read_batch(
     backend: MetricsBackend, at: datetime, history: timedelta, catalog: Catalog | None = None,
-    step: timedelta | None = None,
+    step: timedelta | None = None, reads: ReadCache | None = None,
 ) -> tuple[SeriesBatch, dict[str, SLO], list[str]]:
     """Every signal of every endpoint and service over ``history`` before ``at``, as a batch,
-    at ``step`` (default: the source's own resolution, ``source_step``)."""
+    at ``step`` (default: the source's own resolution, ``source_step``). ``reads``: the
+    earlier ticks' frames (``ReadCache``): only the newest steps are read."""
     if step is None:
         step = source_step(backend, at)
     end = pd.Timestamp(at).floor(step).to_pydatetime()
@@ -115,16 +195,22 @@ def read_batch(
     by_column = {e.column: e for e in eps}
     problems: list[str] = []
     frames: dict[Signal, pd.DataFrame] = {}
-    reads: dict[Signal, Callable[[Window], pd.DataFrame]] = {
+    readers: dict[Signal, Callable[[Window], pd.DataFrame]] = {
         Signal.LATENCY: lambda w: backend.latency(w, 0.95, eps),
         Signal.THROUGHPUT: lambda w: backend.throughput(w, eps),
         Signal.ERROR_RATIO: lambda w: backend.error_ratio(w, eps),
         Signal.CPU: lambda w: backend.cpu(w),
         Signal.MEMORY: lambda w: backend.memory(w),
     }
-    for signal, read in reads.items():
+    columns = tuple(e.column for e in eps)
+    for signal, read in readers.items():
         try:
-            frames[signal] = _read_chunked(read, window)
+            if reads is None:
+                frames[signal] = _read_chunked(read, window)
+            else:
+                endpoint = signal not in (Signal.CPU, Signal.MEMORY)
+                asked = (backend, step, columns if endpoint else ())
+                frames[signal] = reads.read(signal, read, window, asked)
         except MetricsError as exc:
             problems.append(f"could not read {signal}: {exc}")
     index = pd.date_range(window.start, window.end, freq=step, tz="UTC")
@@ -169,13 +255,15 @@ def run_cycle(
     cache: BaselineCache | None = None,
     step: timedelta | None = None,
     levels: Mapping[str, Level] | None = None,
+    reads: ReadCache | None = None,
 ) -> CycleReport:
     """Findings active in the ``window`` before ``at``, each explained. A scheduler that
     runs cycles keeps one ``cache`` for them all (the earlier days' baselines). ``step``:
     the read's (default: the source's resolution). ``levels``: ``detection.sensitivity``,
-    each series at its service's or endpoint's level."""
+    each series at its service's or endpoint's level. ``reads``: the raw frames kept
+    between cycles (``ReadCache``), so a cycle reads only the newest steps."""
     history = max(history, window + config.min_history)
-    batch, slos, problems = read_batch(backend, at, history, catalog, step)
+    batch, slos, problems = read_batch(backend, at, history, catalog, step, reads)
     since = at - window
     result = find_sensitive(batch, since, slos, config, levels, cache)
     explained = [explain(f, backend, playbooks, deploys, at) for f in result.findings]

@@ -37,7 +37,7 @@ from bot.alerts.model import fingerprint
 from bot.analytics.findings.baseline import BaselineCache
 from bot.analytics.findings.model import Finding, Severity
 from bot.app import Perfbot
-from bot.detection import run_cycle
+from bot.detection import ReadCache, run_cycle
 from bot.digests.service import Post as PostDigest
 from bot.digests.service import TickReport
 from bot.durations import format_duration
@@ -123,17 +123,19 @@ def judged(report: CycleReport) -> Callable[[str], bool]:
 # --- the ticks ----------------------------------------------------------------------------
 
 def detect_once(perfbot: Perfbot, now: datetime,
-                cache: BaselineCache | None = None) -> CycleOutcome:
+                cache: BaselineCache | None = None,
+                reads: ReadCache | None = None) -> CycleOutcome:
     """One detection cycle at the data's "now" over ``detection.window``, turned into
     incidents at wall time ``now``: new findings open incidents, repeats update them, ended
-    ones resolve them. ``cache``: the earlier days' baselines, kept between ticks."""
+    ones resolve them. ``cache``: the earlier days' baselines, kept between ticks;
+    ``reads``: the raw frames, kept between ticks (a tick reads only the newest steps)."""
     settings = perfbot.settings
     measured = telemetry()
     with timed(measured.detection_seconds):
         report = run_cycle(perfbot.backend, perfbot.data_now(), settings.detection.window,
                            catalog=perfbot.catalog, playbooks=perfbot.playbooks,
                            deploys=perfbot.deploys, cache=cache,
-                       levels=settings.detection.sensitivity)
+                           levels=settings.detection.sensitivity, reads=reads)
         for problem in report.problems:
             log.warning("detection: %s (no incident is resolved this cycle)", problem)
         active, how = firings(report, settings.zone)
@@ -201,6 +203,7 @@ class Loop:
         self.deliver = deliver
         self.post_digest = post_digest
         self.cache = BaselineCache()  # only the detection tick uses it, one at a time
+        self.reads = ReadCache()  # likewise: the raw reads, so a tick reads only what is new
         self.every = {
             "detect": detect_every or settings.detection.interval,
             "sweep": sweep_every,
@@ -245,7 +248,7 @@ class Loop:
         """The detection tick; when it opened, reopened or resolved incidents, the sweep
         runs at once to post them. Its own next run, started with the detection's and
         quicker, had just found nothing: the message waited a whole sweep interval."""
-        outcome = detect_once(self.perfbot, self.perfbot.now(), self.cache)
+        outcome = detect_once(self.perfbot, self.perfbot.now(), self.cache, self.reads)
         if outcome.opened or outcome.reopened or outcome.resolved:
             with suppress(JobLookupError):  # the loop is stopping
                 self._scheduler.modify_job("sweep", next_run_time=datetime.now(UTC))

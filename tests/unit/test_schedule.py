@@ -23,7 +23,7 @@ from bot.clock import Clock, FakeClock, accelerated
 from bot.config import Settings, StorageSettings
 from bot.incidents.lifecycle import State
 from bot.incidents.policies import OnCallSettings
-from bot.metrics.base import MetricsError, Signal, endpoint_column
+from bot.metrics.base import MetricsError, Signal, Window, endpoint_column
 from bot.metrics.demo.scenarios import Scenario
 from bot.schedule import Loop, detect_once, firings, sweep_once, urgency
 
@@ -295,3 +295,34 @@ def test_a_detection_tick_that_opens_incidents_has_them_delivered_without_waitin
     finally:
         loop.shutdown(wait=True)
     assert pending[0] == 0  # the sweep at start found nothing yet; the one woken did
+
+
+def test_the_loops_detection_ticks_read_only_what_is_new(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop keeps one read cache: its second tick reads the newest minutes, not the 28
+    days again, and finds what a tick without the cache finds."""
+    bot, clock = fresh(DEMO_END)
+    clock.as_of = scenario(bot, "latency_step").start + timedelta(minutes=30)
+    asked: list[Window] = []
+    read = bot.backend.latency
+
+    def recorded(window: Window, *args: object, **kwargs: object) -> object:
+        asked.append(window)
+        return read(window, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bot.backend, "latency", recorded)
+    loop = Loop(bot)
+    first = {i.fingerprint for i in loop._detect().opened}
+    read_first = sum((w.end - w.start for w in asked), timedelta())
+    asked.clear()
+    clock.as_of += timedelta(minutes=5)
+    clock.advance(timedelta(minutes=5))
+    loop._detect()
+    read_next = sum((w.end - w.start for w in asked), timedelta())
+    assert ORDERS_LATENCY in first
+    assert read_first > timedelta(days=27)  # 28 days, in parts
+    assert read_next < timedelta(days=1), read_next  # the newest minutes (and the evidence)
+    # The same data read whole: the same findings (nothing opens or resolves).
+    whole = detect_once(bot, clock.now())
+    assert whole.opened == [] and whole.resolved == []
