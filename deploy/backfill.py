@@ -10,24 +10,12 @@ input once per block, so one large file would make a month's backfill quadratic.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.metrics.demo import DemoWorkload
+from bot.metrics.local_prometheus import block_spans
 from bot.metrics.openmetrics import write_openmetrics
-
-BLOCK = timedelta(hours=2)  # promtool's block range; blocks are aligned to multiples of it
-
-
-def block_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """``start``..``end`` cut at Prometheus's 2 h block boundaries, each span closed."""
-    step = int(BLOCK.total_seconds())
-    first = datetime.fromtimestamp(int(start.timestamp()) // step * step, UTC)
-    spans = []
-    while first <= end:
-        spans.append((max(first, start), min(first + BLOCK - timedelta(seconds=1), end)))
-        first += BLOCK
-    return spans
 
 
 def main() -> None:

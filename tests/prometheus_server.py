@@ -95,6 +95,22 @@ def write_demo_blocks(workload: DemoWorkload, workdir: Path) -> list[Path]:
     return files
 
 
+def wait_ready(process: subprocess.Popen[bytes] | None, url: str, timeout: float) -> bool:
+    """Poll ``url`` until it answers 200 (True), the process exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is None or process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def stop_process(process: subprocess.Popen[bytes], grace: float,
                  sig: signal.Signals = signal.SIGTERM) -> None:
     """Send ``sig``, wait ``grace`` seconds, then kill."""
@@ -180,18 +196,7 @@ class PrometheusServer:
             )
 
     def _wait_ready(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return True
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        return False
+        return wait_ready(self._process, f"{self.url}/-/ready", timeout)
 
     def _stop_and_read_log(self) -> str:
         self.stop()

@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 
-from tests.prometheus_server import _tail, free_port, missing_part, stop_process
+from tests.prometheus_server import _tail, free_port, missing_part, stop_process, wait_ready
 
 INSTALL_HINT = ("install Debian's package: apt-get install -y victoria-metrics "
                 "(or run bash tests/run.sh)")
@@ -113,18 +113,7 @@ class VictoriaServer:
             )
 
     def _wait_ready(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return True
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        return False
+        return wait_ready(self._process, f"{self.url}/health", timeout)
 
     def _import(self, timeout: float = 120.0) -> None:
         for path in self.openmetrics:
