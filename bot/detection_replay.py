@@ -33,10 +33,9 @@ from bot.analytics.findings.model import (
     SeriesBatch,
 )
 from bot.analytics.findings.sensitivity import (
-    LEVELS,
     Level,
+    by_level,
     find_sensitive,
-    level_of,
     thresholds,
 )
 from bot.analytics.slo import SLO
@@ -174,14 +173,8 @@ def _activity(
     (it fired within the recovery before). A cycle's findings change only where this does,
     so the detector runs only there; between, the last cycle's firings repeat."""
     flags = np.zeros((len(batch.keys), len(batch.times) - first), dtype=bool)
-    by_row = [level_of(k, levels or {}) for k in batch.keys]
     recovery = max(1, round(config.recovery / batch.step))
-    for level in LEVELS:
-        rows = np.flatnonzero([lv == level for lv in by_row])
-        if rows.size == 0:
-            continue
-        part = SeriesBatch([batch.keys[i] for i in rows], batch.times, batch.values[rows],
-                           batch.requests[rows])
+    for level, rows, part in by_level(batch, levels):
         d = decide(part, thresholds(level, config), first)
         fired = (d.fire | d.trend | d.surge).astype(float)
         flags[rows] = rolling_sum(fired, recovery) > 0

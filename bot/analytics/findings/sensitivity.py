@@ -9,11 +9,12 @@ series at ``normal`` it is ``find`` itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from bot.analytics.findings.anomalies import find_anomalies
 from bot.analytics.findings.baseline import BaselineCache
@@ -62,6 +63,17 @@ def level_of(key: SeriesKey, levels: Mapping[str, Level]) -> Level:
     return levels.get(key.service, "normal")
 
 
+def by_level(batch: SeriesBatch, levels: Mapping[str, Level] | None
+             ) -> Iterator[tuple[Level, npt.NDArray[np.intp], SeriesBatch]]:
+    """The batch split by level: each level that has series, their rows, and those rows."""
+    by_row = [level_of(k, levels or {}) for k in batch.keys]
+    for level in LEVELS:
+        rows = np.flatnonzero([lv == level for lv in by_row])
+        if rows.size:
+            yield level, rows, SeriesBatch([batch.keys[i] for i in rows], batch.times,
+                                           batch.values[rows], batch.requests[rows])
+
+
 def find_sensitive(
     batch: SeriesBatch,
     since: datetime,
@@ -77,12 +89,7 @@ def find_sensitive(
     anomalies: list[Anomaly] = []
     problems: list[SeriesProblem] = []
     scored = 0
-    for level in LEVELS:
-        rows = np.flatnonzero([lv == level for lv in by_row])
-        if rows.size == 0:
-            continue
-        part = SeriesBatch([batch.keys[i] for i in rows], batch.times, batch.values[rows],
-                           batch.requests[rows])
+    for level, _, part in by_level(batch, levels):
         at_level = thresholds(level, config)
         found, trouble, n = find_anomalies(part, since, slos, at_level, cache=cache)
         anomalies += [*found, *silences(part, since, at_level)]
