@@ -140,9 +140,14 @@ def test_a_change_edits_the_message_in_place_from_the_stored_state(bot: Setup) -
     assert isinstance(resolved, Incident)
     assert bot.deliver() == 1
     assert status(bot.slack, OWN, ts).startswith(":white_check_mark: Resolved by <@U2>")
-    actions = [e["action_id"] for b in bot.slack.message(OWN, ts)["blocks"]
-               if b["type"] == "actions" for e in b["elements"]]
-    assert actions == []  # no chart: a resolved incident keeps no button
+    blocks = bot.slack.message(OWN, ts)["blocks"]
+    actions = [e["action_id"] for b in blocks if b["type"] == "actions"
+               and b.get("block_id") != "alert_feedback" for e in b["elements"]]
+    assert actions == []  # no chart: a resolved incident keeps no button of its own
+    # Only Useful / Noise stay: whether an alert was noise is often judged after it ended.
+    feedback = [e["action_id"] for b in blocks if b.get("block_id") == "alert_feedback"
+                for e in b["elements"]]
+    assert feedback == [f"feedback.useful:{opened.name}", f"feedback.noise:{opened.name}"]
     assert len(bot.posts()) == 1
 
 

@@ -23,6 +23,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "users_info": {"users:read"},
     "usergroups_users_list": {"usergroups:read"},
     "views_publish": set(),
+    "views_open": set(),  # the Silence modal: needs only the interaction's trigger_id
 }
 EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"},
                 "app_home_opened": set()}
