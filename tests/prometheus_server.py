@@ -22,7 +22,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
+from typing import NoReturn, Self
 
 import httpx
 import pytest
@@ -132,7 +132,42 @@ def backfill(binaries: Binaries, openmetrics: Sequence[Path], data_dir: Path) ->
                       openmetrics))
 
 
-class PrometheusServer:
+class ServerProcess:
+    """What the fixtures' server processes share: a process and its log, stopped on exit
+    (``start`` is each server's own)."""
+
+    _process: subprocess.Popen[bytes] | None
+    _log: Path
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def _stop_and_read_log(self) -> str:
+        self.stop()
+        return self._log.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            stop_process(process, grace)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class PrometheusServer(ServerProcess):
     """One Prometheus process serving the blocks backfilled from ``openmetrics`` file(s)."""
 
     def __init__(
@@ -198,29 +233,6 @@ class PrometheusServer:
     def _wait_ready(self, timeout: float) -> bool:
         return wait_ready(self._process, f"{self.url}/-/ready", timeout)
 
-    def _stop_and_read_log(self) -> str:
-        self.stop()
-        return self._log.read_text(encoding="utf-8", errors="replace")
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self, grace: float = 10.0) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            stop_process(process, grace)
-
-    def __enter__(self) -> PrometheusServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def logged_queries(path: Path, offset: int = 0) -> list[str]:

@@ -20,9 +20,14 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 
-from tests.prometheus_server import _tail, free_port, missing_part, stop_process, wait_ready
+from tests.prometheus_server import (
+    ServerProcess,
+    _tail,
+    free_port,
+    missing_part,
+    wait_ready,
+)
 
 INSTALL_HINT = ("install Debian's package: apt-get install -y victoria-metrics "
                 "(or run bash tests/run.sh)")
@@ -56,7 +61,7 @@ def exposition_lines(openmetrics: Path) -> Iterator[tuple[str, int]]:
             yield f"{head} {int(Decimal(stamp) * 1000)}\n", 1
 
 
-class VictoriaServer:
+class VictoriaServer(ServerProcess):
     """One single-node VictoriaMetrics process holding the samples of ``openmetrics``."""
 
     def __init__(
@@ -167,26 +172,3 @@ class VictoriaServer:
     def log(self) -> str:
         return self._log.read_text(encoding="utf-8", errors="replace")
 
-    def _stop_and_read_log(self) -> str:
-        self.stop()
-        return self.log()
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self, grace: float = 10.0) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            stop_process(process, grace)
-
-    def __enter__(self) -> VictoriaServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
