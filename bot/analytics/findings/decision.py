@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -156,6 +157,13 @@ def decide(
             rise / spread > zmin) & (requests >= config.min_requests)
     fire = persistent(exceed, excess, batch.step, config, slow)
     exceed = exceed | slow
+    if err.size:
+        # An error ratio's z in a minute is a Gaussian reading of a small count: its tail
+        # probability says how far outside the counting noise the last points are.
+        tier, within = counting_tier(xs[err], requests[err], base_g[err], overdispersion,
+                                     min_abs[err], min_rel[err], batch.step, config)
+        fire[err] |= tier
+        exceed[err] |= within
     if budgets is not None:
         fire |= fast_burn(x, batch.requests[:, offset:], budgets, batch.step, config,
                           head + g) & enough
@@ -221,6 +229,42 @@ def persistent(
             strong = exceed & (excess >= tier.excess)
             fire |= (rolling_sum(strong.astype(float), m) >= m) & exceed
     return fire
+
+
+def counting_tier(
+    x: FloatArray, requests: FloatArray, base: FloatArray, overdispersion: FloatArray,
+    min_abs: FloatArray, min_rel: FloatArray, step: timedelta, config: FindingsConfig,
+) -> tuple[BoolArray, BoolArray]:
+    """Error ratios (rows of one) whose errors over the last points (1 up to ``count_span``)
+    a Poisson count around the baseline reaches with probability ``count_tail`` or less:
+    (fires at the window's last point, the points of the windows that fired).
+
+    The tail is the Chernoff bound of a Poisson count of mean μ (the baseline's errors, at
+    least one: a baseline of 0 is no certainty) reaching k, -ln P ≥ k ln(k/μ) - k + μ,
+    divided by the overdispersion squared (quasi-Poisson), so it never overstates the
+    surprise. The window's ratio must still clear ``min_abs`` and ``min_rel``, its traffic
+    ``min_requests`` and ``min_errors``, and its last point be above its expected errors."""
+    errors = np.nan_to_num(x * requests)
+    expected = np.nan_to_num(base * requests)
+    total = np.nan_to_num(requests)
+    above = errors > expected
+    need = -math.log(config.count_tail)
+    fire = np.zeros(x.shape, dtype=bool)
+    within = np.zeros(x.shape, dtype=bool)
+    for w in range(1, max(1, round(config.count_span / step)) + 1):
+        k = rolling_sum(errors, w)
+        mu_raw = rolling_sum(expected, w)
+        r = rolling_sum(total, w)
+        mu = np.maximum(mu_raw, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            surprise = np.where(k > mu, k * np.log(k / mu) - k + mu, 0.0) / overdispersion**2
+            delta = (k - mu_raw) / r  # the window's ratio over the baseline's
+            hit = ((surprise >= need) & (delta > min_abs) & (delta * r > min_rel * mu_raw)
+                   & (r >= config.min_requests) & (k >= config.min_errors) & above)
+        fire |= hit
+        for j in range(w):  # the window's points: the onset is its first
+            within[:, : x.shape[1] - j] |= hit[:, j:]
+    return fire, within & above
 
 
 def fast_burn(

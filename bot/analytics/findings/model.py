@@ -104,6 +104,13 @@ class FindingsConfig(BaseModel):
     fast_burn: float = Field(14.4, gt=0, description=(
         "error-budget burn rate over both fast_burn_windows that fires at once"))
     fast_burn_windows: tuple[timedelta, timedelta] = (timedelta(minutes=5), timedelta(hours=1))
+    # An error ratio's fast tier in counting noise: the errors of the last points (up to
+    # ``count_span``) so many more than the baseline expects that a Poisson count (widened by
+    # the series' overdispersion) reaches them with probability ``count_tail`` or less.
+    count_tail: float = Field(1e-12, gt=0, lt=1, description=(
+        "Poisson upper-tail probability of the recent errors that fires at once"))
+    count_span: timedelta = Field(timedelta(minutes=2), description=(
+        "the recent points the counting tier sums (at least one)"))
     recovery: timedelta = timedelta(minutes=30)
     reopen_within: timedelta = timedelta(hours=24)  # a daily recurrence is one incident
     spike_max: timedelta = timedelta(hours=2)
