@@ -5,6 +5,7 @@ noise (overdispersion widens it, a baseline of 0 is not a certainty)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 from bot.analytics.findings.decision import counting_tier
 from bot.analytics.findings.grouping import find
 from bot.analytics.findings.model import DEFAULT_FINDINGS, SeriesBatch, SeriesKey
+from bot.analytics.findings.sensitivity import thresholds
 from bot.analytics.slo import SLO
 from bot.metrics.base import Signal
 
@@ -89,3 +91,12 @@ def test_the_tail_is_in_counting_noise() -> None:
     assert not tier([2, 20], 2.0, overdispersion=2.0).any()
     # A baseline of no errors is not a certainty: at least one error is expected.
     assert not tier([0, 12], 0.0).any()
+
+
+def test_the_sensitivity_level_moves_the_tail_as_it_moves_z() -> None:
+    low, high = thresholds("low"), thresholds("high")
+    assert low.count_tail < DEFAULT_FINDINGS.count_tail < high.count_tail
+    # A level scales z by s, so the surprise a tail needs (≈ z² / 2 nats) by s².
+    nats = -math.log(DEFAULT_FINDINGS.count_tail)
+    assert math.isclose(-math.log(high.count_tail), nats * 0.7**2)
+    assert math.isclose(-math.log(low.count_tail), nats * 1.5**2)

@@ -50,7 +50,9 @@ def thresholds(level: Level, config: FindingsConfig = DEFAULT_FINDINGS) -> Findi
         "z": guard.z * scale, "min_abs": guard.min_abs * scale, "min_rel": guard.min_rel * scale})
         for signal, guard in config.guards.items()}
     k = min(config.persist_n, max(1, config.persist_k + _PERSIST[level]))
-    return config.model_copy(update={"guards": guards, "persist_k": k})
+    # The counting tier's surprise (nats, -ln of the tail) grows as z² / 2: scaled as z is.
+    tail = config.count_tail ** (scale * scale)
+    return config.model_copy(update={"guards": guards, "persist_k": k, "count_tail": tail})
 
 
 def level_of(key: SeriesKey, levels: Mapping[str, Level]) -> Level:
