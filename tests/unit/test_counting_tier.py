@@ -6,10 +6,9 @@ noise (overdispersion widens it, a baseline of 0 is not a certainty)."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
 from bot.analytics.findings.decision import counting_tier
 from bot.analytics.findings.grouping import find
@@ -17,13 +16,9 @@ from bot.analytics.findings.model import DEFAULT_FINDINGS, SeriesBatch, SeriesKe
 from bot.analytics.findings.sensitivity import thresholds
 from bot.analytics.slo import SLO
 from bot.metrics.base import Signal
+from tests.unit.test_findings_speed import CHANGE_AT, PER_DAY, TIMES, N
 
-START = datetime(2026, 11, 1, tzinfo=UTC)
-PER_DAY = 1440
-DAYS = 9
-N = DAYS * PER_DAY
-TIMES = pd.date_range(START, periods=N, freq="1min")
-CHANGE_AT = PER_DAY * 8 + 600  # day 8, 10:00
+# The time grid of the per-minute detection tests: 9 days, the change on day 8 at 10:00.
 RPM = 400
 BASE = 0.005
 GUARD = DEFAULT_FINDINGS.guards[Signal.ERROR_RATIO]
