@@ -255,12 +255,15 @@ def counting_tier(
         k = rolling_sum(errors, w)
         mu_raw = rolling_sum(expected, w)
         r = rolling_sum(total, w)
-        mu = np.maximum(mu_raw, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            surprise = np.where(k > mu, k * np.log(k / mu) - k + mu, 0.0) / overdispersion**2
             delta = (k - mu_raw) / r  # the window's ratio over the baseline's
-            hit = ((surprise >= need) & (delta > min_abs) & (delta * r > min_rel * mu_raw)
+            hit = ((delta > min_abs) & (delta * r > min_rel * mu_raw)
                    & (r >= config.min_requests) & (k >= config.min_errors) & above)
+        # The tail only where the guards pass (few points: the logarithm is the cost).
+        at = np.nonzero(hit)
+        kk, mu = k[at], np.maximum(mu_raw[at], 1.0)
+        surprise = np.where(kk > mu, kk * np.log(kk / mu) - kk + mu, 0.0)
+        hit[at] = surprise / overdispersion[at] ** 2 >= need
         fire |= hit
         for j in range(w):  # the window's points: the onset is its first
             within[:, : x.shape[1] - j] |= hit[:, j:]
