@@ -36,6 +36,7 @@ from bot.analytics.anomaly.batch import score_batch, score_series
 from bot.analytics.anomaly.config import DEFAULT_CONFIG
 from bot.analytics.anomaly.slots import daily_slots
 from bot.analytics.anomaly.streaming import DetectorState, update
+from bot.analytics.findings.profiles import NAB_Z
 from bot.analytics.nab_alerting import alert_scores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,7 +235,7 @@ def own_decision(
     flagged = float(np.mean(np.concatenate(scores) >= threshold))
     false_alarms = e.false_alarms_per_1000_series_days
     return (
-        f"  {name:14s} score >= {threshold:.2f}: {' / '.join(cells)}; "
+        f"  {name:16s} score >= {threshold:.2f}: {' / '.join(cells)}; "
         f"recall {e.window_recall:.2f}, precision {e.event_precision:.2f} per run, "
         f"{e.window_precision:.2f} per window, "
         f"{false_alarms:.0f} false alarms, {flagged:.1%} of rows"
@@ -348,12 +349,15 @@ def main() -> None:
     }
     rows: list[tuple[Row, float, str]] = []  # (row, points per second, remark)
     own: list[str] = []  # peers at their own decision rule
+    alerting = ""
     for name, detect in detectors.items():
         started = time.perf_counter()
         scores = [detect(s.values, s.timestamps) for s in corpus]
         elapsed = time.perf_counter() - started
         write_results(out, name, corpus, scores)
         rows.append((evaluate(corpus, scores, name), n_points / elapsed, ""))
+        if name == "perfbot-alerting":  # also where the bot itself would alert
+            alerting = own_decision(corpus, scores, name, NAB_Z)
     if args.peers:
         try:
             peers = run_peers(args.nab, out, args.peers_budget)
@@ -369,6 +373,11 @@ def main() -> None:
             sys.exit(f"nab.py: error: {error}")
     print(f"results written to {out}\n")
     print_table(rows)
+    print(
+        f"\nthe alerting path at the bot's own z guard ({NAB_Z:g}) instead of the swept one "
+        "(standard / low FP / low FN, then recall, precision, false alarms per 1k series-days, "
+        f"rows flagged):\n{alerting}"
+    )
     if own:
         print(
             "\npeers at their own decision rule instead of the swept threshold (standard / low FP"

@@ -26,14 +26,16 @@ import pandas as pd
 
 from bot.analytics.findings.decision import decide
 from bot.analytics.findings.model import SeriesBatch, SeriesKey
-from bot.analytics.findings.profiles import nab_profile
+from bot.analytics.findings.profiles import NAB_Z, nab_profile
 from bot.metrics.base import Signal
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# z guards tried per row, geometric: from the loosest to beyond any decision NAB rewards.
-Z_LEVELS: tuple[float, ...] = tuple(float(z) for z in np.geomspace(2.0, 200.0, 41))
+# z guards tried per row, geometric: from the loosest to beyond any decision NAB rewards,
+# and the bot's own (so NAB can be scored where the bot would alert).
+Z_LEVELS: tuple[float, ...] = tuple(sorted({float(z) for z in np.geomspace(2.0, 200.0, 41)}
+                                           | {NAB_Z}))
 # Up: judged as a latency (hurts when it rises); down: as a throughput (hurts when it falls).
 _KEYS = [SeriesKey(signal=Signal.LATENCY, service="nab"),
          SeriesKey(signal=Signal.THROUGHPUT, service="nab")]

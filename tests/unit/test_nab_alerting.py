@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from bot.analytics.findings.decision import decide
-from bot.analytics.findings.profiles import nab_profile
+from bot.analytics.findings.profiles import NAB_Z, nab_profile
 from bot.analytics.nab_alerting import Z_LEVELS, alert_scores, cell_scores, to_batch, to_grid
 
 STEP = np.timedelta64(5, "m")
@@ -75,7 +75,7 @@ def test_decide_counting_days_from_the_start_is_causal() -> None:
     assert not np.array_equal(live.spread, full.spread[:, :cut], equal_nan=True)
 
 
-@pytest.mark.parametrize("z", [Z_LEVELS[0], Z_LEVELS[10], Z_LEVELS[20]])
+@pytest.mark.parametrize("z", [Z_LEVELS[0], NAB_Z, Z_LEVELS[20]])
 def test_the_score_at_a_threshold_is_where_decide_fires_with_that_z_guard(z: float) -> None:
     values, ts = seasonal(seed=1)
     values[1400:1410] -= 60  # a drop: the down direction fires too
