@@ -36,6 +36,8 @@ from bot.analytics.anomaly.batch import score_batch, score_series
 from bot.analytics.anomaly.config import DEFAULT_CONFIG
 from bot.analytics.anomaly.slots import daily_slots
 from bot.analytics.anomaly.streaming import DetectorState, update
+from bot.analytics.findings.profiles import NAB_Z
+from bot.analytics.nab_alerting import alert_scores
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = REPO / "benchmarks" / ".venv-peers" / "bin" / "python"
@@ -90,6 +92,11 @@ def load_corpus(root: Path) -> list[Series]:
 
 def perfbot_detector(values: FloatArray, timestamps: npt.NDArray[np.datetime64]) -> FloatArray:
     return score_series(values, timestamps, DEFAULT_CONFIG)
+
+
+def alerting_detector(values: FloatArray, timestamps: npt.NDArray[np.datetime64]) -> FloatArray:
+    """The path that raises the bot's alerts: ``findings.decide`` with the NAB profile."""
+    return alert_scores(values, timestamps)
 
 
 def rolling_zscore_detector(window: int) -> Detector:
@@ -228,8 +235,9 @@ def own_decision(
     flagged = float(np.mean(np.concatenate(scores) >= threshold))
     false_alarms = e.false_alarms_per_1000_series_days
     return (
-        f"  {name:14s} score >= {threshold:.2f}: {' / '.join(cells)}; "
-        f"recall {e.window_recall:.2f}, precision {e.event_precision:.2f}, "
+        f"  {name:16s} score >= {threshold:.2f}: {' / '.join(cells)}; "
+        f"recall {e.window_recall:.2f}, precision {e.event_precision:.2f} per run, "
+        f"{e.window_precision:.2f} per window, "
         f"{false_alarms:.0f} false alarms, {flagged:.1%} of rows"
     )
 
@@ -334,18 +342,22 @@ def main() -> None:
     print(f"NAB corpus: {len(corpus)} series, {n_points:,} points, from {args.nab}")
 
     detectors: dict[str, Detector] = {
+        "perfbot-alerting": alerting_detector,
         "perfbot": perfbot_detector,
         "rollingZ": rolling_zscore_detector(1000),
         "null": null_detector,
     }
     rows: list[tuple[Row, float, str]] = []  # (row, points per second, remark)
     own: list[str] = []  # peers at their own decision rule
+    alerting = ""
     for name, detect in detectors.items():
         started = time.perf_counter()
         scores = [detect(s.values, s.timestamps) for s in corpus]
         elapsed = time.perf_counter() - started
         write_results(out, name, corpus, scores)
         rows.append((evaluate(corpus, scores, name), n_points / elapsed, ""))
+        if name == "perfbot-alerting":  # also where the bot itself would alert
+            alerting = own_decision(corpus, scores, name, NAB_Z)
     if args.peers:
         try:
             peers = run_peers(args.nab, out, args.peers_budget)
@@ -361,6 +373,11 @@ def main() -> None:
             sys.exit(f"nab.py: error: {error}")
     print(f"results written to {out}\n")
     print_table(rows)
+    print(
+        f"\nthe alerting path at the bot's own z guard ({NAB_Z:g}) instead of the swept one "
+        "(standard / low FP / low FN, then recall, precision, false alarms per 1k series-days, "
+        f"rows flagged):\n{alerting}"
+    )
     if own:
         print(
             "\npeers at their own decision rule instead of the swept threshold (standard / low FP"
@@ -379,13 +396,13 @@ def main() -> None:
 
 def print_table(rows: list[tuple[Row, float, str]]) -> None:
     print(
-        f"{'detector':14s} {'standard':>16s} {'reward_low_FP':>16s} {'reward_low_FN':>16s} "
-        f"{'LOCO std':>8s} {'recall':>6s} {'precis':>6s} {'F1':>5s} {'delay rows':>10s} "
-        f"{'delay':>8s} {'FA/1k sd':>8s} {'points/s':>9s}"
+        f"{'detector':16s} {'standard':>16s} {'reward_low_FP':>16s} {'reward_low_FN':>16s} "
+        f"{'LOCO std':>8s} {'recall':>6s} {'prec/run':>8s} {'prec/win':>8s} {'F1':>5s} "
+        f"{'delay rows':>10s} {'delay':>8s} {'FA/1k sd':>8s} {'points/s':>9s}"
     )
     remarks = []
     for row, points_per_second, remark in rows:
-        cells = [f"{row.detector:14s}"]
+        cells = [f"{row.detector:16s}"]
         for profile in ("standard", "reward_low_FP", "reward_low_FN"):
             score, threshold = row.scores[profile]
             cells.append(f"{score:6.1f} @{_threshold(threshold):>8s}")
@@ -395,7 +412,8 @@ def print_table(rows: list[tuple[Row, float, str]]) -> None:
         cells += [
             f"{row.loco:8.1f}",
             f"{e.window_recall:6.2f}",
-            f"{e.event_precision:6.2f}",
+            f"{e.event_precision:8.2f}",
+            f"{e.window_precision:8.2f}",
             f"{e.f1:5.2f}",
             f"{delay_rows:>10s}",
             f"{delay:>8s}",
@@ -407,10 +425,18 @@ def print_table(rows: list[tuple[Row, float, str]]) -> None:
             remarks.append(f"{row.detector}: {remark}")
     print(
         "\nthreshold: the corpus-wide one NAB's sweep picks per profile; LOCO std: standard score "
-        "when each category's threshold is chosen on the other categories; recall, precision, F1, "
+        "when each category's threshold is chosen on the other categories; recall, precision per "
+        "run (runs touching a window ÷ runs) and per window (detected windows ÷ (detected windows "
+        "+ false-alarm runs)), F1 (of recall and precision per run), "
         "delays (median, from the labelled anomaly; negative = before it) and false alarms per "
         "1,000 series-days (alarm = run of consecutive detections) at the standard threshold; "
         "points/s: the whole corpus through the detector, one series at a time, one process.\n"
+        "perfbot-alerting is what raises the bot's alerts: findings.decide (the seasonal baseline, "
+        "guards, persistence and fast tiers of `perfbot detect` and the running bot) with the NAB "
+        "profile (findings/profiles.py: no minimum traffic, milliseconds or error counts); its "
+        "score is the largest z guard at which decide fires, so the threshold is a z guard. "
+        "perfbot is the anomaly scorer (bot/analytics/anomaly), which only dates the onsets of "
+        "alerts; it raises none itself.\n"
         "NAB scoreboard for comparison (standard/low FP/low FN): Numenta HTM 70.5/62.6/75.2, "
         "earthgecko Skyline 58.2/46.2/63.9, Windowed Gaussian 39.6/20.9/47.4, null 0."
     )

@@ -338,11 +338,20 @@ def event_counts(
     )
 
 
+def window_precision(detected_windows: int, false_alarm_runs: int) -> float:
+    """Detected windows ÷ (detected windows + false-alarm runs): a window found by many
+    alarms counts once, so a detector cannot raise it by splitting one alarm into many (the
+    precision per run can). 0 when there is neither."""
+    total = detected_windows + false_alarm_runs
+    return detected_windows / total if total else 0.0
+
+
 class EventSummary(BaseModel):
     """Alarm-level figures over a corpus."""
 
     window_recall: float
-    event_precision: float
+    event_precision: float  # per run: runs touching a window ÷ runs
+    window_precision: float  # per window: see ``window_precision``
     f1: float
     median_delay_rows: float | None
     median_delay_seconds: float | None
@@ -363,6 +372,7 @@ def summarise_events(counts: Sequence[EventCounts]) -> EventSummary:
     return EventSummary(
         window_recall=recall,
         event_precision=precision,
+        window_precision=window_precision(found, events - true_events),
         f1=f1,
         median_delay_rows=float(np.median(rows)) if rows else None,
         median_delay_seconds=float(np.median(seconds)) if seconds else None,

@@ -17,7 +17,9 @@ from bot.analytics.nab_scoring import (
     probation_rows,
     scaled_sigmoid,
     score_file,
+    summarise_events,
     threshold_curve,
+    window_precision,
     window_rows,
 )
 
@@ -169,3 +171,31 @@ def test_event_counts_measure_recall_precision_and_delay() -> None:
     assert (counts.events, counts.true_events) == (3, 1)
     assert counts.delays_rows == [-2] and counts.delays_seconds == [-600.0]
     assert counts.scored_days == pytest.approx((99 - 15) * 5 / 1440)
+
+
+def test_precision_is_per_window_not_per_run() -> None:
+    """Window 50..59 found by three separate runs (50, 53, 57), one false alarm run at 80:
+    per window 1 ÷ (1 + 1) = 0.5; per run it would be 3 ÷ 4 = 0.75."""
+    ts = np.datetime64("2024-01-01T00:00") + np.arange(100) * np.timedelta64(5, "m")
+    counts = event_counts(FILE, detections(50, 53, 57, 80), 0.5, ts, anomaly_rows=[50])
+    summary = summarise_events([counts])
+    assert summary.window_precision == pytest.approx(0.5)
+    assert summary.event_precision == pytest.approx(0.75)
+    assert summary.window_recall == 1.0
+    assert summary.median_delay_rows == 0.0
+    assert summary.false_alarms_per_1000_series_days == pytest.approx(
+        1000 / counts.scored_days)
+
+
+def test_precision_per_window_over_files_counts_each_window_once() -> None:
+    """Two files: one window found by one run, one window missed, two false alarm runs:
+    1 ÷ (1 + 2). A missed window lowers recall, not precision."""
+    g = LabelledFile(name="g.csv", n_rows=100, windows=((30, 39),))
+    ts = np.datetime64("2024-01-01T00:00") + np.arange(100) * np.timedelta64(5, "m")
+    counts = [event_counts(FILE, detections(51, 52, 70), 0.5, ts, [51]),
+              event_counts(g, detections(90), 0.5, ts, [30])]
+    summary = summarise_events(counts)
+    assert summary.window_precision == pytest.approx(1 / 3)
+    assert summary.window_recall == 0.5
+    assert window_precision(0, 0) == 0.0
+    assert window_precision(4, 0) == 1.0

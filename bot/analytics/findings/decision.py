@@ -54,11 +54,16 @@ class Decisions:
 def decide(
     batch: SeriesBatch, config: FindingsConfig = DEFAULT_FINDINGS, first: int = 0,
     cache: BaselineCache | None = None, budgets: FloatArray | None = None,
+    days_from_start: bool = False,
 ) -> Decisions:
     """The guarded, persistent decision at each column from ``first`` on; causal.
 
     ``budgets``: per series, the error ratio its SLO allows (NaN: none); an error ratio
-    burning it ``fast_burn`` times over both fast-burn windows fires at once."""
+    burning it ``fast_burn`` times over both fast-burn windows fires at once.
+
+    The spread's days are counted back from the last column (a live cycle's days end now);
+    ``days_from_start`` counts them from the first column instead, so that a replay over a
+    whole history in one call decides each column as a shorter history would (NAB)."""
     per_day = max(1, round(DAY / batch.step))
     persist_k, persist_n = config.persistence(batch.step)
     burn_rows = round(config.fast_burn_windows[1] / batch.step)
@@ -94,11 +99,12 @@ def decide(
     # Daily median absolute residual, per day counted back from the last column.
     cols = xs.shape[1]
     days = -(-cols // per_day)
+    lead = 0 if days_from_start else days * per_day - cols  # columns before the first day
     padded = np.full((n_series, days * per_day), np.nan)
-    padded[:, days * per_day - cols :] = resid
+    padded[:, lead : lead + cols] = resid
     daily = nan_median_last(padded.reshape(n_series, days, per_day))
     # Spread at a column: the median of the previous complete days' medians (causal).
-    day_of_col = (np.arange(cols) + days * per_day - cols) // per_day
+    day_of_col = (np.arange(cols) + lead) // per_day
     earlier = np.full((n_series, days, config.baseline_days), np.nan)
     for k in range(1, min(config.baseline_days, days - 1) + 1):  # short histories: fewer
         earlier[:, k:, k - 1] = daily[:, : days - k]
