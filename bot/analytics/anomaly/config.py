@@ -96,6 +96,25 @@ class DetectorConfig(BaseModel):
         description="Prior mean of ln(value / threshold) above the threshold: a Laplace tail's "
         "(~0.2) rather than a Gaussian's (~0.1), as metrics are heavier-tailed than Gaussian.",
     )
+    novelty_margin: float | None = Field(
+        0.01,
+        ge=0,
+        description="Range novelty (None: off): a value further beyond the range of every "
+        "earlier value of its series than this fraction of that range is novel. Catches a "
+        "record spike in a spiky series, whose tail fit has learnt to shrug large errors off.",
+    )
+    novelty_nats: float = Field(
+        5.0,
+        gt=0,
+        description="Surprise (nats) added to a novel value: with a test's few nats short of "
+        "alarming, a record is enough; alone, a record is not.",
+    )
+    novelty_sigmas: float = Field(
+        0.0,
+        ge=0,
+        description="...and by more than this many error scales (≈ sigmas): 0 counts every "
+        "record, 1 spares the small records that pure noise keeps setting.",
+    )
     warmup: int = Field(
         50,
         ge=0,
