@@ -258,16 +258,24 @@ def write_results(out: Path, detector: str, corpus: list[Series], scores: list[F
 
 
 def configuration_grid() -> dict[str, DetectorConfig]:
-    """The configurations LOCO chooses among: the range-novelty constants (off, or its margin,
-    noise allowance and surprise) around the defaults, which are the grid's in-sample best."""
-    grid = {"novelty off": DEFAULT_CONFIG.model_copy(update={"novelty_margin": None})}
-    for margin in (0.01, 0.02, 0.05):
-        for sigmas in (0.0, 1.0):
-            for nats in (3.0, 5.0, 8.0):
-                update = {"novelty_margin": margin, "novelty_sigmas": sigmas, "novelty_nats": nats}
-                grid[f"margin {margin}, {sigmas:.0f} sd, {nats:.0f} nats"] = (
-                    DEFAULT_CONFIG.model_copy(update=update)
-                )
+    """The configurations LOCO chooses among: the tail fit's prior weight and the range-novelty
+    constants (off, or its margin, noise allowance and surprise) around the defaults, which are
+    the grid's in-sample best."""
+    grid = {}
+    for rows in (300.0, 500.0):
+        off = {"tail_prior_rows": rows, "novelty_margin": None}
+        grid[f"prior {rows:.0f}, novelty off"] = DEFAULT_CONFIG.model_copy(update=off)
+        for margin in (0.01, 0.02, 0.05):
+            for sigmas in (0.0, 1.0):
+                for nats in (3.0, 5.0, 8.0):
+                    update = {
+                        "tail_prior_rows": rows,
+                        "novelty_margin": margin,
+                        "novelty_sigmas": sigmas,
+                        "novelty_nats": nats,
+                    }
+                    name = f"prior {rows:.0f}, margin {margin}, {sigmas:.0f} sd, {nats:.0f} nats"
+                    grid[name] = DEFAULT_CONFIG.model_copy(update=update)
     return grid
 
 

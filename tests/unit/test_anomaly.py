@@ -20,7 +20,7 @@ from bot.analytics.anomaly.streaming import DetectorState, update
 from bot.metrics.base import Signal
 
 # Scores at or above this count as an alarm in these tests. On Gaussian noise the detector
-# gives such scores about once per 1,000,000 rows, so a few thousand rows of noise stay quiet.
+# gives such scores about 4 times per 1,000,000 rows, so a few thousand rows of noise stay quiet.
 # (A new record of the noise, the range novelty, scores up to ~0.68: 65 rows per 100,000 reach
 # 0.62.)
 ALARM = 0.70
