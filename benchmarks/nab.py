@@ -9,6 +9,9 @@ and prints one table: the NAB score per profile with the corpus-wide threshold f
 other categories only (leave one category out), alarm-level figures at the standard threshold,
 and speed (points per second of each detector over the corpus). Prints figures, never asserts.
 
+Below the table, configuration-level leave one category out: each category scored with the
+configuration and threshold chosen on the other six, among ``configuration_grid()``.
+
 ``--peers`` adds the peer libraries river and adtk to the same table: ``benchmarks/peers/
 run_peers.py`` runs them in their own virtualenv (``bash benchmarks/peers/setup.sh`` makes it;
 adtk needs pandas < 3), writes NAB-format results into the same results folder, and this script
