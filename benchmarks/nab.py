@@ -9,6 +9,9 @@ and prints one table: the NAB score per profile with the corpus-wide threshold f
 other categories only (leave one category out), alarm-level figures at the standard threshold,
 and speed (points per second of each detector over the corpus). Prints figures, never asserts.
 
+Below the table, configuration-level leave one category out: each category scored with the
+configuration and threshold chosen on the other six, among ``configuration_grid()``.
+
 ``--peers`` adds the peer libraries river and adtk to the same table: ``benchmarks/peers/
 run_peers.py`` runs them in their own virtualenv (``bash benchmarks/peers/setup.sh`` makes it;
 adtk needs pandas < 3), writes NAB-format results into the same results folder, and this script
@@ -33,7 +36,7 @@ import pandas as pd
 
 from bot.analytics import nab_scoring as nab
 from bot.analytics.anomaly.batch import score_batch, score_series
-from bot.analytics.anomaly.config import DEFAULT_CONFIG
+from bot.analytics.anomaly.config import DEFAULT_CONFIG, DetectorConfig
 from bot.analytics.anomaly.slots import daily_slots
 from bot.analytics.anomaly.streaming import DetectorState, update
 from bot.analytics.findings.profiles import NAB_Z
@@ -262,6 +265,69 @@ def write_results(out: Path, detector: str, corpus: list[Series], scores: list[F
 
 
 # ----------------------------------------------------------------------------------------
+# Configuration-level leave one category out
+
+
+def configuration_grid() -> dict[str, DetectorConfig]:
+    """The configurations LOCO chooses among: the tail fit's prior weight and the range-novelty
+    constants (off, or its margin, noise allowance and surprise) around the defaults, which are
+    the grid's in-sample best."""
+    grid = {}
+    for rows in (300.0, 500.0):
+        off = {"tail_prior_rows": rows, "novelty_margin": None}
+        grid[f"prior {rows:.0f}, novelty off"] = DEFAULT_CONFIG.model_copy(update=off)
+        for margin in (0.01, 0.02, 0.05):
+            for sigmas in (0.0, 1.0):
+                for nats in (3.0, 5.0, 8.0):
+                    update = {
+                        "tail_prior_rows": rows,
+                        "novelty_margin": margin,
+                        "novelty_sigmas": sigmas,
+                        "novelty_nats": nats,
+                    }
+                    name = f"prior {rows:.0f}, margin {margin}, {sigmas:.0f} sd, {nats:.0f} nats"
+                    grid[name] = DEFAULT_CONFIG.model_copy(update=update)
+    return grid
+
+
+def configuration_loco(corpus: list[Series], grid: dict[str, DetectorConfig]) -> list[str]:
+    """Lines: each category's pick and score when the configuration and the threshold are
+    chosen on the other six, the total, and the in-sample figures it compares with."""
+    files = [s.labelled for s in corpus]
+    standard = nab.PROFILES["standard"]
+    by_config = {
+        name: [score_series(s.values, s.timestamps, config) for s in corpus]
+        for name, config in grid.items()
+    }
+    score, picks = nab.leave_one_category_out(
+        files, [s.category for s in corpus], by_config, standard
+    )
+    in_sample = {
+        name: (curve := nab.threshold_curve(files, scores, standard)).normalised(curve.best()[1])
+        for name, scores in by_config.items()
+    }
+    best = max(in_sample, key=lambda name: in_sample[name])
+    default = next((n for n, c in grid.items() if c == DEFAULT_CONFIG), None)
+    lines = [
+        f"configuration-level LOCO (configuration and threshold chosen on the other six "
+        f"categories, among {len(grid)}): standard {score:.1f}; in-sample: best of the grid "
+        f"{in_sample[best]:.1f} ({best}), default "
+        + ("not in the grid" if default is None else f"{in_sample[default]:.1f} ({default})")
+    ]
+    for pick in picks:
+        null = sum(
+            nab.score_file(f, np.zeros(f.n_rows), standard, nab.NO_DETECTION).raw
+            for f, s in zip(files, corpus, strict=True)
+            if s.category == pick.category
+        )
+        lines.append(
+            f"  {pick.category:24s} picked {pick.configuration} @ {pick.threshold:.4f}: raw "
+            f"{pick.raw:+.2f} (null {null:+.2f})"
+        )
+    return lines
+
+
+# ----------------------------------------------------------------------------------------
 # Speed
 
 
@@ -384,6 +450,9 @@ def main() -> None:
             " / low FN, then recall, precision, false alarms per 1k series-days, rows flagged):"
         )
         print("\n".join(own))
+
+    print()
+    print("\n".join(configuration_loco(corpus, configuration_grid())))
 
     seconds = batch_seconds(corpus)
     median_ms, p95_ms = tick_milliseconds()

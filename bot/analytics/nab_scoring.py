@@ -19,7 +19,7 @@ Follows numenta/NAB v1.1 (``nab/sweeper.py``, ``nab/optimizer.py``, ``runner.nor
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -378,3 +378,54 @@ def summarise_events(counts: Sequence[EventCounts]) -> EventSummary:
         median_delay_seconds=float(np.median(seconds)) if seconds else None,
         false_alarms_per_1000_series_days=1000 * (events - true_events) / days if days else 0.0,
     )
+
+
+@dataclass(frozen=True)
+class CategoryPick:
+    """What leave-one-category-out chose for one category, and what it scored there."""
+
+    category: str
+    configuration: str  # picked on the other categories only
+    threshold: float  # likewise
+    raw: float  # the held-out category's raw score with that pick
+
+
+def leave_one_category_out(
+    files: Sequence[LabelledFile],
+    categories: Sequence[str],
+    scores_by_configuration: Mapping[str, Sequence[FloatArray]],
+    profile: Profile,
+) -> tuple[float, list[CategoryPick]]:
+    """Configuration-level LOCO: per category, the configuration and threshold that score best
+    on every other category, applied to it; returns the normalised total and the picks.
+
+    The held-out category's scores are never read before its pick is made, so its figure is
+    out of sample for both choices. Ties go to the configuration listed first.
+    """
+    if len(categories) != len(files):
+        raise ValueError("one category per file is needed")
+    if not scores_by_configuration:
+        raise ValueError("no configuration to choose from")
+    total = 0.0
+    picks = []
+    for category in sorted(set(categories)):
+        train = [i for i, c in enumerate(categories) if c != category]
+        best: tuple[float, str, float] | None = None  # (raw on train, configuration, threshold)
+        for name, scores in scores_by_configuration.items():
+            curve = threshold_curve([files[i] for i in train], [scores[i] for i in train], profile)
+            threshold, raw = curve.best()
+            if best is None or raw > best[0]:
+                best = (raw, name, threshold)
+        assert best is not None
+        _, name, threshold = best
+        held_out = scores_by_configuration[name]
+        raw = sum(
+            score_file(files[i], held_out[i], profile, threshold).raw
+            for i, c in enumerate(categories)
+            if c == category
+        )
+        total += raw
+        picks.append(CategoryPick(category, name, threshold, raw))
+    # Null and perfect depend on the labels only, not on any configuration's scores.
+    first = next(iter(scores_by_configuration.values()))
+    return threshold_curve(files, first, profile).normalised(total), picks

@@ -13,6 +13,7 @@ from bot.analytics.nab_scoring import (
     LabelledFile,
     detection_events,
     event_counts,
+    leave_one_category_out,
     normalise,
     probation_rows,
     scaled_sigmoid,
@@ -199,3 +200,61 @@ def test_precision_per_window_over_files_counts_each_window_once() -> None:
     assert summary.window_recall == 0.5
     assert window_precision(0, 0) == 0.0
     assert window_precision(4, 0) == 1.0
+
+
+def _toy_corpus(seed: int) -> tuple[list[LabelledFile], list[str], dict[str, list[np.ndarray]]]:
+    """Three categories of two files; configuration "sharp" fires in the windows, "noisy" off."""
+    rng = np.random.default_rng(seed)
+    files, categories = [], []
+    for category in "abc":
+        for k in range(2):
+            files.append(LabelledFile(name=f"{category}/{k}.csv", n_rows=100, windows=((50, 59),)))
+            categories.append(category)
+    sharp = [rng.uniform(0, 0.5, 100) for _ in files]
+    for s in sharp:
+        s[52] = 0.9
+    noisy = [rng.uniform(0, 1.0, 100) for _ in files]
+    return files, categories, {"sharp": sharp, "noisy": noisy}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_leave_one_category_out_never_lets_a_category_choose_its_own_configuration(
+    seed: int,
+) -> None:
+    files, categories, by_config = _toy_corpus(seed)
+    score, picks = leave_one_category_out(files, categories, by_config, STANDARD)
+    assert [p.configuration for p in picks] == ["sharp"] * 3
+    full = threshold_curve(files, by_config["sharp"], STANDARD)
+    assert score == pytest.approx(full.normalised(sum(p.raw for p in picks)))
+    for held_out in "abc":
+        # Make "noisy" perfect and "sharp" fire on every row of the held-out category only.
+        changed = {name: [s.copy() for s in scores] for name, scores in by_config.items()}
+        for i, category in enumerate(categories):
+            if category == held_out:
+                changed["noisy"][i] = detections(50)
+                changed["sharp"][i] = np.full(100, 0.95)
+        _, new_picks = leave_one_category_out(files, categories, changed, STANDARD)
+        before = {p.category: p for p in picks}
+        after = {p.category: p for p in new_picks}
+        # Its own pick is what the other categories chose, unchanged; only its score moves.
+        mine = before[held_out]
+        assert (after[held_out].configuration, after[held_out].threshold) == (
+            mine.configuration,
+            mine.threshold,
+        )
+        assert after[held_out].raw < before[held_out].raw
+        # Asked alone, the held-out category would now choose "noisy": a leak would show.
+        rows = [i for i, c in enumerate(categories) if c == held_out]
+        alone = {
+            name: threshold_curve([files[i] for i in rows], [s[i] for i in rows], STANDARD)
+            for name, s in changed.items()
+        }
+        assert alone["noisy"].best()[1] > alone["sharp"].best()[1]
+
+
+def test_leave_one_category_out_rejects_mismatched_input() -> None:
+    files, categories, by_config = _toy_corpus(0)
+    with pytest.raises(ValueError, match="one category per file"):
+        leave_one_category_out(files, categories[:-1], by_config, STANDARD)
+    with pytest.raises(ValueError, match="no configuration"):
+        leave_one_category_out(files, categories, {}, STANDARD)

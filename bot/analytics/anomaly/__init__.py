@@ -29,9 +29,11 @@ extreme, which is why the batch form needs no Python loop over time.
    series whose errors are often large (tweet counts) needs a far larger error to surprise.
    The fit keeps learning during an incident, so a sustained change scores highest at its onset
    and fades as it persists: the detector reports changes, not states.
-4. **The surprise of a row** is the largest of the three. It is zero during the warm-up and, so
-   that one incident raises one alarm, zero unless it beats every surprise of the previous
-   ``hold_rows`` rows.
+4. **The surprise of a row** is the largest of the three, plus ``novelty_nats`` when the value
+   lies beyond the range of every earlier value of its series (by ``novelty_margin`` of that
+   range): a record spike in a spiky series, whose tail fit has learnt to discount large
+   errors, still stands out. The surprise is zero during the warm-up and, so that one incident
+   raises one alarm, zero unless it beats every surprise of the previous ``hold_rows`` rows.
 5. **The score** is ``S / (S + score_half)``: 0.5 means odds of about ``e^-score_half``.
 
 Missing values (NaN or ±inf) score zero and leave every baseline and scale where it was: each

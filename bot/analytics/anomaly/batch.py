@@ -15,6 +15,7 @@ from bot.analytics.anomaly.surprise import (
     TINY,
     Errors,
     direction_signs,
+    novel,
     tail_excess,
     tail_fit,
     tail_surprise,
@@ -201,6 +202,13 @@ def score_batch(
 
     tests = three_tests(chosen, sign, floor)
     surprise = np.max([_calibrated(z, fitted, config) for z, fitted in tests], axis=0)
+    if config.novelty_margin is not None:
+        high = _lag(np.fmax.accumulate(x, axis=1))
+        low = _lag(np.fmin.accumulate(x, axis=1))
+        is_novel = novel(
+            x, high, low, sign, config.novelty_margin, chosen.mad, config.novelty_sigmas
+        )
+        surprise = np.where(is_novel, surprise + config.novelty_nats, surprise)
     ok = np.isfinite(x)
     seen_valid = _lag(np.cumsum(ok, axis=1).astype(float), 1, 0.0)
     surprise = np.where(ok & (seen_valid >= config.warmup), surprise, 0.0)

@@ -14,6 +14,7 @@ from bot.analytics.anomaly.surprise import (
     TINY,
     Errors,
     direction_signs,
+    novel,
     tail_excess,
     tail_fit,
     tail_surprise,
@@ -166,6 +167,8 @@ class DetectorState:
         self.profile_seen = np.zeros(n)
         self.on_profile = _ErrorState(n, config)
         self.tails = [_TailState(n, config) for _ in range(3)]
+        self.high = np.full(n, np.nan)  # range of every value so far, for the novelty
+        self.low = np.full(n, np.nan)
         self.recent = _Ring(n, max(config.hold_rows, 1), -np.inf)  # recent surprises
 
     @property
@@ -219,6 +222,12 @@ def update(
     for tail, (z, fitted) in zip(state.tails, three_tests(chosen, state.sign, floor), strict=True):
         surprise = np.maximum(surprise, tail.surprise(z, c))
         tail.push(fitted, c)
+    if c.novelty_margin is not None:
+        is_novel = novel(
+            x, state.high, state.low, state.sign, c.novelty_margin, chosen.mad, c.novelty_sigmas
+        )
+        surprise = np.where(is_novel, surprise + c.novelty_nats, surprise)
+        state.high, state.low = np.fmax(state.high, x), np.fmin(state.low, x)
     surprise = np.where(ok & (state.seen_valid >= c.warmup), surprise, 0.0)
     state.seen_valid += ok
     if c.hold_rows:

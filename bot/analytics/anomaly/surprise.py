@@ -94,6 +94,24 @@ def tail_excess(z: FloatArray, u: float) -> tuple[BoolArray, FloatArray]:
     return above, np.where(above, np.log(np.maximum(zz, u) / u), 0.0)
 
 
+def novel(
+    x: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    sign: FloatArray,
+    margin: float,
+    scale: FloatArray,
+    sigmas: float,
+) -> BoolArray:
+    """Whether ``x`` lies beyond [low, high], the range of every earlier value, by more than
+    ``margin`` × that range and ``sigmas`` × ``scale`` (rises only, falls only or both, by
+    ``sign``); False where unknown."""
+    beyond = np.where(x > high, x - high, np.where(x < low, x - low, 0.0))
+    with np.errstate(invalid="ignore"):
+        past = _directed(beyond, sign)
+        return np.asarray((past > margin * (high - low)) & ~(past <= sigmas * scale))
+
+
 def to_score(surprise: FloatArray, config: DetectorConfig) -> FloatArray:
     return surprise / (surprise + config.score_half)
 
