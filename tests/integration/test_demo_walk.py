@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cli_demo import STEPS
+from bot.cli_demo.walk import STEPS
 from tests.prometheus_server import missing_part
 
 REPO = Path(__file__).resolve().parents[2]
