@@ -29,8 +29,10 @@ from bot.cli_demo.world import (
 )
 
 if TYPE_CHECKING:
+    from bot.analytics.findings.baseline import BaselineCache
     from bot.app import Perfbot
     from bot.clock import FakeClock
+    from bot.detection import ReadCache
     from bot.incidents.lifecycle import Incident
     from bot.metrics.base import MetricsBackend
     from bot.notify.recording import RecordingSlack, Sent
@@ -64,6 +66,8 @@ class Walk:
     close: Callable[[], None] = lambda: None
     written: list[Path] = dataclasses.field(default_factory=list)
     incident: Incident | None = None
+    # Kept across the walk's detection ticks (``detect``); None until the first.
+    kept: tuple[BaselineCache, ReadCache] | None = None
     # What each message reads as now, by (channel, ts): an edit shows what changed.
     _rendered: dict[tuple[str, str], list[str]] = dataclasses.field(default_factory=dict)
 
@@ -123,7 +127,6 @@ class Walk:
     # --- the walk ------------------------------------------------------------------------
 
     def run(self) -> None:
-        from bot.schedule import detect_once
 
         bot, settings = self.perfbot, self.perfbot.settings
         workload = bot.demo
@@ -144,7 +147,7 @@ class Walk:
         self.clock.set(step.start + timedelta(minutes=30))
         self.heading(3)
         print(f"(injected at {self.at(step.start)}: {step.description})\n", file=self.out)
-        detect_once(bot, bot.now())
+        self.detect(bot.now())
         self.incident = bot.incident_store.latest(step_fingerprint(step))
         if self.incident is None:
             raise DemoError("detection did not find the missing index (a bug: please report)")
@@ -221,14 +224,22 @@ class Walk:
             self.clock.advance(timedelta(seconds=1))
         self.show(self.slack.sent[start:], focus)
 
-    def run_loop(self, span: timedelta, focus: Incident,
+    def detect(self, now: datetime) -> None:
+        """A detection tick, with what ``perfbot run`` keeps between its ticks: the earlier
+        days' baselines and the raw reads, so a tick after the first reads only the newest
+        steps."""
+        from bot.analytics.findings.baseline import BaselineCache
+        from bot.detection import ReadCache
+        from bot.schedule import detect_once
+
+        if self.kept is None:
+            self.kept = (BaselineCache(), ReadCache())
+        detect_once(self.perfbot, now, *self.kept)
+
+    def run_loop(self, span: timedelta, focus: Incident | None,
                  until: Callable[[], bool] = lambda: False) -> None:
         """The loop for ``span``: a sweep every ``SWEEP`` and detection every
         ``detection.interval``, printing what was sent; stops early once ``until()``."""
-        from bot.analytics.findings.baseline import BaselineCache
-        from bot.schedule import detect_once
-
-        cache = BaselineCache()
         every = self.perfbot.settings.detection.interval
         end = self.clock.now() + span
         detected = self.clock.now() - every
@@ -236,7 +247,7 @@ class Walk:
             now = self.clock.advance(SWEEP)
             if now - detected >= every:
                 detected = now
-                detect_once(self.perfbot, now, cache)
+                self.detect(now)
             self.sweep(focus)
 
     def digests(self, focus: str, others_are: str) -> None:
