@@ -30,14 +30,12 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import numpy as np
 import yaml
 from slack_sdk.signature import SignatureVerifier
@@ -47,10 +45,9 @@ sys.path.insert(0, str(REPO))  # the real parts' helpers live in tests/
 
 from benchmarks.slack_load import (  # noqa: E402
     SLACK_DEADLINE,
-    USERS,
-    Sample,
     Sender,
     TimedStandIn,
+    ask_all,
     quantile,
 )
 from bot.metrics.base import Endpoint  # noqa: E402
@@ -175,31 +172,10 @@ def main() -> None:
         sender = Sender(f"http://127.0.0.1:{port}/slack/events", standin)
         sender.verifier = SignatureVerifier(BOT_SECRET)
 
-        numbers = iter(range(args.questions))
-        lock = threading.Lock()
-        samples: list[Sample] = []
-
-        def asker(who: int) -> None:
-            user = list(USERS)[who % len(USERS)]
-            with httpx.Client(timeout=60) as http:
-                while True:
-                    with lock:
-                        number = next(numbers, None)
-                    if number is None:
-                        return
-                    question = TEMPLATES[number % len(TEMPLATES)].format(
-                        service=services[number % len(services)])
-                    sample = sender.ask(http, number, question, user)
-                    with lock:
-                        samples.append(sample)
-
         before = len(bot.output())
         fired = time.perf_counter()
-        threads = [threading.Thread(target=asker, args=(n,)) for n in range(args.askers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        samples = ask_all(sender, args.questions, args.askers, lambda number: TEMPLATES[
+            number % len(TEMPLATES)].format(service=services[number % len(services)]))
         seconds = time.perf_counter() - fired
         peak = status_field(pid, "VmHWM")
         log = bot.output()

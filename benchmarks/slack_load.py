@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -193,6 +193,34 @@ class Sender:
         return Sample(acked, status, at - sent, text.startswith(ERROR_ANSWER), told)
 
 
+def ask_all(sender: Sender, count: int, askers: int,
+            question: Callable[[int], str]) -> list[Sample]:
+    """``count`` questions (``question(number)``) from ``askers`` users at once, each asking
+    its next one once its last was answered; the samples in the order they came."""
+    numbers = iter(range(count))
+    lock = threading.Lock()
+    samples: list[Sample] = []
+
+    def asker(who: int) -> None:
+        user = list(USERS)[who % len(USERS)]
+        with httpx.Client(timeout=60) as http:
+            while True:
+                with lock:
+                    number = next(numbers, None)
+                if number is None:
+                    return
+                sample = sender.ask(http, number, question(number), user)
+                with lock:
+                    samples.append(sample)
+
+    threads = [threading.Thread(target=asker, args=(who,)) for who in range(askers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples
+
+
 @dataclass(frozen=True)
 class BotSpec:
     """What the bot's process builds: ``backend`` is "demo" or a Prometheus URL."""
@@ -250,28 +278,9 @@ def run_load(name: str, backend: str, requests: int, concurrency: int,
         sender = Sender(url, standin)
         with httpx.Client(timeout=60) as http:  # unmeasured: catalog, users.info, imports
             sender.ask(http, -1, QUESTIONS[0], "U1")
-        numbers = iter(range(requests))
-        lock = threading.Lock()
-        samples: list[Sample] = []
-
-        def user(who: int) -> None:
-            name = list(USERS)[who % len(USERS)]
-            with httpx.Client(timeout=60) as http:
-                while True:
-                    with lock:
-                        number = next(numbers, None)
-                    if number is None:
-                        return
-                    sample = sender.ask(http, number, QUESTIONS[number % len(QUESTIONS)], name)
-                    with lock:
-                        samples.append(sample)
-
         started = time.perf_counter()
-        users = [threading.Thread(target=user, args=(who,)) for who in range(concurrency)]
-        for thread in users:
-            thread.start()
-        for thread in users:
-            thread.join()
+        samples = ask_all(sender, requests, concurrency,
+                          lambda number: QUESTIONS[number % len(QUESTIONS)])
         seconds = time.perf_counter() - started
         wait_for_uploads(standin)
     return Run(name, concurrency, samples, seconds)

@@ -21,9 +21,10 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback_server import LoopbackServer
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -85,31 +86,14 @@ def schema_errors(body: Any) -> list[str]:
     return errors
 
 
-class _Server:
-    """A threaded HTTP server on loopback that hands each POST to ``handle``."""
+class _Server(LoopbackServer):
+    """A stand-in that hands each POST to ``handle``, its answer queued by ``answer``."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.queued: deque[int] = deque()
         self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> Any:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().__init__()
 
     def answer(self, *statuses: int) -> None:
         """The next requests get these statuses, in order, whatever they hold."""
@@ -155,10 +139,6 @@ class PagerDutyStandIn(_Server):
     def events_url(self) -> str:
         return f"{self.url}/v2/enqueue"
 
-    def __enter__(self) -> PagerDutyStandIn:
-        super().__enter__()
-        return self
-
     def accepted(self) -> list[Event]:
         """The events answered 202, in order."""
         with self.lock:
@@ -193,10 +173,6 @@ class WebhookReceiver(_Server):
     def __init__(self, secret: str | None) -> None:
         super().__init__()
         self.secret = secret
-
-    def __enter__(self) -> WebhookReceiver:
-        super().__enter__()
-        return self
 
     def accepted(self) -> list[Event]:
         with self.lock:

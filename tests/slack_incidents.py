@@ -117,7 +117,6 @@ class Served(Bot):
         """What Slack sends when ``user`` presses ``act`` (or picks ``option`` in the Snooze
         menu) on the incident's message as it now stands in the channel, or as ``seen``
         (a copy from before: a client that had not refreshed)."""
-        shown = seen if seen is not None else self.shown(incident)
         name = incident.name
         element: dict[str, Any] = {"action_id": alert_action_id(act, name),
                                    "block_id": ALERT_ACTIONS_BLOCK, "action_ts": "1700000100.1"}
@@ -127,6 +126,14 @@ class Served(Bot):
             element |= {"type": "static_select",
                         "selected_option": {"text": {"type": "plain_text", "text": option},
                                             "value": f"{option}|{name}"}}
+        return self.actions_body(user, incident, element, seen=seen)
+
+    def actions_body(self, user: str, incident: Incident, element: dict[str, Any], *,
+                     seen: dict[str, Any] | None = None) -> bytes:
+        """The signed form's body of a ``block_actions``: ``user`` used ``element`` (a
+        button or a menu of any of the message's blocks) on the incident's message as it
+        now stands in the channel, or as ``seen``."""
+        shown = seen if seen is not None else self.shown(incident)
         ts = incident.message_ts
         payload = {
             "type": "block_actions", "token": "legacy", "api_app_id": "A1",

@@ -15,12 +15,13 @@ import threading
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.render.blocks import BlockError, validate_blocks
+from tests.loopback_server import LoopbackServer
 from tests.socket_mode_standin import SocketModeStandIn
 
 TOKEN = "xoxb-standin-token"
@@ -66,7 +67,7 @@ class _State:
     held: list[Call] = field(default_factory=list)  # the calls holds caught, as they came
 
 
-class SlackStandIn:
+class SlackStandIn(LoopbackServer):
     """``with SlackStandIn() as slack:`` → ``slack.api_url`` for ``WebClient(base_url=...)``.
 
     ``channels`` maps channel ids to whether the bot is a member; ids not listed are
@@ -90,22 +91,11 @@ class SlackStandIn:
         self.state = _State()
         self._changed = threading.Condition()
         self._ts = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__()
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/"
-
-    def __enter__(self) -> SlackStandIn:
-        self._thread.start()
-        return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -116,9 +106,7 @@ class SlackStandIn:
         for event in held:
             event.set()
         self.socket_mode.close()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().__exit__(kind, exc, tb)
 
     # --- what tests use -----------------------------------------------------------------
 

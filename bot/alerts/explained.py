@@ -40,7 +40,8 @@ class Explained(BaseModel):
         links = tuple(Link(title=link.title, url=str(link.url))
                       for link in (self.matches[0].playbook.links if self.matches else []))
         chart = (AlertChart(label=key.label, change=first.change, start=first.start,
-                            confirmed_at=first.fired_at, data=first.chart)
+                            confirmed_at=first.fired_at, data=first.chart,
+                            signal=key.signal)
                  if first.chart is not None else None)
         return Alert(
             id=f.id, source=DETECTION,

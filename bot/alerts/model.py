@@ -29,6 +29,7 @@ class AlertChart(BaseModel):
     start: datetime  # when the change began
     confirmed_at: datetime  # when the detector was sure
     data: ChartData
+    signal: Signal | None = None  # what the values are (its unit); None in charts stored before
 
 
 class Alert(BaseModel):

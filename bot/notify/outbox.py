@@ -21,11 +21,12 @@ from enum import Enum
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackClientError
 
 from bot.clock import Clock
 from bot.incidents.escalation import Notify
 from bot.incidents.lifecycle import Change, Entry, Incident, State
+from bot.notify.channels import Channels, error_of
 from bot.notify.pagerduty import NotAccepted, PagerDuty, TryLater
 from bot.notify.storms import Storm, place
 from bot.notify.webhook import Webhooks
@@ -46,9 +47,6 @@ from bot.storage.incidents import IncidentStore, OutboxItem, retry_after
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-# A post refused for these goes to the default channel instead (the owning channel is gone,
-# archived, or the bot was never invited): an alert posted elsewhere beats no alert.
-CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 _PENDING_LIMIT = 500
 # How long a delivery holds the effects it claimed: longer than carrying out 500 of them
 # takes, short enough that a crashed replica's effects are not late by much.
@@ -81,14 +79,13 @@ class Delivery:
     ) -> None:
         self.store, self.client, self.zone = store, client, zone
         self.pagerduty, self.webhooks = pagerduty, webhooks
-        self.default_channel, self.clock = default_channel, clock
-        self.storm_threshold, self.pace = storm_threshold, pace
+        self.clock, self.storm_threshold = clock, storm_threshold
+        self.channels = Channels(client, default_channel, pace)
         # How many effects the last call left for the pace: worth calling again soon.
         self.held_back = 0
         self._lock = threading.Lock()  # one delivery at a time in this process
         # Whose claims on the outbox's rows are this delivery's (other replicas skip them).
         self._owner = uuid.uuid4().hex
-        self._last_post: dict[str, datetime] = {}
         self._storms: dict[str, Storm] = {}
         # What each incident's message shows now and the version it was drawn from, so an
         # edit that changes nothing is skipped. The version tells whether anyone changed the
@@ -203,10 +200,10 @@ class Delivery:
             self._remember(incident.id, **placed)
             del self._placed[incident.id]
             return _Done.SENT
-        if not self._may_post(incident.channel, now):
+        if not self.channels.may_post(incident.channel, now):
             return _Done.HELD
         message = self._render(incident)
-        posted = self._post_message(incident.channel, message, now,
+        posted = self.channels.post(incident.channel, message, now,
                                     thread_ts=incident.thread_ts)
         if posted is None:
             return _Done.HELD
@@ -232,14 +229,14 @@ class Delivery:
         return _Done.SENT
 
     def _reply(self, incident: Incident, text: str, ping: bool, now: datetime) -> _Done:
-        if not self._may_post(incident.channel, now):
+        if not self.channels.may_post(incident.channel, now):
             return _Done.HELD
         words = reply_text(incident, text, threaded=incident.thread_ts is not None)
         quiet = not ping and _MENTION.search(words) is not None
         response = self.client.chat_postMessage(
             channel=incident.channel, thread_ts=incident.thread_ts or incident.message_ts,
             text=_MENTION.sub("someone", words) if quiet else words)
-        self._last_post[incident.channel] = now
+        self.channels.posted_in(incident.channel, now)
         if quiet:  # a mention added by an edit notifies nobody
             try:
                 self.client.chat_update(channel=incident.channel, ts=str(response["ts"]),
@@ -253,13 +250,13 @@ class Delivery:
         chart = incident.alert.chart
         if chart is None:
             return _Done.SENT
-        if not self._may_post(incident.channel, now):
+        if not self.channels.may_post(incident.channel, now):
             return _Done.HELD
         self.client.files_upload_v2(
             channel=incident.channel, thread_ts=incident.thread_ts or incident.message_ts,
             content=alert_chart(chart, self.zone), filename=f"{incident.name}.png",
             title=f"{incident.name}: {chart.label}", alt_txt=f"Chart of {chart.label}")
-        self._last_post[incident.channel] = now
+        self.channels.posted_in(incident.channel, now)
         return _Done.SENT
 
     def _page(self, item: OutboxItem, incident: Incident, note: Notify | None,
@@ -276,7 +273,7 @@ class Delivery:
         done = self._paged.setdefault(item.id, set())
         done |= item.done
         todo = [user for user in note.users if user not in done]
-        link = self._permalink(incident) if todo else None
+        link = self.channels.permalink(incident) if todo else None
         for user in todo:
             opened = self.client.conversations_open(users=user)
             message = page_message(incident, note, link, zone=self.zone)
@@ -284,7 +281,7 @@ class Delivery:
                                          text=message.text, blocks=list(message.blocks))
             done.add(user)
             self.store.part_done(item.id, user)
-        if not self._may_post(incident.channel, now):
+        if not self.channels.may_post(incident.channel, now):
             return _Done.HELD
         thread = incident.thread_ts or incident.message_ts  # None: its post was given up
         extra: dict[str, Any] = {"thread_ts": thread} if thread else {}
@@ -293,7 +290,7 @@ class Delivery:
         self.client.chat_postMessage(
             channel=incident.channel, **extra,
             text=page_line(incident, note, threaded=incident.thread_ts is not None))
-        self._last_post[incident.channel] = now
+        self.channels.posted_in(incident.channel, now)
         return _Done.SENT
 
     def _send_out(self, item: OutboxItem, incident: Incident) -> _Done:
@@ -306,7 +303,7 @@ class Delivery:
             log.info("not sent to %s for %s: it is %s now", _OUTBOUND[effect.kind],
                      incident.name, incident.state)
             return _Done.SENT
-        link = self._permalink(incident) if action == "trigger" else None
+        link = self.channels.permalink(incident) if action == "trigger" else None
         if effect.kind == "pagerduty":
             if self.pagerduty is None or effect.pagerduty is None:
                 raise NotAccepted("PagerDuty is not set up in this process")
@@ -358,14 +355,14 @@ class Delivery:
             placed = place(posts, storm, self.storm_threshold)
             if storm is not None and placed.join:
                 self._join(storm, placed.join)
-            if placed.new and placed.started and self._may_post(channel, now):
+            if placed.new and placed.started and self.channels.may_post(channel, now):
                 self._summarize(channel, placed.new, placed.started, now)
 
     def _summarize(self, channel: str, incidents: list[Incident], started: datetime,
                    now: datetime) -> None:
         message = storm_message(incidents)
         try:
-            posted = self._post_message(channel, message, now)
+            posted = self.channels.post(channel, message, now)
         except (SlackClientError, OSError) as exc:
             log.warning("could not post the summary of %d incidents in %s (%s); posting "
                         "them one by one", len(incidents), channel, _error_of(exc))
@@ -396,36 +393,6 @@ class Delivery:
 
     # --- plumbing --------------------------------------------------------------------------
 
-    def _post_message(
-        self, channel: str, message: SlackMessage, now: datetime, *,
-        thread_ts: str | None = None,
-    ) -> tuple[Any, str] | None:
-        """``chat.postMessage`` in ``channel``, else (a channel error) in the default
-        channel, at the top level; Slack's answer and the channel used. None: the default
-        channel had a post this very second (its pace), try again on the next call."""
-        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
-        try:
-            response = self.client.chat_postMessage(
-                channel=channel, text=message.text, blocks=list(message.blocks), **extra)
-            self._posted(channel, response, now)
-            return response, channel
-        except SlackApiError as exc:
-            if _error_of(exc) not in CHANNEL_ERRORS or channel == self.default_channel:
-                raise
-            log.warning("cannot post in %s (%s): posting in the default channel %s instead",
-                        channel, _error_of(exc), self.default_channel)
-        if not self._may_post(self.default_channel, now):
-            return None
-        response = self.client.chat_postMessage(
-            channel=self.default_channel, text=message.text, blocks=list(message.blocks))
-        self._posted(self.default_channel, response, now)
-        return response, self.default_channel
-
-    def _posted(self, channel: str, response: Any, now: datetime) -> None:
-        """The pace counts from now, under the name asked and the id Slack answered (a
-        channel configured as ``#name`` is stored by its id once posted in)."""
-        self._last_post[channel] = self._last_post[str(response["channel"])] = now
-
     def _render(self, incident: Incident) -> SlackMessage:
         paged = ""
         if incident.level and incident.state is State.TRIGGERED:
@@ -448,26 +415,10 @@ class Delivery:
         while len(self._shown) > _SHOWN_LIMIT:
             self._shown.popitem(last=False)
 
-    def _may_post(self, channel: str, now: datetime) -> bool:
-        last = self._last_post.get(channel)
-        return last is None or now - last >= self.pace
-
     def _post_pending(self, incident: Incident) -> bool:
         """Whether its post is still to come (waiting for its pace or a retry)."""
         return any(item.effect.kind == "post" and item.sent_at is None
                    for item in self.store.outbox(incident.id))
-
-    def _permalink(self, incident: Incident) -> str | None:
-        if incident.message_ts is None:
-            return None
-        try:
-            found = self.client.chat_getPermalink(channel=incident.channel,
-                                                  message_ts=incident.message_ts)
-        except (SlackClientError, OSError) as exc:
-            log.warning("no link to %s's message for its page: %s", incident.name,
-                        _error_of(exc))
-            return None
-        return str(found["permalink"])
 
     def _failed(self, item: OutboxItem, error: str, now: datetime) -> None:
         attempts = item.attempts + 1
@@ -495,8 +446,4 @@ def _count(item: OutboxItem, result: str) -> None:
 
 
 def _error_of(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError) and exc.response is not None:
-        return str(exc.response.get("error") or "Slack gave no reason")
-    if isinstance(exc, TryLater):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, TryLater) else error_of(exc)

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from bot.alerts.acts import BUTTONS, RULES
 from bot.alerts.explained import Explained
@@ -135,25 +136,48 @@ def alert_text(message: AlertMessage) -> str:
     return "\n".join(lines)
 
 
+# Each signal's y-axis: its name and unit, and the factor from the stored value (seconds,
+# requests per second, a share 0..1) to that unit.
+AXES: dict[Signal, tuple[str, float]] = {
+    Signal.LATENCY: ("latency (ms)", 1000.0),
+    Signal.THROUGHPUT: ("throughput (req/s)", 1.0),
+    Signal.ERROR_RATIO: ("error ratio (%)", 100.0),
+    Signal.CPU: ("CPU (% of the limit)", 100.0),
+    Signal.MEMORY: ("memory (% of the limit)", 100.0),
+}
+
+
 @literal_text
 def alert_chart(chart: AlertChart, tz: tzinfo) -> bytes:
     """The series around the change with its baseline and ±3-spread band, as PNG."""
-    data = chart.data
-    figure, axes = plt.subplots(figsize=(8.0, 4.0))
-    times = mdates.date2num(data.times)  # type: ignore[no-untyped-call]
-    axes.fill_between(times, data.low, data.high, color="#8b949e", alpha=0.25,
-                      label="usual range")
-    axes.plot(times, data.baseline, color="#8b949e", linestyle="--", label="baseline")
-    axes.plot(times, data.values, color="#1f6feb", label=chart.label)
-    onset = float(mdates.date2num(chart.start))  # type: ignore[no-untyped-call]
-    axes.axvline(onset, color="#d1242f", linestyle=":", label="change")
-    axes.set_title(f"{chart.label}: {chart.change} "
-                   f"(+{format_duration(chart.confirmed_at - chart.start)} to confirm)")
-    axes.xaxis.set_major_formatter(
-        mdates.DateFormatter("%d %b %H:%M", tz=tz))  # type: ignore[no-untyped-call]
-    axes.legend(loc="upper left", fontsize="small")
-    figure.autofmt_xdate()
+    figure = alert_figure(chart, tz)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
+
+
+def alert_figure(chart: AlertChart, tz: tzinfo) -> Figure:
+    """``alert_chart``'s figure, open (the caller closes it)."""
+    data = chart.data
+    name, factor = AXES[chart.signal] if chart.signal is not None else ("", 1.0)
+
+    def scaled(values: Sequence[float]) -> list[float]:
+        return [v * factor for v in values]
+
+    figure, axes = plt.subplots(figsize=(8.0, 4.0))
+    times = mdates.date2num(data.times)  # type: ignore[no-untyped-call]
+    axes.fill_between(times, scaled(data.low), scaled(data.high), color="#8b949e", alpha=0.25,
+                      label="usual range")
+    axes.plot(times, scaled(data.baseline), color="#8b949e", linestyle="--", label="baseline")
+    axes.plot(times, scaled(data.values), color="#1f6feb", label=chart.label)
+    onset = float(mdates.date2num(chart.start))  # type: ignore[no-untyped-call]
+    axes.axvline(onset, color="#d1242f", linestyle=":", label="change")
+    axes.set_title(f"{chart.label}: {chart.change} "
+                   f"(+{format_duration(chart.confirmed_at - chart.start)} to confirm)")
+    axes.set_ylabel(name)
+    axes.xaxis.set_major_formatter(
+        mdates.DateFormatter("%d %b %H:%M", tz=tz))  # type: ignore[no-untyped-call]
+    axes.legend(loc="upper left", fontsize="small")
+    figure.autofmt_xdate()
+    return figure

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cli_demo import STEPS
+from bot.cli_demo.walk import STEPS
 from tests.prometheus_server import missing_part
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,3 +175,49 @@ def test_prometheus_missing_says_how_to_install_it(tmp_path: Path) -> None:
         "perfbot: --prometheus: prometheus and promtool not found: install Prometheus "
         "(Debian/Ubuntu: apt-get install prometheus; or put the prometheus and promtool "
         "binaries from prometheus.io on the PATH)")
+
+
+def test_the_walks_second_detection_cycle_reads_only_the_newest_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two detection cycles of the walk's loop, in this process on the demo backend, each
+    read of the backend counted: the first cycle reads every signal's whole history, the
+    second only its newest steps (the reads are kept between cycles, as ``perfbot run``
+    keeps them between ticks), so the two cycles read little more than one."""
+    import argparse
+    import io
+    from datetime import timedelta
+    from typing import Any
+
+    import bot.schedule
+    from bot.cli_demo.walk import Walk
+    from bot.detection import HISTORY
+
+    monkeypatch.delenv("PERFBOT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    walk = Walk.start(argparse.Namespace(config=None, prometheus=False, at=AT),
+                      io.StringIO(), tmp_path, tmp_path)
+    spans: list[timedelta] = []  # each read's window
+    cycles: list[object] = []
+    try:
+        def counting(read: Any) -> Any:
+            def counted(window: Any, *more: Any, **named: Any) -> Any:
+                spans.append(window.end - window.start)
+                return read(window, *more, **named)
+            return counted
+
+        backend = walk.perfbot.backend
+        for name in ("latency", "throughput", "error_ratio", "cpu", "memory"):
+            monkeypatch.setattr(backend, name, counting(getattr(backend, name)))
+        detect_once = bot.schedule.detect_once
+
+        def cycle(*args: Any, **named: Any) -> Any:
+            cycles.append(args[1])
+            return detect_once(*args, **named)
+        monkeypatch.setattr(bot.schedule, "detect_once", cycle)
+        walk.run_loop(timedelta(minutes=6), focus=None)
+    finally:
+        walk.close()
+    assert len(cycles) == 2
+    one_cycle = 5 * HISTORY  # five signals, each over the detection's history
+    assert one_cycle <= sum(spans, timedelta()) < 1.1 * one_cycle

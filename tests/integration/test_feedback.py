@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import text
@@ -47,21 +46,10 @@ def served(database: str, demo_backend: DemoBackend, slack: SlackStandIn) -> Ite
 def press(served: Served, user: str, verdict: str, incident: Incident,
           name: str | None = None) -> None:
     """``user`` presses Useful or Noise on the incident's message as it stands."""
-    shown = served.shown(incident)
     name = name or incident.name
     element = {"action_id": feedback_action_id(verdict, name), "block_id": FEEDBACK_BLOCK,
                "type": "button", "value": name, "action_ts": "1700000100.1"}
-    payload: dict[str, Any] = {
-        "type": "block_actions", "token": "legacy", "api_app_id": "A1",
-        "team": {"id": "T1"}, "user": {"id": user, "team_id": "T1"},
-        "container": {"type": "message", "message_ts": incident.message_ts,
-                      "channel_id": incident.channel},
-        "channel": {"id": incident.channel, "name": "alerts"}, "trigger_id": "1.2.3",
-        "message": {"type": "message", "user": "UBOT", "ts": incident.message_ts,
-                    "text": shown["text"], "blocks": shown["blocks"]},
-        "response_url": f"{served.slack.url}/response/2", "actions": [element],
-    }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
+    body = served.actions_body(user, incident, element)
     assert served.send(body, "application/x-www-form-urlencoded").status_code == 200
 
 

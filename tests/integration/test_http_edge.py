@@ -4,8 +4,6 @@ refused before it costs memory, threads, log lines or a second answer."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import socket
 import threading
@@ -13,35 +11,27 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from slack_sdk.signature import SignatureVerifier
 
 from bot.metrics.demo import DemoBackend
 from bot.slack.app import BUSY, AfterAck
 from tests.bot_process import (
-    CHANNELS,
-    SECRET,
-    USERS,
     BotProcess,
     minutely_policy,
     wait_until,
     write_config,
 )
 from tests.integration.test_slack_app import perfbot_for
+from tests.signed_http import command, now, signed, standin
 from tests.slack_bot import Bot
 from tests.slack_standin import SlackStandIn
 
 MARK = "secret-response-url-0123456789"  # in every refused body: the log must not have it
 FORGED = "v0=" + "0" * 64
 FORM = "application/x-www-form-urlencoded"
+ROOMS = tuple(f"C{n}" for n in range(1, 6))  # the channels the tests post in
 _PORT = re.compile(r"HTTP mode on 127\.0\.0\.1:(\d+)/slack/events")
-
-
-def standin() -> SlackStandIn:
-    channels = {**dict.fromkeys(CHANNELS, True), **{f"C{n}": True for n in range(1, 6)}}
-    return SlackStandIn(channels=channels, users=dict.fromkeys(("U1", *USERS), "UTC"))
 
 
 @contextmanager
@@ -57,7 +47,7 @@ def running(workdir: Path, slack: SlackStandIn) -> Iterator[BotProcess]:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotProcess, SlackStandIn]]:
     """One bot for the tests that do not restart it (each starts in seconds, not none)."""
-    with standin() as slack, running(tmp_path_factory.mktemp("edge"), slack) as process:
+    with standin(*ROOMS) as slack, running(tmp_path_factory.mktemp("edge"), slack) as process:
         yield process, slack
 
 
@@ -104,16 +94,6 @@ def head(length: str | None, *, stamp: str | None = "now", signature: str | None
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def now() -> str:
-    return str(int(time.time()))
-
-
-def signed(body: bytes, stamp: str) -> str:
-    """Slack's signature of ``body`` (computed on the bytes: they need not be UTF-8)."""
-    mac = hmac.new(SECRET.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
-    return "v0=" + mac.hexdigest()
-
-
 def exchange(port: int, request: bytes, timeout: float = 30) -> bytes:
     """Send ``request`` and read until the server closes (or resets) the connection."""
     answer = b""
@@ -132,18 +112,10 @@ def status(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
-def command(text: str, slack: SlackStandIn, channel: str) -> bytes:
-    return urlencode({"token": "legacy", "team_id": "T1", "channel_id": channel,
-                      "user_id": "U1", "command": "/perf", "text": text,
-                      "trigger_id": f"1.2.{time.monotonic_ns()}",
-                      "response_url": f"{slack.url}/response/{channel}"}).encode()
-
-
 def send_signed(port: int, body: bytes, stamp: str | None = None,
                 signature: str | None = None) -> int:
     stamp = stamp or now()
-    signature = signature or SignatureVerifier(SECRET).generate_signature(timestamp=stamp,
-                                                                          body=body)
+    signature = signature or signed(body, stamp)
     return status(exchange(port, head(str(len(body)), stamp=stamp, signature=signature)
                            + body))
 
@@ -285,14 +257,14 @@ def test_slow_clients_are_cut_off_and_hold_no_thread_each(
 
 
 def test_a_replay_after_a_restart_is_not_answered_again(tmp_path: Path) -> None:
-    with standin() as slack, running(tmp_path, slack) as bot:
+    with standin(*ROOMS) as slack, running(tmp_path, slack) as bot:
         replayed_after_restart(bot, slack)
 
 
 def replayed_after_restart(bot: BotProcess, slack: SlackStandIn) -> None:
     body = command("p95 of orders last 24h", slack, "C1")
     stamp = now()
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+    signature = signed(body, stamp)
     assert send_signed(port_of(bot), body, stamp, signature) == 200
     wait_until("the answer's looking message", lambda: posts_in(slack, "C1") == 1)
     bot.kill()  # as a crash: nothing of its memory is left (and no wait for its loop's tick)
@@ -314,7 +286,7 @@ def test_when_the_answer_queue_is_full_the_asker_is_told_to_ask_again(
     demo_backend: DemoBackend, tmp_path: Path,
 ) -> None:
     """In process (the pool's size is the test's): one worker, one place in the queue."""
-    with standin() as slack:
+    with standin(*ROOMS) as slack:
         stuck = slack.hold("chat.postMessage")  # the first answer holds the one worker
         after = AfterAck(workers=1, queue=1)
         perfbot = perfbot_for(demo_backend, tmp_path / "perfbot.db")

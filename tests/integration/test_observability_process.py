@@ -9,24 +9,19 @@ leads while the answer is still being posted), the answer is posted, the process
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from slack_sdk.signature import SignatureVerifier
 
 from bot.storage.leader import LEADING
 from tests.bot_process import (
     AT,
-    CHANNELS,
     SECRET,
-    USERS,
     BotProcess,
     minutely_policy,
     wait_until,
@@ -34,6 +29,7 @@ from tests.bot_process import (
 )
 from tests.postgres_server import PostgresServer
 from tests.prometheus_server import PrometheusServer, find_binaries, tiny_openmetrics
+from tests.signed_http import command, post_signed, standin
 from tests.slack_standin import APP_TOKEN, TOKEN, SlackStandIn
 
 QUESTION = "p95 of orders last 24h"
@@ -41,8 +37,7 @@ QUESTION = "p95 of orders last 24h"
 
 @pytest.fixture
 def slack() -> Iterator[SlackStandIn]:
-    channels = {**dict.fromkeys(CHANNELS, True), "C1": True}
-    with SlackStandIn(channels=channels, users=dict.fromkeys(("U1", *USERS), "UTC")) as s:
+    with standin("C1") as s:
         yield s
 
 
@@ -78,16 +73,7 @@ def ready(bot: BotProcess) -> tuple[int, dict[str, Any]]:
 
 
 def ask_over_http(bot: BotProcess, slack: SlackStandIn, text: str) -> None:
-    port = bot.ops_url()
-    body = urlencode({"token": "legacy", "team_id": "T1", "channel_id": "C1", "user_id": "U1",
-                      "command": "/perf", "text": text,
-                      "trigger_id": f"1.2.{time.monotonic_ns()}",
-                      "response_url": f"{slack.url}/response/1"}).encode()
-    stamp = str(int(time.time()))
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
-    answer = httpx.post(f"{port}/slack/events", content=body, timeout=10, headers={
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature})
+    answer = post_signed(bot.ops_url(), command(text, slack, "C1"))
     assert answer.status_code == 200, answer.text
 
 

@@ -103,3 +103,32 @@ def test_the_alert_names_the_evidence_its_playbook_could_not_check() -> None:
     assert "Playbook: Slow database query or missing index" in sections
     # Escaped for Slack like every other line of the alert.
     assert sections["Evidence"].splitlines()[-1] == "unknown (no data): cpu &lt;= 0.8"
+
+
+def test_the_incident_chart_says_its_unit_on_the_y_axis() -> None:
+    """The charts of the demo's alerts, read from the figure (not its pixels): the y-axis
+    names the unit, and the line is drawn in it (a latency in ms, an error ratio in %)."""
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from bot.render.alert import alert_figure
+
+    backend = DemoBackend(DemoWorkload.generate(end=AT, days=10, seed=7))
+    report = run_cycle(backend, AT, timedelta(days=2), playbooks=PLAYBOOKS,
+                       deploys=backend.workload.deploys)
+    charts = [e.alert().chart for e in report.explained]
+    labels: dict[Signal | None, str] = {}
+    for chart in [c for c in charts if c is not None]:
+        figure = alert_figure(chart, UTC)
+        try:
+            (axes,) = figure.axes
+            labels[chart.signal] = axes.get_ylabel()
+            drawn = next(line for line in axes.get_lines() if line.get_label() == chart.label)
+            factor = {Signal.LATENCY: 1000, Signal.THROUGHPUT: 1}.get(chart.signal, 100)
+            assert list(drawn.get_ydata()) == pytest.approx(
+                [v * factor for v in chart.data.values], nan_ok=True)
+        finally:
+            plt.close(figure)
+    assert labels[Signal.LATENCY] == "latency (ms)"
+    assert labels[Signal.ERROR_RATIO] == "error ratio (%)"
+    assert None not in labels  # each alert's chart knows what it plots

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from bot.cli_demo import walk_end, with_fix
+from bot.cli_demo.world import walk_end, with_fix
 from bot.config import Settings
 from bot.metrics.demo import DemoWorkload
 from bot.render.terminal import message_text

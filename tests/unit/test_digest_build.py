@@ -96,7 +96,8 @@ def test_a_scope_without_a_scenario_is_quiet(sources: DigestSources) -> None:
 
 
 def test_incident_stats_from_a_sqlite_store(tmp_path: Path) -> None:
-    from bot.digests.build import period_of, summarise_incidents
+    from bot.digests.build import period_of
+    from bot.digests.incident_summary import summarise_incidents
     from bot.incidents.lifecycle import Change, Entry, Incident, open_incident, recover
     from bot.storage import Database
     from bot.storage.incidents import IncidentStore

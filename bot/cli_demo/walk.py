@@ -1,42 +1,42 @@
-"""``perfbot demo``: the whole loop, scripted, on a simulated clock.
-
-The real bot (``bot.app``'s ``Perfbot``) on the embedded demo workload, a SQLite file in a
-temporary directory (never ./perfbot.db) and a Slack that stays in the process
-(``RecordingSlack``): the digest tick, the answers, the detection tick, the escalation sweep,
-the acknowledgement, the recovery and the weekly digest run as ``perfbot run``'s loop runs
-them, on a ``FakeClock`` moved from step to step. What the bot sends to Slack is printed as
-it would read there. In a terminal a prompt follows (``help`` lists its commands).
-"""
+"""The demo's walk: the bot, its simulated clock and its recording Slack, moved step by step
+through the loop (digests, questions, detection, escalation, acknowledgement, recovery), with
+what it sends printed as it would read in Slack."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from bot.cli_demo.world import (
+    EXIT_USAGE,
+    MANAGERS,
+    PROMETHEUS_DAYS,
+    SECOND,
+    TEAM,
+    TEAM_CHANNEL,
+    DemoError,
+    demo_settings,
+    local_at,
+    local_prometheus,
+    scenario,
+    step_fingerprint,
+    walk_end,
+    with_fix,
+)
+
 if TYPE_CHECKING:
+    from bot.analytics.findings.baseline import BaselineCache
     from bot.app import Perfbot
     from bot.clock import FakeClock
-    from bot.config import Settings
+    from bot.detection import ReadCache
     from bot.incidents.lifecycle import Incident
     from bot.metrics.base import MetricsBackend
-    from bot.metrics.demo import DemoWorkload
-    from bot.metrics.demo.scenarios import Scenario
     from bot.notify.recording import RecordingSlack, Sent
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-# The people of the demo's escalation policy (Slack ids: upper-case letters and digits).
-FIRST, SECOND = "UPRIYA", "USAM"
-TEAM, TEAM_CHANNEL, MANAGERS = "orders-team", "#orders", "#eng-managers"
 STEPS = (
     "The morning team digest",
     "Three questions",
@@ -46,133 +46,12 @@ STEPS = (
     "The fix: resolved on its own",
     "The weekly manager digest",
 )
-PROMETHEUS_DAYS = 8
 SWEEP = timedelta(seconds=30)  # between two sweeps of the simulated loop
 QUESTIONS = (
     ("p95 latency of checkout over the last 24h vs the day before", "checkout-p95.png"),
     ("top 3 slowest endpoints today", None),
     ("error budget left for payments this month", None),
 )
-PROMPT_HELP = """Commands (the clock stands at the end of the walk):
-  <a question>      answered as in Slack, e.g. "p95 of order history over the last 6h"
-  incidents         the open incidents in the demo's store
-  ack INC-1         acknowledge, as @{user} (allowed by slack.allowed_users)
-  resolve INC-1     resolve, as @{user}
-  digest daily      the team digest now; digest weekly: the manager digest
-  help · quit       (end of input quits too)"""
-
-
-class DemoError(Exception):
-    """Why the demo could not run (a missing binary); the exit status is ``code``."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def run_demo(args: argparse.Namespace, out: TextIO) -> int:
-    charts = Path(args.charts) if args.charts else Path(tempfile.mkdtemp(prefix="perfbot-demo-"))
-    try:
-        charts.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"perfbot: --charts: cannot use {charts}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        with _quiet_logs(), tempfile.TemporaryDirectory(prefix="perfbot-demo-db-") as db:
-            walk = Walk.start(args, out, charts, Path(db))
-            try:
-                walk.run()
-                if not args.no_prompt and sys.stdin.isatty():
-                    walk.prompt(sys.stdin)
-            finally:
-                walk.close()
-    except DemoError as exc:
-        if not args.charts and not any(charts.iterdir()):
-            charts.rmdir()  # made for this run, which wrote nothing
-        print(f"perfbot: {exc}", file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:  # Ctrl-C during the walk: what was started is stopped above
-        print("\nperfbot: demo interrupted", file=sys.stderr)
-        return 130
-    return EXIT_OK
-
-
-@contextmanager
-def _quiet_logs() -> Iterator[None]:
-    """The walk prints what matters; the parts' own log lines (a digest skipped as too
-    old, a tick's summary) would interleave with it."""
-    root = logging.getLogger("bot")
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def demo_settings(settings: Settings, db: Path) -> Settings:
-    """``settings`` with what the walk needs: its own SQLite file, an escalation policy of
-    two people, the one who acknowledges allowed to, and a daily team digest and a weekly
-    manager digest."""
-    from bot.config import DetectionSettings, SlackSettings, StorageSettings
-    from bot.digests.settings import DigestSchedule, DigestSettings
-    from bot.incidents.policies import OnCallSettings
-
-    oncall = OnCallSettings.model_validate({
-        "policies": [{"name": "orders-oncall", "steps": [
-            {"notify_users": [FIRST], "wait": "10m"},
-            {"notify_users": [SECOND], "wait": "15m"},
-            {"notify_channel": "here"},
-        ]}],
-        "routing": {"default": "orders-oncall"},
-    })
-    digests = DigestSettings(schedules=[
-        DigestSchedule(when="daily 09:00", channel=TEAM_CHANNEL, team=TEAM),
-        DigestSchedule(when="weekly mon 09:00", channel=MANAGERS),
-    ])
-    return settings.model_copy(update={
-        "storage": StorageSettings(url=f"sqlite:///{db / 'perfbot.db'}"),
-        "oncall": oncall,
-        "digests": digests,
-        "detection": DetectionSettings(interval=timedelta(minutes=5)),
-        "slack": SlackSettings(allowed_users=[SECOND]),
-    })
-
-
-def walk_end(now: datetime, settings: Settings) -> datetime:
-    """Where the demo's data ends: the last Monday 09:00 (local) at or before ``now``, when
-    the weekly digest is due; the missing index comes on the Friday before."""
-    local = now.astimezone(settings.zone)
-    monday = (local - timedelta(days=local.weekday())).replace(hour=9, minute=0, second=0,
-                                                              microsecond=0)
-    if monday > local:
-        monday -= timedelta(days=7)
-    return monday.astimezone(UTC)
-
-
-def with_fix(workload: DemoWorkload, fixed_at: datetime) -> DemoWorkload:
-    """The workload with the missing index put back at ``fixed_at``: from then on order
-    history's requests are those of the same minutes a week before (the index was there),
-    and the scenario ends then."""
-    import numpy as np
-
-    step = next(s for s in workload.scenarios if s.kind == "latency_step")
-    endpoint = next(i for i, e in enumerate(workload.endpoints) if e.key == step.endpoint_key)
-    rows = np.flatnonzero(workload.series_endpoint == endpoint)
-    week = int(timedelta(days=7) / timedelta(minutes=1))
-    first = int((fixed_at - workload.start) / timedelta(minutes=1))
-    if not week <= first < workload.minutes:
-        raise ValueError("the fix must come a week or more into the demo's data")
-    counts = workload.bucket_counts.copy()
-    sums = workload.duration_sum.copy()
-    for row in rows:
-        counts[row, first:] = workload.bucket_counts[row, first - week:workload.minutes - week]
-        sums[row, first:] = workload.duration_sum[row, first - week:workload.minutes - week]
-    counts.flags.writeable = sums.flags.writeable = False
-    scenarios = [s.model_copy(update={"end": fixed_at}) if s is step else s
-                 for s in workload.scenarios]
-    return dataclasses.replace(workload, bucket_counts=counts, duration_sum=sums,
-                               scenarios=scenarios)
 
 
 @dataclasses.dataclass
@@ -187,6 +66,8 @@ class Walk:
     close: Callable[[], None] = lambda: None
     written: list[Path] = dataclasses.field(default_factory=list)
     incident: Incident | None = None
+    # Kept across the walk's detection ticks (``detect``); None until the first.
+    kept: tuple[BaselineCache, ReadCache] | None = None
     # What each message reads as now, by (channel, ts): an edit shows what changed.
     _rendered: dict[tuple[str, str], list[str]] = dataclasses.field(default_factory=dict)
 
@@ -219,16 +100,16 @@ class Walk:
         settings = settings.model_copy(update={"metrics": settings.metrics.model_copy(
             update={"demo_days": days})})
         workload = demo_workload(settings, FakeClock(end))
-        step = _scenario(workload)
+        step = scenario(workload)
         # The fix comes two days later: long enough for the week's digest to call it a
         # regression (two hours would vanish in a week's figures).
-        workload = with_fix(workload, _local(step.start + timedelta(days=2), settings, 10, 0))
-        clock = FakeClock(_local(step.start, settings, 9, 0))
+        workload = with_fix(workload, local_at(step.start + timedelta(days=2), settings, 10, 0))
+        clock = FakeClock(local_at(step.start, settings, 9, 0))
         demo = DemoBackend(workload)  # the releases (Prometheus has none), or the metrics too
         backend: MetricsBackend = demo
         close: Callable[[], None] = _nothing
         if args.prometheus:
-            settings, backend, close = _prometheus(workload, settings, clock, out)
+            settings, backend, close = local_prometheus(workload, settings, clock, out)
         try:
             perfbot = Perfbot(settings=settings, backend=backend, clock=clock, demo=workload,
                               deploy_source=demo)
@@ -246,12 +127,11 @@ class Walk:
     # --- the walk ------------------------------------------------------------------------
 
     def run(self) -> None:
-        from bot.schedule import detect_once
 
         bot, settings = self.perfbot, self.perfbot.settings
         workload = bot.demo
         assert workload is not None
-        step = _scenario(workload)
+        step = scenario(workload)
         print(f"perfbot demo — the whole loop on a simulated clock: "
               f"{_describe(bot)}. Nothing is sent anywhere: Slack is recorded in this process "
               f"and the store is a temporary SQLite file.", file=self.out)
@@ -267,8 +147,8 @@ class Walk:
         self.clock.set(step.start + timedelta(minutes=30))
         self.heading(3)
         print(f"(injected at {self.at(step.start)}: {step.description})\n", file=self.out)
-        detect_once(bot, bot.now())
-        self.incident = bot.incident_store.latest(_fingerprint(step))
+        self.detect(bot.now())
+        self.incident = bot.incident_store.latest(step_fingerprint(step))
         if self.incident is None:
             raise DemoError("detection did not find the missing index (a bug: please report)")
         self.sweep(focus=self.incident)
@@ -344,14 +224,22 @@ class Walk:
             self.clock.advance(timedelta(seconds=1))
         self.show(self.slack.sent[start:], focus)
 
-    def run_loop(self, span: timedelta, focus: Incident,
+    def detect(self, now: datetime) -> None:
+        """A detection tick, with what ``perfbot run`` keeps between its ticks: the earlier
+        days' baselines and the raw reads, so a tick after the first reads only the newest
+        steps."""
+        from bot.analytics.findings.baseline import BaselineCache
+        from bot.detection import ReadCache
+        from bot.schedule import detect_once
+
+        if self.kept is None:
+            self.kept = (BaselineCache(), ReadCache())
+        detect_once(self.perfbot, now, *self.kept)
+
+    def run_loop(self, span: timedelta, focus: Incident | None,
                  until: Callable[[], bool] = lambda: False) -> None:
         """The loop for ``span``: a sweep every ``SWEEP`` and detection every
         ``detection.interval``, printing what was sent; stops early once ``until()``."""
-        from bot.analytics.findings.baseline import BaselineCache
-        from bot.schedule import detect_once
-
-        cache = BaselineCache()
         every = self.perfbot.settings.detection.interval
         end = self.clock.now() + span
         detected = self.clock.now() - every
@@ -359,7 +247,7 @@ class Walk:
             now = self.clock.advance(SWEEP)
             if now - detected >= every:
                 detected = now
-                detect_once(self.perfbot, now, cache)
+                self.detect(now)
             self.sweep(focus)
 
     def digests(self, focus: str, others_are: str) -> None:
@@ -381,7 +269,7 @@ class Walk:
         reply = ask(question, self.perfbot.sources, self.perfbot.data_now(),
                     chart=chart is not None)
         message = answer_message(reply)
-        print(_indent(message_text(message.text, message.blocks)), file=self.out)
+        print(indent(message_text(message.text, message.blocks)), file=self.out)
         if chart is not None and reply.chart is not None:
             path = self.charts / chart
             path.write_bytes(reply.chart.png)
@@ -456,7 +344,7 @@ class Walk:
             if item.method == "chat.update" and before:
                 body = "\n".join(f"{line}" for line in body.splitlines()
                                  if line not in before) or "(no visible change)"
-            print(_indent(body), file=self.out)
+            print(indent(body), file=self.out)
         if others:
             print("(also sent: " + ", ".join(f"{n} to {channel}" for channel, n in
                                               sorted(others.items()))
@@ -478,86 +366,9 @@ class Walk:
         assert found is not None
         return found
 
-    # --- the prompt ----------------------------------------------------------------------
-
-    def prompt(self, source: TextIO) -> None:
-        # Wall time goes on (acts are timed), the data stays at its end: the last hour has data.
-        assert self.perfbot.demo is not None
-        self.clock.as_of = self.perfbot.demo.end
-        print("\n" + PROMPT_HELP.format(user=SECOND), file=self.out)
-        while True:
-            print("\nperfbot> ", end="", file=self.out, flush=True)
-            line = source.readline()
-            if not line:
-                print(file=self.out)
-                return
-            if not self.command(line.strip()):
-                return
-
-    def command(self, line: str) -> bool:
-        """One prompt line; False to stop."""
-        words = line.split()
-        if not words:
-            return True
-        head = words[0].lower()
-        self.clock.advance(timedelta(minutes=1))
-        if head in ("quit", "exit", "q"):
-            return False
-        if head == "help":
-            print(PROMPT_HELP.format(user=SECOND), file=self.out)
-        elif head in ("ack", "resolve"):
-            if len(words) != 2:
-                print(f"  usage: {head} INC-1 (one incident id), got {line!r}", file=self.out)
-            else:
-                self.act(head, words[1], SECOND)
-        elif head == "digest":
-            if len(words) != 2 or words[1].lower() not in ("daily", "weekly"):
-                print(f"  usage: digest daily | digest weekly, got {line!r}", file=self.out)
-            else:
-                self.digest_now(words[1].lower())
-        elif head == "incidents" and len(words) == 1:
-            from bot.render.incident_lists import incidents_text
-
-            found = self.perfbot.incident_store.listed(open_only=False, limit=50)
-            print(incidents_text(found, self.perfbot.settings.zone, self.clock.now()),
-                  file=self.out)
-        else:
-            self.ask(line, None)
-        return True
-
-    def digest_now(self, kind: str) -> None:
-        from bot.digests.model import Scope
-        from bot.render.digest import digest_message
-        from bot.render.terminal import message_text
-
-        scope = Scope(team=TEAM) if kind == "daily" else Scope()
-        digest = self.perfbot.build_digest("daily" if kind == "daily" else "weekly",
-                                           self.perfbot.data_now(), scope)
-        message = digest_message(digest, self.perfbot.settings.zone)
-        print(_indent(message_text(message.text, message.blocks)), file=self.out)
-
 
 def _nothing() -> None:
     return None
-
-
-def _scenario(workload: DemoWorkload) -> Scenario:
-    return next(s for s in workload.scenarios if s.kind == "latency_step")
-
-
-def _fingerprint(step: Scenario) -> str:
-    from bot.alerts.explained import DETECTION
-    from bot.alerts.model import fingerprint
-    from bot.metrics.base import endpoint_column
-
-    return fingerprint(DETECTION, str(step.signal), step.service,
-                       endpoint_column(step.service, step.endpoint_key or ""))
-
-
-def _local(moment: datetime, settings: Settings, hour: int, minute: int) -> datetime:
-    """That day of ``moment`` (local) at ``hour:minute``."""
-    local = moment.astimezone(settings.zone)
-    return local.replace(hour=hour, minute=minute, second=0, microsecond=0).astimezone(UTC)
 
 
 def _lasted(start: datetime, end: datetime) -> str:
@@ -571,63 +382,6 @@ def _describe(bot: Perfbot) -> str:
                      if check.ok and not check.warning) or "metrics"
 
 
-def _indent(text: str) -> str:
+def indent(text: str) -> str:
     return "\n".join(f"  {line}" if line else "" for line in text.splitlines())
 
-
-def _prometheus(workload: DemoWorkload, settings: Settings, clock: FakeClock, out: TextIO
-                ) -> tuple[Settings, MetricsBackend, Callable[[], None]]:
-    """The demo data in a throwaway local Prometheus, and the bot's Prometheus backend on it
-    with each query it sends printed (one short line); and what stops it all."""
-    import shutil
-
-    from bot.app import prometheus_backend
-    from bot.metrics.local_prometheus import LocalPrometheus, LocalPrometheusError
-    from bot.metrics.settings import PrometheusSettings
-
-    workdir = Path(tempfile.mkdtemp(prefix="perfbot-demo-prometheus-"))
-    started = time.monotonic()
-    print(f"Loading {(workload.end - workload.start).days} days of demo data into a local "
-          "Prometheus (promtool backfill)…", file=out, flush=True)
-    try:
-        server = LocalPrometheus(workload, workdir).start()
-    except LocalPrometheusError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise DemoError(f"--prometheus: {exc}") from None
-    print(f"Prometheus at {server.url}, ready in {time.monotonic() - started:.0f}s; each "
-          "query the bot sends is printed as ▸ PromQL.\n", file=out)
-    metrics = settings.metrics.model_copy(update={
-        "backend": "prometheus", "prometheus": PrometheusSettings(url=server.url)})
-    settings = settings.model_copy(update={"metrics": metrics})
-    backend = prometheus_backend(settings, clock)
-    queries = logging.getLogger("bot.metrics.prometheus.backend")
-    handler = _QueryPrinter(out)
-    queries.addHandler(handler)
-    queries.setLevel(logging.DEBUG)
-
-    def stop() -> None:
-        queries.removeHandler(handler)
-        queries.setLevel(logging.NOTSET)
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-    return settings, backend, stop
-
-
-class _QueryPrinter(logging.Handler):
-    """Each query the Prometheus backend logs, as one short line."""
-
-    WIDTH = 150
-
-    def __init__(self, out: TextIO) -> None:
-        super().__init__(logging.DEBUG)
-        self.out = out
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not record.msg.startswith(("query_range ", "query ")) or not record.args:
-            return
-        args = record.args if isinstance(record.args, tuple) else (record.args,)
-        kind = "range" if record.msg.startswith("query_range") else "instant"
-        text = " ".join(str(args[0]).split())
-        if len(text) > self.WIDTH:
-            text = text[:self.WIDTH - 1] + "…"
-        print(f"    ▸ PromQL ({kind}) {text}", file=self.out)
