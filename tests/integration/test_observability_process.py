@@ -9,6 +9,7 @@ leads while the answer is still being posted), the answer is posted, the process
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -204,6 +205,26 @@ def test_json_logs_are_one_object_a_line_and_never_show_a_token(
     assert all(line.startswith(("{", "perfbot: ")) for line in output.splitlines() if line)
     for secret in (TOKEN, APP_TOKEN, SECRET):
         assert secret not in output
+
+
+def test_sigusr1_writes_every_threads_stack_and_the_bot_goes_on(
+    tmp_path: Path, slack: SlackStandIn,
+) -> None:
+    """The operator's look at a bot that seems stuck (a stop that does not end): the
+    stacks of its threads, the loop's among them, without stopping it."""
+    config = write_config(tmp_path / "perfbot.yaml", f"sqlite:///{tmp_path / 'p.db'}",
+                          minutely_policy())
+    with BotProcess(tmp_path, slack, config, speed=1) as bot:
+        bot.start()
+        assert bot.process is not None
+        bot.process.send_signal(signal.SIGUSR1)
+        wait_until("the stacks", lambda: "most recent call first" in bot.output(), alive=bot)
+        wait_until("the main thread's stack", lambda: "in _serve" in bot.output(), alive=bot)
+        assert ready(bot)[0] == 200  # still serving
+        assert bot.stop() == 0
+    output = bot.output()
+    # Every thread's, not only the main one's: the one that stops the HTTP server too.
+    assert "in cmd_run" in output and "in _shutdown_when" in output
 
 
 def test_sigterm_mid_answer_releases_the_lead_at_once_posts_the_answer_and_exits_0(
