@@ -18,7 +18,6 @@ detection, escalation and digests (``bot.storage.leader``; each logs "perfbot: l
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import logging
 import os
 import signal
@@ -308,10 +307,6 @@ def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval:
     if current_thread() is main_thread():
         # `docker stop` and systemd send SIGTERM: stop as after Ctrl-C, answers first.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        if sys.__stderr__ is not None and hasattr(signal, "SIGUSR1"):
-            # `kill -USR1`: every thread's stack to stderr, the bot goes on (a hung stop
-            # or tick shows where it waits, without a debugger in the container).
-            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     loops: list[Loop] = []
 
     def connected() -> None:

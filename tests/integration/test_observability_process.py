@@ -243,26 +243,6 @@ def test_sigterm_handed_to_any_thread_stops_the_bot(
     assert "perfbot: stopped" in bot.output()
 
 
-def test_sigusr1_writes_every_threads_stack_and_the_bot_goes_on(
-    tmp_path: Path, slack: SlackStandIn,
-) -> None:
-    """The operator's look at a bot that seems stuck (a stop that does not end): the
-    stacks of its threads, the loop's among them, without stopping it."""
-    config = write_config(tmp_path / "perfbot.yaml", f"sqlite:///{tmp_path / 'p.db'}",
-                          minutely_policy())
-    with BotProcess(tmp_path, slack, config, speed=1) as bot:
-        bot.start()
-        assert bot.process is not None
-        bot.process.send_signal(signal.SIGUSR1)
-        wait_until("the stacks", lambda: "most recent call first" in bot.output(), alive=bot)
-        wait_until("the main thread's stack", lambda: "in _serve" in bot.output(), alive=bot)
-        assert ready(bot)[0] == 200  # still serving
-        assert bot.stop() == 0
-    output = bot.output()
-    # Every thread's, not only the main one's: the one that stops the HTTP server too.
-    assert "in cmd_run" in output and "in _shutdown_when" in output
-
-
 def test_sigterm_mid_answer_releases_the_lead_at_once_posts_the_answer_and_exits_0(
     tmp_path: Path, slack: SlackStandIn, postgres_server: PostgresServer,
 ) -> None:
