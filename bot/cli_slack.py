@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PING_INTERVAL = 10.0  # seconds between Socket Mode pings (slack_bolt's default)
 GRACE = 10.0  # seconds answers in progress get when the bot stops
+STOP_POLL = 1.0  # seconds, at most, between two looks for a signal in Socket Mode
 # --speed: beyond this, one real millisecond is minutes of the bot's time, and the loop's
 # sweep could not keep up with the waits it is meant to keep.
 MAX_SPEED = 3600.0
@@ -477,7 +478,11 @@ def _serve(args: argparse.Namespace, app: App, app_token: str | None,
         print("perfbot: Socket Mode connected", file=out)
         connected()
         with suppress(KeyboardInterrupt):
-            stop.wait()  # the handler's threads do the work
+            # The handler's threads do the work. Waits of a second at a time: the kernel
+            # may hand SIGTERM to any thread, and a main thread blocked in an untimed wait
+            # is never woken to run the Python handler (cpython#85300): stop hung forever.
+            while not stop.wait(STOP_POLL):
+                pass
     finally:
         handler.client.close()
         ops.shutdown()

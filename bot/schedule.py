@@ -214,6 +214,12 @@ class Loop:
         self._failures_lock = Lock()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._started = False
+        # APScheduler's shutdown(wait=True) holds its job store lock while it waits for the
+        # running ticks, and a tick's modify_job needs that lock: a tick that brings another
+        # forward while the loop stops would wait forever (SIGTERM hung). A tick brings one
+        # forward only under this lock and only while the loop is not stopping.
+        self._wake_lock = Lock()
+        self._stopping = False
 
     def start(self) -> None:
         if self._started:
@@ -250,9 +256,17 @@ class Loop:
         quicker, had just found nothing: the message waited a whole sweep interval."""
         outcome = detect_once(self.perfbot, self.perfbot.now(), self.cache, self.reads)
         if outcome.opened or outcome.reopened or outcome.resolved:
-            with suppress(JobLookupError):  # the loop is stopping
-                self._scheduler.modify_job("sweep", next_run_time=datetime.now(UTC))
+            self._run_now("sweep")
         return outcome
+
+    def _run_now(self, *names: str) -> None:
+        """Bring the ticks ``names`` forward to now, unless the loop is stopping."""
+        with self._wake_lock:
+            if self._stopping:
+                return
+            for name in names:
+                with suppress(JobLookupError):
+                    self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
 
     def real_every(self) -> dict[str, timedelta]:
         """The ticks' intervals in real time, which the scheduler keeps: ``every`` is in
@@ -265,6 +279,8 @@ class Loop:
     def shutdown(self, wait: bool = True) -> None:
         """Stop triggering; with ``wait``, return after the ticks running now finish. A
         loop never started (Slack did not connect) has nothing to stop."""
+        with self._wake_lock:  # no tick is bringing another forward from here on
+            self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
             log.info("loop stopped")
@@ -285,9 +301,7 @@ class Loop:
             took_over, self._led = self._led is False and leading, leading
         if took_over:
             log.info("leading now: detection and digests run at once")
-            for name in ("detect", "digests"):
-                with suppress(JobLookupError):  # the loop is stopping
-                    self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+            self._run_now("detect", "digests")
         return leading
 
     def _guarded(self, name: str, tick: Callable[[], object]) -> Callable[[], None]:

@@ -8,7 +8,11 @@ leads while the answer is still being posted), the answer is posted, the process
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,6 +194,39 @@ def test_json_logs_are_one_object_a_line_and_never_show_a_token(
     assert all(line.startswith(("{", "perfbot: ")) for line in output.splitlines() if line)
     for secret in (TOKEN, APP_TOKEN, SECRET):
         assert secret not in output
+
+
+@pytest.mark.parametrize("socket_mode", [True, False], ids=["socket-mode", "http"])
+def test_sigterm_handed_to_any_thread_stops_the_bot(
+    tmp_path: Path, slack: SlackStandIn, socket_mode: bool,
+) -> None:
+    """``kill`` names the process; the kernel gives the signal to any of its threads that
+    takes it, and Python runs the handler in the main thread only when that thread next
+    runs. Before: in Socket Mode the main thread slept in an untimed wait, was never
+    woken, and the bot never stopped (2 stops in 15 under load). Here the
+    signal is sent to a thread other than the main one, every time."""
+    extra = {"server": {"listen": "127.0.0.1:0"}} if socket_mode else None
+    config = write_config(tmp_path / "perfbot.yaml", f"sqlite:///{tmp_path / 'p.db'}",
+                          minutely_policy(), extra=extra)
+    with BotProcess(tmp_path, slack, config, speed=1, socket_mode=socket_mode) as bot:
+        bot.start()
+        process = bot.process
+        assert process is not None
+        others = sorted(int(t) for t in os.listdir(f"/proc/{process.pid}/task")
+                        if int(t) != process.pid)
+        assert others, "perfbot run has no thread but the main one"
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.tgkill(process.pid, others[0], signal.SIGTERM) == 0, ctypes.get_errno()
+        bot.process = None
+        try:
+            code = process.wait(timeout=60)  # a deadline: before the fix, never
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"SIGTERM to thread {others[0]} did not stop the bot:\n"
+                                 f"{bot.output()}") from None
+    assert code == 0, bot.output()
+    assert "perfbot: stopped" in bot.output()
 
 
 def test_sigterm_mid_answer_releases_the_lead_at_once_posts_the_answer_and_exits_0(

@@ -251,6 +251,37 @@ def test_the_loop_ticks_on_its_own_and_stops_cleanly(
     loop.shutdown()  # stopping twice is harmless
 
 
+def test_a_loop_stopping_while_a_tick_opens_incidents_stops_and_does_not_hang(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]],
+) -> None:
+    """SIGTERM during the first detection tick (as ``perfbot run`` right after start):
+    the tick opens incidents and would bring the sweep forward while the loop stops.
+    APScheduler's shutdown holds the job store lock while it waits for that tick, and
+    bringing a job forward needs the lock: the stop waited forever. The replica's
+    ``leading`` answer is where the tick is held until the loop is stopping."""
+    bot, clock = fresh(DEMO_END)
+    clock.as_of = scenario(bot, "latency_step").start + timedelta(minutes=30)
+    stopping = threading.Event()
+
+    def leading() -> bool:  # the leader-only ticks go on once the loop is stopping
+        stopping.wait(120)
+        while loop.running:
+            time.sleep(0.01)
+        return True
+
+    loop = Loop(bot, sweep_every=timedelta(hours=1), detect_every=timedelta(hours=1),
+                refresh_every=timedelta(hours=1), leading=leading)
+    loop.start()
+    stopper = threading.Thread(target=loop.shutdown, kwargs={"wait": True}, daemon=True)
+    stopper.start()
+    stopping.set()
+    stopper.join(120)  # a deadline, not a measurement: before the fix it never returned
+    assert not stopper.is_alive(), "the loop's shutdown hung behind a tick"
+    assert not loop.running
+    # The tick was not cut: it finished and opened its incident.
+    assert ORDERS_LATENCY in {i.fingerprint for i in bot.incident_store.listed()}
+
+
 def test_a_loop_never_started_has_nothing_to_stop(demo_bot: Perfbot) -> None:
     loop = Loop(demo_bot)
     loop.shutdown()
