@@ -24,7 +24,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,16 @@ def _samples(log: Path, offset: int,
                for e in entries)
 
 
+def _points(params: dict[str, Any]) -> int:
+    """How many instants a logged query was evaluated at (1 for an instant query)."""
+    if not params.get("step"):
+        return 1
+    # The query log writes times as RFC 3339 and the step in seconds.
+    start, end = (datetime.fromisoformat(params[k].replace("Z", "+00:00"))
+                  for k in ("start", "end"))
+    return int((end - start).total_seconds() // float(params["step"])) + 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -142,9 +152,13 @@ def main() -> None:
                       f"{raw_ms:>8.1f} {answer / raw_ms:>6.1f} {work:>7}  {question}")
                 if args.show_queries:
                     print(f"{'':<12} headline: {query}")
+                    print(f"{'':<12} headline reads {headline_read} samples")
                     for p in sent:
                         kind = f"range {p.get('step')}" if p.get("step") else "instant"
-                        print(f"{'':<12} sent ({kind}): {' '.join(p['query'].split())}")
+                        points = _points(p)
+                        print(f"{'':<12} sent ({kind}, {points} point{'s' * (points != 1)}, "
+                              f"{_samples(log, 0, params=[p])} samples): "
+                              f"{' '.join(p['query'].split())}")
         finally:
             server.stop()
 

@@ -317,6 +317,11 @@ def read_pair(
         else:
             scope.join(theirs, grid)
             scope.join(grid, theirs)
+        # The whole-window figures too: one query of two points, whichever comes first.
+        mine, other_whole = (whole_window(window.start, window.end),
+                             whole_window(other.start, other.end))
+        scope.join(other_whole, mine)
+        scope.join(mine, other_whole)
 
     def earlier() -> tuple[Reading, Reading] | NoDataError:
         try:

@@ -239,11 +239,15 @@ def tagged_union(parts: Mapping[str, str], label: str = FIGURE_LABEL) -> str:
     )
 
 
-def data_steps_query(http: HttpMetrics, step: timedelta) -> str:
-    """How many of the histogram's ``_count`` series have a sample in each step."""
+def data_steps_query(
+    http: HttpMetrics, step: timedelta, endpoints: Sequence[Endpoint] | None = None
+) -> str:
+    """How many of the histogram's ``_count`` series (of ``endpoints``; None: all) have a
+    sample in each step."""
     # A range includes its left end: a second less keeps a sample out of two steps.
     span = step - timedelta(seconds=1) if step > timedelta(seconds=1) else step
-    return f"count(count_over_time({selector(f'{http.histogram}_count')}{range_literal(span)}))"
+    counts = _http_selector(http, "_count", endpoints)
+    return f"count(count_over_time({counts}{range_literal(span)}))"
 
 
 def samples_query(http: HttpMetrics, span: timedelta) -> str:

@@ -170,11 +170,13 @@ class PrometheusBackend:
         interval = span / count
         return timedelta(minutes=max(1, math.ceil(2 * interval / timedelta(minutes=1))))
 
-    def data_steps(self, window: Window) -> pd.Series:
+    def data_steps(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.Series:
         import pandas as pd
 
         http = self.http_metrics()
-        query = self._build(promql.data_steps_query, http, window.step)
+        query = self._build(promql.data_steps_query, http, window.step, endpoints)
         result = self._query_range(query, window)
         index = _grid(window)
         if not result:
@@ -311,7 +313,7 @@ class PrometheusBackend:
         }
         # One request for the five figures: each part tagged with its column's name.
         read: dict[str, dict[str, float]] = {column: {} for column in queries}
-        for sample in self._vector(self._build(promql.tagged_union, queries), at):
+        for sample in self._figures(self._build(promql.tagged_union, queries), at, lookback):
             column = sample["metric"].get(promql.FIGURE_LABEL, "")
             if column in read:
                 read[column][endpoint_of(http, sample["metric"]).column] = _number(
@@ -416,6 +418,9 @@ class PrometheusBackend:
     def _send_range(self, query: str, window: Window) -> list[Series]:
         log.debug("query_range %s [%s, %s] step %s", query, window.start, window.end, window.step)
         start, end = _whole_seconds(window.start), _whole_seconds(window.end)
+        if window.last_only:
+            # One instant: the point before it would read the whole lookback again.
+            start = end
         step = f"{window.step.total_seconds():g}"
         return self._client.query_range(query, start, end, step)
 
@@ -434,6 +439,16 @@ class PrometheusBackend:
             f"{query!r} does not give a number per series at one instant (a range vector "
             "or a string?); a diagnostic needs an instant vector or a scalar"
         )
+
+    def _figures(self, query: str, at: datetime, lookback: timedelta) -> list[Sample]:
+        """The samples of an instant query over the ``lookback`` before ``at``; within an
+        answer that joined this figure to another (``batch.Scope.join``), read with it."""
+        scope = batch.current()
+        figure = Window.figure(at, lookback)
+        if scope is None or scope.joined(figure) == figure:
+            return self._vector(query, at)
+        return [Sample(metric=series["metric"], value=series["values"][-1])
+                for series in self._query_range(query, figure)]
 
     def _vector(self, query: str, at: datetime) -> list[Sample]:
         """The samples of a query perfbot wrote to give an instant vector."""
