@@ -197,6 +197,16 @@ def latency_query(
     return query
 
 
+def bucket_rates_query(
+    http: HttpMetrics, rate_window: timedelta, endpoints: Sequence[Endpoint] | None = None
+) -> str:
+    """Each endpoint's bucket rates by ``le``: what ``latency_query`` takes the quantile of,
+    so that several quantiles are read with one pass over the buckets."""
+    buckets = _http_selector(http, "_bucket", endpoints)
+    return (f"sum by (le, {endpoint_grouping(http)}) "
+            f"(rate({buckets}{range_literal(rate_window)}))")
+
+
 def pooled_latency_query(
     http: HttpMetrics, quantile: float, rate_window: timedelta, endpoints: Sequence[Endpoint]
 ) -> str:

@@ -69,6 +69,20 @@ QUERIES = {
 }
 
 
+def test_an_overview_reads_the_buckets_once(recorded: tuple[Sources, list[str]]) -> None:
+    # p50, p95 and p99 each read every bucket sample of the window (three histogram_quantile
+    # in the one query); the summary reads the bucket rates once and takes the quantiles.
+    sources, sent = recorded
+    question = "how is checkout doing over the last 24h"
+    ask(question, sources, DEMO_END)
+    sent.clear()
+    reply = ask(question, sources, DEMO_END)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    figures = [url for url in sent if "perfbot_figure" in url]
+    assert len(figures) == 1, "\n".join(sent)
+    assert figures[0].count("_bucket") == 1, figures[0]
+
+
 @pytest.mark.parametrize("question", list(QUERIES))
 def test_an_answer_batches_its_queries(
     recorded: tuple[Sources, list[str]], question: str

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 # VictoriaMetrics refuses one over 16 KB (-search.maxQueryLen, its default), so a longer one
 # is split by endpoints, with room left for a proxy's own limits.
 MAX_QUERY_BYTES = 12_000
+BUCKETS = "buckets"  # the summary's part that reads the bucket rates
+QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}  # the summary's quantiles
 
 
 def _utc_now() -> datetime:
@@ -305,19 +307,25 @@ class PrometheusBackend:
             Window(start=at - lookback, end=at)
         )
         queries = {
-            "p50": self._build(promql.latency_query, http, 0.5, lookback, endpoints),
-            "p95": self._build(promql.latency_query, http, 0.95, lookback, endpoints),
-            "p99": self._build(promql.latency_query, http, 0.99, lookback, endpoints),
+            BUCKETS: self._build(promql.bucket_rates_query, http, lookback, endpoints),
             "throughput": self._build(promql.throughput_query, http, lookback, endpoints),
             "error_ratio": self._build(promql.error_ratio_query, http, lookback, endpoints),
         }
-        # One request for the five figures: each part tagged with its column's name.
-        read: dict[str, dict[str, float]] = {column: {} for column in queries}
+        # One request for the five figures: each part tagged with its name. The buckets are
+        # read once for p50, p95 and p99 (three histogram_quantile read them three times).
+        read: dict[str, dict[str, float]] = {column: {} for column in SUMMARY_COLUMNS[1:]}
+        buckets: dict[str, list[tuple[str, float]]] = {}
         for sample in self._figures(self._build(promql.tagged_union, queries), at, lookback):
-            column = sample["metric"].get(promql.FIGURE_LABEL, "")
-            if column in read:
-                read[column][endpoint_of(http, sample["metric"]).column] = _number(
-                    sample["value"][1])
+            part = sample["metric"].get(promql.FIGURE_LABEL, "")
+            column = endpoint_of(http, sample["metric"]).column
+            if part == BUCKETS:
+                buckets.setdefault(column, []).append(
+                    (sample["metric"].get("le", ""), sample["value"][1]))
+            elif part in read:
+                read[part][column] = _number(sample["value"][1])
+        for column, rates in buckets.items():
+            for name, q in QUANTILES.items():
+                read[name][column] = _number(_quantile(q, rates) * http.seconds_per_unit)
         figures = {column: pd.Series(values, dtype=float) for column, values in read.items()}
         services = pd.Series({e.column: e.service for e in wanted}, dtype=object)
         frame = pd.DataFrame({"service": services, **figures})
@@ -466,6 +474,26 @@ class PrometheusBackend:
                 f"{data.result_type} where an instant vector belongs",
                 public="the metrics server answered in a form I can't read")
         return data.result
+
+
+def _quantile(q: float, rates: Sequence[tuple[str, float]]) -> float:
+    """PromQL's ``histogram_quantile`` of one histogram's ``(le, rate)`` buckets, as
+    Prometheus computes it (``bot.metrics.histogram``): buckets of the same bound add up,
+    and without a ``+Inf`` bucket (or a readable bound) there is no quantile."""
+    from bot.metrics.histogram import histogram_quantile
+
+    by_bound: dict[float, float] = {}
+    for le, rate in rates:
+        try:
+            bound = float(le)
+        except ValueError:
+            continue  # Prometheus skips a bucket whose bound it cannot read
+        by_bound[bound] = by_bound.get(bound, 0.0) + rate
+    bounds = sorted(by_bound)
+    if len(bounds) < 2 or bounds[-1] != math.inf:
+        return math.nan
+    counts = [by_bound[b] for b in bounds]
+    return float(histogram_quantile(q, bounds[:-1], counts))
 
 
 def _too_long(query: str, endpoints: Sequence[Endpoint]) -> bool:
