@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -67,6 +69,28 @@ QUERIES = {
     "p95 of the payments service over the last 24h": 5,
     "how is checkout doing over the last 24h": 3,
 }
+
+
+@pytest.mark.parametrize("question", [
+    "p95 latency of checkout over the last 24h",
+    "error rate of the payments service over the last 24h",
+])
+def test_a_text_answer_reads_the_span_before_as_a_figure_only(
+    recorded: tuple[Sources, list[str]], question: str
+) -> None:
+    # "down 2% on the 24h before" needs the figure of the span before, not its series (only a
+    # chart draws it): the series read covers the window asked for, not both.
+    sources, sent = recorded
+    ask(question, sources, DEMO_END)
+    sent.clear()
+    reply = ask(question, sources, DEMO_END)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    assert "on the 24h before" in reply.headline
+    window_start = (DEMO_END - timedelta(hours=24)).timestamp()
+    series = [parse_qs(urlsplit(url).query) for url in sent if "count_over_time" not in url]
+    series = [p for p in series if float(p.get("step", ["86400"])[0]) < 86400]
+    assert series, "\n".join(sent)
+    assert all(float(p["start"][0]) >= window_start for p in series), "\n".join(sent)
 
 
 def test_an_overview_reads_the_buckets_once(recorded: tuple[Sources, list[str]]) -> None:
