@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from bot.ask.answer import Sources, ask
-from bot.render.message import AnswerKind
+from bot.render.message import Answer, AnswerKind
 from tests.answer_support import sources_for
 from tests.conftest import DEMO_END, Store, prometheus_backend_for
 
@@ -40,15 +40,23 @@ def recorded(store: Store) -> Iterator[tuple[Sources, list[str]]]:
     yield sources_for(backend), sent
 
 
+def warm_answer(recorded: tuple[Sources, list[str]], question: str
+                ) -> tuple[Answer, list[str]]:
+    """The answer once discovery and bucket bounds are read (once per backend), and the
+    requests it sent."""
+    sources, sent = recorded
+    ask(question, sources, DEMO_END)
+    sent.clear()
+    reply = ask(question, sources, DEMO_END)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    return reply, list(sent)
+
+
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_an_answer_sends_each_query_once(
     recorded: tuple[Sources, list[str]], question: str
 ) -> None:
-    sources, sent = recorded
-    ask(question, sources, DEMO_END)  # discovery and bucket bounds, read once per backend
-    sent.clear()
-    reply = ask(question, sources, DEMO_END)
-    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    _, sent = warm_answer(recorded, question)
     assert sent, "the answer read the metrics"
     repeated = {url: n for url, n in Counter(sent).items() if n > 1}
     assert repeated == {}
@@ -80,11 +88,7 @@ def test_a_text_answer_reads_the_span_before_as_a_figure_only(
 ) -> None:
     # "down 2% on the 24h before" needs the figure of the span before, not its series (only a
     # chart draws it): the series read covers the window asked for, not both.
-    sources, sent = recorded
-    ask(question, sources, DEMO_END)
-    sent.clear()
-    reply = ask(question, sources, DEMO_END)
-    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    reply, sent = warm_answer(recorded, question)
     assert "on the 24h before" in reply.headline
     window_start = (DEMO_END - timedelta(hours=24)).timestamp()
     series = [parse_qs(urlsplit(url).query) for url in sent if "count_over_time" not in url]
@@ -96,12 +100,7 @@ def test_a_text_answer_reads_the_span_before_as_a_figure_only(
 def test_an_overview_reads_the_buckets_once(recorded: tuple[Sources, list[str]]) -> None:
     # p50, p95 and p99 each read every bucket sample of the window (three histogram_quantile
     # in the one query); the summary reads the bucket rates once and takes the quantiles.
-    sources, sent = recorded
-    question = "how is checkout doing over the last 24h"
-    ask(question, sources, DEMO_END)
-    sent.clear()
-    reply = ask(question, sources, DEMO_END)
-    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    _, sent = warm_answer(recorded, "how is checkout doing over the last 24h")
     figures = [url for url in sent if "perfbot_figure" in url]
     assert len(figures) == 1, "\n".join(sent)
     assert figures[0].count("_bucket") == 1, figures[0]
@@ -111,9 +110,5 @@ def test_an_overview_reads_the_buckets_once(recorded: tuple[Sources, list[str]])
 def test_an_answer_batches_its_queries(
     recorded: tuple[Sources, list[str]], question: str
 ) -> None:
-    sources, sent = recorded
-    ask(question, sources, DEMO_END)
-    sent.clear()
-    reply = ask(question, sources, DEMO_END)
-    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    _, sent = warm_answer(recorded, question)
     assert len(sent) == QUERIES[question], "\n".join(sent)
