@@ -12,8 +12,9 @@ The ratio is answer / raw; the issue's goal is at most 1.5 for a value question 
 comparison and sparkline. ``samples`` is the samples Prometheus read for the answer's
 queries over those its headline query read (``totalQueryableSamples`` in its query log): the
 server's share of the work, which the clock of a loaded machine blurs; ``–`` when the
-headline read none. ``--show-queries`` prints the PromQL each answer sent (from
-Prometheus's query log). Never asserts a time.
+headline read none. ``cpu ms`` is the bot's own CPU time per answer (all
+its threads). ``--show-queries`` prints the PromQL each answer sent (from Prometheus's query
+log), with the points and samples of each. Never asserts a time.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,16 @@ def _samples(log: Path, offset: int,
                for e in entries)
 
 
+def _points(params: dict[str, Any]) -> int:
+    """How many instants a logged query was evaluated at (1 for an instant query)."""
+    if not params.get("step"):
+        return 1
+    # The query log writes times as RFC 3339 and the step in seconds.
+    start, end = (datetime.fromisoformat(params[k].replace("Z", "+00:00"))
+                  for k in ("start", "end"))
+    return int((end - start).total_seconds() // float(params["step"])) + 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -114,16 +125,20 @@ def main() -> None:
             assert log is not None
             session = requests.Session()
             when = str(END.timestamp())
-            print(f"{'class':<12} {'kind':<7} {'HTTP':>5} {'answer ms':>10} {'raw ms':>8} "
-                  f"{'ratio':>6} {'samples':>7}  question")
+            print(f"{'class':<12} {'kind':<7} {'HTTP':>5} {'answer ms':>10} {'cpu ms':>7} "
+                  f"{'raw ms':>8} {'ratio':>6} {'samples':>7}  question")
             for name, question, headline in QUESTIONS:
                 ask(question, sources, END)  # warm up: metric names, bucket bounds
                 offset, before = log.stat().st_size, counter.count
                 reply = ask(question, sources, END)
                 requests_made = counter.count - before
                 sent = queries_of(log, offset)
+                cpu_started = time.process_time()
                 answer = statistics.median(timed(partial(ask, question, sources, END),
                                                  args.runs))
+                # The bot's own CPU per answer (all its threads): what a loaded machine's
+                # clock does not blur; the server's share is ``samples``.
+                cpu = (time.process_time() - cpu_started) * 1000 / args.runs
                 query = headline(backend, checkout)
 
                 def raw(query: str = query) -> None:
@@ -139,12 +154,17 @@ def main() -> None:
                 read, headline_read = _samples(log, 0, params=sent), _samples(log, offset)
                 work = f"{read / headline_read:.1f}" if headline_read else "–"
                 print(f"{name:<12} {reply.kind.value:<7} {requests_made:>5} {answer:>10.1f} "
-                      f"{raw_ms:>8.1f} {answer / raw_ms:>6.1f} {work:>7}  {question}")
+                      f"{cpu:>7.1f} {raw_ms:>8.1f} {answer / raw_ms:>6.1f} {work:>7}  "
+                      f"{question}")
                 if args.show_queries:
                     print(f"{'':<12} headline: {query}")
+                    print(f"{'':<12} headline reads {headline_read} samples")
                     for p in sent:
                         kind = f"range {p.get('step')}" if p.get("step") else "instant"
-                        print(f"{'':<12} sent ({kind}): {' '.join(p['query'].split())}")
+                        points = _points(p)
+                        print(f"{'':<12} sent ({kind}, {points} point{'s' * (points != 1)}, "
+                              f"{_samples(log, 0, params=[p])} samples): "
+                              f"{' '.join(p['query'].split())}")
         finally:
             server.stop()
 

@@ -105,8 +105,7 @@ def whole_window(start: datetime, end: datetime) -> Window:
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     last = _whole_seconds(end)
     span = timedelta(seconds=max(1, round((end - start).total_seconds())))
-    return Window(start=last - timedelta(minutes=1), end=last, step=timedelta(minutes=1),
-                  rate_window=span)
+    return Window.figure(last, span)
 
 
 def series_step(span: timedelta, points: int = SERIES_POINTS) -> timedelta:

@@ -19,7 +19,7 @@ from datetime import datetime
 from bot.ask import timerange
 from bot.ask.broken import broken_answer
 from bot.ask.comparison import compare_answer
-from bot.ask.context import Context, Sources
+from bot.ask.context import Context, Sources, all_endpoints, subjects_of
 from bot.ask.coverage import (
     STALE_AFTER,
     Coverage,
@@ -43,7 +43,7 @@ from bot.ask.usual import usual_answer
 from bot.ask.value import value_answer
 from bot.ask.words import measure_name
 from bot.metrics import batch
-from bot.metrics.base import MetricsError, NoDataError, UnreachableError
+from bot.metrics.base import Endpoint, MetricsError, NoDataError, UnreachableError
 from bot.render.message import Answer, AnswerKind
 
 __all__ = ["Sources", "answer", "ask", "no_catalog_answer"]
@@ -155,7 +155,10 @@ def _covered(ctx: Context) -> tuple[Context, list[Coverage | None]]:
     if query.window is None:
         return ctx, []
     earlier = _earlier(query)
-    found = coverages(ctx.backend, [query.window, *([earlier] if earlier else [])])
+    # The question's own series: reading every series of the server costs more than the
+    # figure itself, and another endpoint's data says nothing about this one's.
+    found = coverages(ctx.backend, [query.window, *([earlier] if earlier else [])],
+                      _endpoints_of(ctx))
     window = trimmed(query.window, found[0])
     update: dict[str, TimeRange] = {"window": window}
     before = None
@@ -167,6 +170,14 @@ def _covered(ctx: Context) -> tuple[Context, list[Coverage | None]]:
             update.get("comparison", query.comparison) == query.comparison):
         return ctx, found
     return replace(ctx, query=query.model_copy(update=update), before=before), found
+
+
+def _endpoints_of(ctx: Context) -> list[Endpoint] | None:
+    """The endpoints a question is about; None for all of them."""
+    if ctx.query.subjects.everything:
+        return None
+    entries = all_endpoints(subjects_of(ctx.query, ctx.sources.catalog))
+    return [e.endpoint for e in entries] or None
 
 
 def _earlier(query: Query) -> TimeRange | None:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from bot.ask.timerange import TimeRange, moment_label, span_text
-from bot.metrics.base import MetricsBackend, MetricsError, Window
+from bot.metrics.base import Endpoint, MetricsBackend, MetricsError, Window
 
 COVERAGE_POINTS = 120  # steps per window: enough to say "2 of 7 days", one small query
 FULL = 0.95  # covered at least this much: nothing to say
@@ -45,14 +45,15 @@ class Coverage:
         return min(self.covered * self.step, self.window.span)
 
 
-def _steps(backend: MetricsBackend, start: datetime, end: datetime, points: int
+def _steps(backend: MetricsBackend, start: datetime, end: datetime, points: int,
+           endpoints: Sequence[Endpoint] | None = None
            ) -> tuple[timedelta, list[tuple[datetime, float]]]:
     step = max(timedelta(minutes=1), timedelta(seconds=round((end - start).total_seconds()
                                                              / points)))
     if step == timedelta(minutes=1):  # whole minutes, as scrapes usually are
         start = start.replace(second=0, microsecond=0)
     # The first step ends one step after the start, so each step covers (t - step, t].
-    counts = backend.data_steps(Window(start=start + step, end=end, step=step))
+    counts = backend.data_steps(Window(start=start + step, end=end, step=step), endpoints)
     times = pd.DatetimeIndex(counts.index).to_pydatetime()
     return step, list(zip(times, counts.to_numpy(dtype=float).tolist(), strict=True))
 
@@ -62,23 +63,24 @@ def coverage(backend: MetricsBackend, window: TimeRange) -> Coverage | None:
     return coverages(backend, [window])[0]
 
 
-def coverages(backend: MetricsBackend, windows: Sequence[TimeRange]
-              ) -> list[Coverage | None]:
-    """Each window's coverage; windows that touch (a window and the span before it) are
-    read in one query."""
+def coverages(backend: MetricsBackend, windows: Sequence[TimeRange],
+              endpoints: Sequence[Endpoint] | None = None) -> list[Coverage | None]:
+    """Each window's coverage by the series of ``endpoints`` (None: all series); windows
+    that touch (a window and the span before it) are read in one query."""
     start, end = min(w.start for w in windows), max(w.end for w in windows)
     if (end - start) > 1.01 * sum((w.span for w in windows), timedelta(0)):
-        return [coverage_of(backend, w) for w in windows]
+        return [coverage_of(backend, w, endpoints) for w in windows]
     try:
-        step, counts = _steps(backend, start, end, COVERAGE_POINTS * len(windows))
+        step, counts = _steps(backend, start, end, COVERAGE_POINTS * len(windows), endpoints)
     except MetricsError:
         return [None for _ in windows]
     return [_slice(w, step, counts) for w in windows]
 
 
-def coverage_of(backend: MetricsBackend, window: TimeRange) -> Coverage | None:
+def coverage_of(backend: MetricsBackend, window: TimeRange,
+                endpoints: Sequence[Endpoint] | None = None) -> Coverage | None:
     try:
-        step, counts = _steps(backend, window.start, window.end, COVERAGE_POINTS)
+        step, counts = _steps(backend, window.start, window.end, COVERAGE_POINTS, endpoints)
     except MetricsError:
         return None
     return _slice(window, step, counts)

@@ -81,11 +81,14 @@ def read_endpoints(
     *,
     with_traffic: bool = False,
     series: Window | None = None,
+    with_series: bool = True,
 ) -> Reading:
     """An endpoint measure (not cost, not cpu/memory) for ``endpoints``.
 
     ``with_traffic`` also reads requests (to weigh ratios when endpoints are combined);
-    ``series`` overrides the per-step grid (two windows compared use the same step).
+    ``series`` overrides the per-step grid (two windows compared use the same step);
+    without ``with_series`` only the whole-window figures are read (the series are empty),
+    unless the figure is a peak of the series.
     """
     whole = whole_window(start, end)
     steps = series or series_window(start, end)
@@ -94,6 +97,7 @@ def read_endpoints(
         measure is Measure.LATENCY and statistic is Statistic.AVG
     )
     quantile = (statistic or Statistic.P95).quantile or 0.95
+    with_series = with_series or statistic is Statistic.MAX
     # The reads this measure needs, by name; independent, so they run at the same time.
     reads: dict[str, Callable[[], pd.DataFrame]] = {}
     if need_traffic or measure is Measure.THROUGHPUT:
@@ -113,7 +117,13 @@ def read_endpoints(
         reads["whole"] = lambda: backend.error_ratio(whole, endpoints)
     elif measure is not Measure.THROUGHPUT and measure is not Measure.REQUEST_COUNT:
         raise ValueError(f"{measure.value} is not an endpoint measure")
+    if not with_series:
+        reads = {name: read for name, read in reads.items() if "steps" not in name}
     read = dict(zip(reads, batch.run_all(*reads.values()), strict=True))
+    if not with_series:
+        empty = pd.DataFrame(columns=[e.column for e in endpoints], dtype=float,
+                             index=pd.DatetimeIndex([], tz="UTC", name="time"))
+        read.update({name: empty for name in ("steps", "traffic steps", "busy steps")})
     traffic_whole = traffic_steps = None
     if "traffic whole" in read:
         traffic_whole = last_values(read["traffic whole"])
@@ -242,9 +252,11 @@ def _weighted(reading: Reading, columns: list[str], members: Sequence[str]) -> t
 
 
 def read_subjects(
-    ctx: Context, subjects: Sequence[Subject], window: TimeRange, step_from: TimeRange | None = None
+    ctx: Context, subjects: Sequence[Subject], window: TimeRange,
+    step_from: TimeRange | None = None, with_series: bool = True,
 ) -> tuple[Reading, Reading]:
-    """The measure per endpoint, and per subject (services folded); same grid as ``step_from``."""
+    """The measure per endpoint, and per subject (services folded); same grid as ``step_from``;
+    without ``with_series``, the figures only (``read_endpoints``)."""
     query = ctx.query
     assert query.measure is not None
     folding = any(s.service is not None for s in subjects)
@@ -256,6 +268,7 @@ def read_subjects(
         ctx.backend, query.measure, query.statistic,
         [entry.endpoint for entry in all_endpoints(subjects)], window.start, window.end,
         with_traffic=folding and query.measure is Measure.ERROR_RATIO, series=steps,
+        with_series=with_series,
     )
     if not folding:
         return raw, raw
@@ -263,7 +276,7 @@ def read_subjects(
     if query.measure is Measure.LATENCY and query.statistic is not Statistic.AVG:
         services = {s.column: s.endpoints for s in subjects if s.service is not None}
         combined = _pooled(ctx.backend, combined, services, window,
-                           steps or series_window(window.start, window.end))
+                           steps or series_window(window.start, window.end), with_series)
     return raw, combined
 
 
@@ -273,12 +286,17 @@ def _pooled(
     groups: Mapping[str, Sequence[Endpoint]],
     window: TimeRange,
     steps: Window,
+    with_series: bool = True,
 ) -> Reading:
     """``reading`` with each group's latency quantile read over all its requests."""
     quantile = (reading.statistic or Statistic.P95).quantile or MAX_QUANTILE
     if reading.statistic is Statistic.MAX:
         frame = backend.pooled_latency(steps, quantile, groups)
         pooled = _peaks(frame)
+    elif not with_series:
+        whole = whole_window(window.start, window.end)
+        pooled = last_values(backend.pooled_latency(whole, quantile, groups))
+        return replace(reading, values={**reading.values, **pooled})
     else:
         whole = whole_window(window.start, window.end)
         frame, overall = batch.run_all(lambda: backend.pooled_latency(steps, quantile, groups),
@@ -294,21 +312,24 @@ def read_with_previous(
     ctx: Context, subjects: Sequence[Subject], window: TimeRange
 ) -> tuple[tuple[Reading, Reading], TimeRange, Reading | None]:
     """``read_subjects`` over ``window``, the equal span before it, and its figures (None when
-    it has no data)."""
+    it has no data); the span before's series only for a chart (a text answer says its
+    figure alone)."""
     before = ctx.before if ctx.before is not None and window == ctx.window else (
         timerange.previous(window))
-    now, then = read_pair(ctx, subjects, window, before)
+    now, then = read_pair(ctx, subjects, window, before, other_series=ctx.chart)
     return now, before, None if isinstance(then, NoDataError) else then[1]
 
 
 def read_pair(
-    ctx: Context, subjects: Sequence[Subject], window: TimeRange, other: TimeRange
+    ctx: Context, subjects: Sequence[Subject], window: TimeRange, other: TimeRange,
+    other_series: bool = True,
 ) -> tuple[tuple[Reading, Reading], tuple[Reading, Reading] | NoDataError]:
-    """``read_subjects`` over ``window`` and over ``other`` on its grid, at the same time;
-    ``other``'s NoDataError is returned, not raised. When the two grids meet, each series
-    query is sent once over both (``batch.Scope.join``)."""
+    """``read_subjects`` over ``window`` and over ``other`` on its grid (without
+    ``other_series``: ``other``'s figures only), at the same time; ``other``'s NoDataError is
+    returned, not raised. When the two grids meet, each series query is sent once over both
+    (``batch.Scope.join``)."""
     scope = batch.current()
-    if scope is not None:
+    if scope is not None and other_series:
         try:
             grid = series_window(window.start, window.end)
             theirs = series_window(other.start, other.end, grid.step)
@@ -317,10 +338,17 @@ def read_pair(
         else:
             scope.join(theirs, grid)
             scope.join(grid, theirs)
+    if scope is not None:
+        # The whole-window figures: one query of two points, whichever comes first.
+        mine, other_whole = (whole_window(window.start, window.end),
+                             whole_window(other.start, other.end))
+        scope.join(other_whole, mine)
+        scope.join(mine, other_whole)
 
     def earlier() -> tuple[Reading, Reading] | NoDataError:
         try:
-            return read_subjects(ctx, subjects, other, step_from=window)
+            return read_subjects(ctx, subjects, other, step_from=window,
+                                 with_series=other_series)
         except NoDataError as exc:
             return exc
 

@@ -14,7 +14,7 @@ from bot.ask.words import change_text, sentence
 from bot.catalog import EndpointInfo
 from bot.figures import series_window, whole_window
 from bot.metrics import batch
-from bot.metrics.base import NoDataError
+from bot.metrics.base import NoDataError, Window
 from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_rate, format_ratio, format_seconds
 
@@ -37,6 +37,9 @@ def overview_answer(ctx: Context) -> Answer:
         except NoDataError:
             return None
 
+    scope = batch.current()
+    if scope is not None:  # the two windows' figures: one query of two points
+        scope.join(Window.figure(whole.end - whole.lookback, whole.lookback), whole)
     # Independent reads: they wait for the server at the same time.
     current, previous, p95 = batch.run_all(
         lambda: ctx.backend.summary(whole.end, whole.lookback, endpoints), earlier,

@@ -82,6 +82,9 @@ class Window(BaseModel):
     end: datetime
     step: timedelta = timedelta(minutes=5)
     rate_window: timedelta | None = None
+    # Only the point at ``end`` is wanted (a whole-window figure, ``Window.figure``): a
+    # backend may evaluate that instant alone, reading the lookback once instead of twice.
+    last_only: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Window:
@@ -97,6 +100,13 @@ class Window(BaseModel):
     def lookback(self) -> timedelta:
         """How far back each point looks: the rate window, by default the step (at least 2m)."""
         return self.rate_window or max(self.step, timedelta(minutes=2))
+
+    @classmethod
+    def figure(cls, at: datetime, lookback: timedelta) -> Window:
+        """The figure over the ``lookback`` before ``at``: a window of two points a minute
+        apart (a range query needs two), of which only the last is read."""
+        return cls(start=at - timedelta(minutes=1), end=at, step=timedelta(minutes=1),
+                   rate_window=lookback, last_only=True)
 
     @classmethod
     def last(cls, span: timedelta, now: datetime, step: timedelta | None = None) -> Window:
@@ -229,10 +239,13 @@ class MetricsBackend(Protocol):
         Not the slowest member's quantile, which overstates a service's."""
         ...
 
-    def data_steps(self, window: Window) -> pd.Series:
-        """How many HTTP histogram series have samples in each step of ``window`` (the
-        ``(t - step, t]`` before each step end ``t``); 0 where none. One cheap query: it
-        says how much of a window the data covers, and since when it is silent."""
+    def data_steps(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.Series:
+        """How many HTTP histogram series (of ``endpoints``; None: all) have samples in each
+        step of ``window`` (the ``(t - step, t]`` before each step end ``t``); 0 where none.
+        One cheap query: it says how much of a window the data covers, and since when it is
+        silent."""
         ...
 
     def throughput(

@@ -33,13 +33,21 @@ class Scope:
 
     def join(self, earlier: Window, later: Window) -> None:
         """Both windows will be read with the same queries; read them as one when the later
-        one's grid continues the earlier one's (same step and lookback, one step apart), so
-        every point is evaluated at the same instant over the same span as alone."""
-        if (earlier.step != later.step or earlier.lookback != later.lookback
+        one's grid continues the earlier one's (same step and lookback, one step apart), or
+        when both are whole-window figures over the same lookback (``last_only``: one query
+        of two points, a step from the one end to the other), so every point is evaluated
+        at the same instant over the same span as alone."""
+        if earlier.last_only and later.last_only:
+            if earlier.lookback != later.lookback or earlier.end >= later.end:
+                return
+            both = Window(start=earlier.end, end=later.end, step=later.end - earlier.end,
+                          rate_window=later.lookback)
+        elif (earlier.step != later.step or earlier.lookback != later.lookback
                 or earlier.end + earlier.step != later.start):
             return
-        both = Window(start=earlier.start, end=later.end, step=later.step,
-                      rate_window=later.rate_window)
+        else:
+            both = Window(start=earlier.start, end=later.end, step=later.step,
+                          rate_window=later.rate_window)
         with self._lock:
             self._joined[earlier] = self._joined[later] = both
 

@@ -197,6 +197,16 @@ def latency_query(
     return query
 
 
+def bucket_rates_query(
+    http: HttpMetrics, rate_window: timedelta, endpoints: Sequence[Endpoint] | None = None
+) -> str:
+    """Each endpoint's bucket rates by ``le``: what ``latency_query`` takes the quantile of,
+    so that several quantiles are read with one pass over the buckets."""
+    buckets = _http_selector(http, "_bucket", endpoints)
+    return (f"sum by (le, {endpoint_grouping(http)}) "
+            f"(rate({buckets}{range_literal(rate_window)}))")
+
+
 def pooled_latency_query(
     http: HttpMetrics, quantile: float, rate_window: timedelta, endpoints: Sequence[Endpoint]
 ) -> str:
@@ -239,11 +249,15 @@ def tagged_union(parts: Mapping[str, str], label: str = FIGURE_LABEL) -> str:
     )
 
 
-def data_steps_query(http: HttpMetrics, step: timedelta) -> str:
-    """How many of the histogram's ``_count`` series have a sample in each step."""
+def data_steps_query(
+    http: HttpMetrics, step: timedelta, endpoints: Sequence[Endpoint] | None = None
+) -> str:
+    """How many of the histogram's ``_count`` series (of ``endpoints``; None: all) have a
+    sample in each step."""
     # A range includes its left end: a second less keeps a sample out of two steps.
     span = step - timedelta(seconds=1) if step > timedelta(seconds=1) else step
-    return f"count(count_over_time({selector(f'{http.histogram}_count')}{range_literal(span)}))"
+    counts = _http_selector(http, "_count", endpoints)
+    return f"count(count_over_time({counts}{range_literal(span)}))"
 
 
 def samples_query(http: HttpMetrics, span: timedelta) -> str:

@@ -162,6 +162,21 @@ def test_summary_has_a_row_per_endpoint(
     assert summary["service"].to_dict() == services
 
 
+def test_summary_quantiles_are_the_servers_histogram_quantile(
+    store_backend: PrometheusBackend
+) -> None:
+    # The summary reads the buckets once and takes p50, p95 and p99 of them itself
+    # (issue 13): each must be what the server's own histogram_quantile gives.
+    for lookback in (timedelta(minutes=5), timedelta(hours=24)):
+        summary = store_backend.summary(DEMO_END, lookback)
+        figure = Window.figure(DEMO_END, lookback)
+        for column, quantile in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+            server = store_backend.latency(figure, quantile).iloc[-1]
+            np.testing.assert_allclose(summary[column].astype(float),
+                                       server.reindex(summary.index).astype(float),
+                                       rtol=1e-12, err_msg=f"{column} over {lookback}")
+
+
 def test_a_window_outside_the_data_is_no_data(store_backend: PrometheusBackend) -> None:
     future = Window(start=DEMO_END + timedelta(days=1), end=DEMO_END + timedelta(days=2))
     with pytest.raises(NoDataError, match="no throughput data for any endpoint between"):

@@ -61,6 +61,22 @@ def test_windows_join_only_when_one_grid_continues_the_other() -> None:
                                                                 STEP, STEP)
 
 
+def test_two_figures_over_the_same_lookback_join_into_two_points_a_window_apart() -> None:
+    day = timedelta(days=1)
+    now, before = Window.figure(T0, day), Window.figure(T0 - day, day)
+    with batch.one_answer() as scope:
+        scope.join(Window.figure(T0 - day, timedelta(hours=1)), now)  # another lookback
+        assert scope.joined(now) == now
+        scope.join(now, before)  # the later one first: nothing
+        assert scope.joined(now) == now
+        scope.join(before, now)
+        both = scope.joined(now)
+    assert both == scope.joined(before)
+    # The figure of each window, evaluated at its end over its lookback, as alone.
+    assert (both.start, both.end, both.step, both.lookback) == (T0 - day, T0, day, day)
+    assert not both.last_only
+
+
 def test_no_scope_outside_an_answer_and_calls_inside_see_it() -> None:
     assert batch.current() is None
     with batch.one_answer() as scope:

@@ -143,7 +143,9 @@ class DemoBackend:
         """Per minute: the workload's counters have a sample every minute (``Resolution``)."""
         return timedelta(minutes=1)
 
-    def data_steps(self, window: Window) -> pd.Series:
+    def data_steps(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.Series:
         start = pd.Timestamp(window.start).value
         step_ns = int(window.step / timedelta(microseconds=1)) * 1000
         count = (pd.Timestamp(window.end).value - start) // step_ns + 1
@@ -153,7 +155,8 @@ class DemoBackend:
         # Every endpoint has a sample every minute from the workload's start to its end, as
         # ``write_openmetrics`` exports it.
         present = (ends >= first) & (ends - step_ns < last)
-        return pd.Series(np.where(present, float(len(self._endpoints)), 0.0),
+        series = len(self._endpoints) if endpoints is None else len(set(endpoints))
+        return pd.Series(np.where(present, float(series), 0.0),
                          index=pd.DatetimeIndex(pd.to_datetime(ends, utc=True), name="time"))
 
     def throughput(

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 # VictoriaMetrics refuses one over 16 KB (-search.maxQueryLen, its default), so a longer one
 # is split by endpoints, with room left for a proxy's own limits.
 MAX_QUERY_BYTES = 12_000
+BUCKETS = "buckets"  # the summary's part that reads the bucket rates
+QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}  # the summary's quantiles
 
 
 def _utc_now() -> datetime:
@@ -170,11 +172,13 @@ class PrometheusBackend:
         interval = span / count
         return timedelta(minutes=max(1, math.ceil(2 * interval / timedelta(minutes=1))))
 
-    def data_steps(self, window: Window) -> pd.Series:
+    def data_steps(
+        self, window: Window, endpoints: Sequence[Endpoint] | None = None
+    ) -> pd.Series:
         import pandas as pd
 
         http = self.http_metrics()
-        query = self._build(promql.data_steps_query, http, window.step)
+        query = self._build(promql.data_steps_query, http, window.step, endpoints)
         result = self._query_range(query, window)
         index = _grid(window)
         if not result:
@@ -303,19 +307,25 @@ class PrometheusBackend:
             Window(start=at - lookback, end=at)
         )
         queries = {
-            "p50": self._build(promql.latency_query, http, 0.5, lookback, endpoints),
-            "p95": self._build(promql.latency_query, http, 0.95, lookback, endpoints),
-            "p99": self._build(promql.latency_query, http, 0.99, lookback, endpoints),
+            BUCKETS: self._build(promql.bucket_rates_query, http, lookback, endpoints),
             "throughput": self._build(promql.throughput_query, http, lookback, endpoints),
             "error_ratio": self._build(promql.error_ratio_query, http, lookback, endpoints),
         }
-        # One request for the five figures: each part tagged with its column's name.
-        read: dict[str, dict[str, float]] = {column: {} for column in queries}
-        for sample in self._vector(self._build(promql.tagged_union, queries), at):
-            column = sample["metric"].get(promql.FIGURE_LABEL, "")
-            if column in read:
-                read[column][endpoint_of(http, sample["metric"]).column] = _number(
-                    sample["value"][1])
+        # One request for the five figures: each part tagged with its name. The buckets are
+        # read once for p50, p95 and p99 (three histogram_quantile read them three times).
+        read: dict[str, dict[str, float]] = {column: {} for column in SUMMARY_COLUMNS[1:]}
+        buckets: dict[str, list[tuple[str, float]]] = {}
+        for sample in self._figures(self._build(promql.tagged_union, queries), at, lookback):
+            part = sample["metric"].get(promql.FIGURE_LABEL, "")
+            column = endpoint_of(http, sample["metric"]).column
+            if part == BUCKETS:
+                buckets.setdefault(column, []).append(
+                    (sample["metric"].get("le", ""), sample["value"][1]))
+            elif part in read:
+                read[part][column] = _number(sample["value"][1])
+        for column, rates in buckets.items():
+            for name, q in QUANTILES.items():
+                read[name][column] = _number(_quantile(q, rates) * http.seconds_per_unit)
         figures = {column: pd.Series(values, dtype=float) for column, values in read.items()}
         services = pd.Series({e.column: e.service for e in wanted}, dtype=object)
         frame = pd.DataFrame({"service": services, **figures})
@@ -416,6 +426,9 @@ class PrometheusBackend:
     def _send_range(self, query: str, window: Window) -> list[Series]:
         log.debug("query_range %s [%s, %s] step %s", query, window.start, window.end, window.step)
         start, end = _whole_seconds(window.start), _whole_seconds(window.end)
+        if window.last_only:
+            # One instant: the point before it would read the whole lookback again.
+            start = end
         step = f"{window.step.total_seconds():g}"
         return self._client.query_range(query, start, end, step)
 
@@ -435,6 +448,16 @@ class PrometheusBackend:
             "or a string?); a diagnostic needs an instant vector or a scalar"
         )
 
+    def _figures(self, query: str, at: datetime, lookback: timedelta) -> list[Sample]:
+        """The samples of an instant query over the ``lookback`` before ``at``; within an
+        answer that joined this figure to another (``batch.Scope.join``), read with it."""
+        scope = batch.current()
+        figure = Window.figure(at, lookback)
+        if scope is None or scope.joined(figure) == figure:
+            return self._vector(query, at)
+        return [Sample(metric=series["metric"], value=series["values"][-1])
+                for series in self._query_range(query, figure)]
+
     def _vector(self, query: str, at: datetime) -> list[Sample]:
         """The samples of a query perfbot wrote to give an instant vector."""
         scope = batch.current()
@@ -451,6 +474,26 @@ class PrometheusBackend:
                 f"{data.result_type} where an instant vector belongs",
                 public="the metrics server answered in a form I can't read")
         return data.result
+
+
+def _quantile(q: float, rates: Sequence[tuple[str, float]]) -> float:
+    """PromQL's ``histogram_quantile`` of one histogram's ``(le, rate)`` buckets, as
+    Prometheus computes it (``bot.metrics.histogram``): buckets of the same bound add up,
+    and without a ``+Inf`` bucket (or a readable bound) there is no quantile."""
+    from bot.metrics.histogram import histogram_quantile
+
+    by_bound: dict[float, float] = {}
+    for le, rate in rates:
+        try:
+            bound = float(le)
+        except ValueError:
+            continue  # Prometheus skips a bucket whose bound it cannot read
+        by_bound[bound] = by_bound.get(bound, 0.0) + rate
+    bounds = sorted(by_bound)
+    if len(bounds) < 2 or bounds[-1] != math.inf:
+        return math.nan
+    counts = [by_bound[b] for b in bounds]
+    return float(histogram_quantile(q, bounds[:-1], counts))
 
 
 def _too_long(query: str, endpoints: Sequence[Endpoint]) -> bool:
@@ -499,15 +542,16 @@ def _within(result: list[Series], window: Window) -> list[Series]:
 
 def _grid(window: Window) -> pd.DatetimeIndex:
     """The instants a range query evaluates: start, start + step, ... up to end."""
+    import numpy as np
     import pandas as pd
 
     start, end = _whole_seconds(window.start), _whole_seconds(window.end)
     step = window.step.total_seconds()
     count = int((end - start).total_seconds() // step) + 1
-    return pd.DatetimeIndex(
-        [pd.Timestamp(start) + pd.Timedelta(seconds=i * step) for i in range(count)],
-        name="time",
-    )
+    # In one array operation: a Timestamp per point took longer than the query (issue 13).
+    first = pd.Timestamp(start)
+    offsets = pd.to_timedelta(np.arange(count) * step, unit="s")
+    return pd.DatetimeIndex(first + offsets, name="time").as_unit(first.unit)
 
 
 def _number(value: float) -> float:
