@@ -1,6 +1,7 @@
 """Start-up time of the command line: what a person waits for before any answer.
 
-Usage: ``python benchmarks/startup.py [--runs N] [--no-prometheus] [--no-bytecode-cache]``
+Usage: ``python benchmarks/startup.py [--runs N] [--no-prometheus] [--no-bytecode-cache]
+[--instructions]``
 
 Runs ``perfbot --help``, then ``perfbot check-config`` and ``perfbot ask "p95 of checkout"``
 twice: on the built-in defaults (the demo workload) and on a settings file that points at a real
@@ -15,7 +16,8 @@ The commands read compiled bytecode, as an installed perfbot does (pip compiles 
 the warm-up run writes it into a folder of its own (``PYTHONPYCACHEPREFIX``, under the
 temporary folder), also when ``PYTHONDONTWRITEBYTECODE`` is set here, which would otherwise
 have every run compile the bot's ~100 modules from source (~0.1–0.2 s CPU; see the figures
-with ``--no-bytecode-cache``).
+with ``--no-bytecode-cache``). ``--instructions`` also counts the instructions of one run of
+each command under valgrind: a figure the machine's load does not move.
 Never asserts a time: on a busy machine these figures move.
 """
 
@@ -24,7 +26,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -101,6 +105,23 @@ def run(argv: list[str], cwd: str, env: dict[str, str], *,
     return elapsed, cpu, done.stderr
 
 
+def instructions(argv: list[str], cwd: str, env: dict[str, str]) -> int | None:
+    """Instructions one run of ``python -m bot ARGV`` executes, counted by valgrind's callgrind
+    (~50× slower): the same on an idle and a busy machine, unlike either time. None without
+    valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+               sys.executable, "-m", "bot", *argv]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind {' '.join(argv)} failed: {done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
 def import_times(stderr: str) -> list[tuple[int, str]]:
     """(cumulative µs, module) of each ``-X importtime`` line."""
     rows = []
@@ -112,14 +133,19 @@ def import_times(stderr: str) -> list[tuple[int, str]]:
     return rows
 
 
-def measure(commands: dict[str, list[str]], cwd: str, env: dict[str, str], runs: int) -> None:
-    print(f"{'command':<40} {'median s':>9} {'slowest s':>10} {'CPU median s':>13}")
+def measure(commands: dict[str, list[str]], cwd: str, env: dict[str, str], runs: int,
+            count: bool = False) -> None:
+    print(f"{'command':<40} {'median s':>9} {'slowest s':>10} {'CPU median s':>13}"
+          + (f" {'instructions':>13}" if count else ""))
     for label, argv in commands.items():
         run(argv, cwd, env)  # warm the disk cache and the .pyc files
         runs_done = [run(argv, cwd, env) for _ in range(runs)]
         times = [wall for wall, _, _ in runs_done]
         cpu = statistics.median(c for _, c, _ in runs_done)
-        print(f"{label:<40} {statistics.median(times):>9.2f} {max(times):>10.2f} {cpu:>13.2f}")
+        counted = instructions(argv, cwd, env) if count else None
+        print(f"{label:<40} {statistics.median(times):>9.2f} {max(times):>10.2f} {cpu:>13.2f}"
+              + (f" {counted / 1e6:>12.0f}M" if counted is not None else
+                 f" {'no valgrind':>13}" if count else ""))
     for label, argv in commands.items():
         rows = import_times(run(argv, cwd, env, importtime=True)[2])
         names = {name.strip() for _, name in rows}
@@ -143,6 +169,9 @@ def main() -> None:
     parser.add_argument("--no-bytecode-cache", action="store_true",
                         help="keep PYTHONDONTWRITEBYTECODE as it is set here (every run then "
                              "compiles the bot's modules from source)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's instructions once under valgrind "
+                             "(minutes; the figure a busy machine does not move)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="perfbot-startup-") as cwd:
         env = environment(cwd, bytecode_cache=not args.no_bytecode_cache)
@@ -151,14 +180,14 @@ def main() -> None:
         print(f"{args.runs} fresh processes per command ({sys.executable}, "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, {bytecode})\n")
         if not args.no_prometheus_only:
-            measure(DEMO, cwd, env, args.runs)
+            measure(DEMO, cwd, env, args.runs, args.instructions)
         if args.no_prometheus:
             return
         workdir = Path(cwd) / "prometheus"
         with prometheus_config(workdir) as config:
             print(f"load {os.getloadavg()[0]:.1f}; Prometheus with 1 day of the demo, "
                   f"data to {END:%Y-%m-%d %H:%M} UTC ({timedelta(days=1)})\n")
-            measure(prometheus_commands(config), cwd, env, args.runs)
+            measure(prometheus_commands(config), cwd, env, args.runs, args.instructions)
 
 
 if __name__ == "__main__":
