@@ -23,8 +23,6 @@ part of pytest.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
 import os
 import re
 import statistics
@@ -38,7 +36,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import numpy as np
 import yaml
 from slack_sdk.signature import SignatureVerifier
 
@@ -53,7 +50,6 @@ from benchmarks.slack_load import (  # noqa: E402
     TimedStandIn,
     quantile,
 )
-from bot.metrics.base import Endpoint  # noqa: E402
 from bot.metrics.demo import DemoWorkload  # noqa: E402
 from bot.metrics.openmetrics import write_openmetrics  # noqa: E402
 from tests.bot_process import SECRET as BOT_SECRET  # noqa: E402
@@ -62,6 +58,7 @@ from tests.conftest import DEMO_END  # noqa: E402
 from tests.postgres_server import PostgresServer  # noqa: E402
 from tests.prometheus_server import PrometheusServer, block_spans  # noqa: E402
 from tests.victoria_server import VictoriaServer  # noqa: E402
+from tests.workloads import scaled  # noqa: E402
 
 # Questions about one copy's service each (a route alone is in every copy: ambiguous).
 TEMPLATES = (
@@ -72,31 +69,6 @@ TEMPLATES = (
     "is the {service} service meeting its SLO over the last 3h",
     "cpu of the {service} service over the last 3h",
 )
-
-
-def scaled(workload: DemoWorkload, endpoints: int) -> DemoWorkload:
-    """The workload copied under numbered service names until it has ``endpoints``."""
-    copies = math.ceil(endpoints / len(workload.endpoints))
-
-    def name(service: str, copy: int) -> str:
-        return f"{service}-{copy:03d}"
-
-    per_copy = len(workload.endpoints)
-    return dataclasses.replace(
-        workload,
-        endpoints=[Endpoint(service=name(e.service, c), route=e.route, method=e.method)
-                   for c in range(copies) for e in workload.endpoints],
-        services=[name(s, c) for c in range(copies) for s in workload.services],
-        series_endpoint=np.concatenate([workload.series_endpoint + c * per_copy
-                                        for c in range(copies)]),
-        series_status=workload.series_status * copies,
-        bucket_counts=np.concatenate([workload.bucket_counts] * copies),
-        duration_sum=np.concatenate([workload.duration_sum] * copies),
-        cpu_seconds=np.concatenate([workload.cpu_seconds] * copies),
-        cpu_limit=np.concatenate([workload.cpu_limit] * copies),
-        memory_bytes=np.concatenate([workload.memory_bytes] * copies),
-        memory_limit=np.concatenate([workload.memory_limit] * copies),
-    )
 
 
 def write_blocks(workload: DemoWorkload, hours: int, workdir: Path) -> list[Path]:
