@@ -6,12 +6,16 @@ from __future__ import annotations
 import tracemalloc
 from datetime import timedelta
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from bot import detection
-from bot.analytics.findings.model import FindingsResult
+from bot.analytics.findings.baseline import BaselineCache
+from bot.analytics.findings.model import FindingsResult, SeriesKey
 from bot.analytics.findings.sensitivity import Level, find_sensitive
 from bot.detection import HISTORY, WINDOW, ReadCache, read_batch, run_cycle
+from bot.metrics.base import Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
 from tests.conftest import DEMO_END
 from tests.workloads import scaled
@@ -77,3 +81,30 @@ def test_a_cycle_over_many_endpoints_never_holds_all_their_series_at_once(
     assert report.result.series_checked == checked  # every series judged
     added = peak - held
     assert added < one_array, f"added {added >> 20} MB, one array {one_array >> 20} MB"
+
+
+def test_the_baseline_cache_holds_no_days_of_series_without_history() -> None:
+    """200 series, one with 28 days of data, the rest only with today's: the cache keeps
+    that one's days, not 199 days of NaN each (a new deployment's first weeks)."""
+    per_day, days = 720, 28  # 2-minute steps
+    times = pd.date_range(DEMO_END - timedelta(days=days), periods=days * per_day,
+                          freq="2min", tz="UTC")
+    x = np.full((200, len(times)), np.nan)
+    x[0] = 1.0 + 0.1 * np.sin(np.arange(len(times)) * 2 * np.pi / per_day)
+    x[1:, -per_day:] = 2.0
+    keys = [SeriesKey(signal=Signal.LATENCY, service=f"s{i}", endpoint="GET /") for i in
+            range(200)]
+    cache = BaselineCache()
+    first = len(times) - 7 * per_day
+    tracemalloc.start()
+    try:
+        out = cache.baseline(keys, times, x, per_day, 7, 3, first)
+        del out
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    every_day = 200 * 7 * per_day * 8  # 8 MB: what holding each series' days took
+    assert len(cache) == 200 * 7  # every day of every series is still answered
+    assert held < every_day / 4, f"held {held >> 10} kB"
+    again = cache.baseline(keys, times, x, per_day, 7, 3, first)
+    assert np.isnan(again[1:]).all() and np.isfinite(again[0]).all()
