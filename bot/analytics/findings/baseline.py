@@ -176,7 +176,7 @@ class BaselineCache:
             nan_day.flags.writeable = False
             for day in todo:
                 part = fresh[:, col0[day] - lo : col0[day] - lo + per_day]
-                known = ~np.isnan(part).all(axis=1)
+                known: BoolArray = np.asarray(~np.isnan(part).all(axis=1))
                 rows = iter(part[known])  # own memory: the rows with a baseline only
                 for i, key in enumerate(keys):
                     self._days[(key, day)] = next(rows) if known[i] else nan_day
