@@ -174,6 +174,10 @@ def main() -> None:
             thread.join()
         seconds = time.perf_counter() - fired
         peak = status_field(pid, "VmHWM")
+        # Cycles finished at all (the log names only those that changed an incident).
+        exposed = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        cycles_done = {name: float(value) for name, value in re.findall(
+            r"^perfbot_detection_cycle_seconds_(count|sum) (\S+)$", exposed, re.M)}
         log = bot.output()
         during = log[before:]
         cycles = during.count(" INFO bot.schedule: detection: ")
@@ -192,8 +196,11 @@ def main() -> None:
               f"p95 {quantile(answered, 0.95):.2f}, max {max(answered):.2f}")
     print(f"acks late (> {SLACK_DEADLINE:g} s) or not 200: {late}; ack ms p50 "
           f"{1000 * statistics.median(acks):.0f}, max {1000 * max(acks):.0f}")
-    print(f"detection cycles finished during the load: {cycles}; signals they could not "
-          f"read: {unread}")
+    done = cycles_done.get("count", 0.0)
+    print(f"detection cycles finished since the start: {done:.0f}"
+          + (f" (mean {cycles_done.get('sum', 0.0) / done:.0f} s)" if done else "")
+          + f"; during the load, ones that changed an incident: {cycles}; signals they could "
+          f"not read: {unread}")
     print(f"bot peak RSS (VmHWM): {peak / 1024:.0f} MB (goal <= 250 MB)")
     failed = Counter((s.told or "error answer" if s.error_answer else s.told or "no answer")[:70]
                      for s in samples if s.answer_seconds is None or s.error_answer)
