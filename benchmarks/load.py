@@ -23,8 +23,6 @@ part of pytest.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
 import os
 import re
 import statistics
@@ -36,7 +34,7 @@ from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
+import httpx
 import yaml
 from slack_sdk.signature import SignatureVerifier
 
@@ -50,7 +48,6 @@ from benchmarks.slack_load import (  # noqa: E402
     ask_all,
     quantile,
 )
-from bot.metrics.base import Endpoint  # noqa: E402
 from bot.metrics.demo import DemoWorkload  # noqa: E402
 from bot.metrics.openmetrics import write_openmetrics  # noqa: E402
 from tests.bot_process import SECRET as BOT_SECRET  # noqa: E402
@@ -59,6 +56,7 @@ from tests.conftest import DEMO_END  # noqa: E402
 from tests.postgres_server import PostgresServer  # noqa: E402
 from tests.prometheus_server import PrometheusServer, block_spans  # noqa: E402
 from tests.victoria_server import VictoriaServer  # noqa: E402
+from tests.workloads import scaled  # noqa: E402
 
 # Questions about one copy's service each (a route alone is in every copy: ambiguous).
 TEMPLATES = (
@@ -69,31 +67,6 @@ TEMPLATES = (
     "is the {service} service meeting its SLO over the last 3h",
     "cpu of the {service} service over the last 3h",
 )
-
-
-def scaled(workload: DemoWorkload, endpoints: int) -> DemoWorkload:
-    """The workload copied under numbered service names until it has ``endpoints``."""
-    copies = math.ceil(endpoints / len(workload.endpoints))
-
-    def name(service: str, copy: int) -> str:
-        return f"{service}-{copy:03d}"
-
-    per_copy = len(workload.endpoints)
-    return dataclasses.replace(
-        workload,
-        endpoints=[Endpoint(service=name(e.service, c), route=e.route, method=e.method)
-                   for c in range(copies) for e in workload.endpoints],
-        services=[name(s, c) for c in range(copies) for s in workload.services],
-        series_endpoint=np.concatenate([workload.series_endpoint + c * per_copy
-                                        for c in range(copies)]),
-        series_status=workload.series_status * copies,
-        bucket_counts=np.concatenate([workload.bucket_counts] * copies),
-        duration_sum=np.concatenate([workload.duration_sum] * copies),
-        cpu_seconds=np.concatenate([workload.cpu_seconds] * copies),
-        cpu_limit=np.concatenate([workload.cpu_limit] * copies),
-        memory_bytes=np.concatenate([workload.memory_bytes] * copies),
-        memory_limit=np.concatenate([workload.memory_limit] * copies),
-    )
 
 
 def write_blocks(workload: DemoWorkload, hours: int, workdir: Path) -> list[Path]:
@@ -178,6 +151,10 @@ def main() -> None:
             number % len(TEMPLATES)].format(service=services[number % len(services)]))
         seconds = time.perf_counter() - fired
         peak = status_field(pid, "VmHWM")
+        # Cycles finished at all (the log names only those that changed an incident).
+        exposed = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        cycles_done = {name: float(value) for name, value in re.findall(
+            r"^perfbot_detection_cycle_seconds_(count|sum) (\S+)$", exposed, re.M)}
         log = bot.output()
         during = log[before:]
         cycles = during.count(" INFO bot.schedule: detection: ")
@@ -196,8 +173,11 @@ def main() -> None:
               f"p95 {quantile(answered, 0.95):.2f}, max {max(answered):.2f}")
     print(f"acks late (> {SLACK_DEADLINE:g} s) or not 200: {late}; ack ms p50 "
           f"{1000 * statistics.median(acks):.0f}, max {1000 * max(acks):.0f}")
-    print(f"detection cycles finished during the load: {cycles}; signals they could not "
-          f"read: {unread}")
+    done = cycles_done.get("count", 0.0)
+    print(f"detection cycles finished since the start: {done:.0f}"
+          + (f" (mean {cycles_done.get('sum', 0.0) / done:.0f} s)" if done else "")
+          + f"; during the load, ones that changed an incident: {cycles}; signals they could "
+          f"not read: {unread}")
     print(f"bot peak RSS (VmHWM): {peak / 1024:.0f} MB (goal <= 250 MB)")
     failed = Counter((s.told or "error answer" if s.error_answer else s.told or "no answer")[:70]
                      for s in samples if s.answer_seconds is None or s.error_answer)

@@ -24,7 +24,7 @@ from bot.analytics.findings.model import (
     SeriesBatch,
     SeriesKey,
 )
-from bot.analytics.findings.sensitivity import Level, find_sensitive
+from bot.analytics.findings.sensitivity import Level, join, judge
 from bot.analytics.slo import SLO
 from bot.catalog import Catalog
 from bot.metrics.base import (
@@ -53,6 +53,10 @@ EVIDENCE_SPAN = timedelta(minutes=15)  # the rates and levels the evidence reads
 
 FINEST = timedelta(minutes=1)
 MAX_POINTS = 10_000  # per series and query (Prometheus refuses more than 11,000)
+# Points (series × steps) a cycle lays out and judges at once: 2 MB an array of float64, of
+# which the decision keeps ~12 alive (~25 MB); ~12 series on 28 days at 1 minute, ~60 at 5.
+# Smaller parts cost no measurable time (the decision is vectorised within a part).
+PART = 250_000
 
 
 def source_step(backend: MetricsBackend, at: datetime) -> timedelta:
@@ -176,13 +180,14 @@ class ReadCache:
         return since
 
 
-def read_batch(
+def read_frames(
     backend: MetricsBackend, at: datetime, history: timedelta, catalog: Catalog | None = None,
     step: timedelta | None = None, reads: ReadCache | None = None,
-) -> tuple[SeriesBatch, dict[str, SLO], list[str]]:
-    """Every signal of every endpoint and service over ``history`` before ``at``, as a batch,
-    at ``step`` (default: the source's own resolution, ``source_step``). ``reads``: the
-    earlier ticks' frames (``ReadCache``): only the newest steps are read."""
+) -> tuple[_Frames, dict[str, SLO], list[str]]:
+    """Every signal of every endpoint and service over ``history`` before ``at``, as read
+    (one frame per signal, only the steps with data), at ``step`` (default: the source's
+    own resolution, ``source_step``). ``reads``: the earlier ticks' frames (``ReadCache``):
+    only the newest steps are read."""
     if step is None:
         step = source_step(backend, at)
     end = pd.Timestamp(at).floor(step).to_pydatetime()
@@ -192,7 +197,6 @@ def read_batch(
                            else backend.endpoints())
     # SLOs and endpoints by frame column (``Endpoint.column``): keys may be shared.
     slos = {e.column: e.slo for e in endpoints} if endpoints is not None else {}
-    by_column = {e.column: e for e in eps}
     problems: list[str] = []
     frames: dict[Signal, pd.DataFrame] = {}
     readers: dict[Signal, Callable[[Window], pd.DataFrame]] = {
@@ -214,32 +218,73 @@ def read_batch(
         except MetricsError as exc:
             problems.append(f"could not read {signal}: {exc}")
     index = pd.date_range(window.start, window.end, freq=step, tz="UTC")
-    thru = frames.get(Signal.THROUGHPUT, pd.DataFrame(index=index)).reindex(index)
-    requests = thru * step.total_seconds()
-    keys: list[SeriesKey] = []
-    values: list[np.ndarray] = []
-    reqs: list[np.ndarray] = []
-    for signal, frame in frames.items():
-        frame = frame.reindex(index)
-        for column in frame.columns:
-            name = str(column)
+    return _Frames(frames, index, {e.column: e for e in eps}), slos, problems
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """What ``read_frames`` read: a frame per signal (rows: the steps with data), the
+    whole grid, and the endpoints by frame column. ``batch`` lays series out on the grid."""
+
+    frames: dict[Signal, pd.DataFrame]
+    index: pd.DatetimeIndex
+    by_column: dict[str, Endpoint]
+
+    def keys(self) -> list[tuple[Signal, str, SeriesKey]]:
+        """(signal, frame column, key) of each series, signal by signal in reading order;
+        endpoint columns not in the catalog are left out (excluded)."""
+        out = []
+        for signal, frame in self.frames.items():
             endpoint = signal not in (Signal.CPU, Signal.MEMORY)
-            found = by_column.get(name) if endpoint else None
-            if endpoint and found is None:
-                continue  # not in the catalog (excluded)
-            keys.append(SeriesKey(signal=signal, service=found.service if found else name,
-                                  endpoint=found.key if found else None))
-            values.append(frame[column].to_numpy(dtype=float))
-            nothing = np.full(len(index), np.nan)
-            reqs.append(requests[column].to_numpy(dtype=float)
-                        if endpoint and column in requests else nothing)
-    shape = (len(keys), len(index))
-    batch = SeriesBatch(
-        keys=keys, times=index,
-        values=np.array(values, dtype=float).reshape(shape),
-        requests=np.array(reqs, dtype=float).reshape(shape),
-    )
-    return batch, slos, problems
+            for column in frame.columns:
+                name = str(column)
+                found = self.by_column.get(name) if endpoint else None
+                if endpoint and found is None:
+                    continue
+                out.append((signal, column, SeriesKey(
+                    signal=signal, service=found.service if found else name,
+                    endpoint=found.key if found else None)))
+        return out
+
+    def batch(self, series: Sequence[tuple[Signal, str, SeriesKey]]) -> SeriesBatch:
+        """``series`` (from ``keys``) on the whole grid: NaN where a frame has no row. Fills
+        two arrays in place (values, and requests from the throughput of endpoint series)
+        rather than reindexing whole frames to the grid and stacking copies of them."""
+        shape = (len(series), len(self.index))
+        values = np.full(shape, np.nan)
+        requests = np.full(shape, np.nan)
+        seconds = (self.index[1] - self.index[0]).total_seconds() if len(self.index) > 1 \
+            else 0.0
+        thru = self.frames.get(Signal.THROUGHPUT)
+        at: dict[Signal, tuple[np.ndarray, np.ndarray]] = {}
+
+        def placed(signal: Signal, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+            """The frame's rows that lie on the grid, and their columns of it."""
+            if signal not in at:
+                where = self.index.get_indexer(frame.index)
+                rows = np.flatnonzero(where >= 0)
+                at[signal] = rows, where[rows]
+            return at[signal]
+
+        for i, (signal, column, key) in enumerate(series):
+            frame = self.frames[signal]
+            rows, cols = placed(signal, frame)
+            values[i, cols] = frame[column].to_numpy(dtype=float)[rows]
+            if key.endpoint is not None and thru is not None and column in thru:
+                trows, tcols = placed(Signal.THROUGHPUT, thru)
+                requests[i, tcols] = thru[column].to_numpy(dtype=float)[trows] * seconds
+        return SeriesBatch(keys=[k for _, _, k in series], times=self.index, values=values,
+                           requests=requests)
+
+
+def read_batch(
+    backend: MetricsBackend, at: datetime, history: timedelta, catalog: Catalog | None = None,
+    step: timedelta | None = None, reads: ReadCache | None = None,
+) -> tuple[SeriesBatch, dict[str, SLO], list[str]]:
+    """``read_frames``' series as one batch (every series at once: ``run_cycle`` lays out a
+    part at a time instead)."""
+    read, slos, problems = read_frames(backend, at, history, catalog, step, reads)
+    return read.batch(read.keys()), slos, problems
 
 
 def run_cycle(
@@ -263,9 +308,15 @@ def run_cycle(
     each series at its service's or endpoint's level. ``reads``: the raw frames kept
     between cycles (``ReadCache``), so a cycle reads only the newest steps."""
     history = max(history, window + config.min_history)
-    batch, slos, problems = read_batch(backend, at, history, catalog, step, reads)
+    read, slos, problems = read_frames(backend, at, history, catalog, step, reads)
     since = at - window
-    result = find_sensitive(batch, since, slos, config, levels, cache)
+    # A part of the series at a time on the whole grid, judged and dropped: the grid is
+    # long (28 days at 1-2 minutes), so every series at once would be GBs at 1,000 endpoints.
+    series = read.keys()
+    rows = max(1, PART // len(read.index))
+    parts = (judge(read.batch(series[lo : lo + rows]), since, slos, config, levels, cache)
+             for lo in range(0, len(series), rows))
+    result = join(parts, config)
     explained = [explain(f, backend, playbooks, deploys, at) for f in result.findings]
     return CycleReport(at=at, since=since, result=result, explained=explained,
                        problems=problems)

@@ -170,10 +170,16 @@ class BaselineCache:
             if hi > total:
                 src = np.concatenate((src, np.full((n, hi - total), np.nan)), axis=1)
             fresh = seasonal_baseline(src, per_day, days, weeks, reach)
+            # A series with no baseline that day (no history yet: a new deployment's or
+            # endpoint's first weeks) shares one read-only day of NaN.
+            nan_day = np.full(per_day, np.nan)
+            nan_day.flags.writeable = False
             for day in todo:
-                block = fresh[:, col0[day] - lo : col0[day] - lo + per_day].copy()  # own memory
+                part = fresh[:, col0[day] - lo : col0[day] - lo + per_day]
+                known: BoolArray = np.asarray(~np.isnan(part).all(axis=1))
+                rows = iter(part[known])  # own memory: the rows with a baseline only
                 for i, key in enumerate(keys):
-                    self._days[(key, day)] = block[i]
+                    self._days[(key, day)] = next(rows) if known[i] else nan_day
         for day in whole:
             lo, hi = max(first, col0[day]), min(total, col0[day] + per_day)
             out[:, lo - first : hi - first] = np.array(

@@ -9,7 +9,8 @@ series at ``normal`` it is ``find`` itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -18,7 +19,7 @@ import numpy.typing as npt
 
 from bot.analytics.findings.anomalies import find_anomalies
 from bot.analytics.findings.baseline import BaselineCache
-from bot.analytics.findings.grouping import find, group_findings
+from bot.analytics.findings.grouping import group_findings
 from bot.analytics.findings.model import (
     DEFAULT_FINDINGS,
     Anomaly,
@@ -27,9 +28,11 @@ from bot.analytics.findings.model import (
     SeriesBatch,
     SeriesKey,
     SeriesProblem,
+    Severity,
 )
 from bot.analytics.findings.silence import silences
 from bot.analytics.slo import SLO
+from bot.metrics.base import Signal
 
 Level = Literal["low", "normal", "high"]
 LEVELS: tuple[Level, ...] = ("low", "normal", "high")
@@ -76,6 +79,78 @@ def by_level(batch: SeriesBatch, levels: Mapping[str, Level] | None
                                            batch.values[rows], batch.requests[rows])
 
 
+@dataclass
+class Judged:
+    """One level's results over some series: what ``group_findings`` takes, kept apart so
+    that the results of parts of a batch join into those of the whole (``join``)."""
+
+    anomalies: list[Anomaly] = field(default_factory=list)
+    silent: list[Anomaly] = field(default_factory=list)  # ``silences``' (before ``join``)
+    traffic: int = 0  # throughput series: all of them silent makes each critical
+    problems: list[SeriesProblem] = field(default_factory=list)
+    scored: int = 0
+    checked: int = 0
+
+    def add(self, other: Judged) -> None:
+        self.anomalies += other.anomalies
+        self.silent += other.silent
+        self.traffic += other.traffic
+        self.problems += other.problems
+        self.scored += other.scored
+        self.checked += other.checked
+
+
+def judge(
+    batch: SeriesBatch,
+    since: datetime,
+    slos: Mapping[str, SLO] | None = None,
+    config: FindingsConfig = DEFAULT_FINDINGS,
+    levels: Mapping[str, Level] | None = None,
+    cache: BaselineCache | None = None,
+) -> dict[Level, Judged]:
+    """Each series of ``batch`` judged at its level (``level_of``), by level. Series are
+    judged one by one, so parts of a batch may be judged apart and joined (``join``)."""
+    by_row = [level_of(k, levels or {}) for k in batch.keys]
+    parts: Iterator[tuple[Level, object, SeriesBatch]] = (
+        iter([("normal", None, batch)]) if all(lv == "normal" for lv in by_row)
+        else by_level(batch, levels))  # all normal: the batch itself, not a copy
+    out: dict[Level, Judged] = {}
+    for level, _, part in parts:
+        at_level = thresholds(level, config)
+        found, trouble, n = find_anomalies(part, since, slos, at_level, cache=cache)
+        out[level] = Judged(
+            anomalies=found, silent=silences(part, since, at_level),
+            traffic=sum(k.signal is Signal.THROUGHPUT for k in part.keys),
+            problems=trouble, scored=n, checked=len(part.keys))
+    return out
+
+
+def join(parts: Iterable[dict[Level, Judged]], config: FindingsConfig = DEFAULT_FINDINGS
+         ) -> FindingsResult:
+    """The findings of the parts' series together, as ``find_sensitive`` of one batch of
+    them all would give (in their order): a level's silences are critical only when every
+    throughput series of that level went silent."""
+    whole: dict[Level, Judged] = {}
+    for part in parts:
+        for level, judged in part.items():
+            whole.setdefault(level, Judged()).add(judged)
+    anomalies: list[Anomaly] = []
+    problems: list[SeriesProblem] = []
+    for level in LEVELS:
+        if level not in whole:
+            continue
+        judged = whole[level]
+        severity = (Severity.CRITICAL if judged.silent and len(judged.silent) == judged.traffic
+                    else Severity.WARNING)
+        anomalies += judged.anomalies
+        anomalies += [a if a.severity is severity else a.model_copy(update={"severity": severity})
+                      for a in judged.silent]
+        problems += judged.problems
+    return FindingsResult(findings=group_findings(anomalies, config), problems=problems,
+                          series_checked=sum(j.checked for j in whole.values()),
+                          series_scored=sum(j.scored for j in whole.values()))
+
+
 def find_sensitive(
     batch: SeriesBatch,
     since: datetime,
@@ -85,17 +160,4 @@ def find_sensitive(
     cache: BaselineCache | None = None,
 ) -> FindingsResult:
     """``find`` with each series at its level (``level_of``)."""
-    by_row = [level_of(k, levels or {}) for k in batch.keys]
-    if all(level == "normal" for level in by_row):
-        return find(batch, since, slos, config, cache)
-    anomalies: list[Anomaly] = []
-    problems: list[SeriesProblem] = []
-    scored = 0
-    for level, _, part in by_level(batch, levels):
-        at_level = thresholds(level, config)
-        found, trouble, n = find_anomalies(part, since, slos, at_level, cache=cache)
-        anomalies += [*found, *silences(part, since, at_level)]
-        problems += trouble
-        scored += n
-    return FindingsResult(findings=group_findings(anomalies, config), problems=problems,
-                          series_checked=len(batch.keys), series_scored=scored)
+    return join([judge(batch, since, slos, config, levels, cache)], config)
