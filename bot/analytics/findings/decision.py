@@ -11,7 +11,9 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 
-from bot.analytics.anomaly.config import Direction
+from bot.analytics.anomaly.batch import score_batch
+from bot.analytics.anomaly.config import DEFAULT_CONFIG, Direction
+from bot.analytics.anomaly.slots import daily_slots
 from bot.analytics.findings.baseline import BaselineCache, nan_median_last, seasonal_baseline
 from bot.analytics.findings.model import (
     DAY,
@@ -49,12 +51,13 @@ class Decisions:
     baseline: FloatArray
     spread: FloatArray
     spread_mean: FloatArray  # of the means over ``persist_step`` (= spread at that step)
+    surprise: FloatArray  # the scorer's score where the tier's guards pass (0: elsewhere)
 
 
 def decide(
     batch: SeriesBatch, config: FindingsConfig = DEFAULT_FINDINGS, first: int = 0,
     cache: BaselineCache | None = None, budgets: FloatArray | None = None,
-    days_from_start: bool = False,
+    days_from_start: bool = False, surprise: FloatArray | None = None,
 ) -> Decisions:
     """The guarded, persistent decision at each column from ``first`` on; causal.
 
@@ -63,7 +66,13 @@ def decide(
 
     The spread's days are counted back from the last column (a live cycle's days end now);
     ``days_from_start`` counts them from the first column instead, so that a replay over a
-    whole history in one call decides each column as a shorter history would (NAB)."""
+    whole history in one call decides each column as a shorter history would (NAB).
+
+    ``surprise``: the anomaly scorer's score at every column of the batch, for the surprise
+    tier (``config.surprise_alarm``); when the tier is on and none is given, it is scored here
+    over ``surprise_context`` before ``first`` (:func:`surprise_scores`)."""
+    if surprise is None and config.surprise_alarm is not None:
+        surprise = surprise_scores(batch, config, first)
     per_day = max(1, round(DAY / batch.step))
     persist_k, persist_n = config.persistence(batch.step)
     burn_rows = round(config.fast_burn_windows[1] / batch.step)
@@ -163,6 +172,18 @@ def decide(
             rise / spread > zmin) & (requests >= config.min_requests)
     fire = persistent(exceed, excess, batch.step, config, slow)
     exceed = exceed | slow
+    tier = np.zeros(xs.shape)
+    if surprise is not None:
+        # The surprise tier: the scorer's score where the point moved the way that hurts by
+        # the signal's minimum change, with enough traffic (every guard but the z).
+        with np.errstate(invalid="ignore"):
+            delta = sign * (xs - base_g)
+            moved = (delta > min_abs) & (delta > min_rel * np.abs(base_g)) & enough
+        tier = np.where(moved, np.nan_to_num(surprise[:, offset + head + g :]), 0.0)
+        if config.surprise_alarm is not None:
+            surprising = tier >= config.surprise_alarm
+            fire |= surprising
+            exceed |= surprising
     if err.size:
         # An error ratio's z in a minute is a Gaussian reading of a small count: its tail
         # probability says how far outside the counting noise the last points are.
@@ -182,8 +203,29 @@ def decide(
     return Decisions(
         exceed=exceed[:, keep:], fire=fire[:, keep:], trend=trend,
         surge=surge_fire[:, keep:], baseline=base[:, cut:], spread=spread[:, keep:],
-        spread_mean=spread_mean[:, keep:],
+        spread_mean=spread_mean[:, keep:], surprise=tier[:, keep:],
     )
+
+
+def surprise_scores(batch: SeriesBatch, config: FindingsConfig, first: int) -> FloatArray:
+    """The anomaly scorer's score of every series (in its signal's direction, with a daily
+    profile) at every column, read from ``surprise_context`` before column ``first`` (0
+    before that). One ``score_batch`` over the context: its cost grows with the context."""
+    out = np.zeros(batch.values.shape)
+    start = max(0, first - round(config.surprise_context / batch.step))
+    if start >= batch.values.shape[1] or not batch.keys:
+        return out
+    detector = DEFAULT_CONFIG.model_copy(
+        update={"novelty_sigmas": config.surprise_novelty_sigmas})
+    values = batch.values[:, start:]
+    directions = [direction_of(k.signal) for k in batch.keys]
+    slots = daily_slots(batch.times[start:].as_unit("ns").asi8.astype("datetime64[ns]"))
+    if slots is None:
+        out[:, start:] = score_batch(values, detector, directions)
+    else:
+        grid = np.broadcast_to(slots.slots, values.shape)
+        out[:, start:] = score_batch(values, detector, directions, grid, slots.count)
+    return out
 
 
 @dataclass(frozen=True)
