@@ -209,22 +209,32 @@ def decide(
 
 def surprise_scores(batch: SeriesBatch, config: FindingsConfig, first: int) -> FloatArray:
     """The anomaly scorer's score of every series (in its signal's direction, with a daily
-    profile) at every column, read from ``surprise_context`` before column ``first`` (0
-    before that). One ``score_batch`` over the context: its cost grows with the context."""
+    profile) at the columns from ``first`` (0 before). A column's score is the scorer's when
+    it starts reading at the last multiple of ``surprise_context`` (UTC, since the epoch) at
+    least ``surprise_context`` before the column: anchored to the clock, not to the read, so
+    that the cycles of a day and one call over all of them (a replay) score every column
+    alike, each from one to two contexts of history. One ``score_batch`` per anchor."""
     out = np.zeros(batch.values.shape)
-    start = max(0, first - round(config.surprise_context / batch.step))
-    if start >= batch.values.shape[1] or not batch.keys:
+    n = batch.values.shape[1]
+    if first >= n or not batch.keys:
         return out
+    times = batch.times.as_unit("ns").asi8
+    context = round(config.surprise_context.total_seconds() * 1e9)
+    anchors = (times[first:] - context) // context * context
     detector = DEFAULT_CONFIG.model_copy(
         update={"novelty_sigmas": config.surprise_novelty_sigmas})
-    values = batch.values[:, start:]
     directions = [direction_of(k.signal) for k in batch.keys]
-    slots = daily_slots(batch.times[start:].as_unit("ns").asi8.astype("datetime64[ns]"))
-    if slots is None:
-        out[:, start:] = score_batch(values, detector, directions)
-    else:
-        grid = np.broadcast_to(slots.slots, values.shape)
-        out[:, start:] = score_batch(values, detector, directions, grid, slots.count)
+    for anchor in np.unique(anchors):
+        cols = first + np.flatnonzero(anchors == anchor)  # contiguous: times increase
+        start, end = int(np.searchsorted(times, anchor, side="left")), int(cols[-1]) + 1
+        values = batch.values[:, start:end]
+        slots = daily_slots(times[start:end].astype("datetime64[ns]"))
+        if slots is None:
+            scores = score_batch(values, detector, directions)
+        else:
+            grid = np.broadcast_to(slots.slots, values.shape)
+            scores = score_batch(values, detector, directions, grid, slots.count)
+        out[:, cols] = scores[:, cols - start]
     return out
 
 

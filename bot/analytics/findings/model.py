@@ -114,7 +114,7 @@ class FindingsConfig(BaseModel):
     # The surprise tier: the anomaly scorer (``bot.analytics.anomaly``) as one more way to
     # fire, for what the median spread misses (a record in a spiky series) and to fire in one
     # point where the surprise is large.
-    surprise_alarm: float | None = Field(None, gt=0, le=1, description=(
+    surprise_alarm: float | None = Field(0.8, gt=0, le=1, description=(
         "a point fires when the anomaly scorer's score for it reaches this and the guards "
         "other than z (min traffic, abs, rel change, in the signal's direction) pass; None: off"))
     surprise_context: timedelta = Field(timedelta(days=2), description=(
