@@ -84,3 +84,15 @@ def test_two_cycles_decide_as_one_call_over_both() -> None:
 def test_the_scores_before_first_are_not_computed() -> None:
     scores = surprise_scores(batch_of(latencies(2, seed=1)), ON, FIRST)
     assert not scores[:, :FIRST].any() and scores[:, FIRST:].any()
+
+
+def test_the_tiers_view_covers_every_series_of_a_mixed_batch() -> None:
+    """Error ratios have a counting tier of their own: the surprise tier's view is still one
+    row per series."""
+    values = np.vstack([latencies(2, seed=3), np.full((1, N), 0.01)])
+    keys = [SeriesKey(signal=Signal.LATENCY, service="a", endpoint="GET /a"),
+            SeriesKey(signal=Signal.LATENCY, service="b", endpoint="GET /b"),
+            SeriesKey(signal=Signal.ERROR_RATIO, service="a", endpoint="GET /a")]
+    batch = SeriesBatch(keys=keys, times=TIMES, values=values, requests=np.full((3, N), 3000.0))
+    d = decide(batch, ON, FIRST)
+    assert d.surprise.shape == d.fire.shape == (3, N - FIRST)

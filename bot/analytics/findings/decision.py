@@ -172,16 +172,16 @@ def decide(
             rise / spread > zmin) & (requests >= config.min_requests)
     fire = persistent(exceed, excess, batch.step, config, slow)
     exceed = exceed | slow
-    tier = np.zeros(xs.shape)
+    seen = np.zeros(xs.shape)  # the tier's view of the scorer
     if surprise is not None:
         # The surprise tier: the scorer's score where the point moved the way that hurts by
         # the signal's minimum change, with enough traffic (every guard but the z).
         with np.errstate(invalid="ignore"):
             delta = sign * (xs - base_g)
             moved = (delta > min_abs) & (delta > min_rel * np.abs(base_g)) & enough
-        tier = np.where(moved, np.nan_to_num(surprise[:, offset + head + g :]), 0.0)
+        seen = np.where(moved, np.nan_to_num(surprise[:, offset + head + g :]), 0.0)
         if config.surprise_alarm is not None:
-            surprising = tier >= config.surprise_alarm
+            surprising = seen >= config.surprise_alarm
             fire |= surprising
             exceed |= surprising
     if err.size:
@@ -203,7 +203,7 @@ def decide(
     return Decisions(
         exceed=exceed[:, keep:], fire=fire[:, keep:], trend=trend,
         surge=surge_fire[:, keep:], baseline=base[:, cut:], spread=spread[:, keep:],
-        spread_mean=spread_mean[:, keep:], surprise=tier[:, keep:],
+        spread_mean=spread_mean[:, keep:], surprise=seen[:, keep:],
     )
 
 
