@@ -18,9 +18,9 @@ Pure: arrays in, findings out. The pipeline, vectorised over every series of a b
    whose median spread calls it ordinary, or a change so surprising it needs no persistence.
 5. **Trend** (slow leaks): the 24-hour mean grew in the bad direction in each of the last
    ``trend_days`` days, by at least a minimum per day and in total.
-6. **The scorer** (``bot.analytics.anomaly``) also runs over the whole read on the series that
-   fired only (it is much slower than the guards) and dates the onset: the best-scored point just before
-   the firing, when it scores at least ``onset_score``.
+6. **The scorer** (``bot.analytics.anomaly``) also runs over the whole read on the series
+   that fired only (it is much slower than the guards) and dates the onset: the best-scored
+   point just before the firing, when it scores at least ``onset_score``.
 7. **Severity** from the distance to the baseline and the SLO (multi-window burn rates).
 8. **Grouping**: anomalies of one service that start within ``group_gap`` of each other, or
    while another is still active (and within ``group_window``), are one finding; its first
