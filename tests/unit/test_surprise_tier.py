@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bot.analytics.findings.decision import decide, surprise_scores
 from bot.analytics.findings.model import DEFAULT_FINDINGS, SeriesBatch, SeriesKey
+from bot.analytics.findings.sensitivity import thresholds
 from bot.metrics.base import Signal
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -96,3 +98,14 @@ def test_the_tiers_view_covers_every_series_of_a_mixed_batch() -> None:
     batch = SeriesBatch(keys=keys, times=TIMES, values=values, requests=np.full((3, N), 3000.0))
     d = decide(batch, ON, FIRST)
     assert d.surprise.shape == d.fire.shape == (3, N - FIRST)
+
+
+def test_the_sensitivity_level_moves_the_surprise_alarm_as_it_moves_z() -> None:
+    """Low asks for more surprise, high for less: the alarm's nats scale as z² does."""
+    low, normal, high = (thresholds(lv, ON).surprise_alarm for lv in ("low", "normal", "high"))
+    assert low is not None and normal is not None and high is not None
+    assert high < normal < low < 1
+    half = 7.0  # the scorer's score_half: a score of a is half * a / (1 - a) nats
+    nats = {a: half * a / (1 - a) for a in (low, normal, high)}
+    assert nats[low] / nats[normal] == pytest.approx(1.5**2)
+    assert nats[high] / nats[normal] == pytest.approx(0.7**2)
