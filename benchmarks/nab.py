@@ -9,8 +9,13 @@ and prints one table: the NAB score per profile with the corpus-wide threshold f
 other categories only (leave one category out), alarm-level figures at the standard threshold,
 and speed (points per second of each detector over the corpus). Prints figures, never asserts.
 
-Below the table, configuration-level leave one category out: each category scored with the
-configuration and threshold chosen on the other six, among ``configuration_grid()``.
+``perfbot-alerting`` is the path that alerts: ``findings.decide`` (NAB profile) through
+``nab_alerting``, its surprise tier swept (the threshold is a ``surprise_alarm``), the z rule
+off; below the table, the same at the bot's own ``surprise_alarm``, with the z rule off and on.
+
+Below that, configuration-level leave one category out: each category scored with the
+configuration and threshold chosen on the other six, among ``configuration_grid()`` (the
+scorer alone), then among the grid × the z rule's guards (``Z_CHOICES``) for the alerting path.
 
 ``--peers`` adds the peer libraries river and adtk to the same table: ``benchmarks/peers/
 run_peers.py`` runs them in their own virtualenv (``bash benchmarks/peers/setup.sh`` makes it;
