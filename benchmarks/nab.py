@@ -9,8 +9,13 @@ and prints one table: the NAB score per profile with the corpus-wide threshold f
 other categories only (leave one category out), alarm-level figures at the standard threshold,
 and speed (points per second of each detector over the corpus). Prints figures, never asserts.
 
-Below the table, configuration-level leave one category out: each category scored with the
-configuration and threshold chosen on the other six, among ``configuration_grid()``.
+``perfbot-alerting`` is the path that alerts: ``findings.decide`` (NAB profile) through
+``nab_alerting``, its surprise tier swept (the threshold is a ``surprise_alarm``), the z rule
+off; below the table, the same at the bot's own ``surprise_alarm``, with the z rule off and on.
+
+Below that, configuration-level leave one category out: each category scored with the
+configuration and threshold chosen on the other six, among ``configuration_grid()`` (the
+scorer alone), then among the grid × the z rule's guards (``Z_CHOICES``) for the alerting path.
 
 ``--peers`` adds the peer libraries river and adtk to the same table: ``benchmarks/peers/
 run_peers.py`` runs them in their own virtualenv (``bash benchmarks/peers/setup.sh`` makes it;
@@ -39,8 +44,9 @@ from bot.analytics.anomaly.batch import score_batch, score_series
 from bot.analytics.anomaly.config import DEFAULT_CONFIG, DetectorConfig
 from bot.analytics.anomaly.slots import daily_slots
 from bot.analytics.anomaly.streaming import DetectorState, update
-from bot.analytics.findings.profiles import NAB_Z
-from bot.analytics.nab_alerting import alert_scores
+from bot.analytics.findings.model import DEFAULT_FINDINGS
+from bot.analytics.findings.profiles import NAB_FINDINGS, NAB_Z
+from bot.analytics.nab_alerting import Z_CHOICES, alert_scores, gate
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = REPO / "benchmarks" / ".venv-peers" / "bin" / "python"
@@ -97,9 +103,26 @@ def perfbot_detector(values: FloatArray, timestamps: npt.NDArray[np.datetime64])
     return score_series(values, timestamps, DEFAULT_CONFIG)
 
 
-def alerting_detector(values: FloatArray, timestamps: npt.NDArray[np.datetime64]) -> FloatArray:
-    """The path that raises the bot's alerts: ``findings.decide`` with the NAB profile."""
-    return alert_scores(values, timestamps)
+# The bot's own surprise alarm (chosen for pages on its quiet data, not by NAB's sweep); the
+# candidate measured while the tier is off by default.
+BOT_ALARM = DEFAULT_FINDINGS.surprise_alarm or 0.7
+
+
+def alerting_scorer(values: FloatArray, timestamps: npt.NDArray[np.datetime64]) -> FloatArray:
+    """The scorer as the NAB profile's surprise tier runs it (its novelty noise allowance)."""
+    config = DEFAULT_CONFIG.model_copy(
+        update={"novelty_sigmas": NAB_FINDINGS.surprise_novelty_sigmas})
+    return score_series(values, timestamps, config)
+
+
+def alerting_detector(z: float | None) -> Detector:
+    """The path that raises the bot's alerts: ``findings.decide`` with the NAB profile, its
+    surprise tier swept, its z rule at guard ``z`` (None: off)."""
+
+    def detect(values: FloatArray, timestamps: npt.NDArray[np.datetime64]) -> FloatArray:
+        return alert_scores(values, timestamps, alerting_scorer(values, timestamps), z)
+
+    return detect
 
 
 def rolling_zscore_detector(window: int) -> Detector:
@@ -290,15 +313,30 @@ def configuration_grid() -> dict[str, DetectorConfig]:
     return grid
 
 
-def configuration_loco(corpus: list[Series], grid: dict[str, DetectorConfig]) -> list[str]:
+def configuration_loco(
+    corpus: list[Series], grid: dict[str, DetectorConfig], alerting: bool = False
+) -> list[str]:
     """Lines: each category's pick and score when the configuration and the threshold are
-    chosen on the other six, the total, and the in-sample figures it compares with."""
+    chosen on the other six, the total, and the in-sample figures it compares with.
+    ``alerting``: the alerting path's instead (``decide``'s surprise tier with each scorer
+    configuration), with the z rule's guard (``Z_CHOICES``, off included) one more dimension."""
     files = [s.labelled for s in corpus]
     standard = nab.PROFILES["standard"]
     by_config = {
         name: [score_series(s.values, s.timestamps, config) for s in corpus]
         for name, config in grid.items()
     }
+    default_name = next((n for n, c in grid.items() if c == DEFAULT_CONFIG), None)
+    if alerting:
+        scorer = by_config
+        by_config = {}
+        for z in Z_CHOICES:
+            gates = [gate(s.values, s.timestamps, z) for s in corpus]
+            tag = "z rule off" if z is None else f"z rule {z:g}"
+            for name, scores in scorer.items():
+                by_config[f"{name}, {tag}"] = [
+                    g.scores(sc) for g, sc in zip(gates, scores, strict=True)]
+        default_name = None if default_name is None else f"{default_name}, z rule off"
     score, picks = nab.leave_one_category_out(
         files, [s.category for s in corpus], by_config, standard
     )
@@ -307,11 +345,12 @@ def configuration_loco(corpus: list[Series], grid: dict[str, DetectorConfig]) ->
         for name, scores in by_config.items()
     }
     best = max(in_sample, key=lambda name: in_sample[name])
-    default = next((n for n, c in grid.items() if c == DEFAULT_CONFIG), None)
+    default = default_name
+    what = "the alerting path (decide's surprise tier)" if alerting else "the anomaly scorer"
     lines = [
-        f"configuration-level LOCO (configuration and threshold chosen on the other six "
-        f"categories, among {len(grid)}): standard {score:.1f}; in-sample: best of the grid "
-        f"{in_sample[best]:.1f} ({best}), default "
+        f"configuration-level LOCO of {what} (configuration and threshold chosen on the other "
+        f"six categories, among {len(by_config)}): standard {score:.1f}; in-sample: best of "
+        f"the grid {in_sample[best]:.1f} ({best}), default "
         + ("not in the grid" if default is None else f"{in_sample[default]:.1f} ({default})")
     ]
     for pick in picks:
@@ -408,7 +447,7 @@ def main() -> None:
     print(f"NAB corpus: {len(corpus)} series, {n_points:,} points, from {args.nab}")
 
     detectors: dict[str, Detector] = {
-        "perfbot-alerting": alerting_detector,
+        "perfbot-alerting": alerting_detector(None),
         "perfbot": perfbot_detector,
         "rollingZ": rolling_zscore_detector(1000),
         "null": null_detector,
@@ -423,7 +462,9 @@ def main() -> None:
         write_results(out, name, corpus, scores)
         rows.append((evaluate(corpus, scores, name), n_points / elapsed, ""))
         if name == "perfbot-alerting":  # also where the bot itself would alert
-            alerting = own_decision(corpus, scores, name, NAB_Z)
+            alerting = own_decision(corpus, scores, name, BOT_ALARM)
+            with_z = [alerting_detector(NAB_Z)(s.values, s.timestamps) for s in corpus]
+            alerting += "\n" + own_decision(corpus, with_z, f"{name}+z{NAB_Z:g}", BOT_ALARM)
     if args.peers:
         try:
             peers = run_peers(args.nab, out, args.peers_budget)
@@ -440,9 +481,10 @@ def main() -> None:
     print(f"results written to {out}\n")
     print_table(rows)
     print(
-        f"\nthe alerting path at the bot's own z guard ({NAB_Z:g}) instead of the swept one "
-        "(standard / low FP / low FN, then recall, precision, false alarms per 1k series-days, "
-        f"rows flagged):\n{alerting}"
+        f"\nthe alerting path at the bot's own surprise_alarm ({BOT_ALARM:g}, chosen for pages on "
+        "the bot's quiet data) instead of NAB's swept one, z rule off and at the bot's z guard "
+        f"({NAB_Z:g}) (standard / low FP / low FN, then recall, precision, false alarms per 1k "
+        f"series-days, rows flagged):\n{alerting}"
     )
     if own:
         print(
@@ -453,6 +495,7 @@ def main() -> None:
 
     print()
     print("\n".join(configuration_loco(corpus, configuration_grid())))
+    print("\n".join(configuration_loco(corpus, configuration_grid(), alerting=True)))
 
     seconds = batch_seconds(corpus)
     median_ms, p95_ms = tick_milliseconds()
@@ -500,12 +543,12 @@ def print_table(rows: list[tuple[Row, float, str]]) -> None:
         "delays (median, from the labelled anomaly; negative = before it) and false alarms per "
         "1,000 series-days (alarm = run of consecutive detections) at the standard threshold; "
         "points/s: the whole corpus through the detector, one series at a time, one process.\n"
-        "perfbot-alerting is what raises the bot's alerts: findings.decide (the seasonal baseline, "
-        "guards, persistence and fast tiers of `perfbot detect` and the running bot) with the NAB "
-        "profile (findings/profiles.py: no minimum traffic, milliseconds or error counts); its "
-        "score is the largest z guard at which decide fires, so the threshold is a z guard. "
-        "perfbot is the anomaly scorer (bot/analytics/anomaly), which only dates the onsets of "
-        "alerts; it raises none itself.\n"
+        "perfbot-alerting is what raises the bot's alerts: findings.decide (of `perfbot detect` "
+        "and the running bot) with the NAB profile (findings/profiles.py: no minimum traffic, "
+        "milliseconds or error counts), z rule off: its score is the scorer's where decide's "
+        "surprise tier sees the row (the direction guard), so the threshold is a surprise_alarm. "
+        "perfbot is the anomaly scorer (bot/analytics/anomaly) alone, as decide's tier and the "
+        "onset dating run it.\n"
         "NAB scoreboard for comparison (standard/low FP/low FN): Numenta HTM 70.5/62.6/75.2, "
         "earthgecko Skyline 58.2/46.2/63.9, Windowed Gaussian 39.6/20.9/47.4, null 0."
     )

@@ -1,10 +1,12 @@
 """The bot's alerting decision (``findings.decide``) on a NAB series: a grid, a batch, a score.
 
 NAB scores a detector by an anomaly score per row and sweeps one threshold over the corpus.
-The bot alerts where ``decide`` fires. The score of a row here is the largest z guard (of
-``Z_LEVELS``) at which ``decide`` with the NAB profile fires at it (0: it fires at none), so
-a NAB threshold is a z guard and the sweep picks the guard: the score is monotone in it by
-construction (a higher z guard fires on a subset of the points).
+The bot alerts where ``decide`` fires: its z rule (seasonal baseline, spread, persistence) or
+its surprise tier (the anomaly scorer's score at or above ``surprise_alarm`` where the guards
+other than z pass). With the NAB profile those guards are only the direction, so the score of
+a row here is the scorer's score where ``decide`` lets the tier see it, or 1 where the z rule
+(at the profile's z guard; ``None``: off) fires: a NAB threshold is a ``surprise_alarm`` and
+the sweep picks it, exactly as ``decide`` with that alarm would fire.
 
 NAB's series have no direction that hurts: each is judged twice, as a signal that hurts when
 it rises (latency) and as one that hurts when it falls (throughput); a row's score is the
@@ -13,11 +15,13 @@ differences): a cell holds the last row that falls into it, cells without a row 
 (NaN). A row gets its cell's decision when it is the cell's last row; an earlier row of the
 same cell gets the previous cell's (the data after it are not used for it). The step is the
 file's (like a source's scrape interval, known before its data). Negative values
-are gaps to ``decide`` (a mishandled counter reset): that is the bot's behaviour too.
+are gaps to ``decide`` (a mishandled counter reset): that is the bot's behaviour too. The
+scorer's scores are given per row (scored on the rows themselves, causally).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,10 +36,8 @@ from bot.metrics.base import Signal
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# z guards tried per row, geometric: from the loosest to beyond any decision NAB rewards,
-# and the bot's own (so NAB can be scored where the bot would alert).
-Z_LEVELS: tuple[float, ...] = tuple(sorted({float(z) for z in np.geomspace(2.0, 200.0, 41)}
-                                           | {NAB_Z}))
+# The z rule's guards a configuration may choose (None: the rule off), the bot's included.
+Z_CHOICES: tuple[float | None, ...] = (None, NAB_Z, 20.0, 60.0)
 # Up: judged as a latency (hurts when it rises); down: as a throughput (hurts when it falls).
 _KEYS = [SeriesKey(signal=Signal.LATENCY, service="nab"),
          SeriesKey(signal=Signal.THROUGHPUT, service="nab")]
@@ -79,22 +81,42 @@ def to_batch(grid: Grid) -> SeriesBatch:
                        requests=np.full(values.shape, np.nan))
 
 
-def cell_scores(batch: SeriesBatch, levels: tuple[float, ...] = Z_LEVELS) -> FloatArray:
-    """Per cell: the largest z guard at which ``decide`` (NAB profile) fires, either way."""
-    score = np.zeros(batch.values.shape[1])
-    for z in sorted(levels):
-        d = decide(batch, nab_profile(z), days_from_start=True)
-        score = np.where(d.fire.any(axis=0), z, score)
-    return score
+@dataclass(frozen=True)
+class Gate:
+    """Per NAB row: where ``decide`` lets the surprise tier see the row, where its z rule fires."""
+
+    open: npt.NDArray[np.bool_]
+    fired: npt.NDArray[np.bool_]
+
+    def scores(self, surprise: FloatArray) -> FloatArray:
+        """The row's score: the scorer's where the gate is open, 1 where the z rule fires."""
+        out: FloatArray = np.where(self.fired, 1.0, np.where(self.open, surprise, 0.0))
+        return out
+
+
+def gate(
+    values: FloatArray, timestamps: npt.NDArray[np.datetime64], z: float | None = NAB_Z
+) -> Gate:
+    """``decide`` (NAB profile, z guard ``z``; None: the z rule off) at each row, either way."""
+    grid = to_grid(values, timestamps)
+    batch = to_batch(grid)
+    # A surprise of 1 everywhere: the tier's output is then where its guards pass.
+    d = decide(batch, nab_profile(z if z is not None else math.inf), days_from_start=True,
+               surprise=np.ones(batch.values.shape))
+    per_cell = [d.surprise.max(axis=0) > 0, d.fire.any(axis=0)]
+    if z is None:
+        per_cell[1] = np.zeros_like(per_cell[1])
+    rows = []
+    for held in per_cell:
+        earlier = np.r_[False, held[:-1]]  # the previous cell's, for a row its cell does not end
+        rows.append(np.where(grid.own, held[grid.cell], earlier[grid.cell]))
+    return Gate(open=rows[0], fired=rows[1])
 
 
 def alert_scores(
-    values: FloatArray, timestamps: npt.NDArray[np.datetime64],
-    levels: tuple[float, ...] = Z_LEVELS,
+    values: FloatArray, timestamps: npt.NDArray[np.datetime64], surprise: FloatArray,
+    z: float | None = None,
 ) -> FloatArray:
-    """Per NAB row: the largest z guard at which the bot's decision fires at it (0: none)."""
-    grid = to_grid(values, timestamps)
-    cells = cell_scores(to_batch(grid), levels)
-    earlier = np.r_[0.0, cells[:-1]]  # the previous cell's, for a row its cell does not end
-    scores: FloatArray = np.where(grid.own, cells[grid.cell], earlier[grid.cell])
-    return scores
+    """Per NAB row: the score at which the bot's decision (surprise tier and, unless ``z`` is
+    None, its z rule at guard ``z``) fires at it; ``surprise``: the scorer's, per row."""
+    return gate(values, timestamps, z).scores(surprise)

@@ -11,7 +11,13 @@ import pytest
 
 from bot.analytics.findings.anomalies import find_anomalies
 from bot.analytics.findings.grouping import find
-from bot.analytics.findings.model import Change, SeriesBatch, SeriesKey, Severity
+from bot.analytics.findings.model import (
+    DEFAULT_FINDINGS,
+    Change,
+    SeriesBatch,
+    SeriesKey,
+    Severity,
+)
 from bot.detection import run_cycle
 from bot.metrics.base import Signal
 from bot.metrics.demo import DemoBackend, DemoWorkload
@@ -82,10 +88,16 @@ def test_two_milliseconds_never_fire() -> None:
     assert find(batch((LAT, x, BUSY)), SINCE).findings == []
 
 
-def test_a_one_point_blip_does_not_fire() -> None:
+def test_a_one_point_blip_fires_only_through_the_surprise_tier() -> None:
+    """The z rule wants persistence; a 10× point is a record the anomaly scorer scores above
+    ``surprise_alarm``, so the surprise tier (on by default) fires it as a spike."""
     x = latency()
     x[CHANGE_AT] *= 10
-    assert find(batch((LAT, x, BUSY)), SINCE).findings == []
+    z_only = DEFAULT_FINDINGS.model_copy(update={"surprise_alarm": None})
+    assert find(batch((LAT, x, BUSY)), SINCE, config=z_only).findings == []
+    findings = find(batch((LAT, x, BUSY)), SINCE).findings
+    assert [f.change for f in findings] == [Change.SPIKE]
+    assert findings[0].first_mover.fired_at == TIMES[CHANGE_AT].to_pydatetime()
 
 
 def test_latency_errors_and_cpu_of_one_service_are_one_finding_with_the_first_mover() -> None:

@@ -6,9 +6,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from bot.analytics.anomaly.batch import score_series
 from bot.analytics.findings.decision import decide
 from bot.analytics.findings.profiles import NAB_Z, nab_profile
-from bot.analytics.nab_alerting import Z_LEVELS, alert_scores, cell_scores, to_batch, to_grid
+from bot.analytics.nab_alerting import alert_scores, gate, to_batch, to_grid
 
 STEP = np.timedelta64(5, "m")
 START = np.datetime64("2024-03-04T00:00")
@@ -39,24 +40,32 @@ def test_a_row_gets_its_cell_decision_or_the_previous_one_if_its_cell_is_not_don
     ts = ts.copy()
     ts[-146] = ts[-147] + np.timedelta64(1, "m")  # rows -147 and -146 share a cell
     grid = to_grid(values, ts)
-    cells = cell_scores(to_batch(grid))
-    scores = alert_scores(values, ts)
-    assert scores.shape == values.shape
+    d = decide(to_batch(grid), nab_profile(NAB_Z), days_from_start=True,
+               surprise=np.ones((2, grid.values.size)))
+    cells = d.fire.any(axis=0)
+    rows = gate(values, ts, NAB_Z).fired
+    assert rows.shape == values.shape
     for row in range(len(values)):
         c = grid.cell[row]
-        want = cells[c] if grid.own[row] else (cells[c - 1] if c else 0.0)
-        assert scores[row] == want
+        want = cells[c] if grid.own[row] else (cells[c - 1] if c else False)
+        assert rows[row] == want
     # Row -147 is not its cell's last row: it got the cell before it.
     assert not grid.own[-147] and grid.own[-146]
 
 
-def test_truncating_the_series_does_not_change_earlier_scores() -> None:
+@pytest.mark.parametrize("z", [None, NAB_Z])
+def test_truncating_the_series_does_not_change_earlier_scores(z: float | None) -> None:
     values, ts = seasonal()
-    full = alert_scores(values, ts)
-    assert full[-150:-142].max() > 0  # the spike fires ...
-    assert full[: 3 * 288].max() == 0  # ... and the quiet days before it do not
+    full = alert_scores(values, ts, score_series(values, ts), z)
+    assert full[-150:-142].max() > 0.7  # the spike fires ...
+    assert full[288 : 3 * 288].max() < 0.5  # ... and the quiet days before it do not
     for cut in (3 * 288 + 17, 4 * 288, 5 * 288 + 100, len(values) - 146):
-        np.testing.assert_array_equal(alert_scores(values[:cut], ts[:cut]), full[:cut])
+        short = gate(values[:cut], ts[:cut], z)  # decide's part: exactly causal
+        np.testing.assert_array_equal(short.open, gate(values, ts, z).open[:cut])
+        np.testing.assert_array_equal(short.fired, gate(values, ts, z).fired[:cut])
+        # The scorer's part is causal to rounding (its batch sums run in blocks).
+        part = alert_scores(values[:cut], ts[:cut], score_series(values[:cut], ts[:cut]), z)
+        np.testing.assert_allclose(part, full[:cut], rtol=1e-9, atol=1e-12)
 
 
 def test_decide_counting_days_from_the_start_is_causal() -> None:
@@ -75,12 +84,17 @@ def test_decide_counting_days_from_the_start_is_causal() -> None:
     assert not np.array_equal(live.spread, full.spread[:, :cut], equal_nan=True)
 
 
-@pytest.mark.parametrize("z", [Z_LEVELS[0], NAB_Z, Z_LEVELS[20]])
-def test_the_score_at_a_threshold_is_where_decide_fires_with_that_z_guard(z: float) -> None:
+@pytest.mark.parametrize("alarm", [0.3, 0.5, 0.7])
+@pytest.mark.parametrize("z", [None, NAB_Z])
+def test_the_score_at_a_threshold_is_where_decide_fires_with_that_surprise_alarm(
+    alarm: float, z: float | None
+) -> None:
     values, ts = seasonal(seed=1)
     values[1400:1410] -= 60  # a drop: the down direction fires too
-    batch = to_batch(to_grid(values, ts))
-    fired = decide(batch, nab_profile(z), days_from_start=True).fire
-    scores = alert_scores(values, ts)
-    np.testing.assert_array_equal(scores >= z, fired.any(axis=0))
-    assert fired[1, 1400:1410].any()  # the drop, seen by the series that hurts when it falls
+    surprise = score_series(values, ts)
+    batch = to_batch(to_grid(values, ts))  # a regular series: row i is cell i
+    config = nab_profile(np.inf if z is None else z, surprise_alarm=alarm)
+    d = decide(batch, config, days_from_start=True, surprise=np.vstack([surprise, surprise]))
+    scores = alert_scores(values, ts, surprise, z)
+    np.testing.assert_array_equal(scores >= alarm, d.fire.any(axis=0))
+    assert d.fire[1, 1400:1410].any()  # the drop, seen by the series that hurts when it falls

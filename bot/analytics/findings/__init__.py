@@ -11,12 +11,16 @@ Pure: arrays in, findings out. The pipeline, vectorised over every series of a b
    the point, and errors for the error ratio). Throughput counts drops (surges as info).
 4. **Persistence**: ``k`` exceeding points among the last ``n`` fire; a firing anomaly stays
    active until ``recovery`` points pass without firing; a series that fires again within
-   ``reopen_within`` of its last anomaly reopens it (no flapping).
+   ``reopen_within`` of its last anomaly reopens it (no flapping). **The surprise tier**
+   fires a single point at once where the anomaly scorer (``bot.analytics.anomaly``, run
+   from one to two ``surprise_context`` before it, in the signal's direction) scores it at
+   least ``surprise_alarm`` and every guard but the z passes: a record spike in a series
+   whose median spread calls it ordinary, or a change so surprising it needs no persistence.
 5. **Trend** (slow leaks): the 24-hour mean grew in the bad direction in each of the last
    ``trend_days`` days, by at least a minimum per day and in total.
-6. **The existing scorer** (``bot.analytics.anomaly``) runs on the series that fired only (it
-   is much slower than the guards) and dates the onset: the best-scored point just before
-   the firing, when it scores at least ``onset_score``.
+6. **The scorer** (``bot.analytics.anomaly``) also runs over the whole read on the series
+   that fired only (it is much slower than the guards) and dates the onset: the best-scored
+   point just before the firing, when it scores at least ``onset_score``.
 7. **Severity** from the distance to the baseline and the SLO (multi-window burn rates).
 8. **Grouping**: anomalies of one service that start within ``group_gap`` of each other, or
    while another is still active (and within ``group_window``), are one finding; its first

@@ -136,7 +136,7 @@ def _reopen_points(step: timedelta, config: FindingsConfig) -> int:
 def _rows_of(d: Decisions, rows: npt.NDArray[np.intp]) -> Decisions:
     return Decisions(exceed=d.exceed[rows], fire=d.fire[rows], trend=d.trend[rows],
                      surge=d.surge[rows], baseline=d.baseline[rows], spread=d.spread[rows],
-                     spread_mean=d.spread_mean[rows])
+                     spread_mean=d.spread_mean[rows], surprise=d.surprise[rows])
 
 
 def _scores(batch: SeriesBatch, rows: npt.NDArray[np.intp]) -> FloatArray:

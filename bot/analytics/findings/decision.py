@@ -11,7 +11,9 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 
-from bot.analytics.anomaly.config import Direction
+from bot.analytics.anomaly.batch import score_batch
+from bot.analytics.anomaly.config import DEFAULT_CONFIG, Direction
+from bot.analytics.anomaly.slots import daily_slots
 from bot.analytics.findings.baseline import BaselineCache, nan_median_last, seasonal_baseline
 from bot.analytics.findings.model import (
     DAY,
@@ -49,12 +51,13 @@ class Decisions:
     baseline: FloatArray
     spread: FloatArray
     spread_mean: FloatArray  # of the means over ``persist_step`` (= spread at that step)
+    surprise: FloatArray  # the scorer's score where the tier's guards pass (0: elsewhere)
 
 
 def decide(
     batch: SeriesBatch, config: FindingsConfig = DEFAULT_FINDINGS, first: int = 0,
     cache: BaselineCache | None = None, budgets: FloatArray | None = None,
-    days_from_start: bool = False,
+    days_from_start: bool = False, surprise: FloatArray | None = None,
 ) -> Decisions:
     """The guarded, persistent decision at each column from ``first`` on; causal.
 
@@ -63,7 +66,13 @@ def decide(
 
     The spread's days are counted back from the last column (a live cycle's days end now);
     ``days_from_start`` counts them from the first column instead, so that a replay over a
-    whole history in one call decides each column as a shorter history would (NAB)."""
+    whole history in one call decides each column as a shorter history would (NAB).
+
+    ``surprise``: the anomaly scorer's score at every column of the batch, for the surprise
+    tier (``config.surprise_alarm``); when the tier is on and none is given, it is scored here
+    over ``surprise_context`` before ``first`` (:func:`surprise_scores`)."""
+    if surprise is None and config.surprise_alarm is not None:
+        surprise = surprise_scores(batch, config, first)
     per_day = max(1, round(DAY / batch.step))
     persist_k, persist_n = config.persistence(batch.step)
     burn_rows = round(config.fast_burn_windows[1] / batch.step)
@@ -163,6 +172,18 @@ def decide(
             rise / spread > zmin) & (requests >= config.min_requests)
     fire = persistent(exceed, excess, batch.step, config, slow)
     exceed = exceed | slow
+    seen = np.zeros(xs.shape)  # the tier's view of the scorer
+    if surprise is not None:
+        # The surprise tier: the scorer's score where the point moved the way that hurts by
+        # the signal's minimum change, with enough traffic (every guard but the z).
+        with np.errstate(invalid="ignore"):
+            delta = sign * (xs - base_g)
+            moved = (delta > min_abs) & (delta > min_rel * np.abs(base_g)) & enough
+        seen = np.where(moved, np.nan_to_num(surprise[:, offset + head + g :]), 0.0)
+        if config.surprise_alarm is not None:
+            surprising = seen >= config.surprise_alarm
+            fire |= surprising
+            exceed |= surprising
     if err.size:
         # An error ratio's z in a minute is a Gaussian reading of a small count: its tail
         # probability says how far outside the counting noise the last points are.
@@ -182,8 +203,39 @@ def decide(
     return Decisions(
         exceed=exceed[:, keep:], fire=fire[:, keep:], trend=trend,
         surge=surge_fire[:, keep:], baseline=base[:, cut:], spread=spread[:, keep:],
-        spread_mean=spread_mean[:, keep:],
+        spread_mean=spread_mean[:, keep:], surprise=seen[:, keep:],
     )
+
+
+def surprise_scores(batch: SeriesBatch, config: FindingsConfig, first: int) -> FloatArray:
+    """The anomaly scorer's score of every series (in its signal's direction, with a daily
+    profile) at the columns from ``first`` (0 before). A column's score is the scorer's when
+    it starts reading at the last multiple of ``surprise_context`` (UTC, since the epoch) at
+    least ``surprise_context`` before the column: anchored to the clock, not to the read, so
+    that the cycles of a day and one call over all of them (a replay) score every column
+    alike, each from one to two contexts of history. One ``score_batch`` per anchor."""
+    out = np.zeros(batch.values.shape)
+    n = batch.values.shape[1]
+    if first >= n or not batch.keys:
+        return out
+    times = batch.times.as_unit("ns").asi8
+    context = round(config.surprise_context.total_seconds() * 1e9)
+    anchors = (times[first:] - context) // context * context
+    detector = DEFAULT_CONFIG.model_copy(
+        update={"novelty_sigmas": config.surprise_novelty_sigmas})
+    directions = [direction_of(k.signal) for k in batch.keys]
+    for anchor in np.unique(anchors):
+        cols = first + np.flatnonzero(anchors == anchor)  # contiguous: times increase
+        start, end = int(np.searchsorted(times, anchor, side="left")), int(cols[-1]) + 1
+        values = batch.values[:, start:end]
+        slots = daily_slots(times[start:end].astype("datetime64[ns]"))
+        if slots is None:
+            scores = score_batch(values, detector, directions)
+        else:
+            grid = np.broadcast_to(slots.slots, values.shape)
+            scores = score_batch(values, detector, directions, grid, slots.count)
+        out[:, cols] = scores[:, cols - start]
+    return out
 
 
 @dataclass(frozen=True)

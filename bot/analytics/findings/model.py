@@ -111,6 +111,16 @@ class FindingsConfig(BaseModel):
         "Poisson upper-tail probability of the recent errors that fires at once"))
     count_span: timedelta = Field(timedelta(minutes=2), description=(
         "the recent points the counting tier sums (at least one)"))
+    # The surprise tier: the anomaly scorer (``bot.analytics.anomaly``) as one more way to
+    # fire, for what the median spread misses (a record in a spiky series) and to fire in one
+    # point where the surprise is large.
+    surprise_alarm: float | None = Field(0.8, gt=0, le=1, description=(
+        "a point fires when the anomaly scorer's score for it reaches this and the guards "
+        "other than z (min traffic, abs, rel change, in the signal's direction) pass; None: off"))
+    surprise_context: timedelta = Field(timedelta(days=2), description=(
+        "history the scorer reads back from the first judged point each cycle"))
+    surprise_novelty_sigmas: float = Field(0.0, ge=0, description=(
+        "the scorer's range-novelty noise allowance (its novelty_sigmas) for the tier"))
     recovery: timedelta = timedelta(minutes=30)
     reopen_within: timedelta = timedelta(hours=24)  # a daily recurrence is one incident
     spike_max: timedelta = timedelta(hours=2)

@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from bot.analytics.anomaly.config import DEFAULT_CONFIG
 from bot.analytics.findings.anomalies import find_anomalies
 from bot.analytics.findings.baseline import BaselineCache
 from bot.analytics.findings.grouping import group_findings
@@ -55,7 +56,18 @@ def thresholds(level: Level, config: FindingsConfig = DEFAULT_FINDINGS) -> Findi
     k = min(config.persist_n, max(1, config.persist_k + _PERSIST[level]))
     # The counting tier's surprise (nats, -ln of the tail) grows as z² / 2: scaled as z is.
     tail = config.count_tail ** (scale * scale)
-    return config.model_copy(update={"guards": guards, "persist_k": k, "count_tail": tail})
+    return config.model_copy(update={"guards": guards, "persist_k": k, "count_tail": tail,
+                                     "surprise_alarm": _alarm(config.surprise_alarm, scale)})
+
+
+def _alarm(alarm: float | None, scale: float) -> float | None:
+    """The surprise tier's alarm at a level: its surprise in nats (score S / (S + half))
+    scaled as z² is, like the counting tier's."""
+    if alarm is None or alarm >= 1:
+        return alarm
+    half = DEFAULT_CONFIG.score_half
+    nats = half * alarm / (1 - alarm) * scale * scale
+    return nats / (nats + half)
 
 
 def level_of(key: SeriesKey, levels: Mapping[str, Level]) -> Level:
