@@ -23,7 +23,7 @@ from bot.ask.context import (
     subjects_of,
 )
 from bot.ask.measures import per_service, read_services, read_subjects
-from bot.ask.query import Direction, GroupBy, Measure, RankBy
+from bot.ask.query import Direction, GroupBy, Measure, RankBy, Statistic
 from bot.ask.series import bars_chart, spark
 from bot.ask.spend import column_of, cost_notes, name_of, rank_costs
 from bot.ask.spend import table_of as cost_table
@@ -80,11 +80,14 @@ def _by_level(ctx: Context, subjects: list[Subject], by_service: bool) -> Answer
     measure = query.measure
     assert measure is not None and query.limit is not None
     window = ctx.window
+    # Endpoints are ranked on their one-point figures; only the shown ones' series are read
+    # (for the sparklines), unless the figure is a peak of the series (max).
+    later_series = not per_service(measure) and query.statistic is not Statistic.MAX
     if per_service(measure):
         reading = read_services(ctx.backend, measure, query.statistic, [s.key for s in subjects],
                                 window.start, window.end)
     else:
-        reading = read_subjects(ctx, subjects, window)[1]
+        reading = read_subjects(ctx, subjects, window, with_series=not later_series)[1]
     values = {s.column: reading.value(s.column) for s in subjects}
     ranked = [s for s in subjects if math.isfinite(values[s.column])]
     ranked.sort(key=lambda s: values[s.column], reverse=query.direction is not Direction.BEST)
@@ -92,6 +95,8 @@ def _by_level(ctx: Context, subjects: list[Subject], by_service: bool) -> Answer
         raise NoDataError(f"no {measure_name(measure, query.statistic)} figures for any of "
                           f"the {len(subjects)} {_noun(ctx, by_service)} in {window.label}")
     top = ranked[: query.limit]
+    if later_series:
+        reading = read_subjects(ctx, top, window)[1]
     fmt = value_formatter(measure)
     name = measure_name(measure, query.statistic)
     targets = {s.column: slo_target(measure, query.statistic, s) if not by_service else None

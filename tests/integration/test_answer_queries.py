@@ -5,6 +5,7 @@ repeated-looking PromQL of a comparison is the same text over another window).""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -112,3 +113,40 @@ def test_an_answer_batches_its_queries(
 ) -> None:
     _, sent = warm_answer(recorded, question)
     assert len(sent) == QUERIES[question], "\n".join(sent)
+
+
+def _routes_named(url: str, label: str) -> set[str]:
+    """The route values a query's route matcher names (one value, or an alternation)."""
+    query = parse_qs(urlsplit(url).query)["query"][0]
+    found = re.search(rf'\b{label}(=~|=)"((?:[^"\\]|\\.)*)"', query)
+    if found is None:
+        return set()  # no route matcher: every route
+    value = found[2].replace("\\\\", "\\")  # PromQL string escapes, then the regex's
+    parts = value.split("|") if found[1] == "=~" else [value]
+    return {re.sub(r"\\(.)", r"\1", part) for part in parts}
+
+
+@pytest.mark.parametrize("question", [
+    "top 3 slowest endpoints over the last 24h",
+    "top 3 endpoints with the most errors over the last 24h",
+])
+def test_a_ranking_reads_series_only_for_the_endpoints_it_shows(
+    recorded: tuple[Sources, list[str]], question: str
+) -> None:
+    # The ranking is made on the one-point figures of every endpoint; the per-step series
+    # (the TREND sparklines) are read for the shown rows only, not for all of them (at 1,000
+    # endpoints that was the answer's memory and most of its reading).
+    reply, sent = warm_answer(recorded, question)
+    sources = recorded[0]
+    assert reply.table is not None and len(reply.table.rows) == 3, reply.headline
+    shown = {entry.endpoint.route for row in reply.table.rows
+             if (entry := sources.catalog.get(row[1])) is not None}
+    assert len(shown) == 3, reply.table.rows
+    assert len({e.endpoint.route for e in sources.catalog.entries}) > 3
+    label = sources.backend.http_metrics().route_label
+    # The series: range queries over more than one instant (a whole-window figure is one
+    # point; the coverage check counts samples over all endpoints and reads no values).
+    series = [url for url in sent if "count_over_time" not in url
+              and (p := parse_qs(urlsplit(url).query)).get("start") != p.get("end")]
+    assert series, "\n".join(sent)
+    assert all(_routes_named(url, label) == shown for url in series), "\n".join(sent)
