@@ -82,13 +82,15 @@ def read_endpoints(
     with_traffic: bool = False,
     series: Window | None = None,
     with_series: bool = True,
+    with_figures: bool = True,
 ) -> Reading:
     """An endpoint measure (not cost, not cpu/memory) for ``endpoints``.
 
     ``with_traffic`` also reads requests (to weigh ratios when endpoints are combined);
     ``series`` overrides the per-step grid (two windows compared use the same step);
     without ``with_series`` only the whole-window figures are read (the series are empty),
-    unless the figure is a peak of the series.
+    unless the figure is a peak of the series; without ``with_figures``, the series only (the
+    figures are NaN: a ranking has them from its read of every endpoint).
     """
     whole = whole_window(start, end)
     steps = series or series_window(start, end)
@@ -119,11 +121,16 @@ def read_endpoints(
         raise ValueError(f"{measure.value} is not an endpoint measure")
     if not with_series:
         reads = {name: read for name, read in reads.items() if "steps" not in name}
+    elif not with_figures:
+        reads = {name: read for name, read in reads.items() if "whole" not in name}
     read = dict(zip(reads, batch.run_all(*reads.values()), strict=True))
+    empty = pd.DataFrame(columns=[e.column for e in endpoints], dtype=float,
+                         index=pd.DatetimeIndex([], tz="UTC", name="time"))
     if not with_series:
-        empty = pd.DataFrame(columns=[e.column for e in endpoints], dtype=float,
-                             index=pd.DatetimeIndex([], tz="UTC", name="time"))
         read.update({name: empty for name in ("steps", "traffic steps", "busy steps")})
+    elif not with_figures:
+        read.update({name: empty for name in ("whole", "traffic whole", "busy whole")
+                     if name.replace("whole", "steps") in read})
     traffic_whole = traffic_steps = None
     if "traffic whole" in read:
         traffic_whole = last_values(read["traffic whole"])
@@ -253,10 +260,11 @@ def _weighted(reading: Reading, columns: list[str], members: Sequence[str]) -> t
 
 def read_subjects(
     ctx: Context, subjects: Sequence[Subject], window: TimeRange,
-    step_from: TimeRange | None = None, with_series: bool = True,
+    step_from: TimeRange | None = None, with_series: bool = True, with_figures: bool = True,
 ) -> tuple[Reading, Reading]:
     """The measure per endpoint, and per subject (services folded); same grid as ``step_from``;
-    without ``with_series``, the figures only (``read_endpoints``)."""
+    without ``with_series``, the figures only, without ``with_figures`` the series only
+    (``read_endpoints``)."""
     query = ctx.query
     assert query.measure is not None
     folding = any(s.service is not None for s in subjects)
@@ -268,7 +276,7 @@ def read_subjects(
         ctx.backend, query.measure, query.statistic,
         [entry.endpoint for entry in all_endpoints(subjects)], window.start, window.end,
         with_traffic=folding and query.measure is Measure.ERROR_RATIO, series=steps,
-        with_series=with_series,
+        with_series=with_series, with_figures=with_figures,
     )
     if not folding:
         return raw, raw
@@ -276,7 +284,8 @@ def read_subjects(
     if query.measure is Measure.LATENCY and query.statistic is not Statistic.AVG:
         services = {s.column: s.endpoints for s in subjects if s.service is not None}
         combined = _pooled(ctx.backend, combined, services, window,
-                           steps or series_window(window.start, window.end), with_series)
+                           steps or series_window(window.start, window.end), with_series,
+                           with_figures)
     return raw, combined
 
 
@@ -287,6 +296,7 @@ def _pooled(
     window: TimeRange,
     steps: Window,
     with_series: bool = True,
+    with_figures: bool = True,
 ) -> Reading:
     """``reading`` with each group's latency quantile read over all its requests."""
     quantile = (reading.statistic or Statistic.P95).quantile or MAX_QUANTILE
@@ -297,6 +307,8 @@ def _pooled(
         whole = whole_window(window.start, window.end)
         pooled = last_values(backend.pooled_latency(whole, quantile, groups))
         return replace(reading, values={**reading.values, **pooled})
+    elif not with_figures:
+        frame, pooled = backend.pooled_latency(steps, quantile, groups), {}
     else:
         whole = whole_window(window.start, window.end)
         frame, overall = batch.run_all(lambda: backend.pooled_latency(steps, quantile, groups),

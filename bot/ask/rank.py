@@ -96,7 +96,7 @@ def _by_level(ctx: Context, subjects: list[Subject], by_service: bool) -> Answer
                           f"the {len(subjects)} {_noun(ctx, by_service)} in {window.label}")
     top = ranked[: query.limit]
     if later_series:
-        reading = read_subjects(ctx, top, window)[1]
+        reading = read_subjects(ctx, top, window, with_figures=False)[1]
     fmt = value_formatter(measure)
     name = measure_name(measure, query.statistic)
     targets = {s.column: slo_target(measure, query.statistic, s) if not by_service else None
