@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.prometheus_server import free_port, missing_part, stop_process
+from tests.prometheus_server import ServerProcess, missing_part, tail
 
 INSTALL_HINT = "install Debian's package: apt-get install -y postgresql (or run bash tests/run.sh)"
 DRIVER_HINT = "install the test dependencies: .venv/bin/pip install -e '.[dev]'"
@@ -68,11 +68,14 @@ class PostgresError(RuntimeError):
     """initdb or start-up failed; the message carries the tool's own output."""
 
 
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """One PostgreSQL cluster on 127.0.0.1 (and a unix socket in its dir).
 
     ``start`` runs initdb the first time; ``stop`` then ``start`` again is a restart of the
     same cluster, on the same port. ``cleanup`` (or leaving the ``with``) removes it."""
+
+    stop_signal = signal.SIGINT  # a fast shutdown: open connections are cut, as in an outage
+    busy_port = "could not bind"
 
     def __init__(self, binaries: Binaries | None = None) -> None:
         self.binaries = binaries or find_binaries()
@@ -102,22 +105,12 @@ class PostgresServer:
             began = time.monotonic()
             self._initdb()
             self.init_seconds = time.monotonic() - began
-        for _attempt in range(3):
-            began = time.monotonic()
-            self.port = self.port or free_port()
-            self._spawn()
-            if self._wait_ready(ready_timeout):
-                self.start_seconds = time.monotonic() - began
-                return self
-            code = self._process.poll() if self._process else None
-            self.stop()
-            log = self._log.read_text(encoding="utf-8", errors="replace")
-            if "could not bind" not in log:
-                break
-            self.port = 0  # taken meanwhile: try another
-        why = f"it exited with code {code}" if code is not None else f"within {ready_timeout:g}s"
-        raise PostgresError(f"postgres did not accept connections on port {self.port} ({why}); "
-                            f"its log ends with:\n{_tail(log)}")
+        began = time.monotonic()
+        failed = self._launch(ready_timeout)  # on the port it had: a restart of the cluster
+        if failed is not None:
+            raise PostgresError(f"postgres did not accept connections on port {self.port} {failed}")
+        self.start_seconds = time.monotonic() - began
+        return self
 
     def _initdb(self) -> None:
         result = subprocess.run(
@@ -127,7 +120,7 @@ class PostgresServer:
         )
         if result.returncode != 0:
             raise PostgresError(f"initdb failed (exit {result.returncode}):\n"
-                                f"{_tail(result.stderr + result.stdout)}")
+                                f"{tail(result.stderr + result.stdout)}")
 
     def _spawn(self) -> None:
         args = [str(self.binaries.postgres), "-D", str(self.data_dir), "-p", str(self.port),
@@ -169,16 +162,6 @@ class PostgresServer:
             connection.execute(f"CREATE DATABASE {name}")  # a generated name: no injection
         return self.url(name, password=password)
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self, grace: float = 10.0) -> None:
-        """A fast shutdown (SIGINT): open connections are cut, as in a real outage."""
-        process, self._process = self._process, None
-        if process is not None:
-            stop_process(process, grace, signal.SIGINT)
-
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -206,7 +189,3 @@ def _system_user() -> pwd.struct_passwd:
         raise PostgresError(
             "running as root, and there is no 'postgres' user to own the cluster (initdb "
             f"refuses root): {INSTALL_HINT}") from None
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn, Self
@@ -30,6 +30,7 @@ import pytest
 from bot.metrics.demo import DemoWorkload
 from bot.metrics.local_prometheus import backfill_file, block_spans
 from bot.metrics.openmetrics import write_openmetrics
+from tests.loopback_server import LoopbackServer
 
 INSTALL_HINT = "install Debian's package: apt-get install -y prometheus (or run bash tests/run.sh)"
 
@@ -133,14 +134,41 @@ def backfill(binaries: Binaries, openmetrics: Sequence[Path], data_dir: Path) ->
 
 
 class ServerProcess:
-    """What the fixtures' server processes share: a process and its log, stopped on exit
-    (``start`` is each server's own)."""
+    """What the fixtures' server processes share: a process and its log, started on a free
+    port (again on another when it was taken meanwhile), stopped on exit. Each server says
+    how it is spawned and when it is ready."""
 
     _process: subprocess.Popen[bytes] | None
     _log: Path
+    port: int
+    stop_signal = signal.SIGTERM
+    busy_port = "address already in use"  # what its log says when the port was taken
 
     def start(self) -> Self:
         raise NotImplementedError
+
+    def _spawn(self) -> None:
+        raise NotImplementedError
+
+    def _wait_ready(self, timeout: float) -> bool:
+        raise NotImplementedError
+
+    def _launch(self, ready_timeout: float) -> str | None:
+        """Spawn on ``port`` (a free one when 0) and wait until ready, three tries on another
+        free port when the port was taken meanwhile. None once ready; else why not, with the
+        end of the server's log."""
+        for _attempt in range(3):
+            self.port = self.port or free_port()
+            self._spawn()
+            if self._wait_ready(ready_timeout):
+                return None
+            code = self._process.poll() if self._process else None
+            log = self._stop_and_read_log()
+            if self.busy_port not in log:
+                break
+            self.port = 0
+        why = f"it exited with code {code}" if code is not None else f"within {ready_timeout:g}s"
+        return f"({why}); its log ends with:\n{tail(log)}"
 
     def _stop_and_read_log(self) -> str:
         self.stop()
@@ -153,7 +181,7 @@ class ServerProcess:
     def stop(self, grace: float = 10.0) -> None:
         process, self._process = self._process, None
         if process is not None:
-            stop_process(process, grace)
+            stop_process(process, grace, self.stop_signal)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -187,6 +215,7 @@ class PrometheusServer(ServerProcess):
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._log = workdir / "prometheus.log"
+        self._config = workdir / "prometheus.yml"
 
     @property
     def url(self) -> str:
@@ -196,30 +225,20 @@ class PrometheusServer(ServerProcess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.data_dir.exists():
             backfill(self.binaries, self.openmetrics, self.data_dir)
-        config = self.workdir / "prometheus.yml"
         text = _CONFIG
         if self.query_log is not None:
             text += _QUERY_LOG.format(path=json.dumps(str(self.query_log)))
-        config.write_text(text, encoding="utf-8")
-        for _attempt in range(3):
-            self.port = free_port()
-            self._spawn(config)
-            if self._wait_ready(ready_timeout):
-                return self
-            code = self._process.poll() if self._process else None
-            log = self._stop_and_read_log()
-            if "address already in use" not in log:
-                break
-        why = f"it exited with code {code}" if code is not None else f"within {ready_timeout:g}s"
-        raise PrometheusError(
-            f"prometheus did not become ready on {self.url} ({why}); its log ends with:\n"
-            f"{_tail(log)}"
-        )
+        self._config.write_text(text, encoding="utf-8")
+        self.port = 0  # each start on a free port
+        failed = self._launch(ready_timeout)
+        if failed is not None:
+            raise PrometheusError(f"prometheus did not become ready on {self.url} {failed}")
+        return self
 
-    def _spawn(self, config: Path) -> None:
+    def _spawn(self) -> None:
         args = [
             str(self.binaries.prometheus),
-            f"--config.file={config}",
+            f"--config.file={self._config}",
             f"--storage.tsdb.path={self.data_dir}",
             "--storage.tsdb.retention.time=100y",
             f"--web.listen-address=127.0.0.1:{self.port}",
@@ -243,7 +262,7 @@ def logged_queries(path: Path, offset: int = 0) -> list[str]:
     return [json.loads(line)["params"]["query"] for line in lines if line.strip()]
 
 
-def _tail(text: str, lines: int = 20) -> str:
+def tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
 
 
@@ -285,7 +304,7 @@ def tiny_openmetrics(end: datetime, minutes: int = 60) -> str:
     return "\n".join(lines) + "\n"
 
 
-class SlowProxy:
+class SlowProxy(LoopbackServer):
     """A loopback HTTP proxy in front of a real Prometheus that holds the first request
     (``every``: each request) ``delay`` seconds before passing it on: a Prometheus taking
     its time, for real.
@@ -296,6 +315,9 @@ class SlowProxy:
         self.upstream, self.delay, self.every = upstream, delay, every
         self.holding, self.passed = threading.Event(), threading.Event()
         self._first = threading.Lock()
+        super().__init__()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -326,21 +348,4 @@ class SlowProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def __enter__(self) -> SlowProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return Handler

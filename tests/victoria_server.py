@@ -23,9 +23,8 @@ from pathlib import Path
 
 from tests.prometheus_server import (
     ServerProcess,
-    _tail,
-    free_port,
     missing_part,
+    tail,
     wait_ready,
 )
 
@@ -82,19 +81,10 @@ class VictoriaServer(ServerProcess):
 
     def start(self, ready_timeout: float = 60.0) -> VictoriaServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(3):
-            self.port = free_port()
-            self._spawn()
-            if self._wait_ready(ready_timeout):
-                break
-            code = self._process.poll() if self._process else None
-            log = self._stop_and_read_log()
-            if "address already in use" not in log:
-                why = f"it exited with code {code}" if code is not None else "in time"
-                raise VictoriaError(f"victoria-metrics did not start on {self.url} ({why}); "
-                                    f"its log ends with:\n{_tail(log)}")
-        else:
-            raise VictoriaError("victoria-metrics found no free port in 3 tries")
+        self.port = 0  # each start on a free port
+        failed = self._launch(ready_timeout)
+        if failed is not None:
+            raise VictoriaError(f"victoria-metrics did not start on {self.url} {failed}")
         try:
             self._import()
         except BaseException:
@@ -139,7 +129,7 @@ class VictoriaServer(ServerProcess):
             stored, ignored = self._rows()
             if ignored:
                 raise VictoriaError(f"victoria-metrics ignored {ignored:g} of {self.samples} "
-                                    f"imported rows; its log ends with:\n{_tail(self.log())}")
+                                    f"imported rows; its log ends with:\n{tail(self.log())}")
             if stored >= self.samples:
                 break
             if time.monotonic() > deadline:

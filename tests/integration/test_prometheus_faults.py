@@ -9,7 +9,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 
@@ -26,6 +26,7 @@ from bot.metrics.base import (
 from bot.metrics.prometheus import PrometheusBackend
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 from tests.conftest import DEMO_END, prometheus_backend_for
+from tests.loopback_server import LoopbackServer
 from tests.prometheus_server import (
     TINY_ENDPOINTS,
     TRICKY_ROUTE,
@@ -99,13 +100,17 @@ class TcpServer:
         self._sock.close()
 
 
-class StandIn:
+class StandIn(LoopbackServer):
     """A loopback HTTP server that answers every request alike and records the headers:
     what perfbot meets when the URL points at something that is not (or not only) Prometheus."""
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.requests: list[dict[str, str]] = []
-        recorded = self.requests
+        self._answer = status, body, content_type
+        super().__init__()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        recorded, (status, body, content_type) = self.requests, self._answer
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -119,23 +124,7 @@ class StandIn:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> StandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        return Handler
 
 
 @pytest.fixture(scope="module")
