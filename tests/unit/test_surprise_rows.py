@@ -33,10 +33,12 @@ class Scorer:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.rows = 0
+        self.calls: list[tuple[int, int]] = []  # (series, columns) of each run
         real: Callable[..., Any] = score_batch  # as decision imports it
 
         def counted(values: np.ndarray, *args: Any, **kwargs: Any) -> Any:
             self.rows += values.shape[0]
+            self.calls.append(values.shape)
             return real(values, *args, **kwargs)
 
         monkeypatch.setattr(decision, "score_batch", counted)
@@ -119,3 +121,22 @@ def test_decide_gives_every_array_as_scoring_every_series(scorer: Scorer) -> Non
         np.testing.assert_array_equal(getattr(only, name), getattr(every, name), err_msg=name)
     assert only.fire[3, N - 100 - first] and only.surprise[3, N - 100 - first] >= 0.8
     assert 0 < rows_only < rows_every / 5
+
+
+def test_a_series_is_scored_only_over_the_anchors_where_it_moved(scorer: Scorer) -> None:
+    """A week judged spans four anchors (a run of the scorer each): the record point of a
+    quiet series five days back is scored over its anchor's run, not the others'."""
+    batch = synthetic(60, steps=True)
+    early = N - 5 * PER_DAY
+    batch.values[6, early] *= 5  # a latency (6 % 3 == 0)
+    first = N - 7 * PER_DAY
+    only = decide(batch, ON, first)
+    # The anchor of the record point: its series alone; the last one: the steps and spike.
+    assert [rows for rows, _ in scorer.calls] == [1, 4]
+    scorer.calls.clear()
+    scorer.every_row()
+    every = decide(batch, ON, first)
+    assert [rows for rows, _ in scorer.calls] == [60] * 4  # every series at each anchor
+    for name in ("fire", "surprise"):
+        np.testing.assert_array_equal(getattr(only, name), getattr(every, name), err_msg=name)
+    assert only.fire[6, early - first] and only.fire[3, N - 100 - first]

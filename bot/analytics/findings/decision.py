@@ -181,10 +181,9 @@ def decide(
             delta = sign * (xs - base_g)
             moved = (delta > min_abs) & (delta > min_rel * np.abs(base_g)) & enough
         if surprise is None:
-            # The scorer works per series and costs ~100× the guards: only the series
-            # with a moved point in the judged columns.
-            rows = np.flatnonzero(moved[:, keep:].any(axis=1))
-            surprise = surprise_scores(batch, config, judged, rows)
+            # The scorer works per series and costs ~100× the guards: only where a judged
+            # point moved is its score read.
+            surprise = surprise_scores(batch, config, judged, moved[:, keep:])
         seen = np.where(moved, np.nan_to_num(surprise[:, offset + head + g :]), 0.0)
         if config.surprise_alarm is not None:
             surprising = seen >= config.surprise_alarm
@@ -214,36 +213,43 @@ def decide(
 
 def surprise_scores(
     batch: SeriesBatch, config: FindingsConfig, first: int,
-    rows: npt.NDArray[np.intp] | None = None,
+    needed: BoolArray | None = None,
 ) -> FloatArray:
-    """The anomaly scorer's score of every series (or of ``rows`` only: 0 for the others; the
-    scorer reads each series alone) in its signal's direction, with a daily profile, at the
-    columns from ``first`` (0 before). A column's score is the scorer's when
+    """The anomaly scorer's score of every series (in its signal's direction, with a daily
+    profile) at the columns from ``first`` (0 before). A column's score is the scorer's when
     it starts reading at the last multiple of ``surprise_context`` (UTC, since the epoch) at
     least ``surprise_context`` before the column: anchored to the clock, not to the read, so
     that the cycles of a day and one call over all of them (a replay) score every column
-    alike, each from one to two contexts of history. One ``score_batch`` per anchor."""
+    alike, each from one to two contexts of history. One ``score_batch`` per anchor.
+
+    ``needed`` (series × columns from ``first``): the scores that will be read; a series is
+    scored over an anchor's columns only if one of them is needed there (0 otherwise). The
+    scorer reads each series alone, so the scores it gives are those of scoring all."""
     out = np.zeros(batch.values.shape)
     n = batch.values.shape[1]
-    rows = np.arange(len(batch.keys)) if rows is None else rows
-    if first >= n or rows.size == 0:
+    if first >= n or not batch.keys:
         return out
     times = batch.times.as_unit("ns").asi8
     context = round(config.surprise_context.total_seconds() * 1e9)
     anchors = (times[first:] - context) // context * context
     detector = DEFAULT_CONFIG.model_copy(
         update={"novelty_sigmas": config.surprise_novelty_sigmas})
-    directions = [direction_of(batch.keys[r].signal) for r in rows]
+    directions = [direction_of(k.signal) for k in batch.keys]
     for anchor in np.unique(anchors):
         cols = first + np.flatnonzero(anchors == anchor)  # contiguous: times increase
+        rows = np.arange(len(batch.keys)) if needed is None else np.flatnonzero(
+            needed[:, cols - first].any(axis=1))
+        if rows.size == 0:
+            continue
         start, end = int(np.searchsorted(times, anchor, side="left")), int(cols[-1]) + 1
         values = batch.values[rows, start:end]
+        row_directions = [directions[r] for r in rows]
         slots = daily_slots(times[start:end].astype("datetime64[ns]"))
         if slots is None:
-            scores = score_batch(values, detector, directions)
+            scores = score_batch(values, detector, row_directions)
         else:
             grid = np.broadcast_to(slots.slots, values.shape)
-            scores = score_batch(values, detector, directions, grid, slots.count)
+            scores = score_batch(values, detector, row_directions, grid, slots.count)
         out[np.ix_(rows, cols)] = scores[:, cols - start]
     return out
 
