@@ -13,7 +13,8 @@ Pure: arrays in, findings out. The pipeline, vectorised over every series of a b
    active until ``recovery`` points pass without firing; a series that fires again within
    ``reopen_within`` of its last anomaly reopens it (no flapping). **The surprise tier**
    fires a single point at once where the anomaly scorer (``bot.analytics.anomaly``, run
-   from one to two ``surprise_context`` before it, in the signal's direction) scores it at
+   from one to two ``surprise_context`` before it, in the signal's direction; only on the
+   series, and over the anchors, where a judged point passed the other guards) scores it at
    least ``surprise_alarm`` and every guard but the z passes: a record spike in a series
    whose median spread calls it ordinary, or a change so surprising it needs no persistence.
 5. **Trend** (slow leaks): the 24-hour mean grew in the bad direction in each of the last

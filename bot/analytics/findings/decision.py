@@ -70,9 +70,9 @@ def decide(
 
     ``surprise``: the anomaly scorer's score at every column of the batch, for the surprise
     tier (``config.surprise_alarm``); when the tier is on and none is given, it is scored here
-    over ``surprise_context`` before ``first`` (:func:`surprise_scores`)."""
-    if surprise is None and config.surprise_alarm is not None:
-        surprise = surprise_scores(batch, config, first)
+    over ``surprise_context`` before ``first`` (:func:`surprise_scores`), only for the series
+    with a point past the tier's other guards (the others' scores would go unread)."""
+    judged = first  # ``first`` is re-based on the columns kept below
     per_day = max(1, round(DAY / batch.step))
     persist_k, persist_n = config.persistence(batch.step)
     burn_rows = round(config.fast_burn_windows[1] / batch.step)
@@ -173,12 +173,17 @@ def decide(
     fire = persistent(exceed, excess, batch.step, config, slow)
     exceed = exceed | slow
     seen = np.zeros(xs.shape)  # the tier's view of the scorer
-    if surprise is not None:
+    keep = cut - g
+    if surprise is not None or config.surprise_alarm is not None:
         # The surprise tier: the scorer's score where the point moved the way that hurts by
         # the signal's minimum change, with enough traffic (every guard but the z).
         with np.errstate(invalid="ignore"):
             delta = sign * (xs - base_g)
             moved = (delta > min_abs) & (delta > min_rel * np.abs(base_g)) & enough
+        if surprise is None:
+            # The scorer works per series and costs ~100× the guards: only where a judged
+            # point moved is its score read.
+            surprise = surprise_scores(batch, config, judged, moved[:, keep:])
         seen = np.where(moved, np.nan_to_num(surprise[:, offset + head + g :]), 0.0)
         if config.surprise_alarm is not None:
             surprising = seen >= config.surprise_alarm
@@ -199,7 +204,6 @@ def decide(
     lead = max(0, first - (config.trend_days + 1) * per_day)
     trend = _trend(x[:, lead:], per_day, sign, batch.keys, config, first - lead)
 
-    keep = cut - g
     return Decisions(
         exceed=exceed[:, keep:], fire=fire[:, keep:], trend=trend,
         surge=surge_fire[:, keep:], baseline=base[:, cut:], spread=spread[:, keep:],
@@ -207,13 +211,20 @@ def decide(
     )
 
 
-def surprise_scores(batch: SeriesBatch, config: FindingsConfig, first: int) -> FloatArray:
+def surprise_scores(
+    batch: SeriesBatch, config: FindingsConfig, first: int,
+    needed: BoolArray | None = None,
+) -> FloatArray:
     """The anomaly scorer's score of every series (in its signal's direction, with a daily
     profile) at the columns from ``first`` (0 before). A column's score is the scorer's when
     it starts reading at the last multiple of ``surprise_context`` (UTC, since the epoch) at
     least ``surprise_context`` before the column: anchored to the clock, not to the read, so
     that the cycles of a day and one call over all of them (a replay) score every column
-    alike, each from one to two contexts of history. One ``score_batch`` per anchor."""
+    alike, each from one to two contexts of history. One ``score_batch`` per anchor.
+
+    ``needed`` (series × columns from ``first``): the scores that will be read; a series is
+    scored over an anchor's columns only if one of them is needed there (0 otherwise). The
+    scorer reads each series alone, so the scores it gives are those of scoring all."""
     out = np.zeros(batch.values.shape)
     n = batch.values.shape[1]
     if first >= n or not batch.keys:
@@ -226,15 +237,20 @@ def surprise_scores(batch: SeriesBatch, config: FindingsConfig, first: int) -> F
     directions = [direction_of(k.signal) for k in batch.keys]
     for anchor in np.unique(anchors):
         cols = first + np.flatnonzero(anchors == anchor)  # contiguous: times increase
+        rows = np.arange(len(batch.keys)) if needed is None else np.flatnonzero(
+            needed[:, cols - first].any(axis=1))
+        if rows.size == 0:
+            continue
         start, end = int(np.searchsorted(times, anchor, side="left")), int(cols[-1]) + 1
-        values = batch.values[:, start:end]
+        values = batch.values[rows, start:end]
+        row_directions = [directions[r] for r in rows]
         slots = daily_slots(times[start:end].astype("datetime64[ns]"))
         if slots is None:
-            scores = score_batch(values, detector, directions)
+            scores = score_batch(values, detector, row_directions)
         else:
             grid = np.broadcast_to(slots.slots, values.shape)
-            scores = score_batch(values, detector, directions, grid, slots.count)
-        out[:, cols] = scores[:, cols - start]
+            scores = score_batch(values, detector, row_directions, grid, slots.count)
+        out[np.ix_(rows, cols)] = scores[:, cols - start]
     return out
 
 
