@@ -181,6 +181,18 @@ class ServerSettings(_Strict):
 
     listen: str = "0.0.0.0:8080"
     """HOST:PORT of the operational HTTP port (health, metrics, Alertmanager's webhook)."""
+    # Kubernetes sends SIGKILL 30 s after SIGTERM (terminationGracePeriodSeconds): stop first.
+    stop_within: Duration = parse_duration("25s")
+    """After SIGTERM, how long the work in progress (a tick writing, answers) gets before the
+    process exits anyway (1s to 10m); a tick cut is done again by the next leader."""
+
+    @field_validator("stop_within")
+    @classmethod
+    def _stop_bounded(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError(f"expected a duration from 1s to 10m, got "
+                             f"{format_duration(value)!r}")
+        return value
 
     @field_validator("listen")
     @classmethod
