@@ -252,6 +252,7 @@ class Loop:
         self._ticks = Condition()
         self._running: Counter[str] = Counter()
         self._writers: Counter[str] = Counter()
+        self._cut = False  # ``stop`` began: a leader's tick writes nothing more
 
     def start(self) -> None:
         if self._started:
@@ -319,10 +320,10 @@ class Loop:
 
     @contextmanager
     def _writing(self, name: str) -> Iterator[None]:
-        """Held while tick ``name`` writes as leader; ``Stopping`` once the loop stops, so
-        ``stop`` knows when no tick of this replica can write any more."""
+        """Held while tick ``name`` writes as leader; ``Stopping`` once ``stop`` began, so
+        it knows when no tick of this replica can write any more."""
         with self._ticks:
-            if self._stopping:
+            if self._cut:
                 raise Stopping(name)
             self._writers[name] += 1
         try:
@@ -337,7 +338,7 @@ class Loop:
         seconds; return what is still running then (``Stopped``). A tick still reading is
         not waited for: it cannot write any more, whatever it reads."""
         with self._wake_lock, self._ticks:
-            self._stopping = True
+            self._stopping = self._cut = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         with self._ticks:
@@ -347,8 +348,9 @@ class Loop:
         return Stopped(writing, reading)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop triggering; with ``wait``, return after the ticks running now finish. A
-        loop never started (Slack did not connect) has nothing to stop."""
+        """Stop triggering; with ``wait``, return after the ticks running now finish (and
+        write what they found: unbounded, for tests and benchmarks; ``perfbot run`` uses
+        ``stop``). A loop never started (Slack did not connect) has nothing to stop."""
         with self._wake_lock, self._ticks:  # no tick brings another forward from here on
             self._stopping = True
         if self._scheduler.running:
