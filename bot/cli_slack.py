@@ -8,7 +8,10 @@ than real time (from ``--speed-from``, so a restarted bot's time goes on where i
 
 Once Slack is connected the incidents loop runs beside the answers (``bot.schedule``:
 detection, escalation sweep, catalog refresh); ``--no-loop`` only answers questions. On the
-way out the loop stops first, so no tick starts while the answers in progress finish.
+way out (SIGTERM, Ctrl-C) the loop stops first, so no tick starts while the answers in
+progress finish; the leader's writes in progress and the answers get ``server.stop_within``
+together, and the leadership goes as soon as no tick can write as leader. A tick still
+running then (detection stuck on a metrics server) is cut: the process exits without it.
 
 Several replicas may run on one PostgreSQL: all answer, the leader alone runs the loop's
 detection, escalation and digests (``bot.storage.leader``; each logs "perfbot: leading" or
@@ -22,6 +25,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import datetime
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from bot.app import Perfbot
     from bot.config import Settings
     from bot.digests.service import Post as PostDigest
-    from bot.schedule import Deliver, Loop
+    from bot.schedule import Deliver, Loop, Stopped
     from bot.storage.leader import Leadership, SoleProcess
     from bot.web_server import BoundedWSGIServer, WSGIApp
 
@@ -140,14 +144,30 @@ def cmd_run(
     ``delivery``)."""
     from bot.config import ConfigError
 
+    cut: list[Stopped] = []  # what the loop's stop left running
     try:
-        return _run(args, out, stop or Event(), ping_interval, grace, deliver)
+        code = _run(args, out, stop or Event(), ping_interval, grace, deliver, cut,
+                    exits=stop is None)
     except ConfigError as exc:
         print(f"perfbot: configuration error\n{exc}", file=sys.stderr)
         return EXIT_USAGE
     except NotReady as exc:
         print(f"perfbot: {exc}", file=sys.stderr)
         return exc.code
+    if stop is None and any(s.writing or s.reading for s in cut):  # not a test's run
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """Exit with ``code`` though a cut tick's thread still runs: the interpreter would
+    wait for it at exit (the scheduler's pool threads are joined there). The logs and the
+    output are flushed first; the store was closed."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _log_to_stderr(level: str, form: str, secrets: list[str]) -> None:
@@ -217,7 +237,7 @@ def delivery(perfbot: Perfbot, client: WebClient) -> Deliver:
 
 
 def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float,
-         grace: float, deliver: Deliver | None) -> int:
+         grace: float, deliver: Deliver | None, cut: list[Stopped], *, exits: bool) -> int:
 
     from bot.app import build
     from bot.clock import clock_at
@@ -266,15 +286,19 @@ def _run(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: floa
             raise NotReady(str(exc), EXIT_FAILED) from None
     try:
         return _run_with(args, out, stop, ping_interval, grace, deliver, perfbot,
-                         signing_secret, app_token, leadership)
+                         signing_secret, app_token, leadership, cut)
     finally:
-        leadership.stop()
+        # A tick cut while writing may still write as leader: the lock goes with the
+        # process, which exits at once (``cmd_run``).
+        if not (exits and any(s.writing for s in cut)):
+            leadership.stop()
+        perfbot.database.close()  # its idle connections; a cut tick's stays its own
 
 
 def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval: float,
               grace: float, deliver: Deliver | None, perfbot: Perfbot,
               signing_secret: str | None, app_token: str | None,
-              leadership: Leadership | SoleProcess) -> int:
+              leadership: Leadership | SoleProcess, cut: list[Stopped]) -> int:
     from slack_sdk.errors import SlackApiError, SlackClientError
 
     from bot.durations import format_duration
@@ -356,18 +380,29 @@ def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval:
         _serve(args, app, app_token, signing_secret, stop, ping_interval, out, connected,
                webhooks, settings, slack_up)
     finally:
-        for loop in loops:  # no tick starts while the answers finish
-            loop.shutdown(wait=True)
-        if isinstance(leadership, Leadership):
-            # At once, not after the answers: another replica need not wait out the
-            # takeover (no tick runs here any more). SQLite's lock stays to the end: a
+        within = settings.server.stop_within.total_seconds()
+        deadline = time.monotonic() + within
+        cut += [loop.stop(within) for loop in loops]  # no tick starts from here on
+        writing = sorted({name for s in cut for name in s.writing})
+        reading = sorted({name for s in cut for name in s.reading})
+        if isinstance(leadership, Leadership) and not writing:
+            # As soon as no tick here can write as leader, not after the answers: another
+            # replica need not wait out the takeover. SQLite's lock stays to the end: a
             # second process on the file must not start while this one still writes.
             leadership.stop()
             log.info("perfbot: leadership released")
+        if reading:
+            log.warning("perfbot: stopping: cut the %s tick(s), still reading; they wrote "
+                        "nothing, the next leader's do it again", ", ".join(reading))
+        if writing:  # its claims on the outbox run out; the next leader sends what is left
+            log.warning("perfbot: stopping: cut the %s tick(s), still writing after %s; "
+                        "what they stored is sent by the next leader (the leadership goes "
+                        "with the process)", ", ".join(writing),
+                        format_duration(settings.server.stop_within))
         after.close()  # the askers of the work not started are told to ask again
-        cut = replier.finish(grace)
-        print("perfbot: stopped" + (f"; {cut} unanswered question(s) were told to ask again"
-                                    if cut else ""), file=out)
+        unanswered = replier.finish(max(0.0, min(grace, deadline - time.monotonic())))
+        print("perfbot: stopped" + (f"; {unanswered} unanswered question(s) were told to "
+                                    "ask again" if unanswered else ""), file=out)
     return EXIT_OK
 
 

@@ -96,6 +96,13 @@ class DetectionSettings(_Strict):
     --replay 7d` shows its effect on past data."""
 
 
+def _between(value: timedelta, low: timedelta, high: timedelta) -> timedelta:
+    if not low <= value <= high:
+        raise ValueError(f"expected a duration from {format_duration(low)} to "
+                         f"{format_duration(high)}, got {format_duration(value)!r}")
+    return value
+
+
 class LeaderSettings(_Strict):
     """Several ``perfbot run`` on one PostgreSQL: one leads (detection, escalation, digests).
     When it dies or is cut off, another leads within ``takeover``."""
@@ -110,10 +117,7 @@ class LeaderSettings(_Strict):
     @field_validator("takeover")
     @classmethod
     def _bounded(cls, value: timedelta) -> timedelta:
-        if not timedelta(seconds=10) <= value <= timedelta(minutes=10):
-            raise ValueError(f"expected a duration from 10s to 10m, got "
-                             f"{format_duration(value)!r}")
-        return value
+        return _between(value, timedelta(seconds=10), timedelta(minutes=10))
 
 
 class StorageSettings(_Strict):
@@ -181,6 +185,15 @@ class ServerSettings(_Strict):
 
     listen: str = "0.0.0.0:8080"
     """HOST:PORT of the operational HTTP port (health, metrics, Alertmanager's webhook)."""
+    # Kubernetes sends SIGKILL 30 s after SIGTERM (terminationGracePeriodSeconds): stop first.
+    stop_within: Duration = parse_duration("25s")
+    """After SIGTERM, how long the work in progress (a tick writing, answers) gets before the
+    process exits anyway (1s to 10m); a tick cut is done again by the next leader."""
+
+    @field_validator("stop_within")
+    @classmethod
+    def _stop_bounded(cls, value: timedelta) -> timedelta:
+        return _between(value, timedelta(seconds=1), timedelta(minutes=10))
 
     @field_validator("listen")
     @classmethod

@@ -15,16 +15,24 @@ tick asks ``leading()`` before it starts, and the sweep asks again before it del
 replica that stopped leading mid-tick finishes the store write in progress and sends
 nothing more. Deciding a step twice is harmless (the incident's version check and the
 outbox's unique key keep one); sending one twice is what the second question prevents.
+
+Stopping (``Loop.stop``) is bounded: no tick starts; a leader-only tick that is writing
+(the sweep, the digests, detection past its reads) gets up to the bound; one still reading
+(detection on a slow metrics server) is cut at once: it can no longer write (``Stopping``),
+so the leadership can be handed over before it ends, and what it would have found the next
+leader finds. What a cut writer had stored is in the outbox, sent by whoever leads next.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from contextlib import suppress
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from threading import Lock
+from threading import Condition, Lock
 
 from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
 from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
@@ -55,6 +63,7 @@ log = logging.getLogger(__name__)
 DIGEST_CHECK = timedelta(minutes=1)
 Deliver = Callable[[datetime], int]  # carries out the outbox's due effects; how many
 Leading = Callable[[], bool]  # whether this replica leads now (``Leadership.is_leader``)
+Writing = Callable[[], AbstractContextManager[None]]  # held while a tick writes as leader
 LEADER_ONLY = frozenset({"detect", "sweep", "digests"})
 
 # The sweep claims due escalation steps and delivers the outbox: a page is at most this late,
@@ -124,11 +133,13 @@ def judged(report: CycleReport) -> Callable[[str], bool]:
 
 def detect_once(perfbot: Perfbot, now: datetime,
                 cache: BaselineCache | None = None,
-                reads: ReadCache | None = None) -> CycleOutcome:
+                reads: ReadCache | None = None, writing: Writing = nullcontext) -> CycleOutcome:
     """One detection cycle at the data's "now" over ``detection.window``, turned into
     incidents at wall time ``now``: new findings open incidents, repeats update them, ended
     ones resolve them. ``cache``: the earlier days' baselines, kept between ticks;
-    ``reads``: the raw frames, kept between ticks (a tick reads only the newest steps)."""
+    ``reads``: the raw frames, kept between ticks (a tick reads only the newest steps);
+    ``writing``: held around the store writes (``Loop``'s raises ``Stopping`` once the
+    loop stops: the reads, however long, never write after that)."""
     settings = perfbot.settings
     measured = telemetry()
     with timed(measured.detection_seconds):
@@ -139,7 +150,9 @@ def detect_once(perfbot: Perfbot, now: datetime,
         for problem in report.problems:
             log.warning("detection: %s (no incident is resolved this cycle)", problem)
         active, how = firings(report, settings.zone)
-        outcome = perfbot.incidents.cycle(active, DETECTION, now, how, judged=judged(report))
+        with writing():
+            outcome = perfbot.incidents.cycle(active, DETECTION, now, how,
+                                              judged=judged(report))
     measured.detection_series.inc(report.result.series_checked)
     if outcome.opened or outcome.reopened or outcome.resolved:
         log.info("detection: %s", _summary(outcome))
@@ -179,6 +192,20 @@ def refresh_catalog_once(perfbot: Perfbot) -> int:
 
 # --- the scheduler ------------------------------------------------------------------------
 
+class Stopping(Exception):
+    """A leader-only tick about to write while the loop stops: it writes nothing."""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What ``Loop.stop`` left running, by tick name: ``writing``, still writing as leader
+    after the bound (only the process's end stops them); ``reading``, cut while reading
+    (they can no longer write)."""
+
+    writing: tuple[str, ...] = ()
+    reading: tuple[str, ...] = ()
+
+
 class Loop:
     """The ticks on a ``BackgroundScheduler``: detection every ``detection.interval``, the
     sweep every ``sweep_every``, the catalog check every minute (of the bot's clock: a
@@ -186,7 +213,8 @@ class Loop:
     ``start`` (a restart posts and escalates without waiting an interval), then on its
     interval; one instance at a time, a late run coalesced into one, and a run later than
     its interval dropped (the next one does the same work). A tick that raises is logged
-    and the next one runs. Started once; ``shutdown`` waits for the running ticks."""
+    and the next one runs. Started once; ``stop`` waits a bounded time for the leader's
+    writes in progress, ``shutdown`` for every running tick."""
 
     def __init__(
         self, perfbot: Perfbot, deliver: Deliver | None = None, *,
@@ -220,6 +248,11 @@ class Loop:
         # forward only under this lock and only while the loop is not stopping.
         self._wake_lock = Lock()
         self._stopping = False
+        # The ticks running now, and those writing as leader (``_writing``), by name.
+        self._ticks = Condition()
+        self._running: Counter[str] = Counter()
+        self._writers: Counter[str] = Counter()
+        self._cut = False  # ``stop`` began: a leader's tick writes nothing more
 
     def start(self) -> None:
         if self._started:
@@ -239,7 +272,8 @@ class Loop:
         for name, tick in ticks.items():
             every = real[name]
             if name in LEADER_ONLY:
-                tick = self._if_leading(tick)
+                tick = self._if_leading(tick if name == "detect"  # it says when it writes
+                                        else self._written(name, tick))
             self._scheduler.add_job(
                 self._guarded(name, tick), IntervalTrigger(seconds=every.total_seconds()),
                 id=name, name=name, next_run_time=first, coalesce=True, max_instances=1,
@@ -254,7 +288,8 @@ class Loop:
         """The detection tick; when it opened, reopened or resolved incidents, the sweep
         runs at once to post them. Its own next run, started with the detection's and
         quicker, had just found nothing: the message waited a whole sweep interval."""
-        outcome = detect_once(self.perfbot, self.perfbot.now(), self.cache, self.reads)
+        outcome = detect_once(self.perfbot, self.perfbot.now(), self.cache, self.reads,
+                              lambda: self._writing("detect"))
         if outcome.opened or outcome.reopened or outcome.resolved:
             self._run_now("sweep")
         return outcome
@@ -276,10 +311,47 @@ class Loop:
         return {name: max(every / rate, timedelta(milliseconds=10))
                 for name, every in self.every.items()}
 
+    def _written(self, name: str, tick: Callable[[], object]) -> Callable[[], object]:
+        """``tick``, all of it a leader's write (the sweep, the digests)."""
+        def run() -> object:
+            with self._writing(name):
+                return tick()
+        return run
+
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        """Held while tick ``name`` writes as leader; ``Stopping`` once ``stop`` began, so
+        it knows when no tick of this replica can write any more."""
+        with self._ticks:
+            if self._cut:
+                raise Stopping(name)
+            self._writers[name] += 1
+        try:
+            yield
+        finally:
+            with self._ticks:
+                self._writers[name] -= 1
+                self._ticks.notify_all()
+
+    def stop(self, within: float) -> Stopped:
+        """Stop triggering at once; give the leader's writes in progress up to ``within``
+        seconds; return what is still running then (``Stopped``). A tick still reading is
+        not waited for: it cannot write any more, whatever it reads."""
+        with self._wake_lock, self._ticks:
+            self._stopping = self._cut = True
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        with self._ticks:
+            self._ticks.wait_for(lambda: not +self._writers, within)
+            writing = tuple(sorted(+self._writers))
+            reading = tuple(sorted(set(+self._running) - set(writing)))
+        return Stopped(writing, reading)
+
     def shutdown(self, wait: bool = True) -> None:
-        """Stop triggering; with ``wait``, return after the ticks running now finish. A
-        loop never started (Slack did not connect) has nothing to stop."""
-        with self._wake_lock:  # no tick is bringing another forward from here on
+        """Stop triggering; with ``wait``, return after the ticks running now finish (and
+        write what they found: unbounded, for tests and benchmarks; ``perfbot run`` uses
+        ``stop``). A loop never started (Slack did not connect) has nothing to stop."""
+        with self._wake_lock, self._ticks:  # no tick brings another forward from here on
             self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
@@ -306,14 +378,22 @@ class Loop:
 
     def _guarded(self, name: str, tick: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
+            with self._ticks:
+                self._running[name] += 1
             try:
                 tick()
+            except Stopping:  # the loop stops: a leader's tick writes nothing more
+                log.info("%s tick: the loop is stopping, it wrote nothing", name)
             except (MetricsError, StorageError) as exc:  # expected outages: one line
                 self._failed(name)
                 log.error("%s tick failed (the next one runs as usual): %s", name, exc)
             except Exception:
                 self._failed(name)
                 log.exception("%s tick failed (the next one runs as usual)", name)
+            finally:
+                with self._ticks:
+                    self._running[name] -= 1
+                    self._ticks.notify_all()
         return run
 
     def _failed(self, name: str) -> None:

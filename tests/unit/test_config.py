@@ -203,3 +203,12 @@ def test_a_routing_key_given_where_its_variables_name_goes_is_refused_unshown(
     assert ("oncall.policies[0].steps[0].notify_pagerduty.routing_key_env: expected the name "
             "of an environment variable like 'PERFBOT_PAGERDUTY_KEY'") in str(info.value)
     assert key not in str(info.value)
+
+
+def test_the_stop_bound_defaults_under_kubernetes_grace_and_is_bounded(tmp_path: Path) -> None:
+    assert Settings().server.stop_within == timedelta(seconds=25)  # SIGKILL comes at 30 s
+    path = write(tmp_path, "server:\n  stop_within: 0s\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == (
+        f"{path}: server.stop_within: expected a duration from 1s to 10m, got '0s'")

@@ -357,3 +357,66 @@ def test_the_loops_detection_ticks_read_only_what_is_new(
     # The same data read whole: the same findings (nothing opens or resolves).
     whole = detect_once(bot, clock.now())
     assert whole.opened == [] and whole.resolved == []
+
+
+def test_a_bounded_stop_cuts_a_detection_stuck_reading_and_that_tick_writes_nothing(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``perfbot run``'s stop on SIGTERM: a detection tick stuck reading a slow metrics
+    server is not waited for (before: the stop waited for it, minutes), and once its read
+    returns it writes nothing: the leadership could already be another replica's."""
+    bot, clock = fresh(DEMO_END)
+    clock.as_of = scenario(bot, "latency_step").start + timedelta(minutes=30)
+    reading, released = threading.Event(), threading.Event()
+    read = bot.backend.latency
+
+    def stuck(*args: object, **kwargs: object) -> object:
+        reading.set()
+        released.wait(120)
+        return read(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bot.backend, "latency", stuck)
+    caplog.set_level(logging.INFO, logger="bot.schedule")
+    loop = Loop(bot, sweep_every=timedelta(hours=1), detect_every=timedelta(hours=1),
+                refresh_every=timedelta(hours=1))
+    loop.start()
+    try:
+        assert reading.wait(120), "the detection tick never read"
+        stopped = loop.stop(within=120)  # returns at once: nothing is writing
+        assert not released.is_set()
+        assert stopped.writing == () and "detect" in stopped.reading
+    finally:
+        released.set()
+    deadline = time.monotonic() + 120  # a deadline, not a measurement
+    while "detect tick: the loop is stopping" not in caplog.text:
+        assert time.monotonic() < deadline, caplog.text
+        time.sleep(0.02)
+    assert ORDERS_LATENCY not in {i.fingerprint for i in bot.incident_store.listed()}
+    assert not loop.running
+
+
+def test_a_bounded_stop_waits_for_a_writing_tick_up_to_its_bound_and_names_it(
+    fresh: Callable[..., tuple[Perfbot, FakeClock]],
+) -> None:
+    """A sweep stuck delivering (Slack hangs) is a leader's write: the stop waits for it,
+    up to its bound, then says it is still writing (the leadership must then go with the
+    process, not before)."""
+    bot, _clock = fresh(QUIET)
+    delivering, released = threading.Event(), threading.Event()
+
+    def deliver(now: datetime) -> int:
+        delivering.set()
+        released.wait(120)
+        return 0
+
+    loop = Loop(bot, deliver, sweep_every=timedelta(hours=1), detect_every=timedelta(hours=1),
+                refresh_every=timedelta(hours=1))
+    loop.start()
+    try:
+        assert delivering.wait(120), "the sweep never delivered"
+        stopped = loop.stop(within=0.2)
+        assert stopped.writing == ("sweep",)
+    finally:
+        released.set()
+    assert loop.stop(within=120).writing == ()  # once it is done, nothing writes
