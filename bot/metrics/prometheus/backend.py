@@ -153,6 +153,8 @@ class PrometheusBackend:
     def pooled_latency(
         self, window: Window, quantile: float, groups: Mapping[str, Sequence[Endpoint]]
     ) -> pd.DataFrame:
+        if not groups:
+            return self._frame(Signal.LATENCY, window, {}, [], "service")  # NoDataError
         http = self.http_metrics()
         # Every group in one query, each tagged with its name (539 services were 539 queries).
         query = self._build(promql.pooled_latencies_query, http, quantile, window.lookback,
