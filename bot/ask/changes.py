@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from bot.analytics.compare import Difference, compare_samples
 from bot.analytics.stats import relative_change
@@ -29,9 +30,16 @@ class Change:
     statistic: Statistic | None
     old: float
     new: float
-    difference: Difference | None  # None: too few per-step values to test
     after: Reading
     before: Reading
+
+    @cached_property
+    def difference(self) -> Difference | None:
+        """Mann–Whitney U on both windows' per-step values; None: too few to test. Tested when
+        first asked: a ranking by change tests the rows it shows, not every endpoint."""
+        column = self.subject.column
+        return compare_samples(self.before.column(column).to_numpy(dtype=float),
+                               self.after.column(column).to_numpy(dtype=float))
 
     @property
     def relative(self) -> float | None:
@@ -97,10 +105,7 @@ def changes_for(
     return [
         Change(
             subject=s, measure=measure, statistic=statistic, old=before.value(s.column),
-            new=after.value(s.column),
-            difference=compare_samples(before.column(s.column).to_numpy(dtype=float),
-                                       after.column(s.column).to_numpy(dtype=float)),
-            after=after, before=before,
+            new=after.value(s.column), after=after, before=before,
         )
         for s in targets
     ]

@@ -212,23 +212,48 @@ def pooled_latency_query(
 ) -> str:
     """The ``quantile`` of all the requests of ``endpoints`` together, in seconds.
 
-    The endpoints' buckets are summed by ``le`` alone. Each endpoint is selected exactly and
-    the selections joined with ``or`` (distinct label sets, so nothing is counted twice): the
-    regex alternation of ``endpoint_matchers`` could also pick a route of another method.
+    The endpoints' buckets are summed by ``le`` alone. Each endpoint is selected exactly: one
+    selector per service and method, naming that pair's routes (an alternation of the routes
+    of that method only), the selectors joined with ``or`` (distinct label sets, so nothing is
+    counted twice). The regex alternation of ``endpoint_matchers`` would cross every route
+    with every method and could pick a route of another method.
     """
     if not 0 <= quantile <= 1:
         raise SelectorError(f"expected a quantile between 0 and 1, got {quantile!r}")
-    unique = list(dict.fromkeys(endpoints))
-    if not unique:
+    routes: dict[tuple[str, str], list[str]] = {}
+    for endpoint in dict.fromkeys(endpoints):
+        routes.setdefault((endpoint.service, endpoint.method), []).append(endpoint.route)
+    if not routes:
         raise SelectorError("expected at least one endpoint")
     w = range_literal(rate_window)
-    rates = " or ".join(
-        f"rate({_http_selector(http, '_bucket', [endpoint])}{w})" for endpoint in unique
-    )
-    query = f"histogram_quantile({number(quantile)}, sum by (le) ({rates}))"
+    selectors = []
+    for (service, method), names in routes.items():
+        equals = {http.service_label: service, http.method_label: method}
+        if len(names) == 1:
+            found = selector(f"{http.histogram}_bucket",
+                             equals={**equals, http.route_label: names[0]})
+        else:
+            found = selector(f"{http.histogram}_bucket", equals=equals,
+                             regex={http.route_label: regex_alternation(names)})
+        selectors.append(f"rate({found}{w})")
+    query = f"histogram_quantile({number(quantile)}, sum by (le) ({' or '.join(selectors)}))"
     if http.seconds_per_unit != 1:
         query = f"{query} * {number(http.seconds_per_unit)}"
     return query
+
+
+def pooled_latencies_query(
+    http: HttpMetrics,
+    quantile: float,
+    rate_window: timedelta,
+    groups: Mapping[str, Sequence[Endpoint]],
+) -> str:
+    """``pooled_latency_query`` of each group in one query, each group's series tagged with
+    its name (``tagged_union``): one request for many services, not one each."""
+    return tagged_union({
+        name: pooled_latency_query(http, quantile, rate_window, members)
+        for name, members in groups.items()
+    })
 
 
 FIGURE_LABEL = "perfbot_figure"  # tags each part of a ``tagged_union``; no exporter sets it

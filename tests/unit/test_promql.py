@@ -352,3 +352,24 @@ def test_a_missing_resource_metric_is_refused_not_queried() -> None:
         promql.cpu_query(PROCESS_METRICS, FIVE_MINUTES)
     with pytest.raises(promql.SelectorError, match="no cpu_limit_cores metric"):
         promql.resource_query(PROCESS_METRICS, Resource.CPU_LIMIT_CORES, FIVE_MINUTES)
+
+
+def test_a_pooled_quantile_names_each_method_with_its_own_routes() -> None:
+    # One selector per service and method (not one per endpoint: issue 16), and no route of
+    # another method: GET /api/orders is not in the group, so no selector may match it.
+    group = [Endpoint(service="orders", route="/api/orders", method="POST"),
+             Endpoint(service="orders", route="/api/orders/history", method="GET"),
+             Endpoint(service="orders", route="/api/orders/{id}", method="GET")]
+    query = promql.pooled_latency_query(OTEL, 0.95, timedelta(minutes=5), group)
+    assert query == (
+        "histogram_quantile(0.95, sum by (le) ("
+        'rate(http_server_request_duration_seconds_bucket{job="orders", '
+        'http_request_method="POST", http_route="/api/orders"}[5m]) or '
+        'rate(http_server_request_duration_seconds_bucket{job="orders", '
+        'http_request_method="GET", http_route=~"/api/orders/history|/api/orders/\\\\{id\\\\}"}'
+        "[5m])))"
+    )
+    tagged = promql.pooled_latencies_query(OTEL, 0.95, timedelta(minutes=5),
+                                           {"a": group[:1], 'b "c"': group[1:]})
+    assert tagged.count("histogram_quantile") == 2
+    assert '"perfbot_figure", "b \\"c\\""' in tagged

@@ -12,7 +12,8 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.clock import Now
 from bot.durations import format_duration
@@ -51,9 +52,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A query naming endpoints grows with them (a regex of services, one of routes):
+T = TypeVar("T")
+
+# A query naming endpoints or services grows with them (a regex of services, one of routes):
 # VictoriaMetrics refuses one over 16 KB (-search.maxQueryLen, its default), so a longer one
-# is split by endpoints, with room left for a proxy's own limits.
+# is split by endpoints (services, groups), with room left for a proxy's own limits.
 MAX_QUERY_BYTES = 12_000
 BUCKETS = "buckets"  # the summary's part that reads the bucket rates
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}  # the summary's quantiles
@@ -150,15 +153,20 @@ class PrometheusBackend:
     def pooled_latency(
         self, window: Window, quantile: float, groups: Mapping[str, Sequence[Endpoint]]
     ) -> pd.DataFrame:
+        if not groups:
+            return self._frame(Signal.LATENCY, window, {}, [], "service")  # NoDataError
         http = self.http_metrics()
-        columns = {}
-        for name, members in groups.items():
-            query = self._build(
-                promql.pooled_latency_query, http, quantile, window.lookback, members
-            )
-            result = self._query_range(query, window)
-            columns[name] = result[0]["values"] if result else []
-        return self._frame(Signal.LATENCY, window, columns, list(groups), "service")
+        # Every group in one query, each tagged with its name (539 services were 539 queries).
+        query = self._build(promql.pooled_latencies_query, http, quantile, window.lookback,
+                            groups)
+        names = list(groups)
+        if _too_long(query, names):
+            return _in_halves(lambda part: self.pooled_latency(
+                window, quantile, {name: groups[name] for name in part}), names, str)
+        found = {series["metric"].get(promql.FIGURE_LABEL, ""): series["values"]
+                 for series in self._query_range(query, window)}
+        columns = {name: found.get(name, []) for name in names}
+        return self._frame(Signal.LATENCY, window, columns, names, "service")
 
     def resolution(self, at: datetime) -> timedelta | None:
         """The finest whole-minute step with two scrapes in it, from the samples of the last
@@ -239,6 +247,9 @@ class PrometheusBackend:
         else:
             raise NoDataError(f"no {what} saturation figure: {found.origin()} has {what} in "
                               f"use but no {what} limits, and there is no node_exporter")
+        if services is not None and _too_long(query, services):
+            return _in_halves(lambda part: self._saturation_frame(signal, window, part),
+                              services, str)
         return self._service_frame(signal, query, window, services, found.metrics.service_label)
 
     def busy_time(
@@ -277,12 +288,16 @@ class PrometheusBackend:
         query = self._build(
             promql.resource_query, found.metrics, resource, window.lookback, services
         )
+        if services is not None and _too_long(query, services):
+            return _in_halves(lambda part: self.resource(window, resource, part), services, str)
         return self._service_frame(what, query, window, services, found.metrics.service_label)
 
     def opencost_hourly(
         self, window: Window, services: Sequence[str] | None = None
     ) -> pd.DataFrame:
         query = self._build(promql.opencost_hourly_query, self.saturation.service_label, services)
+        if services is not None and _too_long(query, services):
+            return _in_halves(lambda part: self.opencost_hourly(window, part), services, str)
         try:
             return self._service_frame("OpenCost", query, window, services,
                                        self.saturation.service_label)
@@ -496,29 +511,33 @@ def _quantile(q: float, rates: Sequence[tuple[str, float]]) -> float:
     return float(histogram_quantile(q, bounds[:-1], counts))
 
 
-def _too_long(query: str, endpoints: Sequence[Endpoint]) -> bool:
-    return len(endpoints) > 1 and len(query.encode()) > MAX_QUERY_BYTES
+def _too_long(query: str, parts: Sequence[object]) -> bool:
+    """Over ``MAX_QUERY_BYTES`` and still divisible (``parts``: the endpoints, services or
+    groups the query names)."""
+    return len(parts) > 1 and len(query.encode()) > MAX_QUERY_BYTES
 
 
 def _in_halves(
-    read: Callable[[Sequence[Endpoint]], pd.DataFrame], endpoints: Sequence[Endpoint]
+    read: Callable[[Sequence[T]], pd.DataFrame],
+    parts: Sequence[T],
+    column: Callable[[T], str] = attrgetter("column"),
 ) -> pd.DataFrame:
-    """``read`` over each half of ``endpoints`` (halved again while too long), the frames
-    side by side, in order; a half without data is NaN columns (as in one query), none with
-    data is ``NoDataError``."""
+    """``read`` over each half of ``parts`` (endpoints, services or groups; halved again while
+    too long), the frames side by side, in order (``column`` names a part's column); a half
+    without data is NaN columns (as in one query), none with data is ``NoDataError``."""
     import pandas as pd
 
-    middle = len(endpoints) // 2
+    middle = len(parts) // 2
     frames, missing = [], None
-    for part in (endpoints[:middle], endpoints[middle:]):
+    for half in (parts[:middle], parts[middle:]):
         try:
-            frames.append(read(part))
+            frames.append(read(half))
         except NoDataError as exc:
             missing = exc
     if not frames:
         assert missing is not None
         raise missing
-    frame = pd.concat(frames, axis=1).reindex(columns=[e.column for e in endpoints])
+    frame = pd.concat(frames, axis=1).reindex(columns=[column(part) for part in parts])
     frame.index.name = "time"
     return frame
 
