@@ -72,6 +72,16 @@ def _prometheus_settings(tmp_path: Path, url: str) -> Path:
     return path
 
 
+def test_check_config_on_the_demo_does_not_generate_its_data(tmp_path: Path) -> None:
+    # The built-in defaults (what a new user runs first): the demo is reported from its
+    # definition, not from 30 generated days (numpy's draws, pandas: ~2 s of CPU).
+    loaded = _loaded_after(_run_cli(["check-config"], tmp_path))
+    assert [m for m in ("pandas", "numpy", "scipy", "matplotlib", "sqlalchemy", "slack_sdk",
+                        "slack_bolt", "apscheduler", "requests") if m in loaded] == []
+    assert "pydantic" in loaded  # it did read the settings: the probe sees the command's
+    assert not (tmp_path / "perfbot.db").exists()
+
+
 def test_check_config_on_prometheus_loads_no_frame_or_database_library(
     prometheus_server: PrometheusServer, tmp_path: Path
 ) -> None:

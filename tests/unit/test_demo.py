@@ -20,6 +20,7 @@ from bot.metrics.base import (
     Window,
 )
 from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.metrics.demo.outline import DemoOutline
 from bot.metrics.demo.platform import BUCKET_BOUNDS
 from bot.metrics.demo.scenarios import Scenario
 from bot.metrics.histogram import histogram_quantile
@@ -140,6 +141,24 @@ def test_every_endpoint_has_successes_and_only_order_lookups_have_404(
 def test_generate_refuses_bad_arguments(end: datetime, days: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DemoWorkload.generate(end=end, days=days)
+    with pytest.raises(ValueError, match=message):
+        DemoOutline.ending(end=end, days=days)
+
+
+@pytest.mark.parametrize("days", [1, DAYS])
+def test_the_outline_tells_what_the_data_holds_without_making_it(
+    workload: DemoWorkload, days: int
+) -> None:
+    # check-config reports the demo from its outline (issue 13): the same line, endpoints,
+    # incidents and releases as the generated data, at any length (one day shows fewer).
+    data = workload if days == DAYS else DemoWorkload.generate(end=END, days=days, tz=PARIS)
+    outline = DemoOutline.ending(end=END + timedelta(seconds=42), days=days, seed=7, tz=PARIS)
+    assert (outline.start, outline.end) == (data.start, data.end)
+    assert [outline.check()] == DemoBackend(data).check()
+    assert outline.endpoints == data.endpoints
+    assert outline.services == data.services
+    assert outline.scenarios == data.scenarios
+    assert outline.deploys == data.deploys
 
 
 # ---- traffic --------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from bot.metrics.base import (
     check_summary_arguments,
     format_utc,
 )
+from bot.metrics.demo.outline import demo_check
 from bot.metrics.demo.workload import MINUTE_NS, DemoWorkload
 from bot.metrics.deploys import Deploy
 from bot.metrics.histogram import histogram_quantile
@@ -94,13 +95,7 @@ class DemoBackend:
 
     def check(self) -> list[Check]:
         w = self.workload
-        days = (w.end - w.start).days
-        detail = (
-            f"embedded demo workload (no Prometheus configured): {days} days of per-minute data "
-            f"from {w.describe_span()}, {len(w.endpoints)} endpoints in {len(w.services)} "
-            f"services, {len(w.scenarios)} injected incidents"
-        )
-        return [Check(name="demo", ok=True, detail=detail)]
+        return [demo_check(w.start, w.end, len(w.endpoints), len(w.services), len(w.scenarios))]
 
     def endpoints(self) -> list[Endpoint]:
         return list(self._endpoints)
