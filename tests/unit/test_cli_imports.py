@@ -121,3 +121,16 @@ def test_a_text_answer_on_prometheus_loads_no_database_chart_or_slack_library(
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == "[]"  # incidents load for "is anything broken" only
+
+
+def test_the_answers_module_loads_only_the_value_answer() -> None:
+    # `perfbot ask` imports bot.ask.answer; a value question (the start-up measured) needs
+    # none of the other kinds of answer, each imported when its kind is asked.
+    probe = ("import bot.ask.answer, sys\n"
+             "print(sorted(m for m in sys.modules if m in ('bot.ask.usual', 'bot.ask.broken', "
+             "'bot.ask.rank', 'bot.ask.comparison', 'bot.ask.slo', "
+             "'bot.analytics.findings.decision')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
+
