@@ -303,6 +303,23 @@ def test_is_a_metrics_backend_and_checks_out(backend: DemoBackend) -> None:
     assert {e.key for e in backend.endpoints()} == EXPECTED_KEYS
 
 
+def test_figures_do_not_depend_on_which_endpoints_were_asked_first(
+    workload: DemoWorkload, backend: DemoBackend
+) -> None:
+    # The running sums are made per endpoint when first asked (issue 13): a fresh backend
+    # asked about one endpoint, then about all, gives what one asked about all at once does.
+    fresh = DemoBackend(workload)
+    window = Window(start=workload.start + timedelta(hours=2), end=workload.end,
+                    step=timedelta(hours=1))
+    checkout = next(e for e in fresh.endpoints() if e.key == "POST /api/checkout")
+    one = fresh.latency(window, 0.95, [checkout])
+    pd.testing.assert_frame_equal(one, backend.latency(window, 0.95)[[checkout.column]])
+    for ask in (DemoBackend.latency, DemoBackend.throughput, DemoBackend.error_ratio,
+                DemoBackend.busy_time):
+        pd.testing.assert_frame_equal(ask(fresh, window), ask(backend, window))
+    pd.testing.assert_frame_equal(fresh.summary(workload.end), backend.summary(workload.end))
+
+
 @pytest.mark.parametrize("offset", [timedelta(0), timedelta(seconds=30)])
 def test_figures_summarise_the_minutes_in_the_lookback(
     workload: DemoWorkload, backend: DemoBackend, offset: timedelta
