@@ -134,3 +134,10 @@ def test_the_answers_module_loads_only_the_value_answer() -> None:
                           check=True, timeout=120)
     assert done.stdout.strip() == "[]"
 
+
+
+def test_the_question_parser_loads_no_frame_library() -> None:
+    # Parsing needs the catalog's names, not frames: pandas waits for the answer's figures.
+    loaded = _loaded_after("import bot.ask.parsing.parser, bot.ask.query")
+    assert "pandas" not in loaded
+    assert "numpy" not in loaded
