@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from bot.clock import Clock
 from bot.config import Settings
 from bot.demo_settings import with_demo_defaults
-from bot.metrics.base import MetricsBackend, MetricsError
+from bot.metrics.base import Check, MetricsBackend, MetricsError
 from bot.metrics.deploys import Deploy, DeploySource, NoDeploys
 
 # Each command builds the bot but uses a part of it: the parts' modules (pandas, scipy,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from bot.incidents.lifecycle import Incident
     from bot.incidents.service import Incidents
     from bot.metrics.demo import DemoWorkload
+    from bot.metrics.demo.outline import DemoOutline
     from bot.metrics.prometheus import PrometheusBackend
     from bot.notify.outbox import Delivery
     from bot.notify.silences import AlertmanagerSilences
@@ -360,10 +362,33 @@ def build(settings: Settings, clock: Clock | None = None, *, demo: bool = False,
 def demo_workload(settings: Settings, clock: Clock) -> DemoWorkload:
     from bot.metrics.demo import DemoWorkload
 
+    return DemoWorkload.of(demo_outline(settings, clock))
+
+
+def demo_outline(settings: Settings, clock: Clock) -> DemoOutline:
+    """What the demo workload of ``build`` covers, without generating it."""
+    from bot.metrics.demo.outline import DemoOutline
+
     metrics = settings.metrics
     end = clock.data_now().replace(second=0, microsecond=0)
-    return DemoWorkload.generate(end=end, days=metrics.demo_days, seed=metrics.demo_seed,
-                                 tz=settings.zone)
+    return DemoOutline.ending(end, days=metrics.demo_days, seed=metrics.demo_seed,
+                              tz=settings.zone)
+
+
+def metrics_checks(settings: Settings, clock: Clock | None = None
+                   ) -> tuple[list[Check], Callable[[], Catalog]]:
+    """What ``check-config`` reports: the metrics' health lines, and the catalog to build
+    when they pass. The demo is reported from its definition: generating its data (~1 s of
+    numpy, plus pandas) would tell nothing more."""
+    from bot.catalog import Catalog
+
+    clock = clock if clock is not None else Clock()
+    if settings.metrics.backend == "demo":
+        outline = demo_outline(settings, clock)
+        catalog = with_demo_defaults(settings).catalog
+        return [outline.check()], lambda: Catalog.build(outline.endpoints, catalog)
+    bot = build(settings, clock)
+    return bot.backend.check(), lambda: bot.catalog
 
 
 def prometheus_backend(settings: Settings, clock: Clock) -> PrometheusBackend:

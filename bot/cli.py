@@ -23,6 +23,7 @@ from bot.cli_slack import add_slack_commands
 if TYPE_CHECKING:
     from bot.app import Perfbot
     from bot.catalog import EndpointInfo
+    from bot.clock import Clock
     from bot.config import Settings
     from bot.metrics.base import Signal
 
@@ -186,14 +187,19 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _build(args: argparse.Namespace, *, demo: bool = False) -> Perfbot:
     """The bot for this command; ``--at`` holds its data at that moment."""
     from bot.app import build
+
+    settings, clock = _settings_and_clock(args)
+    return build(settings, clock=clock, demo=demo)
+
+
+def _settings_and_clock(args: argparse.Namespace) -> tuple[Settings, Clock]:
     from bot.clock import clock_at
 
     settings = _settings(args)
     try:
-        clock = clock_at(getattr(args, "at", None), settings.zone)
+        return settings, clock_at(getattr(args, "at", None), settings.zone)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return build(settings, clock=clock, demo=demo)
 
 
 def _duration(option: str, text: str) -> timedelta:
@@ -215,13 +221,13 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.app import metrics_checks
     from bot.config import resolve_config_path
     from bot.metrics.base import MetricsError
 
     source = resolve_config_path(args.config)
-    bot = _build(args)
+    checks, catalog_of = metrics_checks(*_settings_and_clock(args))
     print(f"✓ settings: {source or 'built-in defaults (demo workload, SQLite)'} is valid", file=out)
-    checks = bot.backend.check()
     for check in checks:
         mark = "✗" if not check.ok else "⚠" if check.warning else "✓"
         print(f"{mark} {check.name}: {check.detail}", file=out)
@@ -229,7 +235,7 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     ok = all(check.ok for check in checks)
     if ok:
         try:
-            catalog = bot.catalog
+            catalog = catalog_of()
         except MetricsError as exc:
             print(f"✗ catalog: {exc}", file=out)
             return EXIT_FAILED

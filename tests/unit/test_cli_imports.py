@@ -72,6 +72,16 @@ def _prometheus_settings(tmp_path: Path, url: str) -> Path:
     return path
 
 
+def test_check_config_on_the_demo_does_not_generate_its_data(tmp_path: Path) -> None:
+    # The built-in defaults (what a new user runs first): the demo is reported from its
+    # definition, not from 30 generated days (numpy's draws, pandas: ~2 s of CPU).
+    loaded = _loaded_after(_run_cli(["check-config"], tmp_path))
+    assert [m for m in ("pandas", "numpy", "scipy", "matplotlib", "sqlalchemy", "slack_sdk",
+                        "slack_bolt", "apscheduler", "requests") if m in loaded] == []
+    assert "pydantic" in loaded  # it did read the settings: the probe sees the command's
+    assert not (tmp_path / "perfbot.db").exists()
+
+
 def test_check_config_on_prometheus_loads_no_frame_or_database_library(
     prometheus_server: PrometheusServer, tmp_path: Path
 ) -> None:
@@ -111,3 +121,23 @@ def test_a_text_answer_on_prometheus_loads_no_database_chart_or_slack_library(
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == "[]"  # incidents load for "is anything broken" only
+
+
+def test_the_answers_module_loads_only_the_value_answer() -> None:
+    # `perfbot ask` imports bot.ask.answer; a value question (the start-up measured) needs
+    # none of the other kinds of answer, each imported when its kind is asked.
+    probe = ("import bot.ask.answer, sys\n"
+             "print(sorted(m for m in sys.modules if m in ('bot.ask.usual', 'bot.ask.broken', "
+             "'bot.ask.rank', 'bot.ask.comparison', 'bot.ask.slo', "
+             "'bot.analytics.findings.decision')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
+
+
+
+def test_the_question_parser_loads_no_frame_library() -> None:
+    # Parsing needs the catalog's names, not frames: pandas waits for the answer's figures.
+    loaded = _loaded_after("import bot.ask.parsing.parser, bot.ask.query")
+    assert "pandas" not in loaded
+    assert "numpy" not in loaded

@@ -20,6 +20,7 @@ from bot.metrics.base import (
     Window,
 )
 from bot.metrics.demo import DemoBackend, DemoWorkload
+from bot.metrics.demo.outline import DemoOutline
 from bot.metrics.demo.platform import BUCKET_BOUNDS
 from bot.metrics.demo.scenarios import Scenario
 from bot.metrics.histogram import histogram_quantile
@@ -140,6 +141,24 @@ def test_every_endpoint_has_successes_and_only_order_lookups_have_404(
 def test_generate_refuses_bad_arguments(end: datetime, days: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DemoWorkload.generate(end=end, days=days)
+    with pytest.raises(ValueError, match=message):
+        DemoOutline.ending(end=end, days=days)
+
+
+@pytest.mark.parametrize("days", [1, DAYS])
+def test_the_outline_tells_what_the_data_holds_without_making_it(
+    workload: DemoWorkload, days: int
+) -> None:
+    # check-config reports the demo from its outline (issue 13): the same line, endpoints,
+    # incidents and releases as the generated data, at any length (one day shows fewer).
+    data = workload if days == DAYS else DemoWorkload.generate(end=END, days=days, tz=PARIS)
+    outline = DemoOutline.ending(end=END + timedelta(seconds=42), days=days, seed=7, tz=PARIS)
+    assert (outline.start, outline.end) == (data.start, data.end)
+    assert [outline.check()] == DemoBackend(data).check()
+    assert outline.endpoints == data.endpoints
+    assert outline.services == data.services
+    assert outline.scenarios == data.scenarios
+    assert outline.deploys == data.deploys
 
 
 # ---- traffic --------------------------------------------------------------------------------
@@ -282,6 +301,23 @@ def test_is_a_metrics_backend_and_checks_out(backend: DemoBackend) -> None:
     [line] = backend.check()
     assert line.ok and "demo" in line.detail and f"{DAYS} days" in line.detail
     assert {e.key for e in backend.endpoints()} == EXPECTED_KEYS
+
+
+def test_figures_do_not_depend_on_which_endpoints_were_asked_first(
+    workload: DemoWorkload, backend: DemoBackend
+) -> None:
+    # The running sums are made per endpoint when first asked (issue 13): a fresh backend
+    # asked about one endpoint, then about all, gives what one asked about all at once does.
+    fresh = DemoBackend(workload)
+    window = Window(start=workload.start + timedelta(hours=2), end=workload.end,
+                    step=timedelta(hours=1))
+    checkout = next(e for e in fresh.endpoints() if e.key == "POST /api/checkout")
+    one = fresh.latency(window, 0.95, [checkout])
+    pd.testing.assert_frame_equal(one, backend.latency(window, 0.95)[[checkout.column]])
+    for ask in (DemoBackend.latency, DemoBackend.throughput, DemoBackend.error_ratio,
+                DemoBackend.busy_time):
+        pd.testing.assert_frame_equal(ask(fresh, window), ask(backend, window))
+    pd.testing.assert_frame_equal(fresh.summary(workload.end), backend.summary(workload.end))
 
 
 @pytest.mark.parametrize("offset", [timedelta(0), timedelta(seconds=30)])

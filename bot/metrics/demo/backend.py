@@ -6,6 +6,7 @@ Its figures follow PromQL's semantics, so they match a real Prometheus loaded wi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from bot.metrics.base import (
     check_summary_arguments,
     format_utc,
 )
+from bot.metrics.demo.outline import demo_check
 from bot.metrics.demo.workload import MINUTE_NS, DemoWorkload
 from bot.metrics.deploys import Deploy
 from bot.metrics.histogram import histogram_quantile
@@ -67,24 +69,19 @@ class DemoBackend:
         self._service_row_array = np.asarray(self._service_row, dtype=np.int64)
         self._service_of = {s: i for i, s in enumerate(self._services)}
 
-        per_endpoint = [np.flatnonzero(w.series_endpoint == i) for i in order]
+        self._series = [np.flatnonzero(w.series_endpoint == i) for i in order]
         grand_total = int(w.bucket_counts.sum(dtype=np.int64))
         dtype = np.int32 if grand_total < 2**31 else np.int64
         buckets = w.bucket_counts.shape[2]
+        # Zeros until an endpoint's running sums are made (``_fill``): a question about one
+        # endpoint does not pay for all of them (~0.2 s on 30 days; issue 13).
         self._buckets = np.zeros((len(order), n + 1, buckets), dtype=dtype)
         self._busy = np.zeros((len(order), n + 1))
         self._requests = np.zeros((len(order), n + 1), dtype=np.int64)
         self._errors = np.zeros((len(order), n + 1), dtype=np.int64)
-        errors = np.array([s.startswith("5") for s in w.series_status])
-        for p, rows in enumerate(per_endpoint):
-            summed = w.bucket_counts[rows].sum(axis=0, dtype=np.int64)
-            np.cumsum(summed, axis=0, out=self._buckets[p, 1:])
-            np.cumsum(summed.sum(axis=1), out=self._requests[p, 1:])
-            np.cumsum(w.duration_sum[rows].sum(axis=0), out=self._busy[p, 1:])
-            failed = rows[errors[rows]]
-            if failed.size:
-                per_minute = w.bucket_counts[failed].sum(axis=(0, 2), dtype=np.int64)
-                np.cumsum(per_minute, out=self._errors[p, 1:])
+        self._is_error = np.array([s.startswith("5") for s in w.series_status], dtype=bool)
+        self._filled = [False] * len(order)
+        self._filling = threading.Lock()
         self._cpu = _running_sum(w.cpu_seconds[self._service_row])
         self._memory = _running_sum(w.memory_bytes[self._service_row])
         self._cpu_limit = w.cpu_limit[self._service_row]
@@ -94,13 +91,7 @@ class DemoBackend:
 
     def check(self) -> list[Check]:
         w = self.workload
-        days = (w.end - w.start).days
-        detail = (
-            f"embedded demo workload (no Prometheus configured): {days} days of per-minute data "
-            f"from {w.describe_span()}, {len(w.endpoints)} endpoints in {len(w.services)} "
-            f"services, {len(w.scenarios)} injected incidents"
-        )
-        return [Check(name="demo", ok=True, detail=detail)]
+        return [demo_check(w.start, w.end, len(w.endpoints), len(w.services), len(w.scenarios))]
 
     def endpoints(self) -> list[Endpoint]:
         return list(self._endpoints)
@@ -287,7 +278,7 @@ class DemoBackend:
 
     def _endpoint_rows(self, endpoints: Sequence[Endpoint] | None) -> list[int]:
         if endpoints is None:
-            return list(range(len(self._endpoints)))
+            return self._fill(list(range(len(self._endpoints))))
         if not endpoints:
             raise NoDataError("expected at least one endpoint")
         unknown = [e.key if e.service == "" else f"{e.key} ({e.service})"
@@ -297,7 +288,26 @@ class DemoBackend:
                 f"the demo workload has no endpoint {', '.join(unknown)}; it has "
                 + ", ".join(e.key for e in self._endpoints)
             )
-        return list(dict.fromkeys(self._position[e] for e in endpoints))
+        return self._fill(list(dict.fromkeys(self._position[e] for e in endpoints)))
+
+    def _fill(self, positions: list[int]) -> list[int]:
+        """``positions``, after making the running sums of those not made yet."""
+        w = self.workload
+        with self._filling:  # one thread makes a row; the others wait for it
+            for p in positions:
+                if self._filled[p]:
+                    continue
+                rows = self._series[p]
+                summed = w.bucket_counts[rows].sum(axis=0, dtype=np.int64)
+                np.cumsum(summed, axis=0, out=self._buckets[p, 1:])
+                np.cumsum(summed.sum(axis=1), out=self._requests[p, 1:])
+                np.cumsum(w.duration_sum[rows].sum(axis=0), out=self._busy[p, 1:])
+                failed = rows[self._is_error[rows]]
+                if failed.size:
+                    per_minute = w.bucket_counts[failed].sum(axis=(0, 2), dtype=np.int64)
+                    np.cumsum(per_minute, out=self._errors[p, 1:])
+                self._filled[p] = True
+        return positions
 
     def _service_rows(self, services: Sequence[str] | None) -> list[int]:
         if services is None:

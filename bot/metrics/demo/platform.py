@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from bot.metrics.base import Endpoint
 
-FloatArray = npt.NDArray[np.float64]
+# numpy only where the data is drawn: `check-config` reads the routes and services alone.
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 # OpenTelemetry's default HTTP duration buckets (seconds); +Inf is implicit.
 BUCKET_BOUNDS: tuple[float, ...] = (
@@ -93,6 +96,8 @@ def traffic_shape(hours: npt.ArrayLike, weekdays: npt.ArrayLike) -> FloatArray:
     A quiet night floor, a daytime plateau, a lunch peak around 12:45 (12:00-13:30) and a
     dinner peak around 19:45 (18:30-21:00) that is busier on Fridays and Saturdays.
     """
+    import numpy as np
+
     h = np.asarray(hours, dtype=np.float64)
     day = np.asarray(weekdays, dtype=np.int64)
     lunch_by_day = np.array([1.1, 1.1, 1.1, 1.1, 1.15, 0.9, 0.95])
@@ -106,6 +111,8 @@ def traffic_shape(hours: npt.ArrayLike, weekdays: npt.ArrayLike) -> FloatArray:
 
 def lognormal_cdf(bounds: Sequence[float], median: FloatArray, sigma: float) -> FloatArray:
     """P(latency <= bound) for each median (any shape); the bound axis is added last."""
+    import numpy as np
+
     log_bounds = np.log(np.asarray(bounds, dtype=np.float64))
     z = (log_bounds - np.log(median)[..., None]) / sigma
     return 0.5 * _erfc(-z / np.sqrt(2.0))
@@ -114,6 +121,8 @@ def lognormal_cdf(bounds: Sequence[float], median: FloatArray, sigma: float) -> 
 def _erfc(x: FloatArray) -> FloatArray:
     # Numerical Recipes' erfcc (fractional error < 1.2e-7): numpy has no erf, scipy is
     # not a dependency, and this is exact enough for bucket probabilities.
+    import numpy as np
+
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * a)
     poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
@@ -125,6 +134,8 @@ def _erfc(x: FloatArray) -> FloatArray:
 
 
 def _logistic(x: FloatArray) -> FloatArray:
+    import numpy as np
+
     result: FloatArray = 1.0 / (1.0 + np.exp(-x))
     return result
 

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from bot.metrics.base import Endpoint, format_utc
+from bot.metrics.demo.outline import DemoOutline
 from bot.metrics.demo.platform import (
     BASE_RPS,
     BUCKET_BOUNDS,
@@ -36,7 +37,6 @@ from bot.metrics.demo.scenarios import (
     SPIKE_DURATION,
     SPIKE_ERROR_RATIO,
     Scenario,
-    Timeline,
 )
 from bot.metrics.deploys import Deploy
 
@@ -45,7 +45,6 @@ IntArray = npt.NDArray[np.int64]
 
 MINUTE = timedelta(minutes=1)
 MINUTE_NS = 60 * 10**9
-MAX_DAYS = 90  # ~200 MB of histograms; the settings allow the same range
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,21 +112,21 @@ class DemoWorkload:
         step or spike when it starts inside the span, a leak or saturation when it overlaps
         the span. ``deploys`` lists the releases inside the span.
         """
-        if end.tzinfo is None or end.utcoffset() is None:
-            raise ValueError("the demo's end must be timezone-aware, e.g. 2026-11-23T12:00Z")
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-            raise ValueError(f"the demo needs a whole number of days from 1 to {MAX_DAYS}, "
-                             f"got {days!r}")
-        end = end.astimezone(UTC).replace(second=0, microsecond=0)
-        start = end - timedelta(days=days)
-        return _Generator(start, end, seed, tz).build()
+        return cls.of(DemoOutline.ending(end, days, seed, tz))
+
+    @classmethod
+    def of(cls, outline: DemoOutline) -> DemoWorkload:
+        """The data of ``outline``: what ``generate`` makes with the same arguments."""
+        return _Generator(outline).build()
 
 
 class _Generator:
     """Builds one workload; a class only to share the timeline between its steps."""
 
-    def __init__(self, start: datetime, end: datetime, seed: int, tz: tzinfo) -> None:
-        self.start, self.end, self.seed, self.tz = start, end, seed, tz
+    def __init__(self, outline: DemoOutline) -> None:
+        self.outline = outline
+        start, end, tz = outline.start, outline.end, outline.tz
+        self.start, self.end, self.seed, self.tz = start, end, outline.seed, tz
         self.n = int((end - start) / MINUTE)
         times = pd.date_range(start + MINUTE, end, freq="min")
         local = times.tz_convert(tz)
@@ -136,7 +135,7 @@ class _Generator:
             local.hour.to_numpy() + local.minute.to_numpy() / 60, local.day_of_week.to_numpy()
         )
         self.load = self.shape / TYPICAL_PEAK
-        self.timeline = Timeline.place(end, tz)
+        self.timeline = outline.timeline
 
     def after(self, moment: datetime) -> npt.NDArray[np.bool_]:
         """Minutes that end after ``moment``."""
@@ -152,9 +151,6 @@ class _Generator:
         cpu_seconds, cpu_share = self._cpu(np.random.default_rng(seeds[0]))
         memory = self._memory(np.random.default_rng(seeds[1]))
         endpoints, statuses, counts, sums = self._requests(seeds[2], cpu_share)
-        timeline = self.timeline
-        scenarios = [s for s in timeline.scenarios if s.shown_in(self.start, self.end)]
-        deploys = [d for d in timeline.deploys if self.start < d.time <= self.end]
         for array in (counts, sums, cpu_seconds, memory, self.shape):
             array.flags.writeable = False  # one workload is shared by backends and tests
         return DemoWorkload(
@@ -162,11 +158,11 @@ class _Generator:
             end=self.end,
             tz=self.tz,
             seed=self.seed,
-            endpoints=[r.endpoint for r in ROUTES],
-            services=[s.name for s in SERVICES],
+            endpoints=self.outline.endpoints,
+            services=self.outline.services,
             bucket_bounds=BUCKET_BOUNDS,
-            scenarios=scenarios,
-            deploys=deploys,
+            scenarios=self.outline.scenarios,
+            deploys=self.outline.deploys,
             series_endpoint=np.asarray(endpoints, dtype=np.int64),
             series_status=statuses,
             bucket_counts=counts,
