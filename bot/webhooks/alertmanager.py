@@ -29,7 +29,6 @@ from bot.alerts.alertmanager import (
     parse_payload,
 )
 from bot.app import Perfbot
-from bot.catalog import Catalog
 from bot.catalog.model import EndpointInfo
 from bot.incidents.service import Firing
 from bot.metrics.base import MetricsError
@@ -125,14 +124,17 @@ def _with_end(mapped: Mapped, now: datetime, perfbot: Perfbot) -> Mapped:
 
 
 def _catalog(perfbot: Perfbot) -> tuple[list[EndpointInfo], list[str]]:
+    """The catalog the alerts are mapped on: the one the bot has, however old, so that a slow
+    or hung metrics server never holds an alert (the webhook takes one at a time); discovered
+    here only before the first."""
     services = list(perfbot.settings.catalog.services)
-    catalog: Catalog | None
-    try:
-        catalog = perfbot.catalog
-    except MetricsError as exc:  # the metrics server is away: the configured services only
-        log.warning("alertmanager: no endpoint catalog (%s): mapping on configured services",
-                    exc)
-        catalog = perfbot.last_catalog()
+    catalog = perfbot.last_catalog()
+    if catalog is None:
+        try:
+            catalog = perfbot.catalog
+        except MetricsError as exc:  # the metrics server is away: the configured services only
+            log.warning("alertmanager: no endpoint catalog (%s): mapping on configured "
+                        "services", exc)
     return (list(catalog.entries) if catalog is not None else []), services
 
 
