@@ -89,8 +89,8 @@ def coverage_of(backend: MetricsBackend, window: TimeRange,
 def _slice(window: TimeRange, step: timedelta, counts: list[tuple[datetime, float]]
            ) -> Coverage:
     """The steps that end inside ``(window.start, window.end]`` (to within a second)."""
-    mine = [(t, v) for t, v in counts
-            if window.start + step - timedelta(seconds=1) <= t <= window.end]
+    earliest = window.start + step - timedelta(seconds=1)  # once, not per step
+    mine = [(t, v) for t, v in counts if earliest <= t <= window.end]
     present = [t for t, v in mine if v > 0]
     return Coverage(window, step, len(mine), len(present),
                     present[0] - step if present else None, present[-1] if present else None)

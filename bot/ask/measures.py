@@ -124,8 +124,9 @@ def read_endpoints(
     elif not with_figures:
         reads = {name: read for name, read in reads.items() if "whole" not in name}
     read = dict(zip(reads, batch.run_all(*reads.values()), strict=True))
-    empty = pd.DataFrame(columns=[e.column for e in endpoints], dtype=float,
-                         index=pd.DatetimeIndex([], tz="UTC", name="time"))
+    if not with_series or not with_figures:  # made only when used: a frame costs a ms
+        empty = pd.DataFrame(columns=[e.column for e in endpoints], dtype=float,
+                             index=pd.DatetimeIndex([], tz="UTC", name="time"))
     if not with_series:
         read.update({name: empty for name in ("steps", "traffic steps", "busy steps")})
     elif not with_figures:

@@ -5,16 +5,21 @@ against) lies before the first sample. Against a real Prometheus holding exactly
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.analytics.prices import CostSettings
+from bot.ask import value
 from bot.ask.answer import Sources, ask
+from bot.ask.context import Context
+from bot.ask.spend import cost_answer
 from bot.catalog import Catalog
 from bot.catalog.settings import CatalogSettings
 from bot.metrics.base import Endpoint
-from bot.render.message import AnswerKind
+from bot.render.message import Answer, AnswerKind
 from tests.answer_support import seconds_in
 from tests.histogram_data import HistogramData, Traffic, generate, served
 
@@ -69,3 +74,22 @@ def test_an_endpoint_figure_over_all_the_data_has_no_row_for_the_span_before(
     assert seconds_in(reply.table.rows[0][1]) == pytest.approx(
         data.p(0.95, WEB, START, END), rel=0.02, abs=0.0006)
     assert not any("before" in r[0] for r in reply.table.rows)
+
+
+def test_a_cost_answer_is_made_once_when_only_the_span_before_is_cut(
+    sources: Sources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The span before "the last 2h" is half covered: it is cut to its data. A cost answer is
+    # not set against it, so the answer made for the windows as asked holds (issue 13).
+    made = []
+
+    def counted(ctx: Context) -> Answer:
+        made.append(ctx.query.window)
+        return cost_answer(ctx)
+
+    monkeypatch.setattr(value, "cost_answer", counted)
+    priced = replace(sources, cost=CostSettings(per_million_requests=100.0))
+    reply = ask("how much does the web service cost over the last 2h", priced, END)
+    assert reply.kind is AnswerKind.ANSWER, reply.headline
+    assert "The 2h before: only 61m of the 2h asked have data" in reply.headline
+    assert len(made) == 1

@@ -1,8 +1,19 @@
 import math
+import warnings
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.render.text import format_rate, format_ratio, format_seconds, sparkline, table
+from bot.render.text import (
+    _cell_means,
+    format_rate,
+    format_ratio,
+    format_seconds,
+    sparkline,
+    table,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,3 +44,24 @@ def test_table_aligns_numbers_right() -> None:
     lines = text.splitlines()
     assert lines[2] == "a         5 ms"
     assert lines[3] == "longer  120 ms"
+
+
+def _cells_by_split(data: np.ndarray, width: int) -> np.ndarray:
+    """The cell means as ``sparkline`` took them before (issue 13): a ``nanmean`` per cell."""
+    cells = np.array_split(data, width)
+    return np.array([np.nanmean(c) if np.isfinite(c).any() else np.nan for c in cells])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                          st.floats(0, 1e4), st.just(math.nan)), min_size=25, max_size=600),
+       st.integers(1, 40))
+def test_sparkline_cells_are_each_cells_nanmean_to_the_bit(values: list[float],
+                                                          width: int) -> None:
+    data = np.asarray(values, dtype=float)
+    if data.size <= width:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # ±inf in one cell: NaN, as before
+        expected = _cells_by_split(data, width)
+    assert np.array_equal(_cell_means(data, width), expected, equal_nan=True)

@@ -48,6 +48,8 @@ from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetr
 # pandas is imported where a frame is made: ``check-config`` and discovery need none, and
 # its import is a third of a second of their start-up (issue 13, "Fast commands").
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -183,6 +185,7 @@ class PrometheusBackend:
     def data_steps(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None
     ) -> pd.Series:
+        import numpy as np
         import pandas as pd
 
         http = self.http_metrics()
@@ -192,12 +195,8 @@ class PrometheusBackend:
         if not result:
             return pd.Series(0.0, index=index, dtype=float)
         values = result[0]["values"]
-        found = pd.Series(
-            [_number(v) for _, v in values],
-            index=pd.to_datetime([float(t) for t, _ in values], unit="s", utc=True),
-            dtype=float,
-        )
-        return found.reindex(index).fillna(0.0)
+        counts = _on_grid(index, values, finite=False)
+        return pd.Series(np.where(np.isnan(counts), 0.0, counts), index=index, dtype=float)
 
     def throughput(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None
@@ -314,6 +313,7 @@ class PrometheusBackend:
         lookback: timedelta = timedelta(hours=1),
         endpoints: Sequence[Endpoint] | None = None,
     ) -> pd.DataFrame:
+        import numpy as np
         import pandas as pd
 
         check_summary_arguments(at, lookback)
@@ -341,16 +341,20 @@ class PrometheusBackend:
         for column, rates in buckets.items():
             for name, q in QUANTILES.items():
                 read[name][column] = _number(_quantile(q, rates) * http.seconds_per_unit)
-        figures = {column: pd.Series(values, dtype=float) for column, values in read.items()}
-        services = pd.Series({e.column: e.service for e in wanted}, dtype=object)
-        frame = pd.DataFrame({"service": services, **figures})
-        frame = frame.reindex([e.column for e in wanted])[SUMMARY_COLUMNS]
-        if frame[SUMMARY_COLUMNS[1:]].isna().all().all():
+        # A row per wanted endpoint, made as one array: a Series per figure, joined and
+        # reindexed, cost more than the query (issue 13).
+        rows = [e.column for e in wanted]
+        table = np.array([[values.get(row, math.nan) for row in rows] for values in read.values()],
+                         dtype=float).reshape(len(read), len(rows)).T
+        if np.isnan(table).all():
             raise NoDataError(
                 f"no requests recorded in the {format_duration(lookback)} "
                 f"before {format_utc(at)}"
             )
-        return frame
+        frame = pd.DataFrame(table, index=rows, columns=list(read))
+        frame.insert(0, "service", pd.Series([e.service for e in wanted], index=rows,
+                                             dtype=object))
+        return frame[SUMMARY_COLUMNS]
 
     # ---- queries --------------------------------------------------------------------------
 
@@ -401,30 +405,26 @@ class PrometheusBackend:
         wanted: list[str] | None,
         noun: str,
     ) -> pd.DataFrame:
+        import numpy as np
         import pandas as pd
 
         index = _grid(window)
-        frame = pd.DataFrame(
-            {
-                name: pd.Series(
-                    [_number(v) for _, v in values],
-                    index=pd.to_datetime([t for t, _ in values], unit="s", utc=True),
-                    dtype=float,
-                )
-                for name, values in columns.items()
-            },
-            index=index,
-            dtype=float,
-        )
-        if wanted is not None:
-            frame = frame.reindex(columns=wanted)
-        if frame.empty or frame.isna().all().all():
+        names = list(columns) if wanted is None else wanted
+        # One array, each series' points put at their instants of the grid (as pandas'
+        # alignment would; a frame of a Series per column cost more than the query, issue 13).
+        table = np.full((len(index), len(names)), np.nan)
+        for at, name in enumerate(names):
+            values = columns.get(name)
+            if values:
+                table[:, at] = _on_grid(index, values)
+        if table.size == 0 or np.isnan(table).all():
             subject = f"the requested {noun}s" if wanted else f"any {noun}"
             what = signal.value.replace("_", " ") if isinstance(signal, Signal) else signal
             raise NoDataError(
                 f"no {what} data for {subject} between "
                 f"{format_utc(window.start)} and {format_utc(window.end)}"
             )
+        frame = pd.DataFrame(table, index=index, columns=names)
         frame.index.name = "time"
         return frame
 
@@ -559,18 +559,45 @@ def _within(result: list[Series], window: Window) -> list[Series]:
     return kept
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _microseconds(span: timedelta) -> int:
+    return span // timedelta(microseconds=1)
+
+
 def _grid(window: Window) -> pd.DatetimeIndex:
     """The instants a range query evaluates: start, start + step, ... up to end."""
     import numpy as np
     import pandas as pd
 
     start, end = _whole_seconds(window.start), _whole_seconds(window.end)
-    step = window.step.total_seconds()
-    count = int((end - start).total_seconds() // step) + 1
+    step = _microseconds(window.step)
+    count = (_microseconds(end - start)) // step + 1
     # In one array operation: a Timestamp per point took longer than the query (issue 13).
-    first = pd.Timestamp(start)
-    offsets = pd.to_timedelta(np.arange(count) * step, unit="s")
-    return pd.DatetimeIndex(first + offsets, name="time").as_unit(first.unit)
+    first = _microseconds(start - EPOCH)
+    instants = (first + np.arange(count, dtype=np.int64) * step).astype("datetime64[us]")
+    return pd.DatetimeIndex(instants, tz=UTC, name="time")
+
+
+def _on_grid(index: pd.DatetimeIndex, values: Sequence[Point],
+             finite: bool = True) -> npt.NDArray[np.float64]:
+    """A series' values at ``index``'s instants (a ``_grid``), NaN where it has no point;
+    points between the instants are left out, as pandas' alignment leaves them out. With
+    ``finite``, ±Inf becomes NaN (``_number``)."""
+    import numpy as np
+
+    points = np.asarray(values, dtype=float).reshape(-1, 2)
+    grid = index.asi8  # microseconds (``_grid``)
+    step = int(grid[1] - grid[0]) if len(grid) > 1 else 1
+    # Prometheus' times are whole milliseconds: exact in microseconds.
+    offsets = np.rint(points[:, 0] * 1e6).astype(np.int64) - grid[0]
+    at = offsets // step
+    on = (offsets % step == 0) & (at >= 0) & (at < len(grid))
+    out = np.full(len(grid), np.nan)
+    numbers = points[on, 1]
+    out[at[on]] = np.where(np.isfinite(numbers), numbers, np.nan) if finite else numbers
+    return out
 
 
 def _number(value: float) -> float:
