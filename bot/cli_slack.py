@@ -139,7 +139,9 @@ def cmd_run(
     told to ask again. ``deliver``: how the loop carries out the outbox (default:
     ``delivery``)."""
     from bot.config import ConfigError
+    from bot.malloc import limit_arenas
 
+    limit_arenas()  # before the answer, HTTP and scheduler threads each take an arena
     try:
         return _run(args, out, stop or Event(), ping_interval, grace, deliver)
     except ConfigError as exc:
