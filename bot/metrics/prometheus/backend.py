@@ -388,6 +388,10 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         import pandas as pd
 
+        if not any(columns.values()):
+            # Nothing in the window (a detection read's parts before the data begins): no
+            # grid of NaNs to lay out first (10,000 steps × 1,000 endpoints: 80 MB).
+            raise _no_data(signal, window, wanted, noun)
         index = _grid(window)
         frame = pd.DataFrame(
             {
@@ -404,12 +408,7 @@ class PrometheusBackend:
         if wanted is not None:
             frame = frame.reindex(columns=wanted)
         if frame.empty or frame.isna().all().all():
-            subject = f"the requested {noun}s" if wanted else f"any {noun}"
-            what = signal.value.replace("_", " ") if isinstance(signal, Signal) else signal
-            raise NoDataError(
-                f"no {what} data for {subject} between "
-                f"{format_utc(window.start)} and {format_utc(window.end)}"
-            )
+            raise _no_data(signal, window, wanted, noun)
         frame.index.name = "time"
         return frame
 
@@ -538,6 +537,14 @@ def _within(result: list[Series], window: Window) -> list[Series]:
         if values:
             kept.append(Series(metric=series["metric"], values=values))
     return kept
+
+
+def _no_data(signal: Signal | str, window: Window, wanted: list[str] | None,
+             noun: str) -> NoDataError:
+    subject = f"the requested {noun}s" if wanted else f"any {noun}"
+    what = signal.value.replace("_", " ") if isinstance(signal, Signal) else signal
+    return NoDataError(f"no {what} data for {subject} between "
+                       f"{format_utc(window.start)} and {format_utc(window.end)}")
 
 
 def _grid(window: Window) -> pd.DatetimeIndex:
