@@ -43,7 +43,7 @@ from bot.digests.service import TickReport
 from bot.durations import format_duration
 from bot.incidents.policies import Urgency
 from bot.incidents.service import CycleOutcome, Firing
-from bot.malloc import trim
+from bot.memory import release
 from bot.metrics.base import MetricsError
 from bot.observability import telemetry, timed
 from bot.render.alert import build_alert
@@ -256,7 +256,7 @@ class Loop:
         runs at once to post them. Its own next run, started with the detection's and
         quicker, had just found nothing: the message waited a whole sweep interval."""
         outcome = detect_once(self.perfbot, self.perfbot.now(), self.cache, self.reads)
-        trim()  # the cycle's read and parts are freed: give their pages back
+        release()  # the cycle's read and parts are garbage: give their pages back
         if outcome.opened or outcome.reopened or outcome.resolved:
             self._run_now("sweep")
         return outcome

@@ -1,28 +1,38 @@
 """``perfbot run``'s memory: as a real process, glibc's malloc arenas are capped, so memory
 freed by the answer, HTTP and scheduler threads goes back to a shared heap (and to the system
-after a detection cycle or an answer, ``bot.malloc.trim``) instead of staying in an arena
-per thread; against a real Prometheus, a detection read's parts before the data begins
-cost no grid of NaNs."""
+after a detection cycle or an answer, ``bot.memory.trim``) instead of staying in an arena
+per thread; an answer's dead chart figures are collected when it is done, and charts are
+drawn one at a time; against a real Prometheus, a detection read's parts before the data
+begins cost no grid of NaNs."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 import threading
 import tracemalloc
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
 
 from bot.detection import MAX_POINTS
-from bot.malloc import _glibc
+from bot.memory import _glibc
 from bot.metrics.base import NoDataError, Window
+from bot.metrics.demo import DemoBackend
 from bot.metrics.prometheus import PrometheusBackend
+from bot.render.charts import timeseries_chart
 from tests.bot_process import BotProcess, minutely_policy, wait_until, write_config
 from tests.conftest import DEMO_END
+from tests.integration.test_slack_app import perfbot_for
 from tests.signed_http import command, post_signed, standin
+from tests.slack_bot import Bot
 
 HEAP = 64 << 20  # glibc reserves a thread arena's heap 64 MB at a time, 64 MB-aligned
 
@@ -87,7 +97,7 @@ def test_trim_gives_back_what_threads_freed(tmp_path: Path) -> None:
     script = tmp_path / "churn.py"
     script.write_text(
         "import re, sys, threading\n"
-        "from bot.malloc import limit_arenas, trim\n"
+        "from bot.memory import limit_arenas, trim\n"
         "def rss():\n"
         "    text = open('/proc/self/status').read()\n"
         "    return int(re.search(r'VmRSS:\\s+(\\d+)', text)[1]) // 1024\n"
@@ -133,3 +143,42 @@ def test_a_detection_read_before_the_data_begins_lays_out_no_grid(
     finally:
         tracemalloc.stop()
     assert peak < grid / 4, f"{peak} bytes traced, the grid is {grid}"
+
+
+def test_an_answered_chart_leaves_no_figure_behind(demo_backend: DemoBackend) -> None:
+    """A closed matplotlib figure is a web of reference cycles, freed only by a full
+    collection, which a process holding pandas and matplotlib runs rarely. Before: each
+    answer's figure (~1 MB with its canvas) stayed, dead, answer after answer."""
+    gc.collect()  # what earlier tests left, so the count below is this test's
+    with standin("C1") as slack, Bot(perfbot_for(demo_backend), slack, inline=True) as bot:
+        for service in ("orders", "search", "menu"):
+            assert bot.command(f"p95 of {service} last 24h").status_code == 200
+        assert len(slack.calls("files.completeUploadExternal")) == 3  # with their charts
+        left = _figures()
+    assert not left, f"{len(left)} figures left after three answers"
+
+
+def _figures() -> list[Figure]:
+    """Every matplotlib figure the collector tracks, garbage not yet collected included."""
+    return [o for o in gc.get_objects() if isinstance(o, Figure)]
+
+
+def test_charts_are_drawn_one_at_a_time() -> None:
+    """Drawing holds the GIL, so eight answers drawing at once are no faster than one after
+    another, and pyplot's state is not thread-safe. Before: up to eight figures (and their
+    canvases) alive at once, ~20-30 MB more."""
+    series = pd.Series(np.linspace(0.1, 0.9, 180), index=pd.date_range(
+        DEMO_END - timedelta(hours=3), periods=180, freq="min", tz=UTC))
+    open_figures: list[int] = []
+
+    def formatter(value: float) -> str:  # called while a figure is being drawn
+        open_figures.append(len(plt.get_fignums()))
+        return f"{value:.2f}"
+
+    drawers = [threading.Thread(target=timeseries_chart, args=(series, "p95", formatter, UTC))
+               for _ in range(8)]
+    for drawer in drawers:
+        drawer.start()
+    for drawer in drawers:
+        drawer.join()
+    assert open_figures and max(open_figures) == 1, sorted(set(open_figures))
