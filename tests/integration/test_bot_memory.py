@@ -182,3 +182,16 @@ def test_charts_are_drawn_one_at_a_time() -> None:
     for drawer in drawers:
         drawer.join()
     assert open_figures and max(open_figures) == 1, sorted(set(open_figures))
+
+
+def test_the_slack_app_loads_httpx_only_for_a_silence() -> None:
+    """httpx brings click, rich and pygments (its command line): ~5 MB resident in every
+    ``perfbot run`` for the Alertmanager silences, which most never use. Before: imported
+    with the Slack app."""
+    repo = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.cli_slack, bot.slack.app, bot.notify.silences; "
+         "print(sorted({'httpx', 'rich', 'pygments'} & set(sys.modules)))"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": repo}, timeout=120,
+        check=True)
+    assert done.stdout.strip() == "[]", done.stdout
