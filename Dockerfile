@@ -13,7 +13,9 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # --- runtime: the wheel installed, no compiler, no sources -------------------------------
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# MALLOC_ARENA_MAX: two glibc malloc arenas, not 8 per core, so what the bot's threads free
+# is reused and trimmed (README, "Memory"); `perfbot run` sets it too, after Python's start.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MALLOC_ARENA_MAX=2
 COPY --from=build /wheels /wheels
 # The postgres extra so storage.url may point at PostgreSQL. The playbooks come with the
 # wheel (share/perfbot/playbooks), found when /data has no ./playbooks of its own.

@@ -1,7 +1,8 @@
 """The whole bot under load: many endpoints, many askers, the incidents loop running.
 
 Usage: ``python benchmarks/load.py [--endpoints 1000] [--hours 6] [--askers 50]
-[--questions 500] [--store prometheus|victoriametrics] [--storage sqlite|postgres]``
+[--questions 500] [--store prometheus|victoriametrics] [--storage sqlite|postgres]
+[--keep-store DIR]``
 
 A synthetic workload of ``--endpoints`` endpoints: the demo platform's 13 endpoints copied
 under numbered service names (``checkout-007``; same traffic, latency and incidents in each
@@ -28,6 +29,7 @@ import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -101,6 +103,35 @@ def status_field(pid: int, field: str) -> int:
     return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M)[1])  # type: ignore[index]
 
 
+class RssSampler(threading.Thread):
+    """``VmRSS`` of ``pid`` every 0.2 s: where in the run the peak falls."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.began = pid, time.perf_counter()
+        self.samples: list[tuple[float, int]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            try:
+                rss = status_field(self.pid, "VmRSS")
+            except (OSError, TypeError):
+                return
+            self.samples.append((time.perf_counter() - self.began, rss))
+
+    def summary(self) -> str:
+        """The largest sample and a line of the peak per 30 s."""
+        if not self.samples:
+            return "no samples"
+        at, peak = max(self.samples, key=lambda sample: sample[1])
+        buckets: dict[int, int] = {}
+        for moment, rss in self.samples:
+            buckets[int(moment // 30)] = max(buckets.get(int(moment // 30), 0), rss)
+        line = " ".join(f"{rss // 1024}" for _, rss in sorted(buckets.items()))
+        return f"max {peak // 1024} MB at {at:.0f} s; per 30 s: {line}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoints", type=int, default=1000)
@@ -110,6 +141,9 @@ def main() -> None:
     parser.add_argument("--store", choices=("prometheus", "victoriametrics"),
                         default="prometheus")
     parser.add_argument("--storage", choices=("sqlite", "postgres"), default="postgres")
+    parser.add_argument("--keep-store", type=Path, default=None,
+                        help="Prometheus's directory, kept after the run and reused by the "
+                        "next (same --endpoints and --hours) instead of loading the data again")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="perfbot-load-") as tmp, ExitStack() as stack:
@@ -117,9 +151,11 @@ def main() -> None:
         began = time.perf_counter()
         base = DemoWorkload.generate(end=DEMO_END, days=1, seed=7)
         workload = scaled(base, args.endpoints)
-        files = write_blocks(workload, args.hours, workdir)
+        store_dir = args.keep_store or workdir / "store"
+        reused = args.store == "prometheus" and (store_dir / "data").exists()
+        files = [] if reused else write_blocks(workload, args.hours, workdir)
         server_class = PrometheusServer if args.store == "prometheus" else VictoriaServer
-        server = stack.enter_context(server_class(files, workdir / "store"))
+        server = stack.enter_context(server_class(files, store_dir))
         for path in files:
             path.unlink()
         print(f"{len(workload.endpoints)} endpoints ({len(workload.services)} services), "
@@ -139,8 +175,11 @@ def main() -> None:
         bot.start(timeout=600)
         assert bot.process is not None
         pid = bot.process.pid
+        sampler = RssSampler(pid)
+        sampler.start()
         print(f"perfbot run: loop on after {time.perf_counter() - started:.0f} s "
-              f"(RSS {status_field(pid, 'VmRSS') / 1024:.0f} MB)")
+              f"(RSS {status_field(pid, 'VmRSS') / 1024:.0f} MB, "
+              f"peak so far {status_field(pid, 'VmHWM') / 1024:.0f} MB)")
         port = int(bot.output().split("HTTP mode on 127.0.0.1:", 1)[1].split("/", 1)[0])
         sender = Sender(f"http://127.0.0.1:{port}/slack/events", standin)
         sender.verifier = SignatureVerifier(BOT_SECRET)
@@ -151,6 +190,7 @@ def main() -> None:
             number % len(TEMPLATES)].format(service=services[number % len(services)]))
         seconds = time.perf_counter() - fired
         peak = status_field(pid, "VmHWM")
+        sampler.done.set()
         # Cycles finished at all (the log names only those that changed an incident).
         exposed = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         cycles_done = {name: float(value) for name, value in re.findall(
@@ -178,7 +218,8 @@ def main() -> None:
           + (f" (mean {cycles_done.get('sum', 0.0) / done:.0f} s)" if done else "")
           + f"; during the load, ones that changed an incident: {cycles}; signals they could "
           f"not read: {unread}")
-    print(f"bot peak RSS (VmHWM): {peak / 1024:.0f} MB (goal <= 250 MB)")
+    print(f"bot peak RSS (VmHWM): {peak / 1024:.0f} MB (goal <= 250 MB); RSS sampled from "
+          f"the loop's start: {sampler.summary()}")
     failed = Counter((s.told or "error answer" if s.error_answer else s.told or "no answer")[:70]
                      for s in samples if s.answer_seconds is None or s.error_answer)
     for text, count in failed.most_common(3):

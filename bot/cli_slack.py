@@ -143,7 +143,9 @@ def cmd_run(
     told to ask again. ``deliver``: how the loop carries out the outbox (default:
     ``delivery``)."""
     from bot.config import ConfigError
+    from bot.memory import limit_arenas
 
+    limit_arenas()  # before the answer, HTTP and scheduler threads each take an arena
     cut: list[Stopped] = []  # what the loop's stop left running
     try:
         code = _run(args, out, stop or Event(), ping_interval, grace, deliver, cut,
@@ -302,6 +304,7 @@ def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval:
     from slack_sdk.errors import SlackApiError, SlackClientError
 
     from bot.durations import format_duration
+    from bot.memory import freeze_startup
     from bot.notify.digests import SlackDigestPoster
     from bot.slack.app import AfterAck, build_slack_app
     from bot.slack.replier import Replier
@@ -328,9 +331,10 @@ def _run_with(args: argparse.Namespace, out: TextIO, stop: Event, ping_interval:
     replier = Replier(perfbot, client)
     after = AfterAck()
     app = build_slack_app(perfbot, client=client, replier=replier, after=after)
-    if current_thread() is main_thread():
+    if current_thread() is main_thread():  # a process of its own, not a test's thread
         # `docker stop` and systemd send SIGTERM: stop as after Ctrl-C, answers first.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        freeze_startup()  # what is loaded now stays: each answer's collection skips it
     loops: list[Loop] = []
 
     def connected() -> None:

@@ -51,6 +51,7 @@ from bot.digests.service import TickReport
 from bot.durations import format_duration
 from bot.incidents.policies import Urgency
 from bot.incidents.service import CycleOutcome, Firing
+from bot.memory import release
 from bot.metrics.base import MetricsError
 from bot.observability import telemetry, timed
 from bot.render.alert import build_alert
@@ -290,6 +291,7 @@ class Loop:
         quicker, had just found nothing: the message waited a whole sweep interval."""
         outcome = detect_once(self.perfbot, self.perfbot.now(), self.cache, self.reads,
                               lambda: self._writing("detect"))
+        release()  # the cycle's read and parts are garbage: give their pages back
         if outcome.opened or outcome.reopened or outcome.resolved:
             self._run_now("sweep")
         return outcome

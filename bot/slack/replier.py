@@ -21,6 +21,7 @@ from bot.app import Perfbot
 from bot.ask.answer import Sources, ask, no_catalog_answer
 from bot.catalog import Catalog
 from bot.clock import Now
+from bot.memory import release
 from bot.metrics.base import MetricsError
 from bot.observability import telemetry
 from bot.render.blocks import (
@@ -201,6 +202,7 @@ class Replier:
             message = text_message(":warning: Something went wrong while answering; "
                                    "the details are in the bot's log.")
             reply = None
+        release()  # what the answer read and drew (its chart's cycles) is garbage
         with self._changed:
             if self._pending.pop(ts, None) is None:
                 _counted("cut")

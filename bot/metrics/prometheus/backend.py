@@ -408,6 +408,10 @@ class PrometheusBackend:
         import numpy as np
         import pandas as pd
 
+        if not any(columns.values()):
+            # Nothing in the window (a detection read's parts before the data begins): no
+            # grid of NaNs to lay out first (10,000 steps × 1,000 endpoints: 80 MB).
+            raise _no_data(signal, window, wanted, noun)
         index = _grid(window)
         names = list(columns) if wanted is None else wanted
         # One array, each series' points put at their instants of the grid (as pandas'
@@ -418,12 +422,7 @@ class PrometheusBackend:
             if values:
                 table[:, at] = _on_grid(index, values)
         if table.size == 0 or np.isnan(table).all():
-            subject = f"the requested {noun}s" if wanted else f"any {noun}"
-            what = signal.value.replace("_", " ") if isinstance(signal, Signal) else signal
-            raise NoDataError(
-                f"no {what} data for {subject} between "
-                f"{format_utc(window.start)} and {format_utc(window.end)}"
-            )
+            raise _no_data(signal, window, wanted, noun)
         frame = pd.DataFrame(table, index=index, columns=names)
         frame.index.name = "time"
         return frame
@@ -564,6 +563,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _microseconds(span: timedelta) -> int:
     return span // timedelta(microseconds=1)
+
+
+def _no_data(signal: Signal | str, window: Window, wanted: list[str] | None,
+             noun: str) -> NoDataError:
+    subject = f"the requested {noun}s" if wanted else f"any {noun}"
+    what = signal.value.replace("_", " ") if isinstance(signal, Signal) else signal
+    return NoDataError(f"no {what} data for {subject} between "
+                       f"{format_utc(window.start)} and {format_utc(window.end)}")
 
 
 def _grid(window: Window) -> pd.DatetimeIndex:
