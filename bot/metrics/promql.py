@@ -279,10 +279,18 @@ def data_steps_query(
 ) -> str:
     """How many of the histogram's ``_count`` series (of ``endpoints``; None: all) have a
     sample in each step."""
+    return f"count({data_series_query(http, step, endpoints)})"
+
+
+def data_series_query(
+    http: HttpMetrics, step: timedelta, endpoints: Sequence[Endpoint] | None = None
+) -> str:
+    """Each of the histogram's ``_count`` series (of ``endpoints``) in the steps it has a
+    sample in: ``data_steps_query`` before its count, for a count over several queries."""
     # A range includes its left end: a second less keeps a sample out of two steps.
     span = step - timedelta(seconds=1) if step > timedelta(seconds=1) else step
     counts = _http_selector(http, "_count", endpoints)
-    return f"count(count_over_time({counts}{range_literal(span)}))"
+    return f"count_over_time({counts}{range_literal(span)})"
 
 
 def samples_query(http: HttpMetrics, span: timedelta) -> str:

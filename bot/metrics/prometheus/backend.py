@@ -190,13 +190,35 @@ class PrometheusBackend:
 
         http = self.http_metrics()
         query = self._build(promql.data_steps_query, http, window.step, endpoints)
-        result = self._query_range(query, window)
         index = _grid(window)
+        if endpoints is not None and _too_long(query, endpoints):
+            # A count over series: the parts' counts would count twice a series that two
+            # parts' alternations both pick, so the parts' series are read and counted once.
+            present = [~np.isnan(_on_grid(index, values, finite=False))
+                       for values in self._data_series(window, endpoints, http).values()]
+            return pd.Series(np.sum(present, axis=0, dtype=float) if present else 0.0,
+                             index=index, dtype=float)
+        result = self._query_range(query, window)
         if not result:
             return pd.Series(0.0, index=index, dtype=float)
         values = result[0]["values"]
         counts = _on_grid(index, values, finite=False)
         return pd.Series(np.where(np.isnan(counts), 0.0, counts), index=index, dtype=float)
+
+    def _data_series(
+        self, window: Window, endpoints: Sequence[Endpoint], http: HttpMetrics
+    ) -> dict[tuple[tuple[str, str], ...], list[Point]]:
+        """The ``_count`` series of ``endpoints`` (only those: not the rest of a regex's
+        cross product) in the steps they have samples in, by label set; halved to fit."""
+        query = self._build(promql.data_series_query, http, window.step, endpoints)
+        if _too_long(query, endpoints):
+            middle = len(endpoints) // 2
+            return {**self._data_series(window, endpoints[:middle], http),
+                    **self._data_series(window, endpoints[middle:], http)}
+        wanted = set(endpoints)
+        return {tuple(sorted(series["metric"].items())): series["values"]
+                for series in self._query_range(query, window)
+                if endpoint_of(http, series["metric"]) in wanted}
 
     def throughput(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None
@@ -256,6 +278,8 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         http = self.http_metrics()
         query = self._build(promql.busy_time_query, http, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.busy_time(window, part), endpoints)
         return self._endpoint_frame("busy time", query, window, endpoints, http)
 
     def latency_within(
@@ -264,6 +288,9 @@ class PrometheusBackend:
         http = self.http_metrics()
         le = self._buckets.le(http, threshold / http.seconds_per_unit)
         query = self._build(promql.latency_within_query, http, le, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.latency_within(window, threshold, part),
+                              endpoints)
         return self._endpoint_frame("latency", query, window, endpoints, http)
 
     def resource(
@@ -318,9 +345,6 @@ class PrometheusBackend:
 
         check_summary_arguments(at, lookback)
         http = self.http_metrics()
-        wanted = list(endpoints) if endpoints is not None else self.endpoints(
-            Window(start=at - lookback, end=at)
-        )
         queries = {
             BUCKETS: self._build(promql.bucket_rates_query, http, lookback, endpoints),
             "throughput": self._build(promql.throughput_query, http, lookback, endpoints),
@@ -328,9 +352,15 @@ class PrometheusBackend:
         }
         # One request for the five figures: each part tagged with its name. The buckets are
         # read once for p50, p95 and p99 (three histogram_quantile read them three times).
+        query = self._build(promql.tagged_union, queries)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _rows_in_halves(lambda part: self.summary(at, lookback, part), endpoints)
+        wanted = list(endpoints) if endpoints is not None else self.endpoints(
+            Window(start=at - lookback, end=at)
+        )
         read: dict[str, dict[str, float]] = {column: {} for column in SUMMARY_COLUMNS[1:]}
         buckets: dict[str, list[tuple[str, float]]] = {}
-        for sample in self._figures(self._build(promql.tagged_union, queries), at, lookback):
+        for sample in self._figures(query, at, lookback):
             part = sample["metric"].get(promql.FIGURE_LABEL, "")
             column = endpoint_of(http, sample["metric"]).column
             if part == BUCKETS:
@@ -527,6 +557,27 @@ def _in_halves(
     without data is NaN columns (as in one query), none with data is ``NoDataError``."""
     import pandas as pd
 
+    frame = pd.concat(_halves(read, parts), axis=1).reindex(
+        columns=[column(part) for part in parts])
+    frame.index.name = "time"
+    return frame
+
+
+def _rows_in_halves(
+    read: Callable[[Sequence[Endpoint]], pd.DataFrame], endpoints: Sequence[Endpoint]
+) -> pd.DataFrame:
+    """``_in_halves`` for a summary (a row per endpoint): the halves' rows, in order; an
+    endpoint without data is a row of NaN with its service (as in one query)."""
+    import pandas as pd
+
+    rows = [e.column for e in endpoints]
+    frame = pd.concat(_halves(read, endpoints)).reindex(rows)
+    frame["service"] = pd.Series([e.service for e in endpoints], index=rows, dtype=object)
+    return frame
+
+
+def _halves(read: Callable[[Sequence[T]], pd.DataFrame], parts: Sequence[T]) -> list[pd.DataFrame]:
+    """``read`` of each half of ``parts`` that has data; ``NoDataError`` when neither has."""
     middle = len(parts) // 2
     frames, missing = [], None
     for half in (parts[:middle], parts[middle:]):
@@ -537,9 +588,7 @@ def _in_halves(
     if not frames:
         assert missing is not None
         raise missing
-    frame = pd.concat(frames, axis=1).reindex(columns=[column(part) for part in parts])
-    frame.index.name = "time"
-    return frame
+    return frames
 
 
 def _whole_seconds(moment: datetime) -> datetime:
