@@ -149,10 +149,16 @@ def test_cost_of_hundreds_of_services_without_opencost_says_so(
 
 
 def _many_endpoints(demo_workload: DemoWorkload) -> list[Endpoint]:
-    """The demo's endpoints amid 1,500 without data: named in one query, over 40 KB."""
-    absent = [Endpoint(service=name, route=f"/api/unknown/{n}", method="GET")
-              for n, name in enumerate(ABSENT)]
-    return [*absent[:700], *demo_workload.endpoints, *absent[700:]]
+    """The demo's endpoints spread among 1,500 without data (named in one query, over 40 KB),
+    those on the demo's routes and methods: a service's endpoints fall in several parts, and
+    each part's alternations (services × routes × methods) pick series of the others."""
+    demo = demo_workload.endpoints
+    many = [Endpoint(service=name, route=demo[n % len(demo)].route, method=method)
+            for n, name in enumerate(ABSENT) for method in [("GET", "POST")[n % 2]]]
+    gap = len(many) // len(demo_workload.endpoints)
+    for n, endpoint in enumerate(demo_workload.endpoints):
+        many.insert(n * (gap + 1), endpoint)
+    return many
 
 
 @pytest.mark.parametrize("read", ["busy time", "latency within"])
