@@ -146,3 +146,70 @@ def test_cost_of_hundreds_of_services_without_opencost_says_so(
     services = [*ABSENT, *demo_workload.services]
     with pytest.raises(NoDataError, match="no OpenCost data"):
         store_backend.opencost_hourly(WINDOW, services)
+
+
+def _many_endpoints(demo_workload: DemoWorkload) -> list[Endpoint]:
+    """The demo's endpoints spread among 1,500 without data (named in one query, over 40 KB),
+    those on the demo's routes and methods: a service's endpoints fall in several parts, and
+    each part's alternations (services × routes × methods) pick series of the others."""
+    demo = demo_workload.endpoints
+    many = [Endpoint(service=name, route=demo[n % len(demo)].route, method=method)
+            for n, name in enumerate(ABSENT) for method in [("GET", "POST")[n % 2]]]
+    gap = len(many) // len(demo_workload.endpoints)
+    for n, endpoint in enumerate(demo_workload.endpoints):
+        many.insert(n * (gap + 1), endpoint)
+    return many
+
+
+@pytest.mark.parametrize("read", ["busy time", "latency within"])
+def test_endpoint_figures_of_hundreds_of_endpoints_are_read(
+    recorded: tuple[PrometheusBackend, list[str]], demo_workload: DemoWorkload, read: str
+) -> None:
+    # Busy time and the SLO's latency within a threshold named every endpoint in one query:
+    # VictoriaMetrics refused it (HTTP 422).
+    backend, sent = recorded
+    reads = {
+        "busy time": lambda chosen: backend.busy_time(WINDOW, chosen),
+        "latency within": lambda chosen: backend.latency_within(WINDOW, 0.5, chosen),
+    }
+    many = _many_endpoints(demo_workload)
+    frame = reads[read](many)
+    assert all(len(q.encode()) <= MAX_QUERY_BYTES for q in _queries(sent))
+    assert list(frame.columns) == [e.column for e in many]
+    alone = reads[read](demo_workload.endpoints)
+    assert alone.notna().any().all()
+    np.testing.assert_allclose(frame[alone.columns].to_numpy(), alone.to_numpy(), rtol=1e-12)
+    absent = [e.column for e in many if e not in set(demo_workload.endpoints)]
+    assert frame[absent].isna().all().all()
+
+
+def test_coverage_count_of_hundreds_of_endpoints_counts_each_series_once(
+    recorded: tuple[PrometheusBackend, list[str]], demo_workload: DemoWorkload
+) -> None:
+    # The count is a sum over endpoints: the parts' series are counted once each.
+    backend, sent = recorded
+    window = Window(start=DEMO_END - timedelta(hours=6), end=DEMO_END,
+                    step=timedelta(minutes=1))
+    counts = backend.data_steps(window, _many_endpoints(demo_workload))
+    queries = _queries(sent)
+    assert len(queries) > 1 and all(len(q.encode()) <= MAX_QUERY_BYTES for q in queries)
+    alone = backend.data_steps(window, demo_workload.endpoints)
+    assert alone.max() > 0
+    pd.testing.assert_series_equal(counts, alone)
+    pd.testing.assert_series_equal(counts, backend.data_steps(window))
+
+
+def test_summary_of_hundreds_of_endpoints_is_read(
+    recorded: tuple[PrometheusBackend, list[str]], demo_workload: DemoWorkload
+) -> None:
+    # The overview (and the ``perfbot`` CLI) named every endpoint in one query.
+    backend, sent = recorded
+    many = _many_endpoints(demo_workload)
+    frame = backend.summary(DEMO_END, timedelta(hours=1), many)
+    assert all(len(q.encode()) <= MAX_QUERY_BYTES for q in _queries(sent))
+    assert list(frame.index) == [e.column for e in many]
+    assert list(frame["service"]) == [e.service for e in many]
+    alone = backend.summary(DEMO_END, timedelta(hours=1), demo_workload.endpoints)
+    pd.testing.assert_frame_equal(frame.loc[alone.index], alone, rtol=1e-12)
+    absent = [e.column for e in many if e not in set(demo_workload.endpoints)]
+    assert frame.loc[absent].drop(columns="service").isna().all().all()

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.metrics.base import NoDataError, Window
-from bot.metrics.prometheus.backend import PrometheusBackend, _grid
+from bot.metrics.prometheus.backend import _grid
+from bot.metrics.prometheus.frames import _frame
 
 END = datetime(2026, 11, 23, 12, 0, 0, 400_000, tzinfo=UTC)  # not on a whole second
 
@@ -82,12 +83,11 @@ def test_a_frame_is_what_pandas_alignment_made(
 ) -> None:
     window, columns, wanted = case
     expected = _old_frame(window, columns, wanted)
-    backend = PrometheusBackend.__new__(PrometheusBackend)  # _frame reads no settings
     if expected is None:
         with pytest.raises(NoDataError, match="no latency data for"):
-            backend._frame("latency", window, columns, wanted, "endpoint")
+            _frame("latency", window, columns, wanted, "endpoint")
         return
-    frame = backend._frame("latency", window, columns, wanted, "endpoint")
+    frame = _frame("latency", window, columns, wanted, "endpoint")
     pd.testing.assert_frame_equal(frame, expected, check_column_type=True, check_freq=False)
 
 

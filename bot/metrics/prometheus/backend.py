@@ -2,33 +2,28 @@
 
 ``PrometheusBackend`` answers the metrics port with queries built by ``promql``; it asks
 ``client`` for the HTTP calls (retries, errors in words), ``discovery`` for the histogram's
-names and the endpoints, and ``buckets`` for the histogram's bucket bounds.
+names and the endpoints, and ``buckets`` for the histogram's bucket bounds. It reads through
+``reads`` (``ServerReads``), makes frames with ``frames``, and splits a query too long for the
+server with ``split``.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from bot.clock import Now
-from bot.durations import format_duration
 from bot.metrics import batch, promql
 from bot.metrics.base import (
-    SUMMARY_COLUMNS,
     Check,
     Endpoint,
     MetricsError,
     NoDataError,
-    QueryRejectedError,
     Resource,
-    SeriesValue,
     Signal,
-    UnreadableAnswerError,
     Window,
     check_summary_arguments,
     format_utc,
@@ -42,33 +37,38 @@ from bot.metrics.prometheus.discovery import (
     endpoint_of,
     endpoint_order,
 )
-from bot.metrics.prometheus.shapes import Point, Sample, Scalar, Series, Vector
+from bot.metrics.prometheus.frames import (
+    BUCKETS,
+    _frame,
+    _grid,
+    _number,
+    _on_grid,
+    _summary_frame,
+)
+from bot.metrics.prometheus.reads import ServerReads
+from bot.metrics.prometheus.shapes import Point
+from bot.metrics.prometheus.split import (
+    MAX_QUERY_BYTES as MAX_QUERY_BYTES,  # where the tests and benchmarks read it
+)
+from bot.metrics.prometheus.split import (
+    _in_halves,
+    _rows_in_halves,
+    _too_long,
+)
 from bot.metrics.settings import MetricNames, PrometheusSettings, SaturationMetrics
 
 # pandas is imported where a frame is made: ``check-config`` and discovery need none, and
 # its import is a third of a second of their start-up (issue 13, "Fast commands").
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
     import pandas as pd
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-# A query naming endpoints or services grows with them (a regex of services, one of routes):
-# VictoriaMetrics refuses one over 16 KB (-search.maxQueryLen, its default), so a longer one
-# is split by endpoints (services, groups), with room left for a proxy's own limits.
-MAX_QUERY_BYTES = 12_000
-BUCKETS = "buckets"  # the summary's part that reads the bucket rates
-QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}  # the summary's quantiles
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class PrometheusBackend:
+class PrometheusBackend(ServerReads):
     """``MetricsBackend`` over a Prometheus-compatible HTTP API."""
 
     def __init__(
@@ -156,7 +156,7 @@ class PrometheusBackend:
         self, window: Window, quantile: float, groups: Mapping[str, Sequence[Endpoint]]
     ) -> pd.DataFrame:
         if not groups:
-            return self._frame(Signal.LATENCY, window, {}, [], "service")  # NoDataError
+            return _frame(Signal.LATENCY, window, {}, [], "service")  # NoDataError
         http = self.http_metrics()
         # Every group in one query, each tagged with its name (539 services were 539 queries).
         query = self._build(promql.pooled_latencies_query, http, quantile, window.lookback,
@@ -168,7 +168,7 @@ class PrometheusBackend:
         found = {series["metric"].get(promql.FIGURE_LABEL, ""): series["values"]
                  for series in self._query_range(query, window)}
         columns = {name: found.get(name, []) for name in names}
-        return self._frame(Signal.LATENCY, window, columns, names, "service")
+        return _frame(Signal.LATENCY, window, columns, names, "service")
 
     def resolution(self, at: datetime) -> timedelta | None:
         """The finest whole-minute step with two scrapes in it, from the samples of the last
@@ -190,13 +190,35 @@ class PrometheusBackend:
 
         http = self.http_metrics()
         query = self._build(promql.data_steps_query, http, window.step, endpoints)
-        result = self._query_range(query, window)
         index = _grid(window)
+        if endpoints is not None and _too_long(query, endpoints):
+            # A count over series: the parts' counts would count twice a series that two
+            # parts' alternations both pick, so the parts' series are read and counted once.
+            present = [~np.isnan(_on_grid(index, values, finite=False))
+                       for values in self._data_series(window, endpoints, http).values()]
+            return pd.Series(np.sum(present, axis=0, dtype=float) if present else 0.0,
+                             index=index, dtype=float)
+        result = self._query_range(query, window)
         if not result:
             return pd.Series(0.0, index=index, dtype=float)
         values = result[0]["values"]
         counts = _on_grid(index, values, finite=False)
         return pd.Series(np.where(np.isnan(counts), 0.0, counts), index=index, dtype=float)
+
+    def _data_series(
+        self, window: Window, endpoints: Sequence[Endpoint], http: HttpMetrics
+    ) -> dict[tuple[tuple[str, str], ...], list[Point]]:
+        """The ``_count`` series of ``endpoints`` (only those: not the rest of a regex's
+        cross product) in the steps they have samples in, by label set; halved to fit."""
+        query = self._build(promql.data_series_query, http, window.step, endpoints)
+        if _too_long(query, endpoints):
+            middle = len(endpoints) // 2
+            return {**self._data_series(window, endpoints[:middle], http),
+                    **self._data_series(window, endpoints[middle:], http)}
+        wanted = set(endpoints)
+        return {tuple(sorted(series["metric"].items())): series["values"]
+                for series in self._query_range(query, window)
+                if endpoint_of(http, series["metric"]) in wanted}
 
     def throughput(
         self, window: Window, endpoints: Sequence[Endpoint] | None = None
@@ -256,6 +278,8 @@ class PrometheusBackend:
     ) -> pd.DataFrame:
         http = self.http_metrics()
         query = self._build(promql.busy_time_query, http, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.busy_time(window, part), endpoints)
         return self._endpoint_frame("busy time", query, window, endpoints, http)
 
     def latency_within(
@@ -264,6 +288,9 @@ class PrometheusBackend:
         http = self.http_metrics()
         le = self._buckets.le(http, threshold / http.seconds_per_unit)
         query = self._build(promql.latency_within_query, http, le, window.lookback, endpoints)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _in_halves(lambda part: self.latency_within(window, threshold, part),
+                              endpoints)
         return self._endpoint_frame("latency", query, window, endpoints, http)
 
     def resource(
@@ -313,14 +340,8 @@ class PrometheusBackend:
         lookback: timedelta = timedelta(hours=1),
         endpoints: Sequence[Endpoint] | None = None,
     ) -> pd.DataFrame:
-        import numpy as np
-        import pandas as pd
-
         check_summary_arguments(at, lookback)
         http = self.http_metrics()
-        wanted = list(endpoints) if endpoints is not None else self.endpoints(
-            Window(start=at - lookback, end=at)
-        )
         queries = {
             BUCKETS: self._build(promql.bucket_rates_query, http, lookback, endpoints),
             "throughput": self._build(promql.throughput_query, http, lookback, endpoints),
@@ -328,40 +349,15 @@ class PrometheusBackend:
         }
         # One request for the five figures: each part tagged with its name. The buckets are
         # read once for p50, p95 and p99 (three histogram_quantile read them three times).
-        read: dict[str, dict[str, float]] = {column: {} for column in SUMMARY_COLUMNS[1:]}
-        buckets: dict[str, list[tuple[str, float]]] = {}
-        for sample in self._figures(self._build(promql.tagged_union, queries), at, lookback):
-            part = sample["metric"].get(promql.FIGURE_LABEL, "")
-            column = endpoint_of(http, sample["metric"]).column
-            if part == BUCKETS:
-                buckets.setdefault(column, []).append(
-                    (sample["metric"].get("le", ""), sample["value"][1]))
-            elif part in read:
-                read[part][column] = _number(sample["value"][1])
-        for column, rates in buckets.items():
-            for name, q in QUANTILES.items():
-                read[name][column] = _number(_quantile(q, rates) * http.seconds_per_unit)
-        # A row per wanted endpoint, made as one array: a Series per figure, joined and
-        # reindexed, cost more than the query (issue 13).
-        rows = [e.column for e in wanted]
-        table = np.array([[values.get(row, math.nan) for row in rows] for values in read.values()],
-                         dtype=float).reshape(len(read), len(rows)).T
-        if np.isnan(table).all():
-            raise NoDataError(
-                f"no requests recorded in the {format_duration(lookback)} "
-                f"before {format_utc(at)}"
-            )
-        frame = pd.DataFrame(table, index=rows, columns=list(read))
-        frame.insert(0, "service", pd.Series([e.service for e in wanted], index=rows,
-                                             dtype=object))
-        return frame[SUMMARY_COLUMNS]
+        query = self._build(promql.tagged_union, queries)
+        if endpoints is not None and _too_long(query, endpoints):
+            return _rows_in_halves(lambda part: self.summary(at, lookback, part), endpoints)
+        wanted = list(endpoints) if endpoints is not None else self.endpoints(
+            Window(start=at - lookback, end=at)
+        )
+        return _summary_frame(self._figures(query, at, lookback), http, wanted, at, lookback)
 
     # ---- queries --------------------------------------------------------------------------
-
-    @property
-    def safe_url(self) -> str:
-        """The URL without any user:password part, for messages."""
-        return self._client.safe_url
 
     def _build(self, builder: Callable[..., str], *args: Any) -> str:
         try:
@@ -385,7 +381,7 @@ class PrometheusBackend:
         # Ordered like ``endpoints()``: by service, route, method.
         columns = {e.column: found[e] for e in sorted(found, key=endpoint_order)}
         wanted = None if endpoints is None else [e.column for e in endpoints]
-        return self._frame(signal, window, columns, wanted, "endpoint")
+        return _frame(signal, window, columns, wanted, "endpoint")
 
     def _service_frame(
         self, signal: Signal | str, query: str, window: Window, services: Sequence[str] | None,
@@ -395,218 +391,4 @@ class PrometheusBackend:
         found = {series["metric"].get(label, ""): series["values"] for series in result}
         columns = {name: found[name] for name in sorted(found)}
         wanted = None if services is None else list(services)
-        return self._frame(signal, window, columns, wanted, "service")
-
-    def _frame(
-        self,
-        signal: Signal | str,
-        window: Window,
-        columns: dict[str, list[Point]],
-        wanted: list[str] | None,
-        noun: str,
-    ) -> pd.DataFrame:
-        import numpy as np
-        import pandas as pd
-
-        if not any(columns.values()):
-            # Nothing in the window (a detection read's parts before the data begins): no
-            # grid of NaNs to lay out first (10,000 steps × 1,000 endpoints: 80 MB).
-            raise _no_data(signal, window, wanted, noun)
-        index = _grid(window)
-        names = list(columns) if wanted is None else wanted
-        # One array, each series' points put at their instants of the grid (as pandas'
-        # alignment would; a frame of a Series per column cost more than the query, issue 13).
-        table = np.full((len(index), len(names)), np.nan)
-        for at, name in enumerate(names):
-            values = columns.get(name)
-            if values:
-                table[:, at] = _on_grid(index, values)
-        if table.size == 0 or np.isnan(table).all():
-            raise _no_data(signal, window, wanted, noun)
-        frame = pd.DataFrame(table, index=index, columns=names)
-        frame.index.name = "time"
-        return frame
-
-    def _query_range(self, query: str, window: Window) -> list[Series]:
-        scope = batch.current()
-        if scope is None:
-            return self._send_range(query, window)
-        # Within one answer: read once, and a window joined to another is read with it.
-        read = scope.joined(window)
-        result = scope.read(("range", self.url, query, read),
-                            lambda: self._send_range(query, read))
-        return result if read == window else _within(result, window)
-
-    def _send_range(self, query: str, window: Window) -> list[Series]:
-        log.debug("query_range %s [%s, %s] step %s", query, window.start, window.end, window.step)
-        start, end = _whole_seconds(window.start), _whole_seconds(window.end)
-        if window.last_only:
-            # One instant: the point before it would read the whole lookback again.
-            start = end
-        step = f"{window.step.total_seconds():g}"
-        return self._client.query_range(query, start, end, step)
-
-    def instant(self, query: str, at: datetime) -> list[SeriesValue]:
-        """Any PromQL at ``at`` (``InstantQueries``): a vector's series or a scalar."""
-        if at.tzinfo is None:
-            raise MetricsError("the query time must be timezone-aware")
-        log.debug("query %s at %s", query, at)
-        data = self._client.query(query, at)
-        if isinstance(data, Vector):
-            return [SeriesValue(labels=dict(sample["metric"]), value=sample["value"][1])
-                    for sample in data.result]
-        if isinstance(data, Scalar):
-            return [SeriesValue(labels={}, value=data.result[1])]
-        raise QueryRejectedError(
-            f"{query!r} does not give a number per series at one instant (a range vector "
-            "or a string?); a diagnostic needs an instant vector or a scalar"
-        )
-
-    def _figures(self, query: str, at: datetime, lookback: timedelta) -> list[Sample]:
-        """The samples of an instant query over the ``lookback`` before ``at``; within an
-        answer that joined this figure to another (``batch.Scope.join``), read with it."""
-        scope = batch.current()
-        figure = Window.figure(at, lookback)
-        if scope is None or scope.joined(figure) == figure:
-            return self._vector(query, at)
-        return [Sample(metric=series["metric"], value=series["values"][-1])
-                for series in self._query_range(query, figure)]
-
-    def _vector(self, query: str, at: datetime) -> list[Sample]:
-        """The samples of a query perfbot wrote to give an instant vector."""
-        scope = batch.current()
-        if scope is None:
-            return self._send_vector(query, at)
-        return scope.read(("instant", self.url, query, at), lambda: self._send_vector(query, at))
-
-    def _send_vector(self, query: str, at: datetime) -> list[Sample]:
-        log.debug("query %s at %s", query, at)
-        data = self._client.query(query, at)
-        if not isinstance(data, Vector):
-            raise UnreadableAnswerError(
-                f"Prometheus at {self.safe_url} answered {query!r} with a "
-                f"{data.result_type} where an instant vector belongs",
-                public="the metrics server answered in a form I can't read")
-        return data.result
-
-
-def _quantile(q: float, rates: Sequence[tuple[str, float]]) -> float:
-    """PromQL's ``histogram_quantile`` of one histogram's ``(le, rate)`` buckets, as
-    Prometheus computes it (``bot.metrics.histogram``): buckets of the same bound add up,
-    and without a ``+Inf`` bucket (or a readable bound) there is no quantile."""
-    from bot.metrics.histogram import histogram_quantile
-
-    by_bound: dict[float, float] = {}
-    for le, rate in rates:
-        try:
-            bound = float(le)
-        except ValueError:
-            continue  # Prometheus skips a bucket whose bound it cannot read
-        by_bound[bound] = by_bound.get(bound, 0.0) + rate
-    bounds = sorted(by_bound)
-    if len(bounds) < 2 or bounds[-1] != math.inf:
-        return math.nan
-    counts = [by_bound[b] for b in bounds]
-    return float(histogram_quantile(q, bounds[:-1], counts))
-
-
-def _too_long(query: str, parts: Sequence[object]) -> bool:
-    """Over ``MAX_QUERY_BYTES`` and still divisible (``parts``: the endpoints, services or
-    groups the query names)."""
-    return len(parts) > 1 and len(query.encode()) > MAX_QUERY_BYTES
-
-
-def _in_halves(
-    read: Callable[[Sequence[T]], pd.DataFrame],
-    parts: Sequence[T],
-    column: Callable[[T], str] = attrgetter("column"),
-) -> pd.DataFrame:
-    """``read`` over each half of ``parts`` (endpoints, services or groups; halved again while
-    too long), the frames side by side, in order (``column`` names a part's column); a half
-    without data is NaN columns (as in one query), none with data is ``NoDataError``."""
-    import pandas as pd
-
-    middle = len(parts) // 2
-    frames, missing = [], None
-    for half in (parts[:middle], parts[middle:]):
-        try:
-            frames.append(read(half))
-        except NoDataError as exc:
-            missing = exc
-    if not frames:
-        assert missing is not None
-        raise missing
-    frame = pd.concat(frames, axis=1).reindex(columns=[column(part) for part in parts])
-    frame.index.name = "time"
-    return frame
-
-
-def _whole_seconds(moment: datetime) -> datetime:
-    # The client rounds to whole seconds; the grid below must use the same instants.
-    return datetime.fromtimestamp(round(moment.timestamp()), UTC)
-
-
-def _within(result: list[Series], window: Window) -> list[Series]:
-    """The points of ``result`` inside ``window``; series without any are left out, as a
-    query over ``window`` alone would leave them out."""
-    start, end = _whole_seconds(window.start).timestamp(), _whole_seconds(window.end).timestamp()
-    kept = []
-    for series in result:
-        values = [point for point in series["values"] if start <= float(point[0]) <= end]
-        if values:
-            kept.append(Series(metric=series["metric"], values=values))
-    return kept
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _microseconds(span: timedelta) -> int:
-    return span // timedelta(microseconds=1)
-
-
-def _no_data(signal: Signal | str, window: Window, wanted: list[str] | None,
-             noun: str) -> NoDataError:
-    subject = f"the requested {noun}s" if wanted else f"any {noun}"
-    what = signal.value.replace("_", " ") if isinstance(signal, Signal) else signal
-    return NoDataError(f"no {what} data for {subject} between "
-                       f"{format_utc(window.start)} and {format_utc(window.end)}")
-
-
-def _grid(window: Window) -> pd.DatetimeIndex:
-    """The instants a range query evaluates: start, start + step, ... up to end."""
-    import numpy as np
-    import pandas as pd
-
-    start, end = _whole_seconds(window.start), _whole_seconds(window.end)
-    step = _microseconds(window.step)
-    count = (_microseconds(end - start)) // step + 1
-    # In one array operation: a Timestamp per point took longer than the query (issue 13).
-    first = _microseconds(start - EPOCH)
-    instants = (first + np.arange(count, dtype=np.int64) * step).astype("datetime64[us]")
-    return pd.DatetimeIndex(instants, tz=UTC, name="time")
-
-
-def _on_grid(index: pd.DatetimeIndex, values: Sequence[Point],
-             finite: bool = True) -> npt.NDArray[np.float64]:
-    """A series' values at ``index``'s instants (a ``_grid``), NaN where it has no point;
-    points between the instants are left out, as pandas' alignment leaves them out. With
-    ``finite``, ±Inf becomes NaN (``_number``)."""
-    import numpy as np
-
-    points = np.asarray(values, dtype=float).reshape(-1, 2)
-    grid = index.asi8  # microseconds (``_grid``)
-    step = int(grid[1] - grid[0]) if len(grid) > 1 else 1
-    # Prometheus' times are whole milliseconds: exact in microseconds.
-    offsets = np.rint(points[:, 0] * 1e6).astype(np.int64) - grid[0]
-    at = offsets // step
-    on = (offsets % step == 0) & (at >= 0) & (at < len(grid))
-    out = np.full(len(grid), np.nan)
-    numbers = points[on, 1]
-    out[at[on]] = np.where(np.isfinite(numbers), numbers, np.nan) if finite else numbers
-    return out
-
-
-def _number(value: float) -> float:
-    """A sample value; ±Inf (e.g. a quantile above the top bucket) becomes NaN."""
-    return value if math.isfinite(value) else math.nan
+        return _frame(signal, window, columns, wanted, "service")
