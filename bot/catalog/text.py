@@ -57,9 +57,10 @@ def content_stems(words: Iterable[str]) -> list[str]:
 
 
 def word_key(text: str) -> str:
-    """The words of a name, stemmed, without filler: 'the Payments service' → 'payment'."""
-    words = [w for w in split_words(text) if w not in SERVICE_WORDS]
-    return " ".join(content_stems(words))
+    """The words of a name, stemmed, without filler: 'the Payments service' → 'payment'.
+    Numbers stay: 'the payments-042 service' is not 'payments-000'."""
+    return " ".join(stem(w) for w in split_words(text)
+                    if w not in SERVICE_WORDS and w not in STOPWORDS)
 
 
 def short_forms(route: str) -> list[str]:

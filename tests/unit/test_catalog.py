@@ -327,6 +327,17 @@ def test_a_service_name_means_all_its_endpoints(food: Catalog, text: str) -> Non
     )
 
 
+@pytest.mark.parametrize("text", ["payments-042", "the payments-042 service",
+                                  "payments 042 service", "Payments-042 svc"])
+def test_a_numbered_service_is_that_service_not_the_first_of_its_name(text: str) -> None:
+    # Services copied under numbered names (payments-000 … payments-059): the words of a
+    # name keep its number, or every "the payments-NNN service" read as payments-000.
+    numbered = [Endpoint(service=f"{name}-{copy:03d}", route=f"/api/{name}", method="POST")
+                for copy in range(60) for name in ("payments", "search")]
+    resolution = Catalog.build(numbered, settings()).resolve(text)
+    assert (resolution.status, resolution.service) == ("service", "payments-042")
+
+
 def test_a_service_with_one_route_still_names_the_service(food: Catalog) -> None:
     resolution = food.resolve("menu")
     assert (resolution.status, resolution.service) == ("service", "menu")
