@@ -1,6 +1,6 @@
 """The Prometheus client's own cost per call (issue 13): it starts no thread per call (one
 watchdog fires every deadline), and it reads the proxy settings once, when it is made (twice
-per request cost ~0.5 ms of CPU), honouring HTTP_PROXY and NO_PROXY as ``requests`` does.
+per request cost CPU), honouring HTTP_PROXY and NO_PROXY as ``requests`` does.
 A real forward proxy, a real Prometheus."""
 
 from __future__ import annotations

@@ -296,7 +296,7 @@ class PrometheusClient:
 
 def _read_environment_once(session: requests.Session, url: str) -> None:
     """What ``requests`` reads from the environment on every request when ``trust_env``
-    (proxies twice, ~1 ms of CPU per request; issue 13), read once for the one server the
+    (proxies twice per request; issue 13), read once for the one server the
     session talks to: HTTP(S)_PROXY and ALL_PROXY unless NO_PROXY names it, a CA bundle from
     REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when TLS is verified, ~/.netrc without credentials."""
     session.trust_env = False

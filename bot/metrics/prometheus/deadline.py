@@ -80,8 +80,8 @@ class Deadline:
 
 class _Watchdog:
     """One daemon thread that fires every deadline when its time comes (a timer thread per
-    call cost ~0.5 ms of CPU to start and stop, issue 13). A deadline whose call ended is
-    skipped when its time comes; the thread sleeps until the earliest one."""
+    call and the proxy reads were 0.6-1 ms of CPU per request, issue 13). A deadline whose
+    call ended is skipped; the thread sleeps until the earliest one."""
 
     def __init__(self) -> None:
         self._wake = threading.Condition()
