@@ -51,14 +51,16 @@ def service_costs(
     start: datetime,
     end: datetime,
     services: Sequence[str] | None = None,
+    known: Sequence[Endpoint] | None = None,
 ) -> list[CostFigures]:
     """The cost of each service over ``[start, end]``.
 
     ``services`` are returned in the order given; None means every service that serves
-    HTTP traffic or has a fixed cost in the settings, most expensive first.
+    HTTP traffic or has a fixed cost in the settings, most expensive first. ``known``: the
+    endpoints already discovered (the bot's catalog), else they are discovered here.
     """
     window, start, end = _span(start, end)
-    by_service = _group(_discover(backend))
+    by_service = _group(_discover(backend, known))
     names = (
         sorted(set(by_service) | set(settings.services))
         if services is None
@@ -80,14 +82,18 @@ def endpoint_costs(
     start: datetime,
     end: datetime,
     endpoints: Sequence[Endpoint] | None = None,
+    known: Sequence[Endpoint] | None = None,
 ) -> list[CostFigures]:
     """The cost of each endpoint over ``[start, end]``: its share of its service's cost.
 
     ``endpoints`` are returned in the order given; None means every endpoint, most
-    expensive first.
+    expensive first. ``known``: as for ``service_costs``.
     """
     window, start, end = _span(start, end)
-    discovered = backend.endpoints() if endpoints is None else _discover(backend)
+    if known is not None:
+        discovered = list(known)
+    else:
+        discovered = backend.endpoints() if endpoints is None else _discover(backend)
     wanted = discovered if endpoints is None else list(dict.fromkeys(endpoints))
     if not wanted:
         raise NoDataError("no endpoints to cost")
@@ -122,8 +128,13 @@ def _span(start: datetime, end: datetime) -> tuple[Window, datetime, datetime]:
     return integration_window(start, end), start, end
 
 
-def _discover(backend: MetricsBackend) -> list[Endpoint]:
-    """Endpoints with traffic; none (rather than an error) when no HTTP metrics are found."""
+def _discover(backend: MetricsBackend, known: Sequence[Endpoint] | None = None
+              ) -> list[Endpoint]:
+    """Endpoints with traffic (``known``, when already discovered: a discovery is one
+    more request per answer, issue 13); none (rather than an error) when no HTTP metrics
+    are found."""
+    if known is not None:
+        return list(known)
     try:
         return backend.endpoints()
     except NoDataError:

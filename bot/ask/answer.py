@@ -110,17 +110,10 @@ def _dispatch(asked: Context) -> Answer:
             ctx, found = _covered(asked)
         finally:
             ahead.exception()  # wait for it, whatever happens here
-        reply = ahead.result() if ctx is asked or _holds(asked, ctx) else _figures(ctx)
+        reply = ahead.result() if ctx is asked else _figures(ctx)
     reply = _with_coverage(asked, reply, found)
     return reply.model_copy(update={"headline": _with_readings(reply.headline, ctx.query),
                                     "notes": (*reply.notes, *_read_as(ctx.query))})
-
-
-def _holds(asked: Context, ctx: Context) -> bool:
-    """The answer made for ``asked`` is the answer for ``ctx``: only the span before the
-    window was cut to its data, and a cost answer is not set against that span (made
-    again, it read nothing new and cost as much CPU as the first, issue 13)."""
-    return ctx.query == asked.query and asked.query.measure is Measure.COST
 
 
 def _figures(ctx: Context) -> Answer:
@@ -195,10 +188,13 @@ def _endpoints_of(ctx: Context) -> list[Endpoint] | None:
 
 
 def _earlier(query: Query) -> TimeRange | None:
-    """The comparison, or for a figure the span before it that it is set against."""
+    """The comparison, or for a figure the span before it that it is set against (a cost
+    is set against none: its answer never said so, yet its headline spoke of that span's
+    coverage, and its coverage was read for nothing)."""
     if query.comparison is not None:
         return query.comparison
-    if query.intent is Intent.VALUE and query.window is not None:
+    if (query.intent is Intent.VALUE and query.measure is not Measure.COST
+            and query.window is not None):
         return timerange.previous(query.window)
     return None
 

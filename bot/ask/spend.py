@@ -14,7 +14,7 @@ from bot.ask.query import CostUnit, Direction
 from bot.ask.series import bars_chart
 from bot.ask.words import UNIT_WORDS, sentence
 from bot.cost import CostFigures, endpoint_costs, service_costs
-from bot.metrics.base import NoDataError
+from bot.metrics.base import Endpoint, NoDataError
 from bot.render.message import Answer, AnswerKind, Table
 from bot.render.text import format_count, format_money
 
@@ -35,21 +35,30 @@ def costs_for(ctx: Context, subjects: Sequence[Subject], everything: bool,
               by_service: bool = False) -> list[CostFigures]:
     """Cost figures per subject (every endpoint, or every service, when ``everything``)."""
     window = ctx.window
-    backend, prices = ctx.backend, ctx.sources.cost
+    backend, prices, known = ctx.backend, ctx.sources.cost, catalog_endpoints(ctx)
     if everything:
         if by_service:
-            return service_costs(backend, prices, window.start, window.end)
-        return endpoint_costs(backend, prices, window.start, window.end)
+            return service_costs(backend, prices, window.start, window.end, known=known)
+        return endpoint_costs(backend, prices, window.start, window.end, known=known)
     figures: dict[str, CostFigures] = {}
     endpoints = [s.entries[0].endpoint for s in subjects if s.service is None]
     services = [s.service for s in subjects if s.service is not None]
     if endpoints:
-        for f in endpoint_costs(backend, prices, window.start, window.end, endpoints):
+        for f in endpoint_costs(backend, prices, window.start, window.end, endpoints,
+                                known=known):
             figures[column_of(f)] = f
     if services:
-        for f in service_costs(backend, prices, window.start, window.end, services):
+        for f in service_costs(backend, prices, window.start, window.end, services,
+                               known=known):
             figures[column_of(f)] = f
     return [figures[s.column] for s in subjects if s.column in figures]
+
+
+def catalog_endpoints(ctx: Context) -> list[Endpoint]:
+    """The endpoints the bot discovered (its catalog's, refreshed on its own schedule,
+    excluded ones too): an answer shares a service's cost among them without discovering
+    them again (one request per answer, issue 13)."""
+    return list(ctx.sources.catalog.discovered)
 
 
 def column_of(figures: CostFigures) -> str:
@@ -132,11 +141,13 @@ def rank_costs(ctx: Context, subjects: Sequence[Subject], by_service: bool
     if by_service:
         names = None if everything else list(dict.fromkeys(e.service for s in subjects
                                                              for e in s.entries))
-        figures = service_costs(backend, prices, window.start, window.end, names)
+        figures = service_costs(backend, prices, window.start, window.end, names,
+                                known=catalog_endpoints(ctx))
     else:
         # "costliest endpoints in payments": the services' endpoints, each on its own.
         endpoints = None if everything else [e.endpoint for s in subjects for e in s.entries]
-        figures = endpoint_costs(backend, prices, window.start, window.end, endpoints)
+        figures = endpoint_costs(backend, prices, window.start, window.end, endpoints,
+                                 known=catalog_endpoints(ctx))
     values = {column_of(f): amount(f, unit, ctx) for f in figures}
     known = [f for f in figures if math.isfinite(values[column_of(f)])]
     known.sort(key=lambda f: values[column_of(f)],

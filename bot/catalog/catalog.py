@@ -15,8 +15,14 @@ from bot.metrics.base import Endpoint
 class Catalog:
     """Discovered endpoints with their settings, in a stable order, and name resolution."""
 
-    def __init__(self, entries: Sequence[EndpointInfo], unmatched: Sequence[str] = ()) -> None:
+    def __init__(self, entries: Sequence[EndpointInfo], unmatched: Sequence[str] = (),
+                 discovered: Iterable[Endpoint] | None = None) -> None:
         self.entries: tuple[EndpointInfo, ...] = _mark_shared(entries)
+        # Every endpoint discovered, the excluded ones too (a health check's busy time
+        # still takes its share of its service's cost): answers need not discover again.
+        self.discovered: tuple[Endpoint, ...] = (
+            tuple(e.endpoint for e in self.entries) if discovered is None
+            else tuple(dict.fromkeys(discovered)))
         self.unmatched: list[str] = list(unmatched)
         self.services: tuple[str, ...] = tuple(sorted({e.service for e in self.entries}))
         self._resolver = Resolver(self.entries)
@@ -38,7 +44,8 @@ class Catalog:
         ``unmatched`` lists each override (its ``match``, or ``services.NAME``) that applies
         to no endpoint left after excludes, so ``check-config`` can warn about typos.
         """
-        return cls(*apply_overrides(endpoints, settings))
+        endpoints = list(endpoints)
+        return cls(*apply_overrides(endpoints, settings), discovered=endpoints)
 
     def for_service(self, name: str) -> tuple[EndpointInfo, ...]:
         """The endpoints of one service (case-insensitive); empty when there is no such service."""

@@ -80,6 +80,9 @@ QUERIES = {
     "p95 of the payments service over the last 24h": 5,
     "how is checkout doing over the last 24h": 3,
     "top 5 slowest services over the last 24h": 5,
+    # Was 7: a discovery of the endpoints (the catalog has them) and the coverage of the
+    # span before (a cost is never set against it; now the window's only).
+    "cost of checkout over the last 24h": 6,
 }
 
 
@@ -153,3 +156,23 @@ def test_a_ranking_reads_series_only_for_the_endpoints_it_shows(
               and (p := parse_qs(urlsplit(url).query)).get("start") != p.get("end")]
     assert series, "\n".join(sent)
     assert all(_routes_named(url, label) == shown for url in series), "\n".join(sent)
+
+
+COST = "cost of checkout over the last 24h"
+
+
+def test_a_cost_answer_uses_the_catalog_and_reads_no_span_before(
+    recorded: tuple[Sources, list[str]],
+) -> None:
+    # A cost answer shared its service's cost among endpoints it discovered again (one
+    # request the bot's catalog makes needless), and read the coverage of the day before,
+    # which it never sets the cost against; its headline then spoke of that day's data.
+    reply, sent = warm_answer(recorded, COST)
+    paths = [urlsplit(url).path for url in sent]
+    assert not [p for p in paths if "/query" not in p], "\n".join(sent)  # no discovery
+    window_start = (DEMO_END - timedelta(hours=24)).timestamp()
+    coverage = [parse_qs(urlsplit(url).query) for url in sent if "count_over_time" in url]
+    assert coverage, "\n".join(sent)
+    assert all(float(p.get("start", p.get("time", ["0"]))[0]) >= window_start
+               for p in coverage), "\n".join(sent)
+    assert "before" not in reply.headline, reply.headline

@@ -75,9 +75,11 @@ class Running:
 def bots_threads(before: set[threading.Thread]) -> list[str]:
     """The bot's threads started since ``before`` and still alive. Not counted: the stand-in's
     (they end on their own schedule) and Bolt's idle listener pool (Bolt has no way to shut
-    it down; idle workers end with the interpreter)."""
+    it down; idle workers end with the interpreter), nor the one watchdog of the metrics
+    calls' deadlines (``perfbot-deadlines``, one per process, idle between calls)."""
     return sorted(t.name for t in set(threading.enumerate()) - before if t.is_alive()
-                  and not t.name.startswith(("ThreadPoolExecutor-", "standin-"))
+                  and not t.name.startswith(("ThreadPoolExecutor-", "standin-",
+                                             "perfbot-deadlines"))
                   and not t.name.endswith("(process_request_thread)"))
 
 

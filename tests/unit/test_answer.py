@@ -312,3 +312,12 @@ def test_a_threshold_between_buckets_compares_the_quantile_and_says_so(
     assert f"latency SLO {verdict}: p95 {format_seconds(p95)} against 300 ms" in reply.headline
     assert any("no bucket at 0.3s" in note and "no budget" in note for note in reply.notes)
     assert row(reply, "p95 ≤ 300 ms")[7] == verdict
+
+
+def test_a_cost_says_nothing_of_the_span_before_it(sources: Sources) -> None:
+    # A cost is never set against the span before its window; its headline said "The 2d
+    # before: only …h … have data" all the same (the demo's history is shorter than 4 days).
+    reply = say("how much does checkout cost over the last 2 days", sources)
+    assert reply.headline.startswith(f"cost of {CHECKOUT}, last 2d: ")
+    assert "before" not in reply.headline, reply.headline
+    assert not [n for n in reply.notes if n.startswith("coverage")], reply.notes

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -97,6 +98,7 @@ class PrometheusClient:
         elif password is not None:
             # No user name: the secret is a bearer token (Grafana Cloud, Mimir gateways).
             self._session.headers["Authorization"] = f"Bearer {password}"
+        _read_environment_once(self._session, self.url)
 
     @property
     def safe_url(self) -> str:
@@ -290,6 +292,20 @@ class PrometheusClient:
         if self._password:
             message = message.replace(self._password, "***")
         return message
+
+
+def _read_environment_once(session: requests.Session, url: str) -> None:
+    """What ``requests`` reads from the environment on every request when ``trust_env``
+    (proxies twice per request; issue 13), read once for the one server the
+    session talks to: HTTP(S)_PROXY and ALL_PROXY unless NO_PROXY names it, a CA bundle from
+    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when TLS is verified, ~/.netrc without credentials."""
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if session.verify is True and bundle:
+        session.verify = bundle
+    if session.auth is None and "authorization" not in {h.lower() for h in session.headers}:
+        session.auth = requests.utils.get_netrc_auth(url)
 
 
 def _span_params(start: datetime, end: datetime) -> dict[str, str]:

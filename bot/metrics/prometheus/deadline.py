@@ -11,6 +11,8 @@ that ends with the connection's close has begun, and the response reads on.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
 import time
@@ -35,8 +37,6 @@ class Deadline:
         self._sockets: list[socket.socket] = []
         self._fired = False
         self._done = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
 
     def remaining(self) -> float:
         return max(0.0, self._ends - time.monotonic())
@@ -65,7 +65,7 @@ class Deadline:
 
     def __enter__(self) -> Deadline:
         _current.deadline = self
-        self._timer.start()
+        _watchdog.arm(self)
         return self
 
     def __exit__(
@@ -75,8 +75,53 @@ class Deadline:
         with self._lock:
             self._done = True
             self._sockets.clear()
-        self._timer.cancel()
         _current.deadline = None
+
+
+class _Watchdog:
+    """One daemon thread that fires every deadline when its time comes (a timer thread per
+    call and the proxy reads were 0.6-1 ms of CPU per request, issue 13). A deadline whose
+    call ended is skipped; the thread sleeps until the earliest one."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, Deadline]] = []  # a heap, by end
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: Deadline) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (deadline._ends, next(self._order), deadline))
+            if self._thread is None or not self._thread.is_alive():  # first, or forked
+                self._thread = threading.Thread(target=self._run, name="perfbot-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is deadline:
+                self._wake.notify()  # sooner than the one the thread waits for
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                due = self._next_due()
+            due._fire()
+
+    def _next_due(self) -> Deadline:
+        """The next deadline to fire, once its time has come (called holding the lock)."""
+        while True:
+            # Calls that ended go as soon as they are at the front: the heap keeps few.
+            while self._due and self._due[0][2]._done:
+                heapq.heappop(self._due)
+            if not self._due:
+                self._wake.wait()
+                continue
+            ends = self._due[0][0]
+            now = time.monotonic()
+            if ends <= now:
+                return heapq.heappop(self._due)[2]
+            self._wake.wait(ends - now)
+
+
+_watchdog = _Watchdog()
 
 
 def _shut(sock: socket.socket) -> None:
