@@ -31,7 +31,6 @@ from bot.clock import FakeClock
 from bot.config import (
     DetectionSettings,
     MetricsSettings,
-    PrometheusSettings,
     Settings,
     SlackSettings,
     StorageSettings,
@@ -43,6 +42,7 @@ from bot.incidents.service import CycleOutcome
 from bot.metrics.base import Signal, endpoint_column
 from bot.metrics.demo import DemoWorkload
 from bot.metrics.demo.scenarios import Scenario
+from bot.metrics.settings import PrometheusSettings
 from bot.render.blocks import ALERT_ACTIONS_BLOCK
 from bot.schedule import detect_once, sweep_once
 from tests.conftest import DEMO_END, DEMO_SEED
