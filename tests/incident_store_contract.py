@@ -6,6 +6,8 @@ empty database per test) and the SQL the audit table was created with before mig
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,7 +35,7 @@ from bot.incidents.policies import Policy
 from bot.incidents.service import Firing, Incidents
 from bot.storage import Database, StorageError
 from bot.storage.audit import AuditStore
-from bot.storage.database import MIGRATIONS
+from bot.storage.database import HEAD_REVISION, MIGRATIONS
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.incidents import IncidentStore, OutboxItem, retry_after
 from tests.incident_parts import MINUTE, SRE, T0, alert, message, oncall
@@ -501,6 +503,17 @@ class StoreContract:
                                                "DELETE")]
         assert changes == []
         assert any("alembic_version" in s for s in statements.seen)  # it did look
+
+    def test_a_database_at_the_latest_revision_is_opened_without_alembic(self, url: str
+                                                                         ) -> None:
+        # The running bot keeps what it imports: Alembic is for a schema behind the head.
+        Database(url).engine().dispose()
+        probe = ("import sys; from bot.storage import Database; "
+                 f"Database({url!r}).engine().dispose(); print('alembic' in sys.modules)")
+        loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                timeout=120, check=True).stdout.split()
+        assert loaded == ["False"]
+        assert head_revision() == HEAD_REVISION
 
     def test_an_outbox_item_reads_back_whole(self, store: IncidentStore) -> None:
         incident = opened(store)
