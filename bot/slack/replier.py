@@ -177,6 +177,9 @@ class Replier:
                     "ask this one again when one of them is done."))
                 return
             self._reply(question, channel=channel, user=user, thread_ts=thread_ts, tell=tell)
+        # Once the asker has the answer, not before it: what it read, drew and posted (its
+        # chart's reference cycles) is garbage now; its pages go back to the system.
+        release()
 
     def _reply(
         self, question: str, *, channel: str, user: str | None, thread_ts: str | None,
@@ -202,7 +205,6 @@ class Replier:
             message = text_message(":warning: Something went wrong while answering; "
                                    "the details are in the bot's log.")
             reply = None
-        release()  # what the answer read and drew (its chart's cycles) is garbage
         with self._changed:
             if self._pending.pop(ts, None) is None:
                 _counted("cut")
